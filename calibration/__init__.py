@@ -1,0 +1,4 @@
+"""Cameras: pinhole + distortion model, intrinsics guesses, image-plane normalisation."""
+from .camera import Camera
+
+__all__ = ["Camera"]

@@ -1,0 +1,106 @@
+"""Pinhole camera with Brown-Conrady distortion (3 radial, 2 tangential), the Human3.6M convention.
+
+Extrinsics: ``R`` rotates world into camera axes and ``T`` is the camera centre in world
+millimetres, so ``X_cam = R @ (X_world - T)``. Camera axes: x right, y down, z forward.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Camera:
+    f: tuple[float, float]
+    c: tuple[float, float]
+    width: int
+    height: int
+    k: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    p: tuple[float, float] = (0.0, 0.0)
+    R: np.ndarray = field(default_factory=lambda: np.eye(3))
+    T: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    @classmethod
+    def from_fov(cls, width: int, height: int, hfov_deg: float = 60.0) -> "Camera":
+        """Intrinsics guessed from a horizontal field of view: square pixels, centred principal point."""
+        if not 1.0 < hfov_deg < 179.0:
+            raise ValueError(f"horizontal field of view {hfov_deg} deg is out of range: give 1..179 degrees.")
+        fx = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
+        return cls(f=(fx, fx), c=(width / 2, height / 2), width=width, height=height)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Camera":
+        """From ``{f, c, width, height[, k, p, R, T]}`` (the Human3.6M ``cameras.json`` entry layout)."""
+        missing = {"f", "c", "width", "height"} - set(d)
+        if missing:
+            raise ValueError(f"camera entry lacks {sorted(missing)}: expected keys f, c, width, height (k, p, R, T optional).")
+        return cls(
+            f=tuple(map(float, d["f"])), c=tuple(map(float, d["c"])),
+            width=int(d["width"]), height=int(d["height"]),
+            k=tuple(map(float, d.get("k", (0, 0, 0)))), p=tuple(map(float, d.get("p", (0, 0)))),
+            R=np.asarray(d.get("R", np.eye(3)), dtype=np.float64).reshape(3, 3),
+            T=np.asarray(d.get("T", np.zeros(3)), dtype=np.float64).reshape(3),
+        )
+
+    def to_dict(self) -> dict:
+        return {"f": list(self.f), "c": list(self.c), "width": self.width, "height": self.height,
+                "k": list(self.k), "p": list(self.p), "R": np.asarray(self.R).tolist(), "T": np.asarray(self.T).tolist()}
+
+    @property
+    def distorted(self) -> bool:
+        return any(self.k) or any(self.p)
+
+    @property
+    def focal(self) -> float:
+        """The single focal length used to normalise the image plane (mean of fx and fy)."""
+        return 0.5 * (self.f[0] + self.f[1])
+
+    def world_to_camera(self, x_world: np.ndarray) -> np.ndarray:
+        return (np.asarray(x_world) - self.T) @ np.asarray(self.R).T
+
+    def camera_to_world(self, x_cam: np.ndarray) -> np.ndarray:
+        return np.asarray(x_cam) @ np.asarray(self.R) + self.T
+
+    def distort(self, xy: np.ndarray) -> np.ndarray:
+        """Apply lens distortion to ideal normalised coordinates (x/z, y/z)."""
+        if not self.distorted:
+            return xy
+        x, y = xy[..., 0], xy[..., 1]
+        r2 = x * x + y * y
+        k1, k2, k3 = self.k
+        p1, p2 = self.p
+        radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+        # The tangential term in the form Human3.6M's calibration was fitted with.
+        tan = p2 * x + p1 * y
+        xd = x * (radial + tan) + p2 * r2
+        yd = y * (radial + tan) + p1 * r2
+        return np.stack([xd, yd], axis=-1)
+
+    def undistort(self, xy_d: np.ndarray, iterations: int = 10) -> np.ndarray:
+        """Invert :meth:`distort` by fixed-point iteration (exact to well under a pixel in practice)."""
+        if not self.distorted:
+            return xy_d
+        xy = xy_d.copy()
+        for _ in range(iterations):
+            xy = xy + (xy_d - self.distort(xy))
+        return xy
+
+    def project(self, x_cam: np.ndarray) -> np.ndarray:
+        """Camera-frame points (..., 3) in mm -> pixels (..., 2), distortion included."""
+        x_cam = np.asarray(x_cam, dtype=np.float64)
+        xy = x_cam[..., :2] / x_cam[..., 2:3]
+        xy = self.distort(xy)
+        return xy * np.asarray(self.f) + np.asarray(self.c)
+
+    def normalize(self, uv: np.ndarray) -> np.ndarray:
+        """Pixels -> the lifter's image plane ``((u - cx) / f, (v - cy) / f)``, lens distortion removed."""
+        xy = (np.asarray(uv, dtype=np.float64) - np.asarray(self.c)) / np.asarray(self.f)
+        xy = self.undistort(xy)
+        return xy * (np.asarray(self.f) / self.focal)
+
+    def denormalize(self, xy: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`normalize`."""
+        xy = np.asarray(xy, dtype=np.float64) * self.focal / np.asarray(self.f)
+        return self.distort(xy) * np.asarray(self.f) + np.asarray(self.c)

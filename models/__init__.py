@@ -1,0 +1,1 @@
+"""Networks and how they are made: skeleton formats, architectures, datasets, training, evaluation."""

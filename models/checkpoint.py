@@ -1,0 +1,46 @@
+"""Weights on disk: plain state dicts (never pickled objects) with the architecture beside them."""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .errors import WeightsError
+from .lifter import LifterSpec, TemporalLifter
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """Write through a temporary file and a rename, so a crash never leaves half a checkpoint."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_weights(path: Path, model: TemporalLifter, meta: dict | None = None) -> None:
+    save_atomic({"arch": "temporal_lifter", "spec": model.spec.to_dict(),
+                 "state_dict": model.state_dict(), "meta": meta or {}}, Path(path))
+
+
+def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TemporalLifter:
+    """A :class:`TemporalLifter` in eval mode from a weights file, or one sentence saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist: pass a .pt file from weights/ or a training run.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as e:
+        raise WeightsError(f"weights file {path} is corrupt or not a poselift checkpoint "
+                           f"({type(e).__name__}): re-download or retrain it.") from e
+    if not isinstance(state, dict) or state.get("arch") != "temporal_lifter" or "state_dict" not in state:
+        raise WeightsError(f"weights file {path} is not a temporal lifter checkpoint: "
+                           f"it was made for another architecture or program.")
+    try:
+        model = TemporalLifter(LifterSpec(**state["spec"]))
+        model.load_state_dict(state["state_dict"])
+    except (TypeError, RuntimeError) as e:
+        raise WeightsError(f"weights file {path} does not match the temporal lifter's layers: "
+                           f"{str(e).splitlines()[0]}") from e
+    return model.to(map_location).eval()

@@ -1,0 +1,106 @@
+"""The evaluation protocol: S9 and S11, every camera, every frame; P1/P2 per action, then the mean."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import metrics
+from .h36m import FPS, MISSING_NOTE, Sequence
+from .lifter import TemporalLifter, expected_error, normalize_2d
+
+
+@torch.no_grad()
+def predict_sequence(model: TemporalLifter, kp: np.ndarray, conf: np.ndarray | None = None,
+                     chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Causal prediction for every frame of a sequence, as the live stream would give it.
+
+    ``kp`` (N, J, 2) normalised image coordinates. The start is padded with copies of the first
+    frame, exactly as the streaming lifter starts. Returns pose (N, J, 3) mm and uncertainty (N, J) mm.
+    """
+    device = next(model.parameters()).device
+    kp_t = torch.as_tensor(kp, dtype=torch.float32, device=device)
+    conf_t = torch.ones(kp_t.shape[:2], device=device) if conf is None else torch.as_tensor(
+        conf, dtype=torch.float32, device=device)
+    x = normalize_2d(kp_t, conf_t)
+    rf = model.spec.receptive_field
+    x = torch.cat([x[:1].expand(rf - 1, -1, -1), x])
+    poses, scales = [], []
+    for s in range(0, len(kp), chunk):
+        p, ls = model(x[s: s + chunk + rf - 1][None], dense=True)
+        poses.append(p[0])
+        scales.append(expected_error(ls[0]))
+    return torch.cat(poses).cpu().numpy(), torch.cat(scales).cpu().numpy()
+
+
+def resample(kp: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Linearly resample a 50 Hz 2D sequence to ``fps``. Returns the new sequence and, for each new
+    frame, the source frame it coincides with (-1 where it falls between source frames)."""
+    t = np.arange(0, len(kp) - 1 + 1e-9, FPS / fps)
+    i0 = np.floor(t).astype(int)
+    i1 = np.minimum(i0 + 1, len(kp) - 1)
+    a = (t - i0)[:, None, None]
+    exact = np.isclose(t, np.round(t), atol=1e-6)
+    return (1 - a) * kp[i0] + a * kp[i1], np.where(exact, np.round(t).astype(int), -1)
+
+
+def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt", fps: float = FPS,
+             frame_step: int = 1) -> dict:
+    """P1, P2, N-MPJPE, 3DPCK, AUC, velocity and acceleration error, per action and mean.
+
+    ``source`` is "gt" (projected ground truth) or "sh" (Stacked Hourglass detections; cameras
+    without detections are skipped). ``frame_step`` > 1 scores a subset of frames (validation only).
+    """
+    rows: dict[str, list] = {k: [] for k in ("p1", "p2", "n_mpjpe", "pck", "auc", "vel", "accel")}
+    errors, sigmas = [], []
+    for seq in sequences:
+        px = seq.pose2d if source == "gt" else seq.detections
+        if px is None:
+            continue
+        kp = seq.camera.normalize(px)
+        kp, src_frame = resample(kp, fps) if fps != FPS else (kp, np.arange(len(kp)))
+        pred, sigma = predict_sequence(model, kp)
+        keep = np.flatnonzero(src_frame >= 0)[::frame_step]
+        gt = seq.pose3d[src_frame[keep]] - seq.pose3d[src_frame[keep], :1]
+        pred, sigma = pred[keep], sigma[keep]
+        n = len(keep)
+        rows["p1"].append((seq.action, float(metrics.mpjpe(pred, gt).mean()), n))
+        rows["p2"].append((seq.action, float(metrics.p_mpjpe(pred, gt).mean()), n))
+        rows["n_mpjpe"].append((seq.action, float(metrics.n_mpjpe(pred, gt).mean()), n))
+        rows["pck"].append((seq.action, 100 * float(metrics.pck(pred, gt).mean()), n))
+        rows["auc"].append((seq.action, 100 * float(metrics.auc(pred, gt).mean()), n))
+        if frame_step == 1:
+            # Per-frame differences at the rate the lifter ran, in mm per frame.
+            rows["vel"].append((seq.action, metrics.velocity_error(pred, gt), n))
+            rows["accel"].append((seq.action, metrics.acceleration_error(pred, gt), n))
+        errors.append(np.linalg.norm(pred - gt, axis=-1)[:, 1:].ravel())
+        sigmas.append(sigma[:, 1:].ravel())
+    result: dict = {"source": source, "fps": fps, "frames": int(sum(r[2] for r in rows["p1"])),
+                    "note": MISSING_NOTE, "per_action": {}, "mean": {}}
+    for key, r in rows.items():
+        if r:
+            per_action, mean = metrics.per_action_mean(r)
+            result["mean"][key] = mean
+            for a, v in per_action.items():
+                result["per_action"].setdefault(a, {})[key] = v
+    if errors:
+        e, s = np.concatenate(errors), np.concatenate(sigmas)
+        result["mean"]["uncertainty_corr"] = float(np.corrcoef(e, s)[0, 1])
+        result["mean"]["uncertainty_mean"] = float(s.mean())
+    return result
+
+
+METRIC_NAMES = {"p1": "P1 (mm)", "p2": "P2 (mm)", "n_mpjpe": "N-MPJPE (mm)", "pck": "3DPCK@150 (%)",
+                "auc": "AUC (%)", "vel": "MPJVE (mm/frame)", "accel": "Accel (mm/frame²)"}
+
+
+def markdown_table(result: dict) -> str:
+    """Actions as columns (the literature's layout), one row per metric, plus the mean."""
+    actions = list(result["per_action"])
+    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps, {result['frames']} frames. {result['note']}", "",
+             "| metric | " + " | ".join(actions) + " | mean |",
+             "|---" * (len(actions) + 2) + "|"]
+    for key, name in METRIC_NAMES.items():
+        if key in result["mean"]:
+            vals = [f"{result['per_action'][a][key]:.1f}" for a in actions]
+            lines.append(f"| {name} | " + " | ".join(vals) + f" | **{result['mean'][key]:.1f}** |")
+    return "\n".join(lines)

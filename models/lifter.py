@@ -1,0 +1,169 @@
+"""The causal temporal-convolution lifter: H36M-17 2D (+ confidence) over the last T frames ->
+root-relative 3D (mm) and a per-joint uncertainty for the newest frame.
+
+A stack of dilated 1D convolutions (kernel 3, dilation 1, 3, 9, ...) whose receptive field T = 3^levels
+looks only into the past. Training runs the same weights *strided* (stride 3, no dilation), which
+computes just the newest frame of each window; a whole sequence runs *dense* (dilated, one output per
+frame); live, :class:`StreamingLifter` caches each layer's past inputs so that one step costs one
+column of every convolution, whatever T is.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+NUM_JOINTS = 17
+IN_FEATURES = 3  # x, y, confidence
+
+
+@dataclass(frozen=True)
+class LifterSpec:
+    """Architecture hyper-parameters: stored beside the weights, checked when they load."""
+    channels: int = 256
+    levels: int = 4
+    dropout: float = 0.2
+    num_joints: int = NUM_JOINTS
+
+    @property
+    def receptive_field(self) -> int:
+        return 3**self.levels
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def normalize_2d(kp: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
+    """Per frame: centre on the pelvis and divide by the confidence-weighted RMS joint distance.
+
+    ``kp`` (..., J, 2) in normalised image coordinates, ``conf`` (..., J) in [0, 1]. Returns the
+    network input (..., J, 3). Each frame is normalised on its own, so a frame's input never changes
+    once it has arrived (what lets the streaming step reuse cached activations), and the lifter does
+    not depend on the person's distance or on the focal length.
+    """
+    rel = kp - kp[..., :1, :]
+    w = conf.clamp(0.05, 1.0)
+    scale = ((rel.square().sum(-1) * w).sum(-1) / w.sum(-1)).sqrt().clamp_min(1e-4)
+    return torch.cat([rel / scale[..., None, None], conf[..., None]], dim=-1)
+
+
+class TemporalLifter(nn.Module):
+    def __init__(self, spec: LifterSpec = LifterSpec()):
+        super().__init__()
+        self.spec = spec
+        c, j = spec.channels, spec.num_joints
+        self.expand = nn.Conv1d(j * IN_FEATURES, c, 3, bias=False)
+        self.expand_bn = nn.BatchNorm1d(c)
+        self.temporal = nn.ModuleList(nn.Conv1d(c, c, 3, bias=False) for _ in range(spec.levels - 1))
+        self.temporal_bn = nn.ModuleList(nn.BatchNorm1d(c) for _ in range(spec.levels - 1))
+        self.pointwise = nn.ModuleList(nn.Conv1d(c, c, 1, bias=False) for _ in range(spec.levels - 1))
+        self.pointwise_bn = nn.ModuleList(nn.BatchNorm1d(c) for _ in range(spec.levels - 1))
+        self.drop = nn.Dropout(spec.dropout)
+        # Per joint: 3 coordinates (the pelvis is pinned to the origin afterwards) and a log-scale.
+        self.head = nn.Conv1d(c, j * 4, 1)
+
+    def forward(self, x: torch.Tensor, dense: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` (B, T, J, 3) network input. Strided (training): T must equal the receptive field and
+        one frame comes out. Dense: T >= receptive field, T - receptive_field + 1 frames come out.
+        Returns pose (B, T', J, 3) in mm with the pelvis at 0 and log_scale (B, T', J)."""
+        b, t = x.shape[:2]
+        if not dense and t != self.spec.receptive_field:
+            raise ValueError(f"strided mode takes exactly {self.spec.receptive_field} frames, got {t}.")
+        h = x.reshape(b, t, -1).transpose(1, 2)
+        h = self.drop(F.relu(self.expand_bn(self._conv(self.expand, h, 1, dense))))
+        for i in range(self.spec.levels - 1):
+            d = 3 ** (i + 1)
+            res = h[:, :, 2 * d:] if dense else h[:, :, 2::3]
+            h = self.drop(F.relu(self.temporal_bn[i](self._conv(self.temporal[i], h, d, dense))))
+            h = res + self.drop(F.relu(self.pointwise_bn[i](self.pointwise[i](h))))
+        return self._decode(self.head(h).transpose(1, 2))
+
+    @staticmethod
+    def _conv(conv: nn.Conv1d, h: torch.Tensor, dilation: int, dense: bool) -> torch.Tensor:
+        if dense:
+            return F.conv1d(h, conv.weight, dilation=dilation)
+        return F.conv1d(h, conv.weight, stride=3)
+
+    def _decode(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        j = self.spec.num_joints
+        pose = out[..., : j * 3].reshape(*out.shape[:-1], j, 3) * 100.0  # decimetre-scale outputs
+        pose = pose - pose[..., :1, :]
+        # b = e^3 ~ 20 mm at initialisation, kept within 1 mm .. 3 m.
+        log_scale = (out[..., j * 3:] + 3.0).clamp(0.0, 8.0)
+        return pose, log_scale
+
+
+def expected_error(log_scale: torch.Tensor) -> torch.Tensor:
+    """Per-joint uncertainty in mm: the expected 3D error under the trained error model (3 b)."""
+    return 3.0 * log_scale.exp()
+
+
+def lifter_loss(pose: torch.Tensor, log_scale: torch.Tensor, target: torch.Tensor,
+                nll_weight: float = 0.1) -> tuple[torch.Tensor, dict[str, float]]:
+    """MPJPE plus the negative log-likelihood of the 3D error under p(e) ~ exp(-|e| / b) / b^3.
+
+    The likelihood only trains the scale (the error is detached), so the uncertainty learns to match
+    the error without pulling the pose towards a weighted fit. The pelvis is the origin by definition
+    (its error is always 0), so it is left out of the likelihood.
+    """
+    err = (pose - target).norm(dim=-1)
+    mpjpe = err.mean()
+    nll = (err[..., 1:].detach() / log_scale[..., 1:].exp() + 3.0 * log_scale[..., 1:]).mean()
+    return mpjpe + nll_weight * nll, {"mpjpe": mpjpe.item(), "nll": nll.item()}
+
+
+class LifterStep(nn.Module):
+    """One live step of a trained :class:`TemporalLifter`, batch 1, with explicit cached state.
+
+    Batch norm is folded into the convolutions. ``forward(frame, *state)`` takes the newest frame's
+    network input (J*3,) and one buffer per layer holding that layer's recent inputs, and returns
+    (pose (J, 3), log_scale (J,), *new_state). Pure tensor in, tensor out, so it traces to ONNX and
+    TorchScript unchanged.
+    """
+
+    def __init__(self, lifter: TemporalLifter):
+        super().__init__()
+        self.spec = lifter.spec
+        lifter = lifter.eval()
+        w, b = _fold(lifter.expand, lifter.expand_bn)
+        self.register_buffer("w_expand", w.flatten(1))
+        self.register_buffer("b_expand", b)
+        self.dilations = [3 ** (i + 1) for i in range(self.spec.levels - 1)]
+        for i in range(self.spec.levels - 1):
+            w, b = _fold(lifter.temporal[i], lifter.temporal_bn[i])
+            self.register_buffer(f"w_temporal{i}", w.flatten(1))
+            self.register_buffer(f"b_temporal{i}", b)
+            w, b = _fold(lifter.pointwise[i], lifter.pointwise_bn[i])
+            self.register_buffer(f"w_pointwise{i}", w.flatten(1))
+            self.register_buffer(f"b_pointwise{i}", b)
+        self.register_buffer("w_head", lifter.head.weight.detach().flatten(1).clone())
+        self.register_buffer("b_head", lifter.head.bias.detach().clone())
+        self._decode = lifter._decode
+
+    def initial_state(self) -> list[torch.Tensor]:
+        c, cin = self.spec.channels, self.spec.num_joints * IN_FEATURES
+        return [torch.zeros(cin, 3)] + [torch.zeros(c, 2 * d + 1) for d in self.dilations]
+
+    def forward(self, frame: torch.Tensor, *state: torch.Tensor):
+        buf = torch.cat([state[0][:, 1:], frame[:, None]], dim=1)
+        new_state = [buf]
+        h = F.relu(self.w_expand @ buf.reshape(-1) + self.b_expand)
+        for i, d in enumerate(self.dilations):
+            buf = torch.cat([state[i + 1][:, 1:], h[:, None]], dim=1)
+            new_state.append(buf)
+            taps = buf[:, 0::d]  # columns 0, d, 2d: oldest to newest
+            t = F.relu(getattr(self, f"w_temporal{i}") @ taps.reshape(-1) + getattr(self, f"b_temporal{i}"))
+            h = h + F.relu(getattr(self, f"w_pointwise{i}") @ t + getattr(self, f"b_pointwise{i}"))
+        out = self.w_head @ h + self.b_head
+        pose, log_scale = self._decode(out[None])
+        return (pose[0], log_scale[0], *new_state)
+
+
+def _fold(conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    w = conv.weight * scale[:, None, None]
+    b = bn.bias - bn.running_mean * scale
+    return w.detach().clone(), b.detach().clone()

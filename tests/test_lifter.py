@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import torch
+
+from poselift.models.checkpoint import load_weights, save_weights
+from poselift.models.errors import WeightsError
+from poselift.models.lifter import LifterSpec, LifterStep, TemporalLifter, lifter_loss, normalize_2d
+
+
+@pytest.fixture(scope="module")
+def lifter():
+    torch.manual_seed(0)
+    model = TemporalLifter(LifterSpec(channels=64, levels=3))
+    for m in model.modules():  # non-trivial batch-norm statistics, so folding them is tested
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def test_strided_dense_and_streaming_agree(lifter):
+    rf = lifter.spec.receptive_field
+    x = torch.randn(1, 60, 17, 3)
+    with torch.no_grad():
+        dense, dense_ls = lifter(x, dense=True)
+        strided, _ = lifter(x[:, -rf:])
+        step = LifterStep(lifter)
+        state, outs = step.initial_state(), []
+        for t in range(60):
+            pose, log_scale, *state = step(x[0, t].reshape(-1), *state)
+            outs.append(pose)
+    assert dense.shape == (1, 60 - rf + 1, 17, 3)
+    assert torch.allclose(strided[0, 0], dense[0, -1], atol=1e-3)
+    assert torch.allclose(torch.stack(outs[rf - 1:]), dense[0], atol=1e-3)
+    assert torch.allclose(log_scale, dense_ls[0, -1], atol=1e-4)
+    assert (dense[..., 0, :] == 0).all()  # pelvis at the origin
+
+
+def test_output_depends_only_on_the_past(lifter):
+    x = torch.randn(1, 40, 17, 3)
+    y = x.clone()
+    y[:, 30:] += 1.0
+    with torch.no_grad():
+        a, _ = lifter(x, dense=True)
+        b, _ = lifter(y, dense=True)
+    first_changed = 30 - (lifter.spec.receptive_field - 1)
+    assert torch.equal(a[:, :first_changed], b[:, :first_changed])
+    assert not torch.allclose(a[:, first_changed], b[:, first_changed])
+
+
+def test_normalisation_ignores_position_and_distance():
+    kp = torch.randn(5, 17, 2) * 0.1
+    conf = torch.rand(5, 17)
+    a = normalize_2d(kp, conf)
+    b = normalize_2d(kp * 3.0 + torch.tensor([0.4, -0.2]), conf)
+    assert torch.allclose(a, b, atol=1e-5)
+    assert torch.equal(a[..., 2], conf) and (a[..., 0, :2] == 0).all()
+
+
+def test_uncertainty_learns_to_follow_the_error():
+    """With the pose frozen, the likelihood drives each joint's scale towards its own error."""
+    torch.manual_seed(0)
+    pose = torch.zeros(256, 17, 3)
+    target = torch.zeros(256, 17, 3)
+    target[..., 0] = torch.linspace(0, 160, 17)  # joint j errs by 10 j mm
+    log_scale = torch.full((256, 17), 3.0, requires_grad=True)
+    opt = torch.optim.Adam([log_scale], lr=0.05)
+    for _ in range(400):
+        loss, _ = lifter_loss(pose, log_scale, target, nll_weight=1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    expected = 3 * log_scale.detach().exp().mean(0)
+    assert torch.allclose(expected[3:], torch.linspace(0, 160, 17)[3:], rtol=0.1)
+
+
+def test_weights_round_trip_and_bad_files(lifter, tmp_path):
+    path = tmp_path / "w.pt"
+    save_weights(path, lifter, {"note": "test"})
+    again = load_weights(path)
+    assert again.spec == lifter.spec
+    x = torch.randn(1, 30, 17, 3)
+    with torch.no_grad():
+        assert torch.equal(again(x, dense=True)[0], lifter(x, dense=True)[0])
+
+    with pytest.raises(WeightsError, match=f"{tmp_path / 'none.pt'} does not exist"):
+        load_weights(tmp_path / "none.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(WeightsError, match="corrupt"):
+        load_weights(corrupt)
+    other = tmp_path / "other.pt"
+    torch.save({"arch": "resnet", "state_dict": {}}, other)
+    with pytest.raises(WeightsError, match="another architecture"):
+        load_weights(other)
+    mismatched = tmp_path / "mismatched.pt"
+    state = torch.load(path, weights_only=True)
+    state["spec"]["channels"] = 32
+    torch.save(state, mismatched)
+    with pytest.raises(WeightsError, match="does not match the temporal lifter's layers"):
+        load_weights(mismatched)
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"arch": "temporal_lifter", "spec": object()}, pickled)
+    with pytest.raises(WeightsError, match="corrupt or not a poselift checkpoint"):
+        load_weights(pickled)

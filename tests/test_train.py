@@ -1,0 +1,56 @@
+import json
+import os
+import subprocess
+import sys
+
+import torch
+import yaml
+
+from conftest import DATA, needs_h36m
+
+TINY = {"subjects": ["S1"], "validation_subject": "S1", "model": {"channels": 32, "levels": 2},
+        "batch_size": 32, "val_every": 2, "warmup_steps": 2, "checkpoint_minutes": 0.0, "threads": 1}
+
+
+def run_train(tmp_path, steps, *launcher):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "out": str(tmp_path / "run"), "steps": steps}))
+    env = {**os.environ, "POSELIFT_DATA": str(DATA), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, *launcher, "-m", "poselift.engine.cli", "train", "--config", str(cfg), "--quiet"]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def validation_steps(tmp_path):
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    return [r["step"] for r in map(json.loads, lines) if "val/p1_gt" in r]
+
+
+@needs_h36m
+def test_training_resumes_where_it_stopped(tmp_path):
+    first = run_train(tmp_path, 4)
+    assert first.returncode == 0, first.stderr
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 4
+    second = run_train(tmp_path, 8)
+    assert second.returncode == 0, second.stderr
+    assert validation_steps(tmp_path) == [2, 4, 6, 8]
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert best["arch"] == "temporal_lifter" and best["meta"]["val_p1_mm"] > 0
+
+
+@needs_h36m
+def test_two_process_gloo_run(tmp_path):
+    result = run_train(tmp_path, 4, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517")
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert state["step"] == 4
+    assert validation_steps(tmp_path) == [2, 4]  # logged once, by rank 0
+
+
+def test_test_subjects_are_refused(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"subjects": ["S1", "S9"]}))
+    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "train", "--config", str(cfg)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "training subjects ['S9'] are test subjects" in result.stderr
+    assert "Traceback" not in result.stderr
