@@ -1,4 +1,4 @@
 """Cameras: pinhole + distortion model, intrinsics guesses, image-plane normalisation."""
-from .camera import Camera
+from .camera import CalibrationError, Camera
 
-__all__ = ["Camera"]
+__all__ = ["Camera", "CalibrationError"]

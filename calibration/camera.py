@@ -5,10 +5,16 @@ millimetres, so ``X_cam = R @ (X_world - T)``. Camera axes: x right, y down, z f
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+
+class CalibrationError(ValueError):
+    """A calibration file is missing, malformed, or made for another image size."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,20 @@ class Camera:
             R=np.asarray(d.get("R", np.eye(3)), dtype=np.float64).reshape(3, 3),
             T=np.asarray(d.get("T", np.zeros(3)), dtype=np.float64).reshape(3),
         )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Camera":
+        """A camera from a JSON file holding one ``from_dict`` entry."""
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise CalibrationError(f"camera file {path} does not exist: run `poselift calibrate` or use --fov.") from None
+        except (ValueError, TypeError, AttributeError) as e:
+            raise CalibrationError(f"camera file {path} is not a camera JSON ({e}).") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
     def to_dict(self) -> dict:
         return {"f": list(self.f), "c": list(self.c), "width": self.width, "height": self.height,

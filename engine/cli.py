@@ -6,7 +6,14 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "lifter_tcn81.pt"
+from ..calibration import CalibrationError
+from ..models.errors import ConfigError, DataError, WeightsError
+from .backends import BackendUnavailable
+from .clip import ClipError
+from .factory import DEFAULT_WEIGHTS
+from .sources import SourceError
+
+USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavailable, CalibrationError, ClipError)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -48,6 +55,36 @@ def _bench(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
 
+def _pipeline_options(args: argparse.Namespace):
+    from .factory import PipelineOptions
+
+    return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, camera=args.camera,
+                           hfov_deg=args.fov, smoothing=args.smooth)
+
+
+def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    from .backends import BACKENDS
+
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, type=Path, help="lifter weights (.pt)")
+    p.add_argument("--backend", default="eager", choices=BACKENDS, help="lifter inference backend")
+    p.add_argument("--device", help="cpu or cuda (default: cpu; cuda for tensorrt)")
+    p.add_argument("--camera", type=Path, help="camera calibration JSON (default: intrinsics from --fov)")
+    p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees, when uncalibrated")
+    p.add_argument("--smooth", type=float, help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
+
+
+def _process(args: argparse.Namespace) -> None:
+    from .factory import build_pipeline
+    from .process import process_video
+
+    pipeline, info = build_pipeline(_pipeline_options(args))
+    report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet)
+    print(f"{report.frames} frames ({report.frames_with_person} with a person) -> {report.clip_path}"
+          + (f", {report.video_path}" if report.video_path else ""))
+    if report.error:
+        raise SourceError(report.error)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="poselift", description="Live monocular 3D human pose.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -71,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--markdown", help="write the tables as markdown")
     e.set_defaults(run=_eval)
 
+    pr = sub.add_parser("process", help="a video file -> 3D clip (.npz) + side-by-side MP4")
+    pr.add_argument("video", type=Path)
+    pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
+    pr.add_argument("--no-video", action="store_true", help="write the clip only")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_pipeline_args(pr)
+    pr.set_defaults(run=_process)
+
     b = sub.add_parser("bench", help="latency of the lifter's streaming step (median, p90)")
     b.add_argument("--weights", default=DEFAULT_WEIGHTS, type=Path)
     b.add_argument("--steps", type=int, default=2000)
@@ -81,12 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..models.errors import ConfigError, DataError, WeightsError
-
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ConfigError, DataError, WeightsError) as e:
+    except USER_ERRORS as e:
         print(f"poselift {args.command}: {e}", file=sys.stderr)
         return 2
     return 0

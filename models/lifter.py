@@ -147,6 +147,16 @@ class LifterStep(nn.Module):
         c, cin = self.spec.channels, self.spec.num_joints * IN_FEATURES
         return [torch.zeros(cin, 3)] + [torch.zeros(c, 2 * d + 1) for d in self.dilations]
 
+    def prime(self, frame: torch.Tensor) -> list[torch.Tensor]:
+        """The state after an endless run of ``frame``: how a stream starts (its first frame
+        stands in for the history it does not have, as the edge padding in training does)."""
+        state = [frame[:, None].expand(-1, 3).clone()]
+        h = F.relu(self.w_expand @ state[0].reshape(-1) + self.b_expand)
+        for i, d in enumerate(self.dilations):
+            state.append(h[:, None].expand(-1, 2 * d + 1).clone())
+            h = self._block(i, d, state[-1], h)
+        return state
+
     def forward(self, frame: torch.Tensor, *state: torch.Tensor):
         buf = torch.cat([state[0][:, 1:], frame[:, None]], dim=1)
         new_state = [buf]
@@ -154,12 +164,15 @@ class LifterStep(nn.Module):
         for i, d in enumerate(self.dilations):
             buf = torch.cat([state[i + 1][:, 1:], h[:, None]], dim=1)
             new_state.append(buf)
-            taps = buf[:, 0::d]  # columns 0, d, 2d: oldest to newest
-            t = F.relu(getattr(self, f"w_temporal{i}") @ taps.reshape(-1) + getattr(self, f"b_temporal{i}"))
-            h = h + F.relu(getattr(self, f"w_pointwise{i}") @ t + getattr(self, f"b_pointwise{i}"))
+            h = self._block(i, d, buf, h)
         out = self.w_head @ h + self.b_head
         pose, log_scale = self._decode(out[None])
         return (pose[0], log_scale[0], *new_state)
+
+    def _block(self, i: int, d: int, buf: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        taps = buf[:, 0::d]  # columns 0, d, 2d: oldest to newest
+        t = F.relu(getattr(self, f"w_temporal{i}") @ taps.reshape(-1) + getattr(self, f"b_temporal{i}"))
+        return h + F.relu(getattr(self, f"w_pointwise{i}") @ t + getattr(self, f"b_pointwise{i}"))
 
 
 def _fold(conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:

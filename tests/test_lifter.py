@@ -105,3 +105,19 @@ def test_weights_round_trip_and_bad_files(lifter, tmp_path):
     torch.save({"arch": "temporal_lifter", "spec": object()}, pickled)
     with pytest.raises(WeightsError, match="corrupt or not a poselift checkpoint"):
         load_weights(pickled)
+
+
+def test_primed_stream_equals_edge_padding(lifter):
+    """A stream primed with its first frame gives what the padded sequence gives in evaluation."""
+    rf = lifter.spec.receptive_field
+    x = torch.randn(1, 12, 17, 3)
+    padded = torch.cat([x[:, :1].expand(-1, rf - 1, -1, -1), x], dim=1)
+    with torch.no_grad():
+        dense, _ = lifter(padded, dense=True)
+        step = LifterStep(lifter)
+        state = step.prime(x[0, 0].reshape(-1))
+        outs = []
+        for t in range(12):
+            pose, _, *state = step(x[0, t].reshape(-1), *state)
+            outs.append(pose)
+    assert torch.allclose(torch.stack(outs), dense[0], atol=1e-3)

@@ -1,0 +1,142 @@
+"""Inference backends for the lifter's streaming step, chosen by name.
+
+Each backend runs the same :class:`~poselift.models.lifter.LifterStep` (batch norm folded, explicit
+state): ``eager`` (torch, CPU or CUDA), ``compile`` (torch.compile; CUDA graphs on a GPU), ``onnx``
+(ONNX Runtime on the CPU) and ``tensorrt`` (torch-tensorrt, an optional extra). A backend that
+cannot run here says so in one sentence; nothing falls back silently.
+"""
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models.lifter import LifterStep, TemporalLifter, expected_error
+
+BACKENDS = ("eager", "compile", "onnx", "tensorrt")
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run on this machine; the message says what is missing."""
+
+
+class LifterBackend:
+    """Streams one frame at a time: ``step(x)`` with the frame's network input (J, 3) returns the
+    root-relative pose (J, 3) in mm and its per-joint uncertainty (J,) in mm."""
+
+    name = "eager"
+
+    def __init__(self, model: TemporalLifter, device: str = "cpu"):
+        self.device = torch.device(device)
+        self.spec = model.spec
+        self.module = LifterStep(model.cpu().eval()).to(self.device)
+        self.state: list | None = None
+
+    def reset(self) -> None:
+        """Forget the history: the next frame starts a new window."""
+        self.state = None
+
+    @torch.no_grad()
+    def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        frame = torch.as_tensor(np.asarray(x, np.float32).reshape(-1), device=self.device)
+        if self.state is None:
+            self.state = self._prime(frame)
+        pose, log_scale, *self.state = self._run(frame, self.state)
+        return self._to_numpy(pose), self._to_numpy(expected_error(torch.as_tensor(log_scale)))
+
+    def _prime(self, frame: torch.Tensor) -> list:
+        return self.module.prime(frame)
+
+    def _run(self, frame, state):
+        return self.module(frame, *state)
+
+    @staticmethod
+    def _to_numpy(t) -> np.ndarray:
+        return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+class CompileBackend(LifterBackend):
+    name = "compile"
+
+    def __init__(self, model: TemporalLifter, device: str = "cpu"):
+        super().__init__(model, device)
+        mode = "reduce-overhead" if self.device.type == "cuda" else "default"  # CUDA graphs on a GPU
+        self._compiled = torch.compile(self.module, mode=mode, fullgraph=True, dynamic=False)
+
+    def _run(self, frame, state):
+        out = self._compiled(frame, *state)
+        return [o.clone() for o in out]  # CUDA-graph outputs are overwritten by the next replay
+
+
+class OnnxBackend(LifterBackend):
+    name = "onnx"
+
+    def __init__(self, model: TemporalLifter, device: str = "cpu", path: str | Path | None = None):
+        super().__init__(model, "cpu")
+        import onnxruntime as ort
+
+        from ..models.export import export_onnx
+
+        if path is None:
+            path = Path(tempfile.mkdtemp(prefix="poselift-onnx-")) / "lifter_step.onnx"
+        export_onnx(model, path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self._inputs = [i.name for i in self._session.get_inputs()]
+
+    def _prime(self, frame):
+        return [s.numpy() for s in self.module.prime(frame)]
+
+    def _run(self, frame, state):
+        feed = dict(zip(self._inputs, [frame.numpy(), *state]))
+        return self._session.run(None, feed)
+
+
+class TensorRTBackend(LifterBackend):
+    name = "tensorrt"
+
+    def __init__(self, model: TemporalLifter, device: str = "cuda"):
+        if importlib.util.find_spec("torch_tensorrt") is None:
+            raise BackendUnavailable("the tensorrt backend needs torch-tensorrt, which is not installed: "
+                                     "pip install 'poselift[tensorrt]' on a machine with an NVIDIA GPU, "
+                                     "or choose --backend eager, compile or onnx.")
+        if not torch.cuda.is_available():
+            raise BackendUnavailable("the tensorrt backend needs an NVIDIA GPU, and torch sees none here: "
+                                     "choose --backend eager, compile or onnx.")
+        import torch_tensorrt
+
+        super().__init__(model, "cuda")
+        example = [torch.zeros(self.spec.num_joints * 3, device="cuda"),
+                   *[s.cuda() for s in self.module.initial_state()]]
+        self._trt = torch_tensorrt.compile(self.module, ir="dynamo", inputs=example,
+                                           enabled_precisions={torch.float32})
+
+    def _run(self, frame, state):
+        return self._trt(frame, *state)
+
+
+def available_backends() -> list[str]:
+    """Backends that can run on this machine (compile is listed; its first step compiles)."""
+    names = ["eager", "compile"]
+    if importlib.util.find_spec("onnxruntime") is not None:
+        names.append("onnx")
+    if importlib.util.find_spec("torch_tensorrt") is not None and torch.cuda.is_available():
+        names.append("tensorrt")
+    return names
+
+
+def make_backend(name: str, model: TemporalLifter, device: str | None = None) -> LifterBackend:
+    """The backend called ``name`` running ``model``, on the CPU unless ``device`` says otherwise
+    (one live step is too small to gain from a GPU; TensorRT always runs on one)."""
+    kinds = {"eager": LifterBackend, "compile": CompileBackend, "onnx": OnnxBackend, "tensorrt": TensorRTBackend}
+    if name not in kinds:
+        raise BackendUnavailable(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}.")
+    if device is None:
+        device = "cuda" if name == "tensorrt" else "cpu"
+    if name != "tensorrt" and device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendUnavailable(f"device {device} was asked for, but torch sees no CUDA GPU here: use --device cpu.")
+    return kinds[name](model, device)

@@ -1,0 +1,80 @@
+"""The canonical 3D clip: arrays per frame plus metadata, stored as an ``.npz`` readable without pickle."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..models.skeletons import H36M, MEDIAPIPE
+
+CLIP_VERSION = 1
+
+
+class ClipError(ValueError):
+    """A clip file is missing, damaged, or from a newer poselift."""
+
+
+@dataclass
+class Clip:
+    pose3d: np.ndarray  # (N, 17, 3) mm, root-relative camera axes; NaN rows where no person was seen
+    keypoints: np.ndarray  # (N, 17, 2) pixels
+    confidence: np.ndarray  # (N, 17)
+    uncertainty: np.ndarray  # (N, 17) mm
+    timestamps: np.ndarray  # (N,) seconds
+    fps: float
+    mediapipe_world: np.ndarray | None = None  # (N, 33, 3) mm, MediaPipe's own 3D
+    meta: dict = field(default_factory=dict)  # skeleton, units, camera, model, source, ...
+
+    def __len__(self) -> int:
+        return len(self.pose3d)
+
+    @classmethod
+    def from_results(cls, results: list, fps: float, meta: dict | None = None) -> "Clip":
+        return cls(
+            pose3d=np.array([r.pose3d for r in results], np.float32).reshape(-1, H36M.num_joints, 3),
+            keypoints=np.array([r.keypoints for r in results], np.float32).reshape(-1, H36M.num_joints, 2),
+            confidence=np.array([r.confidence for r in results], np.float32).reshape(-1, H36M.num_joints),
+            uncertainty=np.array([r.uncertainty for r in results], np.float32).reshape(-1, H36M.num_joints),
+            timestamps=np.array([r.timestamp for r in results], np.float64),
+            fps=float(fps),
+            mediapipe_world=np.array([r.mediapipe.world if r.person else np.full((MEDIAPIPE.num_joints, 3), np.nan)
+                                      for r in results], np.float32).reshape(-1, MEDIAPIPE.num_joints, 3),
+            meta={"skeleton": H36M.name, "units": "mm", **(meta or {})},
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (temporary file, then rename)."""
+        path = Path(path)
+        meta = {"version": CLIP_VERSION, "fps": self.fps, "skeleton": H36M.name, "units": "mm", **self.meta}
+        arrays = {"pose3d": self.pose3d, "keypoints": self.keypoints, "confidence": self.confidence,
+                  "uncertainty": self.uncertainty, "timestamps": self.timestamps,
+                  "meta": np.array(json.dumps(meta))}
+        if self.mediapipe_world is not None:
+            arrays["mediapipe_world"] = self.mediapipe_world
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Clip":
+        path = Path(path)
+        if not path.is_file():
+            raise ClipError(f"clip {path} does not exist: pass an .npz written by poselift.")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                if int(meta.get("version", 0)) > CLIP_VERSION:
+                    raise ClipError(f"clip {path} was written by a newer poselift (format {meta['version']}, "
+                                    f"this one reads up to {CLIP_VERSION}): upgrade poselift.")
+                return cls(data["pose3d"], data["keypoints"], data["confidence"], data["uncertainty"],
+                           data["timestamps"], float(meta["fps"]),
+                           data["mediapipe_world"] if "mediapipe_world" in data.files else None,
+                           {k: v for k, v in meta.items() if k not in ("version", "fps")})
+        except ClipError:
+            raise
+        except (OSError, ValueError, KeyError) as e:
+            raise ClipError(f"clip {path} is damaged or not a poselift clip ({e.__class__.__name__}: {e}).") from e

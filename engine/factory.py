@@ -1,0 +1,43 @@
+"""Builds the live pipeline from the user's choices (shared by the command line and the app)."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..calibration import Camera
+from ..models.checkpoint import load_weights
+from .backends import make_backend
+from .filters import OneEuroFilter
+from .pipeline import Pipeline
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "lifter_tcn81.pt"
+
+
+@dataclass
+class PipelineOptions:
+    weights: Path = DEFAULT_WEIGHTS
+    backend: str = "eager"
+    device: str | None = None
+    camera: Path | None = None  # calibration JSON; otherwise intrinsics from hfov_deg
+    hfov_deg: float = 60.0
+    smoothing: float | None = None  # One-Euro min cutoff in Hz; None = off
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dict]:
+    """The pipeline and a description of the model for clip metadata."""
+    torch.set_num_threads(1)  # one live step is tiny; MediaPipe and decoding need the other cores
+    model = load_weights(opts.weights)
+    backend = make_backend(opts.backend, model, opts.device)
+    camera = Camera.load(opts.camera) if opts.camera else None
+    smoothing = OneEuroFilter(min_cutoff=opts.smoothing) if opts.smoothing else None
+    pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing)
+    info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
+            "receptive_field": model.spec.receptive_field}
+    return pipeline, info

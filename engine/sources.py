@@ -1,0 +1,332 @@
+"""Frame sources, each on its own thread feeding a bounded queue.
+
+A file blocks when the queue is full and drops nothing; a webcam keeps the newest frame and counts
+what it dropped. Either ends with :data:`END` in the queue, preceded by a :class:`SourceError` item
+when it broke (what was delivered before the fault stays delivered).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+END = None  # the last item of every source's queue
+
+
+class SourceError(RuntimeError):
+    """A source could not be opened or stopped delivering; the message is one sentence for the user."""
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # BGR uint8 (H, W, 3)
+    index: int  # 0, 1, 2, ... in delivery order
+    t_capture: float  # time.perf_counter() when the frame was grabbed or decoded
+    timestamp: float  # seconds on the source's own clock (stream time for files)
+
+
+def to_bgr(image: np.ndarray) -> np.ndarray:
+    """Grayscale (H, W) or (H, W, 1) and BGRA frames become 3-channel BGR."""
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image[..., :3] if image.shape[2] == 4 else image
+
+
+class Source:
+    """Threaded source base: subclasses implement ``_open`` and ``_frames`` (a generator)."""
+
+    live = False
+
+    def __init__(self, queue_size: int = 4):
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.dropped = 0
+        self.delivered = 0
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def fps(self) -> float:
+        raise NotImplementedError
+
+    def start(self) -> "Source":
+        self._open()
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._running.set()
+        while self._thread and self._thread.is_alive():
+            try:  # unblock a producer waiting on a full queue
+                self.queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.05)
+            timeout -= 0.05
+            if timeout <= 0:
+                break
+        self._close()
+
+    def read(self, timeout: float | None = None):
+        """The next :class:`Frame`, a :class:`SourceError`, or :data:`END`."""
+        return self.queue.get(timeout=timeout)
+
+    def __iter__(self):
+        """Frames until the end; raises the source's error after the frames it delivered."""
+        while True:
+            item = self.read()
+            if item is END:
+                return
+            if isinstance(item, SourceError):
+                raise item
+            yield item
+
+    def _run(self) -> None:
+        try:
+            for frame in self._frames():
+                while not self._running.wait(0.05):
+                    if self._stop.is_set():
+                        return
+                if self._stop.is_set():
+                    return
+                self._put(frame)
+        except SourceError as e:
+            self._put_final(e)
+        except Exception as e:  # a decoder or driver fault: say where it happened
+            self._put_final(SourceError(f"{self.describe()} stopped at frame {self.delivered}: {e}"))
+        finally:
+            self._put_final(END)
+
+    def _put(self, frame: Frame) -> None:
+        if self.live:
+            while True:
+                try:
+                    self.queue.put_nowait(frame)
+                    break
+                except queue.Full:
+                    try:
+                        self.queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+        else:
+            while not self._stop.is_set():
+                try:
+                    self.queue.put(frame, timeout=0.05)
+                    break
+                except queue.Full:
+                    continue
+        self.delivered += 1
+
+    def _put_final(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                if self.live:
+                    try:
+                        self.queue.get_nowait()
+                    except queue.Empty:
+                        pass
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _frames(self):
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+
+class VideoFileSource(Source):
+    """A video file decoded with PyAV, timestamps from the stream."""
+
+    def __init__(self, path: str | Path, queue_size: int = 8):
+        super().__init__(queue_size)
+        self.path = Path(path)
+        self._container = None
+        self._seek_to: float | None = None
+        self._seeked = False
+        self._lock = threading.Lock()
+        self.duration = 0.0
+        self.frame_count = 0
+        self.width = self.height = 0
+        self._fps = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def describe(self) -> str:
+        return f"video {self.path}"
+
+    def _open(self) -> None:
+        import av
+
+        if not self.path.is_file():
+            raise SourceError(f"video file {self.path} does not exist: check the path.")
+        try:
+            self._container = av.open(str(self.path))
+        except (av.error.FFmpegError, UnicodeDecodeError) as e:
+            raise SourceError(f"{self.path} is not a video file FFmpeg can read ({e.__class__.__name__}): "
+                              f"open an MP4, MOV, MKV, AVI or WebM file.") from e
+        if not self._container.streams.video:
+            self._container.close()
+            raise SourceError(f"{self.path} has no video stream: open a file with video in it.")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._fps = float(stream.average_rate or stream.guessed_rate or 30.0)
+        self.width, self.height = stream.codec_context.width, stream.codec_context.height
+        self.frame_count = stream.frames
+        if stream.duration and stream.time_base:
+            self.duration = float(stream.duration * stream.time_base)
+        elif self._container.duration:
+            self.duration = self._container.duration / 1e6
+        if not self.frame_count and self.duration:
+            self.frame_count = int(round(self.duration * self._fps))
+
+    def seek(self, seconds: float) -> None:
+        """Jump to the frame at ``seconds`` (takes effect on the decoding thread)."""
+        with self._lock:
+            self._seek_to = max(0.0, seconds)
+        while True:  # what was queued before the jump is stale
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is END or isinstance(item, SourceError):
+                self.queue.put(item)
+                break
+
+    def _frames(self):
+        import av
+
+        stream = self._container.streams.video[0]
+        tb = float(stream.time_base) if stream.time_base else 1.0 / self._fps
+        while True:
+            target = None
+            try:
+                for packet in self._container.demux(stream):
+                    for vf in packet.decode():
+                        with self._lock:
+                            target, self._seek_to = self._seek_to, None
+                        if target is not None:
+                            break
+                        t = float(vf.pts * tb) if vf.pts is not None else self.delivered / self._fps
+                        image = to_bgr(vf.to_ndarray(format="bgr24"))
+                        yield Frame(image, self.delivered, time.perf_counter(), t)
+                    if target is not None or self._stop.is_set():
+                        break
+            except av.error.FFmpegError as e:
+                raise SourceError(f"video {self.path} is damaged after {self.delivered} frames "
+                                  f"({e.__class__.__name__}); the frames before are kept.") from e
+            if target is None:
+                break
+            self._seeked = True
+            self._container.seek(int(target / tb), stream=stream, backward=True)
+            yield from self._skip_to(target, tb)
+        if self.delivered == 0:
+            raise SourceError(f"video {self.path} holds no decodable frames: the file is empty or damaged.")
+        if not self._seeked and self.frame_count and self.delivered < self.frame_count - max(2, self.frame_count // 50):
+            raise SourceError(f"video {self.path} ended after {self.delivered} of its {self.frame_count} frames: "
+                              f"the file looks truncated; the frames before are kept.")
+
+    def _skip_to(self, target: float, tb: float):
+        """After a keyframe seek, decode forward to the first frame at or after ``target``."""
+        stream = self._container.streams.video[0]
+        for vf in self._container.decode(stream):
+            t = float(vf.pts * tb) if vf.pts is not None else target
+            if t + 0.5 / self._fps >= target:
+                yield Frame(to_bgr(vf.to_ndarray(format="bgr24")), self.delivered, time.perf_counter(), t)
+                return
+
+    def _close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+class WebcamSource(Source):
+    """A camera by index through OpenCV; live, so the newest frame wins."""
+
+    live = True
+
+    def __init__(self, index: int = 0, width: int | None = None, height: int | None = None,
+                 queue_size: int = 2, stall_seconds: float = 3.0):
+        super().__init__(queue_size)
+        self.index = index
+        self.size = (width, height)
+        self.stall_seconds = stall_seconds
+        self._cap = None
+        self._fps = 30.0
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def describe(self) -> str:
+        return f"webcam {self.index}"
+
+    def _open(self) -> None:
+        import cv2
+
+        cap = cv2.VideoCapture(self.index)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"no webcam at index {self.index}: plug one in or choose another camera.")
+        if self.size[0]:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
+        self._fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        self._cap = cap
+
+    def _frames(self):
+        t0 = time.perf_counter()
+        last_ok = t0
+        while not self._stop.is_set():
+            ok, image = self._cap.read()
+            now = time.perf_counter()
+            if not ok or image is None:
+                if now - last_ok > self.stall_seconds:
+                    raise SourceError(f"webcam {self.index} stopped delivering frames (unplugged?): "
+                                      f"reconnect it and start again.")
+                time.sleep(0.01)
+                continue
+            last_ok = now
+            yield Frame(to_bgr(image), self.delivered, now, now - t0)
+
+    def _close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+def open_source(spec: str | int) -> Source:
+    """A webcam for an integer (or a string of digits), a video file otherwise."""
+    if isinstance(spec, int) or str(spec).isdigit():
+        return WebcamSource(int(spec))
+    return VideoFileSource(spec)

@@ -1,0 +1,36 @@
+"""Export of the lifter's streaming step for other runtimes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .lifter import LifterStep, TemporalLifter
+
+
+def step_io_names(model: TemporalLifter) -> tuple[list[str], list[str]]:
+    layers = model.spec.levels
+    state = [f"state{i}" for i in range(layers)]
+    return ["frame", *state], ["pose", "log_scale", *[f"next_{s}" for s in state]]
+
+
+def export_onnx(model: TemporalLifter, path: str | Path) -> Path:
+    """Write the streaming step (frame + per-layer state in, pose + log-scale + new state out) as ONNX."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    step = LifterStep(model.cpu().eval())
+    example = (torch.zeros(model.spec.num_joints * 3), *step.initial_state())
+    inputs, outputs = step_io_names(model)
+    torch.onnx.export(step, example, str(path), input_names=inputs, output_names=outputs,
+                      opset_version=17, dynamo=False)
+    return path
+
+
+def export_torchscript(model: TemporalLifter, path: str | Path) -> Path:
+    """Write the streaming step as a traced TorchScript module (same inputs and outputs as ONNX)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    step = LifterStep(model.cpu().eval())
+    example = (torch.zeros(model.spec.num_joints * 3), *step.initial_state())
+    torch.jit.trace(step, example).save(str(path))
+    return path
