@@ -68,6 +68,15 @@ class Camera:
         return {"f": list(self.f), "c": list(self.c), "width": self.width, "height": self.height,
                 "k": list(self.k), "p": list(self.p), "R": np.asarray(self.R).tolist(), "T": np.asarray(self.T).tolist()}
 
+    def resized(self, width: int, height: int) -> "Camera":
+        """The same camera for frames scaled to ``width`` x ``height`` (same aspect ratio)."""
+        sx, sy = width / self.width, height / self.height
+        if abs(sx / sy - 1) > 0.01:
+            raise CalibrationError(f"the camera calibration is for {self.width}x{self.height} frames, which do not "
+                                   f"scale to {width}x{height}: calibrate this camera mode or drop the calibration.")
+        return Camera(f=(self.f[0] * sx, self.f[1] * sy), c=(self.c[0] * sx, self.c[1] * sy), width=width,
+                      height=height, k=self.k, p=self.p, R=self.R, T=self.T)
+
     @property
     def distorted(self) -> bool:
         return any(self.k) or any(self.p)

@@ -1,12 +1,18 @@
-"""Latency measurements: medians and 90th percentiles, never single runs."""
+"""`poselift bench`: per-stage latency, end-to-end throughput, capture-to-result latency and memory.
+Every figure is a median with its 90th percentile over many runs, measured in one process."""
 from __future__ import annotations
 
+import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..models.lifter import LifterStep, TemporalLifter, normalize_2d
+from ..models.lifter import TemporalLifter, normalize_2d
+from .backends import BackendUnavailable, make_backend
+from .pipeline import Pipeline
+from .sources import VideoFileSource
 
 
 def _stats(name: str, seconds: list[float], **extra) -> dict:
@@ -15,27 +21,120 @@ def _stats(name: str, seconds: list[float], **extra) -> dict:
             "runs": len(ms), **extra}
 
 
+def rss_mb() -> float:
+    """Resident memory now (Linux /proc), in MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 @torch.no_grad()
-def bench_lifter_step(model: TemporalLifter, steps: int = 2000, threads: int = 1) -> list[dict]:
-    """Time one live step (2D normalisation + cached temporal step), batch 1, on the CPU."""
-    torch.set_num_threads(threads)
-    step = LifterStep(model.cpu().eval())
-    state = step.initial_state()
+def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, device: str | None = None) -> list[dict]:
+    """One live step per backend (2D normalisation + cached temporal step), batch 1."""
+    torch.set_num_threads(1)  # as live: MediaPipe and decoding need the other cores
     rng = np.random.default_rng(0)
-    kp = torch.from_numpy(rng.normal(0, 0.1, (steps, model.spec.num_joints, 2)).astype(np.float32))
-    conf = torch.ones(steps, model.spec.num_joints)
-    times = []
-    for i in range(steps):
-        t0 = time.perf_counter()
-        x = normalize_2d(kp[i], conf[i]).reshape(-1)
-        _, _, *state = step(x, *state)
-        times.append(time.perf_counter() - t0)
-    warm = min(100, steps // 10)
-    return [_stats("lifter step (eager, cpu)", times[warm:], threads=threads,
-                   receptive_field=model.spec.receptive_field)]
+    j = model.spec.num_joints
+    kp = rng.normal(0, 0.1, (steps, j, 2)).astype(np.float32)
+    conf = np.ones((steps, j), np.float32)
+    rows = []
+    for name in backends:
+        try:
+            backend = make_backend(name, model, device)
+        except BackendUnavailable as e:
+            rows.append({"stage": f"lifter step ({name})", "skipped": str(e)})
+            continue
+        times = []
+        for i in range(steps):
+            t0 = time.perf_counter()
+            x = normalize_2d(torch.from_numpy(kp[i]), torch.from_numpy(conf[i])).numpy()
+            backend.step(x)
+            times.append(time.perf_counter() - t0)
+        warm = min(200, steps // 5)  # the first steps include compilation and allocation
+        rows.append(_stats(f"lifter step ({name}, {backend.device.type})", times[warm:],
+                           receptive_field=model.spec.receptive_field))
+    return rows
+
+
+def bench_decode(path: str | Path, max_width: int | None = 640) -> dict:
+    """Decoding (and scaling) alone, on the source's thread, with a consumer that never waits."""
+    source = VideoFileSource(path, max_width=max_width, queue_size=1).start()
+    stamps = [frame.t_capture for frame in source]
+    source.stop()
+    return _stats(f"decode + scale to {source.width} px (own thread)", list(np.diff(stamps)))
+
+
+def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640, frames: int | None = None) -> list[dict]:
+    """The whole pipeline on a video file, looped until ``frames`` frames (default: one pass).
+
+    Decoding runs on its own thread, as live; the figures are per stage, end-to-end throughput, and
+    capture-to-result latency; memory is sampled to show whether it grows over a long run."""
+    waits, total = [], 0
+    stages: dict[str, list[float]] = {}
+    latency, memory = [], []
+    want = frames
+    t_start = time.perf_counter()
+    while True:
+        source = VideoFileSource(path, max_width=max_width).start()
+        while True:
+            t0 = time.perf_counter()
+            frame = source.read()
+            if frame is None or not hasattr(frame, "image"):
+                break
+            waits.append(time.perf_counter() - t0)
+            result = pipeline.process(frame)
+            for k, v in result.timings.items():
+                stages.setdefault(k, []).append(v / 1000)
+            latency.append(result.t_result - frame.t_capture)
+            total += 1
+            if total % 500 == 0:
+                memory.append(rss_mb())
+            if want and total >= want:
+                break
+        source.stop()
+        pipeline.reset()
+        if not want or total >= want:
+            break
+    elapsed = time.perf_counter() - t_start
+    rows = [_stats(f"keypoints (MediaPipe, {source.width} px)" if k == "keypoints" else k, v)
+            for k, v in stages.items()]
+    rows.append(_stats("wait for the decoding thread", waits))
+    rows.append(bench_live_latency(path, pipeline, max_width))
+    summary = {"stage": "end-to-end", "frames": total, "fps": total / elapsed, "seconds": elapsed,
+               "peak_rss_mb": peak_rss_mb()}
+    if len(memory) >= 4:
+        early = memory[max(1, len(memory) // 10)]
+        summary["rss_mb_early"] = early
+        summary["rss_mb_end"] = memory[-1]
+        summary["rss_growth_pct"] = 100 * (memory[-1] - early) / early
+    rows.append(summary)
+    return rows
+
+
+def bench_live_latency(path: str | Path, pipeline: Pipeline, max_width: int | None = 640) -> dict:
+    """Capture-to-result latency with the file played in real time, as a camera would deliver it."""
+    source = VideoFileSource(path, max_width=max_width, realtime=True).start()
+    latency = []
+    for frame in source:
+        result = pipeline.process(frame)
+        latency.append(result.t_result - frame.t_capture)
+    source.stop()
+    pipeline.reset()
+    return _stats("capture-to-result latency (real-time playback)", latency, dropped=source.dropped)
 
 
 def format_table(rows: list[dict]) -> str:
     lines = ["| stage | median (ms) | p90 (ms) | runs |", "|---|---|---|---|"]
-    lines += [f"| {r['stage']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['runs']} |" for r in rows]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['stage']} | skipped: {r['skipped']} | | |")
+        elif "median_ms" in r:
+            lines.append(f"| {r['stage']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['runs']} |")
+    for r in rows:
+        if r["stage"] == "end-to-end":
+            extra = (f", RSS {r['rss_mb_early']:.0f} -> {r['rss_mb_end']:.0f} MB ({r['rss_growth_pct']:+.1f} %)"
+                     if "rss_growth_pct" in r else "")
+            lines.append(f"\nEnd-to-end: {r['frames']} frames at {r['fps']:.1f} fps; peak RSS {r['peak_rss_mb']:.0f} MB{extra}.")
     return "\n".join(lines)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ..calibration import CalibrationError
 from ..models.errors import ConfigError, DataError, WeightsError
-from .backends import BackendUnavailable
+from .backends import BACKENDS, BackendUnavailable
 from .clip import ClipError
-from .factory import DEFAULT_WEIGHTS
+from .factory import DEFAULT_WEIGHTS, DEMO_CLIP
 from .sources import SourceError
 
 USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavailable, CalibrationError, ClipError)
@@ -46,13 +46,26 @@ def _eval(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from ..models.checkpoint import load_weights
-    from .bench import bench_lifter_step, format_table
+    from .bench import bench_decode, bench_file, bench_lifter, format_table
+    from .factory import build_pipeline
 
-    model = load_weights(args.weights)
-    rows = bench_lifter_step(model, steps=args.steps, threads=args.threads)
+    rows = bench_lifter(load_weights(args.weights), args.backends, steps=args.steps)
+    if torch_cuda_available():
+        rows += bench_lifter(load_weights(args.weights), [b for b in args.backends if b in ("eager", "compile")],
+                             steps=args.steps, device="cuda")
+    if args.video:
+        pipeline, _ = build_pipeline(_pipeline_options(args))
+        rows.append(bench_decode(args.video, args.width))
+        rows += bench_file(args.video, pipeline, args.width, args.frames)
     print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _pipeline_options(args: argparse.Namespace):
@@ -116,10 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_args(pr)
     pr.set_defaults(run=_process)
 
-    b = sub.add_parser("bench", help="latency of the lifter's streaming step (median, p90)")
-    b.add_argument("--weights", default=DEFAULT_WEIGHTS, type=Path)
-    b.add_argument("--steps", type=int, default=2000)
-    b.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    b = sub.add_parser("bench", help="per-stage latency, throughput and memory (median, p90)")
+    _add_pipeline_args(b)
+    b.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
+                   help="lifter backends to time (unavailable ones are reported as skipped)")
+    b.add_argument("--steps", type=int, default=2000, help="lifter steps per backend")
+    b.add_argument("--video", type=Path, default=DEMO_CLIP, help="video for the pipeline figures ('' to skip)")
+    b.add_argument("--width", type=int, default=640, help="scale frames to this width (default 640)")
+    b.add_argument("--frames", type=int, help="loop the video to this many frames (memory soak)")
     b.add_argument("--json", help="write the figures as JSON")
     b.set_defaults(run=_bench)
     return p

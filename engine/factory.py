@@ -13,7 +13,9 @@ from .backends import make_backend
 from .filters import OneEuroFilter
 from .pipeline import Pipeline
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "lifter_tcn81.pt"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_WEIGHTS = ROOT / "weights" / "lifter_tcn81.pt"
+DEMO_CLIP = ROOT / "assets" / "walk_outdoor.mp4"
 
 
 @dataclass

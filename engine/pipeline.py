@@ -9,7 +9,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from ..calibration import Camera, CalibrationError
+from ..calibration import Camera
 from ..models.lifter import normalize_2d
 from ..models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
 from .backends import LifterBackend
@@ -74,8 +74,7 @@ class Pipeline:
         cal = self.calibration
         if cal is not None:
             if (cal.width, cal.height) != (width, height):
-                raise CalibrationError(f"the camera calibration is for {cal.width}x{cal.height} but the frames are "
-                                       f"{width}x{height}: calibrate this camera mode or drop the calibration.")
+                self.calibration = cal = cal.resized(width, height)
             return cal
         if self._guessed is None or (self._guessed.width, self._guessed.height) != (width, height):
             self._guessed = Camera.from_fov(width, height, self.hfov_deg)

@@ -48,6 +48,7 @@ class Source:
         self.dropped = 0
         self.delivered = 0
         self._stop = threading.Event()
+        self._gate = threading.Lock()
         self._running = threading.Event()
         self._running.set()
         self._thread: threading.Thread | None = None
@@ -108,7 +109,8 @@ class Source:
                         return
                 if self._stop.is_set():
                     return
-                self._put(frame)
+                if not self._discard():
+                    self._put(frame)
         except SourceError as e:
             self._put_final(e)
         except Exception as e:  # a decoder or driver fault: say where it happened
@@ -116,26 +118,28 @@ class Source:
         finally:
             self._put_final(END)
 
+    def _discard(self) -> bool:
+        """True while a frame in hand has become stale (a seek is pending)."""
+        return False
+
     def _put(self, frame: Frame) -> None:
-        if self.live:
-            while True:
+        while not self._stop.is_set():
+            with self._gate:  # a seek cannot slip between the staleness check and the put
+                if self._discard():
+                    return
                 try:
                     self.queue.put_nowait(frame)
-                    break
+                    self.delivered += 1
+                    return
                 except queue.Full:
-                    try:
-                        self.queue.get_nowait()
-                        self.dropped += 1
-                    except queue.Empty:
-                        pass
-        else:
-            while not self._stop.is_set():
-                try:
-                    self.queue.put(frame, timeout=0.05)
-                    break
-                except queue.Full:
-                    continue
-        self.delivered += 1
+                    if self.live:
+                        try:
+                            self.queue.get_nowait()
+                            self.dropped += 1
+                        except queue.Empty:
+                            pass
+                        continue
+            time.sleep(0.005)
 
     def _put_final(self, item) -> None:
         while not self._stop.is_set():
@@ -165,13 +169,16 @@ class Source:
 class VideoFileSource(Source):
     """A video file decoded with PyAV, timestamps from the stream."""
 
-    def __init__(self, path: str | Path, queue_size: int = 8):
-        super().__init__(queue_size)
+    def __init__(self, path: str | Path, queue_size: int = 8, max_width: int | None = None, realtime: bool = False):
+        super().__init__(2 if realtime else queue_size)
         self.path = Path(path)
+        # Real time: frames are released at their timestamps and, like a camera's, the newest wins.
+        self.realtime = self.live = realtime
+        self.max_width = max_width  # frames wider than this are scaled down on the decoding thread
         self._container = None
-        self._seek_to: float | None = None
+        self._seek_to: float | None = None  # set by seek(), taken by the decoding thread (under _gate)
         self._seeked = False
-        self._lock = threading.Lock()
+        self._clock: tuple[float, float] | None = None  # (perf_counter, stream time) of the pacing origin
         self.duration = 0.0
         self.frame_count = 0
         self.width = self.height = 0
@@ -208,19 +215,22 @@ class VideoFileSource(Source):
             self.duration = self._container.duration / 1e6
         if not self.frame_count and self.duration:
             self.frame_count = int(round(self.duration * self._fps))
+        if self.max_width and self.width > self.max_width:
+            self.height = 2 * round(self.height * self.max_width / self.width / 2)
+            self.width = self.max_width
 
     def seek(self, seconds: float) -> None:
         """Jump to the frame at ``seconds`` (takes effect on the decoding thread)."""
-        with self._lock:
+        with self._gate:
             self._seek_to = max(0.0, seconds)
-        while True:  # what was queued before the jump is stale
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is END or isinstance(item, SourceError):
-                self.queue.put(item)
-                break
+            while True:  # what was queued before the jump is stale
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is END or isinstance(item, SourceError):
+                    self.queue.put_nowait(item)
+                    break
 
     def _frames(self):
         import av
@@ -232,13 +242,12 @@ class VideoFileSource(Source):
             try:
                 for packet in self._container.demux(stream):
                     for vf in packet.decode():
-                        with self._lock:
+                        with self._gate:
                             target, self._seek_to = self._seek_to, None
                         if target is not None:
                             break
                         t = float(vf.pts * tb) if vf.pts is not None else self.delivered / self._fps
-                        image = to_bgr(vf.to_ndarray(format="bgr24"))
-                        yield Frame(image, self.delivered, time.perf_counter(), t)
+                        yield Frame(self._image(vf), self.delivered, time.perf_counter(), t)
                     if target is not None or self._stop.is_set():
                         break
             except av.error.FFmpegError as e:
@@ -261,8 +270,23 @@ class VideoFileSource(Source):
         for vf in self._container.decode(stream):
             t = float(vf.pts * tb) if vf.pts is not None else target
             if t + 0.5 / self._fps >= target:
-                yield Frame(to_bgr(vf.to_ndarray(format="bgr24")), self.delivered, time.perf_counter(), t)
+                yield Frame(self._image(vf), self.delivered, time.perf_counter(), t)
                 return
+
+    def _put(self, frame: Frame) -> None:
+        if self.realtime:
+            if self._clock is None or frame.timestamp < self._clock[1]:  # first frame, or after a seek back
+                self._clock = (time.perf_counter(), frame.timestamp)
+            delay = self._clock[0] + (frame.timestamp - self._clock[1]) - time.perf_counter()
+            if delay > 0 and not self._stop.wait(delay):
+                frame.t_capture = time.perf_counter()
+        super()._put(frame)
+
+    def _discard(self) -> bool:
+        return self._seek_to is not None
+
+    def _image(self, vf) -> np.ndarray:
+        return to_bgr(vf.to_ndarray(format="bgr24", width=self.width, height=self.height))
 
     def _close(self) -> None:
         if self._container is not None:
@@ -325,8 +349,8 @@ class WebcamSource(Source):
             self._cap = None
 
 
-def open_source(spec: str | int) -> Source:
+def open_source(spec: str | int, max_width: int | None = None) -> Source:
     """A webcam for an integer (or a string of digits), a video file otherwise."""
     if isinstance(spec, int) or str(spec).isdigit():
         return WebcamSource(int(spec))
-    return VideoFileSource(spec)
+    return VideoFileSource(spec, max_width=max_width)

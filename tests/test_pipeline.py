@@ -1,0 +1,183 @@
+import json
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from conftest import DEMO, write_video
+from poselift.engine.backends import BackendUnavailable, available_backends, make_backend
+from poselift.engine.clip import Clip
+from poselift.engine.filters import OneEuroFilter
+from poselift.engine.keypoints import MediaPipePose
+from poselift.engine.pipeline import Pipeline
+from poselift.engine.sources import Frame, VideoFileSource
+from poselift.models.checkpoint import load_weights
+
+
+@pytest.fixture(scope="module")
+def demo_frames():
+    source = VideoFileSource(DEMO, max_width=640).start()
+    frames = [f for _, f in zip(range(40), source)]
+    source.stop()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def mediapipe():
+    pose = MediaPipePose()
+    yield pose
+    pose.close()
+
+
+def test_mediapipe_finds_the_walker_and_nobody_in_a_blank_frame(demo_frames, mediapipe):
+    found = [mediapipe(f.image) for f in demo_frames]  # in order: MediaPipe tracks from frame to frame
+    assert sum(k.detected for k in found) >= 30
+    kp = found[-1]
+    assert kp.detected
+    assert kp.landmarks.shape == (33, 2) and kp.world.shape == (33, 3)
+    h, w = demo_frames[-1].image.shape[:2]
+    assert (kp.landmarks[:, 0] > 0).all() and (kp.landmarks[:, 0] < w).all()
+    # Standing: ankles below hips below shoulders below the nose (image y grows downwards).
+    y = kp.landmarks[:, 1]
+    assert y[27] > y[23] > y[11] > y[0]
+    assert 0.3 < np.linalg.norm(kp.world[11] - kp.world[23]) / 1000 < 0.8  # a torso side in metres
+    mediapipe.reset()
+    empty = mediapipe(np.zeros((360, 640, 3), np.uint8))
+    assert not empty.detected and np.isfinite(empty.landmarks).all() and (empty.visibility == 0).all()
+
+
+def test_backends_agree_with_eager(random_weights):
+    model = load_weights(random_weights)
+    x = np.random.default_rng(0).normal(size=(100, 17, 3)).astype(np.float32)
+    eager = make_backend("eager", model)
+    ref = np.stack([eager.step(f)[0] for f in x])
+    for name in available_backends():
+        if name == "eager":
+            continue
+        backend = make_backend(name, model)
+        out = np.stack([backend.step(f)[0] for f in x])
+        assert np.abs(out - ref).max() < 0.5, name
+        backend.reset()
+        assert np.abs(backend.step(x[0])[0] - ref[0]).max() < 0.5, f"{name} after reset"
+
+
+def test_tensorrt_absent_is_one_clear_sentence(random_weights):
+    if "tensorrt" in available_backends():
+        pytest.skip("torch-tensorrt is installed here")
+    with pytest.raises(BackendUnavailable, match="tensorrt backend needs") as info:
+        make_backend("tensorrt", load_weights(random_weights))
+    assert "eager" in str(info.value)
+    with pytest.raises(BackendUnavailable, match="unknown backend 'tpu'"):
+        make_backend("tpu", load_weights(random_weights))
+
+
+def test_pipeline_restarts_its_window_when_the_person_returns(demo_frames, mediapipe, random_weights):
+    from poselift.engine.keypoints import Keypoints
+    model = load_weights(random_weights)
+    mediapipe.reset()
+    seen = [mediapipe(f.image) for f in demo_frames[:20]]
+    assert sum(k.detected for k in seen[5:]) >= 12
+    gap = [Keypoints.empty()] * 3
+
+    def run(keypoints):
+        feed = iter(keypoints)
+        pipe = Pipeline(make_backend("eager", model), keypoints=lambda image: next(feed))
+        return [pipe.process(f) for f in (demo_frames * 2)[: len(keypoints)]]
+
+    results = run(seen + gap + seen)
+    assert [r.person for r in results] == [k.detected for k in seen + gap + seen]
+    missing = results[21]
+    assert np.isnan(missing.pose3d).all() and np.isfinite(missing.keypoints).all() and (missing.confidence == 0).all()
+    for r in results:
+        if r.person:
+            assert np.isfinite(r.pose3d).all() and np.isfinite(r.uncertainty).all()
+            assert np.allclose(r.pose3d[0], 0) and set(r.timings) >= {"keypoints", "prepare", "lifter"}
+    # After the gap the window starts afresh: the same as a pipeline that never saw the first part.
+    fresh = run(seen)
+    after = results[23:]
+    for a, b in zip(after, fresh):
+        assert a.person == b.person
+        if a.person:
+            assert np.abs(a.pose3d - b.pose3d).max() < 1e-3
+    # And it differs from carrying on with the stale history.
+    found = [k for k in seen if k.detected]
+    carried = run(found + found)[len(found)]
+    assert np.abs(carried.pose3d - run(found)[0].pose3d).max() > 1e-2
+
+
+def test_one_euro_smooths_rest_and_follows_motion():
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    t = np.arange(300) / 30
+    noisy = 100 + rng.normal(0, 5, 300)
+    out = np.array([f(np.array([v]), ti)[0] for v, ti in zip(noisy, t)])
+    assert out[50:].std() < 0.5 * noisy[50:].std()
+    fast = OneEuroFilter(min_cutoff=1.0, beta=1.0)
+    ramp = 1000 * t  # 1 m/s
+    lagged = np.array([fast(np.array([v]), ti)[0] for v, ti in zip(ramp, t)])
+    assert np.abs(lagged[100:] - ramp[100:]).max() < 40  # under 40 ms behind at 1 m/s
+    with pytest.raises(ValueError, match="out of range"):
+        OneEuroFilter(min_cutoff=0)
+
+
+def test_process_command_on_a_video(tmp_path, random_weights):
+    video = tmp_path / "clip.mp4"
+    source = VideoFileSource(DEMO, max_width=640).start()
+    with av.open(str(video), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
+        for _, frame in zip(range(45), source):
+            for p in s.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    source.stop()
+    cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(video), "-o", str(tmp_path / "out"),
+           "--weights", str(random_weights), "--quiet", "--smooth", "2"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    clip = Clip.load(tmp_path / "out" / "clip_3d.npz")
+    assert len(clip) == 45 and clip.fps == 30
+    assert clip.meta["skeleton"] == "h36m17" and clip.meta["units"] == "mm"
+    assert clip.meta["camera"]["width"] == 640 and clip.meta["model"]["weights"] == "random.pt"
+    seen = ~np.isnan(clip.pose3d).any(axis=(1, 2))
+    assert seen.sum() > 30 and np.isfinite(clip.confidence).all()
+    with av.open(str(tmp_path / "out" / "clip_3d.mp4")) as rendered:
+        frames = sum(1 for _ in rendered.decode(video=0))
+        assert frames == 45 and rendered.streams.video[0].codec_context.name == "h264"
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: p / "missing.mp4", "does not exist"),
+    (lambda p: (p / "a.mp4").write_text("text") and p / "a.mp4", "is not a video file"),
+])
+def test_process_bad_input_is_one_sentence(tmp_path, random_weights, make, message):
+    cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(make(tmp_path)), "-o", str(tmp_path / "o"),
+           "--weights", str(random_weights), "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_truncated_video_is_processed_up_to_the_fault(tmp_path, random_weights):
+    video = write_video(tmp_path / "v.mp4", frames=60, size=(160, 120))
+    import shutil
+    mkv = tmp_path / "v.mkv"
+    with av.open(str(video)) as src, av.open(str(mkv), "w") as dst:
+        s = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = s
+                dst.mux(packet)
+    raw = mkv.read_bytes()
+    mkv.write_bytes(raw[: len(raw) // 2])
+    cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(mkv), "-o", str(tmp_path / "o"),
+           "--weights", str(random_weights), "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the frames before are kept" in result.stderr
+    clip = Clip.load(tmp_path / "o" / "v_3d.npz")
+    assert 5 < len(clip) < 60
+    assert shutil.which  # the clip is readable: nothing processed before the fault was lost

@@ -1,0 +1,146 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import DEMO, write_video
+from poselift.engine.sources import END, SourceError, VideoFileSource, WebcamSource, open_source, to_bgr
+
+
+def test_file_delivers_every_frame_in_order_with_stream_timestamps(tmp_path):
+    path = write_video(tmp_path / "v.mp4", frames=30, fps=25)
+    source = VideoFileSource(path, queue_size=2).start()
+    frames = []
+    for frame in source:
+        time.sleep(0.005)  # a slow consumer: the file must wait for it, not drop
+        frames.append(frame)
+    assert [f.index for f in frames] == list(range(30))
+    assert np.allclose([f.timestamp for f in frames], np.arange(30) / 25, atol=1e-3)
+    assert source.dropped == 0 and source.fps == 25 and source.frame_count == 30
+
+
+def test_realtime_playback_keeps_the_newest_and_counts_drops(tmp_path):
+    path = write_video(tmp_path / "v.mp4", frames=40, fps=100)
+    source = VideoFileSource(path, realtime=True).start()
+    got = []
+    for frame in source:
+        time.sleep(0.03)  # three frame periods per frame
+        got.append(frame.index)
+    assert source.dropped > 10
+    assert len(got) + source.dropped == 40
+    assert got == sorted(got)
+
+
+def test_pause_resume_seek_and_clean_stop(tmp_path):
+    threads_before = threading.active_count()
+    path = write_video(tmp_path / "v.mp4", frames=50, fps=25)
+    source = VideoFileSource(path, queue_size=2).start()
+    first = source.read(timeout=5)
+    source.pause()
+    time.sleep(0.2)
+    while not source.queue.empty():
+        source.queue.get_nowait()
+    time.sleep(0.2)
+    assert source.queue.empty()  # nothing is produced while paused
+    source.seek(1.6)
+    source.resume()
+    after = source.read(timeout=5)
+    assert first.timestamp == 0 and after.timestamp == pytest.approx(1.6, abs=0.05)
+    source.stop()
+    time.sleep(0.1)
+    assert threading.active_count() == threads_before
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: p / "missing.mp4", "does not exist"),
+    (lambda p: (p / "notes.mp4").write_text("hello") and p / "notes.mp4", "is not a video file"),
+    (lambda p: (p / "empty.mp4").write_bytes(b"") or p / "empty.mp4", "is not a video file"),
+])
+def test_bad_files_say_what_is_wrong(tmp_path, make, message):
+    with pytest.raises(SourceError, match=message):
+        VideoFileSource(make(tmp_path)).start()
+
+
+def test_truncated_video_keeps_what_decoded_and_says_where(tmp_path):
+    path = write_video(tmp_path / "v.mp4", frames=120, size=(320, 240))
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    # A streamable container, cut in the middle: the first part still decodes.
+    import av
+    with av.open(str(path)) as src, av.open(str(cut), "w") as dst:
+        s = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = s
+                dst.mux(packet)
+    raw = cut.read_bytes()
+    cut.write_bytes(raw[: len(raw) // 2])
+    source = VideoFileSource(cut).start()
+    frames = []
+    with pytest.raises(SourceError, match=r"ended after \d+ of its 120 frames|damaged after \d+ frames") as info:
+        for frame in source:
+            frames.append(frame)
+    assert 10 < len(frames) < 120
+    assert str(len(frames)) in str(info.value)
+    assert len(data) > 0
+
+
+def test_grayscale_and_portrait_frames(tmp_path):
+    path = write_video(tmp_path / "gray.mkv", frames=5, size=(64, 128), pix_fmt="gray", codec="ffv1")
+    frames = list(VideoFileSource(path).start())
+    assert len(frames) == 5 and frames[0].image.shape == (128, 64, 3)
+    assert to_bgr(np.zeros((4, 4), np.uint8)).shape == (4, 4, 3)
+    assert to_bgr(np.zeros((4, 4, 4), np.uint8)).shape == (4, 4, 3)
+
+
+def test_scaled_decoding_of_the_demo_clip():
+    source = VideoFileSource(DEMO, max_width=640).start()
+    frame = source.read(timeout=10)
+    source.stop()
+    assert frame.image.shape == (360, 640, 3) and source.fps == 30
+
+
+def test_absent_webcam():
+    with pytest.raises(SourceError, match="no webcam at index 97"):
+        open_source("97").start()
+
+
+class FlakyCapture:
+    """A camera that delivers a few frames and then is unplugged."""
+
+    def __init__(self, *_):
+        self.left = 5
+
+    def isOpened(self):
+        return True
+
+    def set(self, *_):
+        return True
+
+    def get(self, *_):
+        return 30.0
+
+    def read(self):
+        self.left -= 1
+        return (True, np.zeros((48, 64, 3), np.uint8)) if self.left >= 0 else (False, None)
+
+    def release(self):
+        pass
+
+
+def test_webcam_unplugged_mid_run(monkeypatch):
+    import cv2
+    monkeypatch.setattr(cv2, "VideoCapture", FlakyCapture)
+    source = WebcamSource(0, stall_seconds=0.3).start()
+    items = []
+    while True:
+        item = source.read(timeout=5)
+        items.append(item)
+        if item is END:
+            break
+    source.stop()
+    frames = [i for i in items if hasattr(i, "image")]
+    errors = [i for i in items if isinstance(i, SourceError)]
+    assert 1 <= len(frames) <= 5
+    assert len(errors) == 1 and "webcam 0 stopped delivering frames" in str(errors[0])
