@@ -69,10 +69,12 @@ class EMA:
         self.model.eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        # Warm-up: early on, average over fewer steps so the random initialisation fades quickly.
+        decay = min(self.decay, (1 + step) / (10 + step))
         for e, m in zip(self.model.state_dict().values(), model.state_dict().values()):
             if e.dtype.is_floating_point:
-                e.lerp_(m, 1 - self.decay)
+                e.lerp_(m, 1 - decay)
             else:
                 e.copy_(m)
 
@@ -138,7 +140,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         loss.backward()
         parts["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
         opt.step()
-        ema.update(model)
+        ema.update(model, step)
         step += 1
         bar.update(1)
         if step % 50 == 0:
