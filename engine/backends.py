@@ -31,6 +31,7 @@ class LifterBackend:
 
     def __init__(self, model: TemporalLifter, device: str = "cpu"):
         self.device = torch.device(device)
+        self.model = model
         self.spec = model.spec
         self.module = LifterStep(model.cpu().eval()).to(self.device)
         self.state: list | None = None

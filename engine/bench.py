@@ -115,7 +115,7 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
 
 def bench_live_latency(path: str | Path, pipeline: Pipeline, max_width: int | None = 640) -> dict:
     """Capture-to-result latency with the file played in real time, as a camera would deliver it."""
-    source = VideoFileSource(path, max_width=max_width, realtime=True).start()
+    source = VideoFileSource(path, max_width=max_width, pace=True, live=True).start()
     latency = []
     for frame in source:
         result = pipeline.process(frame)

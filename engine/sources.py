@@ -169,11 +169,12 @@ class Source:
 class VideoFileSource(Source):
     """A video file decoded with PyAV, timestamps from the stream."""
 
-    def __init__(self, path: str | Path, queue_size: int = 8, max_width: int | None = None, realtime: bool = False):
-        super().__init__(2 if realtime else queue_size)
+    def __init__(self, path: str | Path, queue_size: int = 8, max_width: int | None = None,
+                 pace: bool = False, live: bool = False):
+        super().__init__(2 if live else queue_size)
         self.path = Path(path)
-        # Real time: frames are released at their timestamps and, like a camera's, the newest wins.
-        self.realtime = self.live = realtime
+        self.pace = pace  # release frames at their timestamps (playback speed) rather than as decoded
+        self.live = live  # like a camera: the newest frame wins and drops are counted
         self.max_width = max_width  # frames wider than this are scaled down on the decoding thread
         self._container = None
         self._seek_to: float | None = None  # set by seek(), taken by the decoding thread (under _gate)
@@ -274,7 +275,7 @@ class VideoFileSource(Source):
                 return
 
     def _put(self, frame: Frame) -> None:
-        if self.realtime:
+        if self.pace:
             if self._clock is None or frame.timestamp < self._clock[1]:  # first frame, or after a seek back
                 self._clock = (time.perf_counter(), frame.timestamp)
             delay = self._clock[0] + (frame.timestamp - self._clock[1]) - time.perf_counter()

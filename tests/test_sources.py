@@ -22,7 +22,7 @@ def test_file_delivers_every_frame_in_order_with_stream_timestamps(tmp_path):
 
 def test_realtime_playback_keeps_the_newest_and_counts_drops(tmp_path):
     path = write_video(tmp_path / "v.mp4", frames=40, fps=100)
-    source = VideoFileSource(path, realtime=True).start()
+    source = VideoFileSource(path, pace=True, live=True).start()
     got = []
     for frame in source:
         time.sleep(0.03)  # three frame periods per frame

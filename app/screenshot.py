@@ -1,0 +1,55 @@
+"""Retake the README screenshot: the app on the demo clip, captured once it has drawn ``--frames``
+results. Run under a display, e.g. ``xvfb-run -a -s "-screen 0 1600x900x24" python -m poselift.app.screenshot``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..engine.factory import DEFAULT_WEIGHTS, DEMO_CLIP, PipelineOptions
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--video", type=Path, default=DEMO_CLIP)
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    p.add_argument("--frames", type=int, default=120, help="results to wait for before the capture")
+    p.add_argument("-o", "--out", type=Path, default=Path("docs/screenshot.png"))
+    args = p.parse_args(argv)
+
+    import pyqtgraph as pg
+    from PySide6 import QtCore
+
+    from ..engine.recorder import Recorder
+    from .window import MainWindow, make_application
+
+    app = make_application()
+    pg.setConfigOptions(antialias=True)
+    settings = QtCore.QSettings(str(args.out.with_suffix(".ini")), QtCore.QSettings.IniFormat)
+    settings.clear()
+    settings.setValue("comparison", True)
+    window = MainWindow(PipelineOptions(weights=args.weights), settings=settings,
+                        recorder=Recorder(args.out.parent / ".screenshot-spool"))
+    window.resize(1400, 640)
+    window.show()
+    window.open_path(args.video)
+
+    def capture() -> None:
+        if window.worker.results < args.frames:
+            return
+        timer.stop()
+        window.worker.source.pause()
+        app.processEvents()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        window.screen().grabWindow(window.winId()).save(str(args.out))
+        print(f"saved {args.out}")
+        window.close()
+        Path(settings.fileName()).unlink(missing_ok=True)
+
+    timer = QtCore.QTimer(interval=50, timeout=capture)
+    timer.start()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The two views: the video with its 2D overlay, and the 3D skeleton (pyqtgraph.opengl)."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.opengl as gl
+
+from ..models.skeletons import Skeleton
+
+# RGBA in 0..1: left blue, right orange-red, centre light grey (as the rendered MP4).
+SIDE_RGBA = {-1: (0.16, 0.55, 0.92, 1.0), 1: (0.92, 0.35, 0.16, 1.0), 0: (0.8, 0.8, 0.8, 1.0)}
+COMPARISON_RGBA = (0.55, 0.85, 0.45, 0.9)
+
+
+def _bone_segments(points: np.ndarray, skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
+    """Endpoints (2 B, D) and per-vertex colours (2 B, 4) of every bone, for 'pairs'/'lines' drawing."""
+    pairs = np.array(skeleton.bones)
+    seg = points[pairs.ravel()]
+    colours = np.repeat([SIDE_RGBA[int(skeleton.sides[c])] for _, c in skeleton.bones], 2, axis=0)
+    return seg, colours
+
+
+class VideoView(pg.GraphicsLayoutWidget):
+    """The frame as an image, bones as line pairs and joints as dots on top (y grows downwards)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackground((20, 20, 20))
+        self.box = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.box.addItem(self.image)
+        self.bones = {side: pg.PlotDataItem(connect="pairs", pen=pg.mkPen(
+            [int(255 * c) for c in rgba[:3]], width=3)) for side, rgba in SIDE_RGBA.items()}
+        for item in self.bones.values():
+            self.box.addItem(item)
+        self.joints = pg.ScatterPlotItem(size=7, pen=None)
+        self.box.addItem(self.joints)
+        self.overlay_visible = True
+        self._shape: tuple[int, int] | None = None
+
+    def show_frame(self, image_bgr: np.ndarray) -> None:
+        self.image.setImage(image_bgr[..., ::-1], autoLevels=False, levels=(0, 255))
+        if image_bgr.shape[:2] != self._shape:
+            self._shape = image_bgr.shape[:2]
+            self.box.setRange(xRange=(0, self._shape[1]), yRange=(0, self._shape[0]), padding=0)
+
+    def show_overlay(self, keypoints: np.ndarray | None, confidence: np.ndarray | None, skeleton: Skeleton,
+                     min_conf: float = 0.3) -> None:
+        visible = self.overlay_visible and keypoints is not None
+        for side, item in self.bones.items():
+            if not visible:
+                item.setData([], [])
+                continue
+            pts = [(keypoints[p], keypoints[c]) for p, c in skeleton.bones
+                   if skeleton.sides[c] == side and min(confidence[p], confidence[c]) >= min_conf]
+            xy = np.array(pts).reshape(-1, 2) if pts else np.zeros((0, 2))
+            item.setData(xy[:, 0], xy[:, 1])
+        if not visible:
+            self.joints.setData([])
+            return
+        brushes = [pg.mkBrush([int(255 * c) for c in SIDE_RGBA[int(s)][:3]]) for s in skeleton.sides]
+        self.joints.setData(pos=keypoints, brush=brushes)
+
+    def overlay_point_count(self) -> int:
+        return len(self.joints.data)
+
+
+class SkeletonView(gl.GLViewWidget):
+    """The root-relative skeleton standing on a ground grid, orbit/zoom with the mouse.
+
+    Camera axes (x right, y down, z forward) are shown with z up in the scene: (x, z, -y) in metres.
+    Joint dots grow with their uncertainty."""
+
+    DEFAULT_VIEW = {"distance": 4.2, "elevation": 12, "azimuth": -80}
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackgroundColor((24, 24, 28))
+        grid = gl.GLGridItem()
+        grid.setSize(4, 4)
+        grid.setSpacing(0.25, 0.25)
+        self.addItem(grid)
+        self.bones = gl.GLLinePlotItem(mode="lines", width=3, antialias=True)
+        self.joints = gl.GLScatterPlotItem(pxMode=True)
+        self.comparison = gl.GLLinePlotItem(mode="lines", width=2, antialias=True, color=COMPARISON_RGBA)
+        self.resampled = gl.GLScatterPlotItem(pxMode=True, color=(1.0, 0.9, 0.2, 1.0))
+        for item in (self.bones, self.joints, self.comparison, self.resampled):
+            self.addItem(item)
+        self.reset_view()
+
+    def reset_view(self) -> None:
+        self.setCameraPosition(pos=pg.Vector(0, 0, 0.9), **self.DEFAULT_VIEW)
+
+    @staticmethod
+    def to_scene(pose_mm: np.ndarray, floor_mm: float) -> np.ndarray:
+        p = np.asarray(pose_mm, dtype=np.float64) / 1000.0
+        return np.column_stack([p[:, 0], p[:, 2], floor_mm / 1000.0 - p[:, 1]])
+
+    def show_pose(self, pose3d: np.ndarray | None, uncertainty: np.ndarray | None, skeleton: Skeleton,
+                  comparison: np.ndarray | None = None, comparison_skeleton: Skeleton | None = None,
+                  resampled: np.ndarray | None = None) -> None:
+        if pose3d is None or not np.isfinite(pose3d).all():
+            for item in (self.bones, self.joints, self.comparison, self.resampled):
+                item.setData(pos=np.zeros((0, 3)))
+            return
+        floor = float(np.max(pose3d[:, 1]))  # the lowest joint stands on the grid
+        pts = self.to_scene(pose3d, floor)
+        seg, colours = _bone_segments(pts, skeleton)
+        self.bones.setData(pos=seg, color=colours)
+        sizes = 8 + np.clip(np.nan_to_num(uncertainty, nan=0.0) / 8.0, 0, 16) if uncertainty is not None else 8
+        self.joints.setData(pos=pts, size=sizes, color=np.array([SIDE_RGBA[int(s)] for s in skeleton.sides]))
+        if comparison is not None and np.isfinite(comparison).all():
+            seg, _ = _bone_segments(self.to_scene(comparison, floor), comparison_skeleton or skeleton)
+            self.comparison.setData(pos=seg)
+        else:
+            self.comparison.setData(pos=np.zeros((0, 3)))
+        if resampled is not None and resampled.any():
+            self.resampled.setData(pos=pts[resampled], size=18)
+        else:
+            self.resampled.setData(pos=np.zeros((0, 3)))
+

@@ -1,0 +1,475 @@
+"""The main window: video + 2D overlay on the left, the 3D skeleton on the right, controls above,
+figures below. Everything here draws or dispatches; inference runs on the worker's thread."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..engine.backends import BackendUnavailable, available_backends, make_backend
+from ..engine.factory import PipelineOptions, build_pipeline
+from ..engine.filters import OneEuroFilter
+from ..engine.recorder import Recorder, discard, finalize, find_unfinished
+from ..engine.sources import SourceError, VideoFileSource, WebcamSource
+from ..models.errors import WeightsError
+from ..models.skeletons import COCO, H36M, MEDIAPIPE, MPI_INF_3DHP, convert, convert_confidence
+from .views import SkeletonView, VideoView
+from .worker import InferenceWorker
+
+FORMATS = {"H36M-17": H36M, "COCO-17": COCO, "MPI-INF-3DHP-17": MPI_INF_3DHP}
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
+MAX_RECENT = 8
+
+
+def make_application() -> QtWidgets.QApplication:
+    """The QApplication, created with shared OpenGL contexts: pyqtgraph caches its shader programs
+    across GL widgets, which is only valid when their contexts share resources."""
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        QtCore.QCoreApplication.setAttribute(QtCore.Qt.AA_ShareOpenGLContexts)
+        app = QtWidgets.QApplication([sys.argv[0]])
+        app.setApplicationName("poselift")
+    return app
+
+
+def webcam_indices() -> list[int]:
+    """Cameras the system lists (/dev/video*), without opening them."""
+    return sorted(int(p.name[5:]) for p in Path("/dev").glob("video*") if p.name[5:].isdigit())
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, options: PipelineOptions | None = None, settings: QtCore.QSettings | None = None,
+                 recorder: Recorder | None = None):
+        super().__init__()
+        self.setWindowTitle("poselift")
+        self.setAcceptDrops(True)
+        self.settings = settings or QtCore.QSettings("poselift", "poselift")
+        self.options = options or PipelineOptions()
+        self.recorder = recorder or Recorder()
+        self.last_error = ""
+        self.last_spool: Path | None = None
+        self.current_path: Path | None = None
+        self.recovery_box: QtWidgets.QMessageBox | None = None
+        self._duration = 0.0
+        self._seeking = False
+
+        self.video = VideoView()
+        self.skeleton = SkeletonView()
+        split = QtWidgets.QSplitter()
+        split.addWidget(self.video)
+        split.addWidget(self.skeleton)
+        split.setSizes([640, 560])
+        self.setCentralWidget(split)
+        self._build_controls()
+        self._build_status()
+        self._load_settings()
+
+        self.worker: InferenceWorker | None = None
+        try:
+            pipeline, self.model_info = build_pipeline(self._options_from_controls())
+            self.worker = InferenceWorker(pipeline, self.recorder)
+            self.worker.result_ready.connect(self._draw_latest)
+            self.worker.failed.connect(self.show_error)
+            self.worker.ended.connect(self._source_ended)
+        except (WeightsError, BackendUnavailable, ValueError) as e:
+            self.show_error(str(e))
+        self._apply_smoothing()
+        self._timer = QtCore.QTimer(self, interval=250, timeout=self._refresh_status)
+        self._timer.start()
+        QtCore.QTimer.singleShot(0, self.offer_recovery)
+
+    # ---- building -------------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        bar = self.addToolBar("controls")
+        bar.setMovable(False)
+        style = self.style()
+        self.open_action = QtGui.QAction(style.standardIcon(QtWidgets.QStyle.SP_DialogOpenButton), "Open video…", self)
+        self.open_action.setShortcut(QtGui.QKeySequence.Open)
+        self.open_action.triggered.connect(self.choose_file)
+        bar.addAction(self.open_action)
+        self.webcam_box = QtWidgets.QComboBox(toolTip="Webcam")
+        self._fill_webcams()
+        self.webcam_box.activated.connect(self._webcam_chosen)
+        bar.addWidget(self.webcam_box)
+        bar.addSeparator()
+        self.play_action = QtGui.QAction(style.standardIcon(QtWidgets.QStyle.SP_MediaPause), "Play/Pause", self)
+        self.play_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key_Space))
+        self.play_action.triggered.connect(self.toggle_play)
+        bar.addAction(self.play_action)
+        self.seek_slider = QtWidgets.QSlider(QtCore.Qt.Horizontal, minimumWidth=160, enabled=False)
+        self.seek_slider.sliderPressed.connect(lambda: setattr(self, "_seeking", True))
+        self.seek_slider.sliderReleased.connect(self._seek_released)
+        bar.addWidget(self.seek_slider)
+        bar.addSeparator()
+        self.record_action = QtGui.QAction("● Record", self, checkable=True)
+        self.record_action.setShortcut(QtGui.QKeySequence(QtCore.Qt.Key_R))
+        self.record_action.triggered.connect(self.toggle_record)
+        bar.addAction(self.record_action)
+        self.record_label = QtWidgets.QLabel("")
+        self.record_label.setStyleSheet("color: #e03030; font-weight: bold; padding: 0 6px;")
+        bar.addWidget(self.record_label)
+        bar.addSeparator()
+        self.overlay_box = QtWidgets.QCheckBox("2D overlay", checked=True)
+        self.overlay_box.toggled.connect(self._overlay_toggled)
+        bar.addWidget(self.overlay_box)
+        self.smooth_box = QtWidgets.QCheckBox("Smoothing")
+        self.smooth_box.toggled.connect(self._apply_smoothing)
+        bar.addWidget(self.smooth_box)
+        self.smooth_slider = QtWidgets.QSlider(QtCore.Qt.Horizontal, minimum=1, maximum=10, value=5,
+                                               maximumWidth=90, toolTip="Smoothing strength")
+        self.smooth_slider.valueChanged.connect(self._apply_smoothing)
+        bar.addWidget(self.smooth_slider)
+        self.format_box = QtWidgets.QComboBox(toolTip="Skeleton format")
+        self.format_box.addItems(list(FORMATS))
+        self.format_box.currentTextChanged.connect(lambda _: self._redraw())
+        bar.addWidget(self.format_box)
+        self.compare_box = QtWidgets.QCheckBox("MediaPipe 3D")
+        self.compare_box.setToolTip("Show MediaPipe's own 3D (green) beside the lifted skeleton")
+        self.compare_box.toggled.connect(lambda _: self._redraw())
+        bar.addWidget(self.compare_box)
+        self.backend_box = QtWidgets.QComboBox(toolTip="Inference backend")
+        self.backend_box.addItems(available_backends())
+        self.backend_box.currentTextChanged.connect(self._backend_chosen)
+        bar.addWidget(self.backend_box)
+        self.refine_box = QtWidgets.QCheckBox("Refine", enabled=False)
+        self.refine_box.setToolTip("Diffusion refinement of uncertain joints: no refinement model is installed")
+        bar.addWidget(self.refine_box)
+        reset = QtGui.QAction("Reset view", self, shortcut=QtGui.QKeySequence(QtCore.Qt.Key_V))
+        reset.triggered.connect(self.skeleton.reset_view)
+        bar.addAction(reset)
+        overlay_key = QtGui.QAction(self, shortcut=QtGui.QKeySequence(QtCore.Qt.Key_O))
+        overlay_key.triggered.connect(self.overlay_box.toggle)
+        self.addAction(overlay_key)
+
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.open_action)
+        self.recent_menu = menu.addMenu("Recent files")
+        self.export_action = menu.addAction("Export last recording…", self.export_recording)
+        self.export_action.setEnabled(False)
+        menu.addSeparator()
+        menu.addAction("Quit", self.close, QtGui.QKeySequence.Quit)
+
+    def _build_status(self) -> None:
+        self.fps_label = QtWidgets.QLabel("– fps")
+        self.latency_label = QtWidgets.QLabel("latency –")
+        self.dropped_label = QtWidgets.QLabel("dropped 0")
+        self.backend_label = QtWidgets.QLabel("")
+        for w in (self.fps_label, self.latency_label, self.dropped_label, self.backend_label):
+            self.statusBar().addPermanentWidget(w)
+
+    def _fill_webcams(self) -> None:
+        self.webcam_box.clear()
+        cams = webcam_indices()
+        self.webcam_box.addItem("Webcam…" if cams else "no webcam found", None)
+        for i in cams:
+            self.webcam_box.addItem(f"Camera {i}", i)
+
+    # ---- settings -------------------------------------------------------------------------
+    def _load_settings(self) -> None:
+        s = self.settings
+        self.overlay_box.setChecked(s.value("overlay", True, type=bool))
+        self.smooth_box.setChecked(s.value("smoothing", False, type=bool))
+        self.smooth_slider.setValue(s.value("smoothing_strength", 5, type=int))
+        self.format_box.setCurrentText(s.value("skeleton", "H36M-17", type=str))
+        self.compare_box.setChecked(s.value("comparison", False, type=bool))
+        backend = s.value("backend", self.options.backend, type=str)
+        if backend in available_backends():
+            self.backend_box.blockSignals(True)
+            self.backend_box.setCurrentText(backend)
+            self.backend_box.blockSignals(False)
+        self._update_recent_menu()
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("overlay", self.overlay_box.isChecked())
+        s.setValue("smoothing", self.smooth_box.isChecked())
+        s.setValue("smoothing_strength", self.smooth_slider.value())
+        s.setValue("skeleton", self.format_box.currentText())
+        s.setValue("comparison", self.compare_box.isChecked())
+        s.setValue("backend", self.backend_box.currentText())
+        s.sync()
+
+    def _options_from_controls(self) -> PipelineOptions:
+        return PipelineOptions(weights=self.options.weights, backend=self.backend_box.currentText(),
+                               device=self.options.device, camera=self.options.camera,
+                               hfov_deg=self.options.hfov_deg)
+
+    def recent_files(self) -> list[str]:
+        return [p for p in (self.settings.value("recent", [], type=list) or []) if p]
+
+    def _remember(self, path: Path) -> None:
+        recent = [str(path)] + [p for p in self.recent_files() if p != str(path)]
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+        self._update_recent_menu()
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent_files():
+            self.recent_menu.addAction(Path(p).name, lambda p=p: self.open_path(p)).setToolTip(p)
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    # ---- sources --------------------------------------------------------------------------
+    def choose_file(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open video", "", VIDEO_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Play a video file (paced at its own frame rate, no frame dropped)."""
+        if self.worker is None:
+            return False
+        source = VideoFileSource(path, pace=True, queue_size=2, max_width=1280)
+        try:
+            source.start()
+        except SourceError as e:
+            self.show_error(str(e))
+            return False
+        self.current_path = Path(path)
+        self._duration = source.duration
+        self.seek_slider.setRange(0, max(1, int(source.duration * 10)))
+        self.seek_slider.setValue(0)
+        self.seek_slider.setEnabled(True)
+        self.worker.open(source)
+        self._remember(self.current_path)
+        self._set_playing(True)
+        self.setWindowTitle(f"poselift — {self.current_path.name}")
+        return True
+
+    def open_webcam(self, index: int) -> bool:
+        if self.worker is None:
+            return False
+        source = WebcamSource(index)
+        try:
+            source.start()
+        except SourceError as e:
+            self.show_error(str(e))
+            return False
+        self.current_path = None
+        self.seek_slider.setEnabled(False)
+        self.worker.open(source)
+        self._set_playing(True)
+        self.setWindowTitle(f"poselift — camera {index}")
+        return True
+
+    def _webcam_chosen(self, row: int) -> None:
+        index = self.webcam_box.itemData(row)
+        if index is not None:
+            self.open_webcam(index)
+
+    def toggle_play(self) -> None:
+        source = self.worker.source if self.worker else None
+        if source is None:
+            if self.current_path is not None:  # ended: play again from the start
+                self.open_path(self.current_path)
+            return
+        if source.paused:
+            source.resume()
+        else:
+            source.pause()
+        self._set_playing(not source.paused)
+
+    def _set_playing(self, playing: bool) -> None:
+        icon = QtWidgets.QStyle.SP_MediaPause if playing else QtWidgets.QStyle.SP_MediaPlay
+        self.play_action.setIcon(self.style().standardIcon(icon))
+
+    def _seek_released(self) -> None:
+        self._seeking = False
+        source = self.worker.source if self.worker else None
+        seconds = self.seek_slider.value() / 10
+        if isinstance(source, VideoFileSource):
+            source.seek(seconds)
+            self.worker.call(self.worker.pipeline.reset)
+        elif self.current_path is not None and self.open_path(self.current_path):
+            self.worker.source.seek(seconds)
+
+    def _source_ended(self) -> None:
+        if self.worker and self.worker.source:
+            self.worker.source.stop()
+            self.worker.source = None
+        self._set_playing(False)
+        self.statusBar().showMessage("End of video: press Space to play it again.", 5000)
+
+    # ---- drag and drop --------------------------------------------------------------------
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_path(urls[0].toLocalFile())
+            event.acceptProposedAction()
+
+    # ---- toggles --------------------------------------------------------------------------
+    def _overlay_toggled(self, on: bool) -> None:
+        self.video.overlay_visible = on
+        self._redraw()
+
+    def smoothing_cutoff(self) -> float | None:
+        """One-Euro minimum cutoff in Hz: strength 1 (light, 5 Hz) .. 10 (strong, 0.5 Hz)."""
+        return 5.5 - 0.5 * self.smooth_slider.value() if self.smooth_box.isChecked() else None
+
+    def _apply_smoothing(self) -> None:
+        if self.worker is None:
+            return
+        cutoff = self.smoothing_cutoff()
+        pipeline = self.worker.pipeline
+        self.worker.call(lambda: setattr(pipeline, "smoothing", OneEuroFilter(cutoff) if cutoff else None))
+
+    def _backend_chosen(self, name: str) -> None:
+        if self.worker is None or not name:
+            return
+        try:
+            backend = make_backend(name, self.worker.pipeline.lifter.model, self.options.device)
+        except BackendUnavailable as e:
+            self.show_error(str(e))
+            return
+        pipeline = self.worker.pipeline
+
+        def swap() -> None:
+            pipeline.lifter = backend
+
+        self.worker.call(swap)
+
+    # ---- recording ------------------------------------------------------------------------
+    def toggle_record(self) -> None:
+        if self.recorder.recording:
+            self.stop_recording()
+        else:
+            self.start_recording()
+
+    def start_recording(self) -> None:
+        if self.worker is None:
+            self.record_action.setChecked(False)
+            return
+        fps = self.worker.source.fps if self.worker.source else 30.0
+        meta = {"model": self.model_info, "source": str(self.current_path or "webcam")}
+        self.recorder.start(fps, meta)
+        self.record_action.setChecked(True)
+
+    def stop_recording(self) -> Path | None:
+        if not self.recorder.recording:
+            return None
+        self.last_spool = self.recorder.stop()
+        self.record_action.setChecked(False)
+        self.record_label.setText("")
+        self.export_action.setEnabled(True)
+        self.statusBar().showMessage(f"Recorded {self.recorder.frames} frames: "
+                                     f"File > Export last recording… to save them.", 8000)
+        return self.last_spool
+
+    def export_recording(self, path: str | Path | None = None) -> Path | None:
+        """Save the last recording as a 3D clip (.npz); asks for a file name when none is given."""
+        if self.last_spool is None:
+            return None
+        if path is None:
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export recording", "recording.npz",
+                                                            "3D clip (*.npz)")
+            if not path:
+                return None
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        try:
+            out = finalize(self.last_spool, path, overwrite=True)  # the save dialog asked already
+        except OSError as e:
+            self.show_error(f"could not write {path} ({e.strerror or e}): choose a writable folder; "
+                            f"the recording is kept.")
+            return None
+        self.last_spool = None
+        self.export_action.setEnabled(False)
+        self.statusBar().showMessage(f"Saved {out}", 8000)
+        return out
+
+    def offer_recovery(self) -> None:
+        """An unfinished recording from an earlier run (closed or crashed while recording)."""
+        unfinished = [u for u in find_unfinished(self.recorder.root) if u.frames > 0]
+        if not unfinished:
+            return
+        u = unfinished[-1]
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Question, "Unfinished recording",
+                                    f"An unfinished recording was found ({u.describe()}). Keep it?", parent=self)
+        keep = box.addButton("Keep for export", QtWidgets.QMessageBox.AcceptRole)
+        box.addButton("Discard", QtWidgets.QMessageBox.DestructiveRole)
+        box.addButton("Later", QtWidgets.QMessageBox.RejectRole)
+
+        def answered(button) -> None:
+            role = box.buttonRole(button)
+            if button is keep:
+                self.last_spool = u.path
+                self.export_action.setEnabled(True)
+            elif role == QtWidgets.QMessageBox.DestructiveRole:
+                discard(u.path)
+
+        box.buttonClicked.connect(answered)
+        self.recovery_box = box
+        box.show()
+
+    # ---- drawing --------------------------------------------------------------------------
+    def _draw_latest(self) -> None:
+        latest = self.worker.latest() if self.worker else None
+        if latest is None:
+            return
+        self._shown = latest
+        self._redraw()
+        result = latest[1]
+        if self._duration and not self._seeking:
+            self.seek_slider.blockSignals(True)
+            self.seek_slider.setValue(int(result.timestamp * 10))
+            self.seek_slider.blockSignals(False)
+
+    def _redraw(self) -> None:
+        shown = getattr(self, "_shown", None)
+        if shown is None:
+            return
+        image, result = shown
+        skeleton = FORMATS[self.format_box.currentText()]
+        self.video.show_frame(image)
+        if result.person:
+            kp = convert(result.keypoints, H36M.name, skeleton.name)
+            conf = convert_confidence(result.confidence, H36M.name, skeleton.name)
+            pose = convert(result.pose3d, H36M.name, skeleton.name)
+            sigma = -convert_confidence(-result.uncertainty, H36M.name, skeleton.name)  # the largest source
+            comparison = None
+            if self.compare_box.isChecked():
+                mp3d = convert(result.mediapipe.world, MEDIAPIPE.name, H36M.name)
+                comparison = convert(mp3d - mp3d[:1], H36M.name, skeleton.name)
+            resampled = result.refined if skeleton is H36M else None
+            self.video.show_overlay(kp, conf, skeleton)
+            self.skeleton.show_pose(pose, sigma, skeleton, comparison, skeleton, resampled)
+        else:
+            self.video.show_overlay(None, None, skeleton)
+            self.skeleton.show_pose(None, None, skeleton)
+
+    def _refresh_status(self) -> None:
+        if self.recorder.recording:
+            blink = "●" if int(time.monotonic() * 2) % 2 else "○"
+            self.record_label.setText(f"{blink} REC {self.recorder.duration:5.1f} s · {self.recorder.frames} frames")
+        if self.worker is None:
+            return
+        st = self.worker.stats()
+        self.fps_label.setText(f"{st['fps']:.1f} fps")
+        self.latency_label.setText(f"latency {st['latency_ms']:.0f} ms")
+        self.dropped_label.setText(f"dropped {st['dropped']}")
+        self.backend_label.setText(f"backend {st['backend']}")
+
+    def show_error(self, message: str) -> None:
+        """One sentence, in the status bar (red) and in a dialog that does not block the stream."""
+        self.last_error = message
+        self.statusBar().setStyleSheet("color: #e05050;")
+        self.statusBar().showMessage(message, 15000)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Warning, "poselift", message, parent=self)
+        box.setModal(False)
+        box.show()
+        self.error_box = box
+
+    # ---- closing --------------------------------------------------------------------------
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        if self.recorder.recording:  # kept on disk; offered again on the next start
+            self.recorder.stop()
+        if self.worker is not None:
+            self.worker.close()
+        self._save_settings()
+        super().closeEvent(event)

@@ -1,0 +1,154 @@
+"""The real window under Xvfb: a demo clip plays, every switch is toggled, a recording is made and
+exported, and bad input is answered with one sentence."""
+import os
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(not os.environ.get("DISPLAY"),
+                                reason="no X display: run the tests under xvfb-run (see README)")
+
+from conftest import DEMO, write_video  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def qapp():
+    from poselift.app.window import make_application
+    return make_application()
+
+
+def wait_until(app, condition, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        app.processEvents()
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture
+def make_window(qapp, tmp_path, random_weights):
+    from PySide6 import QtCore
+
+    from poselift.app.window import MainWindow
+    from poselift.engine.factory import PipelineOptions
+    from poselift.engine.recorder import Recorder
+    windows = []
+
+    def make():
+        settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.IniFormat)
+        w = MainWindow(PipelineOptions(weights=random_weights), settings=settings, recorder=Recorder(tmp_path / "spool"))
+        w.resize(1200, 600)
+        w.show()
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path):
+    from poselift.engine.clip import Clip
+    w = make_window()
+    assert w.open_path(DEMO)
+    assert wait_until(qapp, lambda: w.worker.results >= 30 and getattr(w, "_shown", (None, None))[1].person)
+    # 3D view: 17 joints and 16 bones (two line endpoints each) for H36M-17.
+    assert w.skeleton.joints.pos.shape == (17, 3)
+    assert w.skeleton.bones.pos.shape == (32, 3)
+    assert w.video.overlay_point_count() == 17
+    frame_before = w.video.image.image.copy()
+    assert wait_until(qapp, lambda: not np.array_equal(w.video.image.image, frame_before))  # the video moves on
+
+    w.format_box.setCurrentText("COCO-17")
+    assert w.skeleton.joints.pos.shape == (17, 3) and w.skeleton.bones.pos.shape == (32, 3)
+    w.format_box.setCurrentText("MPI-INF-3DHP-17")
+    assert w.skeleton.bones.pos.shape == (32, 3)
+    w.format_box.setCurrentText("H36M-17")
+    w.compare_box.setChecked(True)
+    assert w.skeleton.comparison.pos.shape == (32, 3)  # MediaPipe's own 3D drawn beside
+    w.compare_box.setChecked(False)
+    assert len(w.skeleton.comparison.pos) == 0
+    w.overlay_box.setChecked(False)
+    assert w.video.overlay_point_count() == 0
+    w.overlay_box.setChecked(True)
+    assert w.video.overlay_point_count() == 17
+    w.smooth_box.setChecked(True)
+    w.smooth_slider.setValue(9)
+    assert w.smoothing_cutoff() == pytest.approx(1.0)
+    assert wait_until(qapp, lambda: w.worker.pipeline.smoothing is not None
+                      and w.worker.pipeline.smoothing.min_cutoff == pytest.approx(1.0))
+    w.backend_box.setCurrentText("onnx")
+    assert wait_until(qapp, lambda: w.worker.pipeline.lifter.name == "onnx")
+    assert wait_until(qapp, lambda: "backend onnx" in w.backend_label.text())
+
+    w.toggle_play()  # pause
+    assert w.worker.source.paused
+    w.toggle_play()
+    assert not w.worker.source.paused
+
+    w.start_recording()
+    assert wait_until(qapp, lambda: w.recorder.frames >= 20)
+    assert wait_until(qapp, lambda: "REC" in w.record_label.text())
+    spool = w.stop_recording()
+    assert spool is not None and w.export_action.isEnabled()
+    out = w.export_recording(tmp_path / "take1.npz")
+    clip = Clip.load(out)
+    assert len(clip) >= 20 and clip.meta["model"]["weights"] == "random.pt"
+    assert np.isfinite(clip.pose3d[~np.isnan(clip.pose3d).any(axis=(1, 2))]).all()
+    assert not spool.exists()
+    assert "fps" in w.fps_label.text() and "latency" in w.latency_label.text()
+    assert str(DEMO) in w.recent_files()
+
+
+def test_settings_persist_between_runs(qapp, make_window):
+    w = make_window()
+    w.format_box.setCurrentText("COCO-17")
+    w.overlay_box.setChecked(False)
+    w.smooth_box.setChecked(True)
+    w.close()
+    again = make_window()
+    assert again.format_box.currentText() == "COCO-17"
+    assert not again.overlay_box.isChecked() and again.smooth_box.isChecked()
+
+
+def test_bad_input_gets_one_sentence_and_no_crash(qapp, make_window, tmp_path):
+    from PySide6 import QtCore, QtGui
+    w = make_window()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(text))])
+    drop = QtGui.QDropEvent(QtCore.QPointF(50, 50), QtCore.Qt.CopyAction, mime, QtCore.Qt.LeftButton,
+                            QtCore.Qt.NoModifier)
+    w.dropEvent(drop)
+    assert "is not a video file" in w.last_error and str(text) in w.last_error
+    assert w.error_box.isVisible()
+
+    broken = write_video(tmp_path / "v.mp4", frames=60, size=(160, 120))
+    broken.write_bytes(broken.read_bytes()[:600])
+    w.open_path(broken)
+    assert wait_until(qapp, lambda: "v.mp4" in w.last_error and "notes" not in w.last_error)
+
+    assert not w.open_webcam(93)
+    assert "no webcam at index 93" in w.last_error
+    assert w.isVisible()
+
+
+def test_closing_while_recording_keeps_the_recording_for_next_start(qapp, make_window, tmp_path):
+    from poselift.engine.clip import Clip
+    w = make_window()
+    w.open_path(DEMO)
+    assert wait_until(qapp, lambda: w.worker.results >= 5)
+    w.start_recording()
+    assert wait_until(qapp, lambda: w.recorder.frames >= 10)
+    w.close()
+    again = make_window()
+    assert wait_until(qapp, lambda: again.recovery_box is not None and again.recovery_box.isVisible(), 5)
+    assert "unfinished recording" in again.recovery_box.text()
+    keep = next(b for b in again.recovery_box.buttons() if b.text() == "Keep for export")
+    keep.click()
+    out = again.export_recording(tmp_path / "recovered.npz")
+    assert out is not None and len(Clip.load(out)) >= 10
