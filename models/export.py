@@ -1,6 +1,7 @@
 """Export of the lifter's streaming step for other runtimes."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -21,8 +22,12 @@ def export_onnx(model: TemporalLifter, path: str | Path) -> Path:
     step = LifterStep(model.cpu().eval())
     example = (torch.zeros(model.spec.num_joints * 3), *step.initial_state())
     inputs, outputs = step_io_names(model)
-    torch.onnx.export(step, example, str(path), input_names=inputs, output_names=outputs,
-                      opset_version=17, dynamo=False)
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter is deprecated in favour of one that needs onnxscript; this
+        # small, static graph exports exactly with it and keeps the dependency list short.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(step, example, str(path), input_names=inputs, output_names=outputs,
+                          opset_version=17, dynamo=False)
     return path
 
 
