@@ -11,7 +11,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..engine.backends import BackendUnavailable, available_backends, make_backend
 from ..engine.factory import PipelineOptions, build_pipeline
 from ..engine.filters import OneEuroFilter
-from ..engine.recorder import Recorder, discard, finalize, find_unfinished
+from ..engine.export import FORMATS as EXPORT_FORMATS
+from ..engine.export import ExportError, export_clip
+from ..engine.recorder import Recorder, discard, find_unfinished, read_spool
 from ..engine.sources import SourceError, VideoFileSource, WebcamSource
 from ..models.errors import WeightsError
 from ..models.skeletons import COCO, H36M, MEDIAPIPE, MPI_INF_3DHP, convert, convert_confidence
@@ -361,26 +363,32 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.last_spool
 
     def export_recording(self, path: str | Path | None = None) -> Path | None:
-        """Save the last recording as a 3D clip (.npz); asks for a file name when none is given."""
+        """Export the last recording; the format follows the file's extension (asked for when no path
+        is given), in the skeleton format shown. The recording itself stays until it is saved as npz."""
         if self.last_spool is None:
             return None
         if path is None:
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export recording", "recording.npz",
-                                                            "3D clip (*.npz)")
+            filters = ";;".join(f"{f.upper()} (*.{f})" for f in EXPORT_FORMATS)
+            path, chosen = QtWidgets.QFileDialog.getSaveFileName(self, "Export recording", "recording.npz", filters)
             if not path:
                 return None
+            if not Path(path).suffix:
+                path += "." + chosen.split()[0].lower()
         path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(".npz")
+        fmt = path.suffix.lstrip(".").lower()
+        skeleton = FORMATS[self.format_box.currentText()]
         try:
-            out = finalize(self.last_spool, path, overwrite=True)  # the save dialog asked already
-        except OSError as e:
-            self.show_error(f"could not write {path} ({e.strerror or e}): choose a writable folder; "
-                            f"the recording is kept.")
+            clip = read_spool(self.last_spool)
+            # The save dialog has asked about overwriting already.
+            out, note = export_clip(clip, fmt, path, skeleton=skeleton.name, overwrite=True)
+        except (ExportError, OSError, ValueError) as e:
+            self.show_error(f"{e} The recording is kept.")
             return None
-        self.last_spool = None
-        self.export_action.setEnabled(False)
-        self.statusBar().showMessage(f"Saved {out}", 8000)
+        if fmt == "npz" and skeleton is H36M:
+            discard(self.last_spool)
+            self.last_spool = None
+            self.export_action.setEnabled(False)
+        self.statusBar().showMessage(f"Saved {out}" + (f". {note}" if note else ""), 8000)
         return out
 
     def offer_recovery(self) -> None:

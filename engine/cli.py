@@ -1,4 +1,4 @@
-"""The ``poselift`` command line: train, eval, bench."""
+"""The ``poselift`` command line: train, eval, process, export, bench."""
 from __future__ import annotations
 
 import argparse
@@ -10,10 +10,13 @@ from ..calibration import CalibrationError
 from ..models.errors import ConfigError, DataError, WeightsError
 from .backends import BACKENDS, BackendUnavailable
 from .clip import ClipError
+from .export import FORMATS as EXPORT_FORMATS
+from .export import ExportError
 from .factory import DEFAULT_WEIGHTS, DEMO_CLIP
 from .sources import SourceError
 
-USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavailable, CalibrationError, ClipError)
+USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavailable, CalibrationError, ClipError,
+               ExportError)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -98,6 +101,18 @@ def _process(args: argparse.Namespace) -> None:
         raise SourceError(report.error)
 
 
+def _export(args: argparse.Namespace) -> None:
+    from .clip import Clip
+    from .export import export_clip
+
+    clip = Clip.load(args.clip)
+    fmt = args.to or args.output.suffix.lstrip(".")
+    out, note = export_clip(clip, fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video)
+    print(f"{len(clip)} frames -> {out}")
+    if note:
+        print(note)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="poselift", description="Live monocular 3D human pose.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -128,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_pipeline_args(pr)
     pr.set_defaults(run=_process)
+
+    x = sub.add_parser("export", help="a 3D clip (.npz) -> npz, csv, json, bvh, trc, c3d or mp4")
+    x.add_argument("clip", type=Path)
+    x.add_argument("--to", choices=EXPORT_FORMATS, help="format (default: from the output's extension)")
+    x.add_argument("-o", "--output", type=Path, required=True)
+    x.add_argument("--skeleton", default="h36m17", choices=["h36m17", "coco17", "mpi_inf_3dhp17"])
+    x.add_argument("--video", type=Path, help="source video for the mp4 (default: the clip's recorded source)")
+    x.add_argument("--force", action="store_true", help="overwrite an existing file")
+    x.set_defaults(run=_export)
 
     b = sub.add_parser("bench", help="per-stage latency, throughput and memory (median, p90)")
     _add_pipeline_args(b)

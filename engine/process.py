@@ -9,7 +9,7 @@ from tqdm import tqdm
 from ..models.skeletons import H36M
 from .clip import Clip
 from .pipeline import Pipeline
-from .render import draw_overlay, draw_skeleton_3d, side_by_side
+from .render import compose
 from .sources import SourceError, VideoFileSource
 from .video_writer import VideoWriter
 
@@ -24,8 +24,7 @@ class ProcessReport:
 
 
 def render_result(image, result, height: int = 720):
-    overlay = draw_overlay(image, result.keypoints, result.confidence, H36M) if result.person else image
-    return side_by_side(overlay, draw_skeleton_3d(result.pose3d, H36M, height, result.uncertainty), height)
+    return compose(image, result.keypoints, result.confidence, result.pose3d, result.uncertainty, H36M, height)
 
 
 def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, model_info: dict,

@@ -83,3 +83,48 @@ def side_by_side(frame: np.ndarray, panel: np.ndarray, height: int = 720) -> np.
     left = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
     right = cv2.resize(panel, (height, height), interpolation=cv2.INTER_AREA)
     return np.hstack([left, right])
+
+
+def compose(image: np.ndarray, keypoints: np.ndarray | None, confidence: np.ndarray | None, pose3d: np.ndarray,
+            uncertainty: np.ndarray | None, skeleton: Skeleton, height: int = 720) -> np.ndarray:
+    """The frame of the rendered MP4: the video with its 2D overlay beside the 3D skeleton."""
+    seen = keypoints is not None and np.isfinite(pose3d).all()
+    overlay = draw_overlay(image, keypoints, confidence, skeleton) if seen else image
+    return side_by_side(overlay, draw_skeleton_3d(pose3d, skeleton, height, uncertainty), height)
+
+
+def render_clip_video(path, clip, skeleton: Skeleton, video=None, height: int = 720) -> None:
+    """Render a clip as the side-by-side MP4. With its source video (``video`` or the clip's recorded
+    source, when that file is there) the left half is the video; otherwise the 2D skeleton on grey."""
+    from pathlib import Path
+
+    from .export import in_format
+    from .sources import VideoFileSource
+    from .video_writer import VideoWriter
+
+    pose, kp, conf, sigma = in_format(clip, skeleton)
+    cam = clip.meta.get("camera") or {}
+    w, h = int(cam.get("width", 640)), int(cam.get("height", 360))
+    source_path = Path(video) if video else Path(str(clip.meta.get("source", "")))
+    frames = None
+    if source_path.is_file():
+        source = VideoFileSource(source_path, max_width=w).start()
+        frames = iter(source)
+    writer = VideoWriter(path, clip.fps)
+    try:
+        for f in range(len(clip)):
+            image = None
+            while frames is not None:  # the video frame that carries this clip frame's timestamp
+                frame = next(frames, None)
+                if frame is None:
+                    frames = None
+                elif frame.timestamp >= clip.timestamps[f] - 0.5 / clip.fps:
+                    image = frame.image
+                    break
+            if image is None or image.shape[:2] != (h, w):
+                image = np.full((h, w, 3), 48, np.uint8)
+            writer.write(compose(image, kp[f], conf[f], pose[f], sigma[f], skeleton, height))
+    finally:
+        writer.close()
+        if source_path.is_file():
+            source.stop()

@@ -48,3 +48,36 @@ def random_weights(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "random.pt"
     save_weights(path, TemporalLifter(LifterSpec()).eval())
     return path
+
+
+# A standing H36M-17 pose, camera axes (x right, y down, z forward), mm, pelvis at the origin.
+TEMPLATE = [(0, 0, 0), (-130, 0, 0), (-130, 440, 0), (-130, 880, 0), (130, 0, 0), (130, 440, 0), (130, 880, 0),
+            (0, -230, 0), (0, -480, 0), (0, -600, -20), (0, -720, 0), (170, -450, 0), (190, -170, 0),
+            (200, 80, 0), (-170, -450, 0), (-190, -170, 0), (-200, 80, 0)]
+
+
+def synthetic_clip(frames: int = 60, gaps=(10, 11, 12), fps: float = 30.0):
+    """A person turning on the spot with swinging arms: constant bone lengths, and frames ``gaps``
+    without a person."""
+    import numpy as np
+
+    from poselift.engine.clip import Clip
+    base = np.array(TEMPLATE, float)
+    poses = []
+    for t in range(frames):
+        pose = base.copy()
+        swing = 0.6 * np.sin(t / 6)
+        for shoulder, elbow, wrist in ((11, 12, 13), (14, 15, 16)):
+            c, s = np.cos(swing), np.sin(swing)
+            rot = np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+            pose[[elbow, wrist]] = (pose[[elbow, wrist]] - pose[shoulder]) @ rot.T + pose[shoulder]
+        a = t / 20
+        turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+        poses.append(pose @ turn.T)
+    pose3d = np.array(poses, np.float32).reshape(frames, 17, 3)
+    pose3d[list(gaps)] = np.nan
+    kp = pose3d[..., :2] / 5 + 300
+    conf = np.where(np.isnan(pose3d[..., 0]), 0, 0.9).astype(np.float32)
+    sigma = np.where(np.isnan(pose3d[..., 0]), np.nan, 25).astype(np.float32)
+    return Clip(pose3d, np.nan_to_num(kp).astype(np.float32), conf, sigma, np.arange(frames) / fps, fps,
+                None, {"skeleton": "h36m17", "units": "mm", "camera": {"width": 640, "height": 360}})

@@ -94,6 +94,8 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     assert wait_until(qapp, lambda: "REC" in w.record_label.text())
     spool = w.stop_recording()
     assert spool is not None and w.export_action.isEnabled()
+    bvh = w.export_recording(tmp_path / "take1.bvh")
+    assert bvh.read_text().startswith("HIERARCHY") and spool.exists()  # kept until saved as a clip
     out = w.export_recording(tmp_path / "take1.npz")
     clip = Clip.load(out)
     assert len(clip) >= 20 and clip.meta["model"]["weights"] == "random.pt"

@@ -1,0 +1,153 @@
+import json
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import needs_h36m, synthetic_clip
+from poselift.engine.bvh import camera_to_y_up
+from poselift.engine.clip import CLIP_VERSION, Clip, ClipError
+from poselift.engine.export import ExportError, export_clip
+from poselift.models.skeletons import COCO, H36M, convert, get_skeleton
+
+
+def bvh_world_positions(path, frames):
+    """Forward kinematics of a BVH file by an independent parser (bvhio): joint name -> (T, 3) cm."""
+    import bvhio
+    root = bvhio.readAsHierarchy(str(path))
+    joints = {j.Name: j for j, *_ in root.layout()}
+    out = {name: [] for name in joints}
+    for f in range(frames):
+        root.loadPose(f)
+        for name, j in joints.items():
+            p = j.PositionWorld
+            out[name].append((p.x, p.y, p.z))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def check_bvh_reproduces(clip, path, skeleton, tol_mm):
+    pose = camera_to_y_up(convert(clip.pose3d.astype(float), "h36m17", skeleton.name)) / 10  # cm, Y up
+    world = bvh_world_positions(path, len(clip))
+    got = np.stack([world[name] for name in skeleton.joints], axis=1)
+    valid = np.isfinite(pose).all(axis=(1, 2))
+    rel_got = got - got[:, :1]
+    rel_want = pose - pose[:, :1]
+    err_mm = 10 * np.linalg.norm(rel_got[valid] - rel_want[valid], axis=-1)
+    assert err_mm.max() < tol_mm
+    for p, c in skeleton.bones:
+        a = rel_got[valid][:, c] - rel_got[valid][:, p]
+        b = rel_want[valid][:, c] - rel_want[valid][:, p]
+        cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 1.0, skeleton.joints[c]
+    return got, valid
+
+
+@needs_h36m
+def test_bvh_forward_kinematics_reproduces_motion_capture(s9, tmp_path):
+    seq = next(s for s in s9 if s.take == "Walking 1")
+    pose = (seq.pose3d - seq.pose3d[:, :1])[:150]
+    clip = Clip(pose, seq.pose2d[:150], np.ones((150, 17), np.float32), np.full((150, 17), 20, np.float32),
+                np.arange(150) / 50, 50.0, None, {"skeleton": "h36m17"})
+    out, note = export_clip(clip, "bvh", tmp_path / "walk.bvh")
+    assert note is None
+    got, _ = check_bvh_reproduces(clip, out, H36M, tol_mm=1.0)
+    assert got[:, H36M.index("right_ankle"), 1].min() > -1.0  # standing on the floor (Y up, cm)
+
+
+def test_bvh_of_a_clip_with_gaps_and_other_formats(tmp_path):
+    clip = synthetic_clip()
+    out, note = export_clip(clip, "bvh", tmp_path / "turn.bvh")
+    assert "3 frame(s) without a person" in note
+    got, valid = check_bvh_reproduces(clip, out, H36M, tol_mm=1.0)
+    assert np.allclose(got[11] - got[11][:1], got[9] - got[9][:1])  # a gap holds the last pose
+    out, _ = export_clip(clip, "bvh", tmp_path / "coco.bvh", skeleton="coco17")
+    check_bvh_reproduces(clip, out, COCO, tol_mm=1.0)
+    text = out.read_text()
+    assert "ROOT nose" in text and f"Frames: {len(clip)}" in text
+
+
+def test_csv_and_json(tmp_path):
+    clip = synthetic_clip()
+    out, _ = export_clip(clip, "csv", tmp_path / "c.csv", skeleton="mpi_inf_3dhp17")
+    table = pd.read_csv(out)
+    assert list(table.columns[:6]) == ["frame", "time_s", "joint", "x_mm", "y_mm", "z_mm"]
+    assert len(table) == len(clip) * 17
+    mpi = convert(clip.pose3d.astype(float), "h36m17", "mpi_inf_3dhp17")
+    row = table[(table.frame == 20) & (table.joint == "head_top")].iloc[0]
+    assert np.allclose([row.x_mm, row.y_mm, row.z_mm], mpi[20, 0], atol=0.01)
+    assert table[table.frame == 11][["x_mm", "y_mm", "z_mm"]].isna().all().all()  # a gap stays a gap
+
+    out, _ = export_clip(clip, "json", tmp_path / "c.json")
+    doc = json.loads(out.read_text())
+    assert doc["skeleton"] == "h36m17" and doc["units"]["pose3d"] == "mm" and doc["fps"] == 30
+    assert doc["frames"][11]["pose3d_mm"] is None
+    assert np.allclose(doc["frames"][20]["pose3d_mm"], clip.pose3d[20], atol=0.01)
+
+
+def test_trc_and_c3d_markers_match_the_clip(tmp_path):
+    import ezc3d
+    clip = synthetic_clip()
+    want = camera_to_y_up(clip.pose3d.astype(float))
+    out, _ = export_clip(clip, "trc", tmp_path / "m.trc")
+    lines = out.read_text().splitlines()
+    assert lines[2].split("\t")[:5] == ["30.00", "30.00", "60", "17", "mm"]
+    data = pd.read_csv(out, sep="\t", skiprows=5, header=None)
+    values = data.iloc[:, 2:2 + 51].to_numpy(float).reshape(-1, 17, 3)
+    assert np.allclose(values[20], want[20], atol=1e-3)
+    assert np.isnan(values[11]).all()
+
+    out, _ = export_clip(clip, "c3d", tmp_path / "m.c3d")
+    c3d = ezc3d.c3d(str(out))  # an independent reader
+    assert c3d["parameters"]["POINT"]["LABELS"]["value"] == list(H36M.joints)
+    assert c3d["parameters"]["POINT"]["RATE"]["value"][0] == 30
+    points = np.transpose(c3d["data"]["points"][:3], (2, 1, 0))
+    assert points.shape == (60, 17, 3)
+    assert np.allclose(points[20], want[20], atol=0.01)
+    assert np.isnan(points[11]).all()
+
+
+def test_mp4_has_the_clips_frame_count(tmp_path):
+    clip = synthetic_clip(frames=25)
+    out, _ = export_clip(clip, "mp4", tmp_path / "r.mp4")
+    with av.open(str(out)) as f:
+        assert sum(1 for _ in f.decode(video=0)) == 25
+
+
+def test_npz_in_another_format_reads_back(tmp_path):
+    clip = synthetic_clip()
+    out, _ = export_clip(clip, "npz", tmp_path / "coco.npz", skeleton="coco17")
+    again = Clip.load(out)
+    assert again.meta["skeleton"] == "coco17" and again.pose3d.shape == (60, 17, 3)
+    assert np.isnan(again.pose3d[11]).all()
+    assert np.allclose(again.pose3d[20], convert(clip.pose3d[20].astype(float), "h36m17", "coco17"), atol=1e-3)
+
+
+def test_bad_requests_are_one_sentence_and_lose_nothing(tmp_path):
+    clip = synthetic_clip()
+    src = tmp_path / "clip.npz"
+    clip.save(src)
+    with pytest.raises(ExportError, match="unknown export format 'fbx'"):
+        export_clip(clip, "fbx", tmp_path / "x.fbx")
+    with pytest.raises(ExportError, match="clip is empty"):
+        export_clip(synthetic_clip(frames=0, gaps=()), "csv", tmp_path / "e.csv")
+    with pytest.raises(ExportError, match="folder .*nowhere does not exist"):
+        export_clip(clip, "csv", tmp_path / "nowhere" / "x.csv")
+    (tmp_path / "taken.csv").write_text("precious")
+    with pytest.raises(ExportError, match="already exists"):
+        export_clip(clip, "csv", tmp_path / "taken.csv")
+    assert (tmp_path / "taken.csv").read_text() == "precious"
+    newer = dict(np.load(src))
+    meta = json.loads(str(newer["meta"]))
+    meta["version"] = CLIP_VERSION + 1
+    newer["meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "newer.npz", **newer)
+    with pytest.raises(ClipError, match="newer poselift"):
+        Clip.load(tmp_path / "newer.npz")
+    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "export", str(src), "--to", "bvh", "-o",
+                             str(tmp_path / "nowhere" / "a.bvh")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert Clip.load(src).pose3d.shape == clip.pose3d.shape  # the source clip is untouched
+    assert get_skeleton("coco17") is COCO

@@ -1,0 +1,68 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from poselift.engine.clip import Clip
+from poselift.engine.recorder import RECORD, Recorder, finalize, find_unfinished, read_spool
+
+
+def test_killed_recording_loses_at_most_the_last_second(tmp_path):
+    """A process recording 100 results a second is killed; the spool holds all but the last second."""
+    script = textwrap.dedent(f"""
+        import time, numpy as np
+        from poselift.engine.keypoints import Keypoints
+        from poselift.engine.pipeline import Result
+        from poselift.engine.recorder import Recorder
+        rec = Recorder({str(tmp_path)!r}, flush_seconds=0.2)
+        rec.start(100.0, {{"source": "test"}})
+        i = 0
+        while True:
+            r = Result(i, i / 100, 0.0, 0.0, (640, 360), True, np.zeros((17, 2)), np.ones(17),
+                       np.full((17, 3), float(i)), np.full(17, 20.0), Keypoints.empty())
+            rec.append(r)
+            print(i, flush=True)
+            i += 1
+            time.sleep(0.01)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    last = -1
+    start = time.monotonic()
+    while time.monotonic() - start < 3:
+        last = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    [unfinished] = find_unfinished(tmp_path)
+    clip = read_spool(unfinished.path)
+    assert last - len(clip) < 100  # at most one second (100 results) lost
+    assert len(clip) > 100 and clip.fps == 100 and clip.meta["source"] == "test"
+    assert np.allclose(clip.pose3d[:, 0, 0], np.arange(len(clip)))  # in order, none skipped
+
+
+def test_torn_record_is_ignored_and_finalise_is_atomic_and_careful(tmp_path):
+    from poselift.engine.keypoints import Keypoints
+    from poselift.engine.pipeline import Result
+    rec = Recorder(tmp_path / "spool")
+    spool = rec.start(30.0)
+    for i in range(10):
+        rec.append(Result(i, i / 30, 0, 0, (64, 64), i != 4, np.zeros((17, 2)), np.ones(17),
+                          np.full((17, 3), np.nan if i == 4 else i, float), np.full(17, 9.0), Keypoints.empty()))
+    assert rec.frames == 10 and rec.duration == pytest.approx(9 / 30)
+    rec.stop()
+    with open(spool / "frames.f32", "ab") as f:  # half a record, as a crash mid-write leaves
+        f.write(np.zeros(RECORD // 2, np.float32).tobytes())
+    assert find_unfinished(tmp_path / "spool")[0].frames == 10
+    taken = tmp_path / "take.npz"
+    taken.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError):
+        finalize(spool, taken)
+    assert taken.read_bytes() == b"keep me" and spool.exists()
+    out = finalize(spool, tmp_path / "new.npz")
+    clip = Clip.load(out)
+    assert len(clip) == 10 and np.isnan(clip.pose3d[4]).all() and not spool.exists()
+    assert not list(tmp_path.glob("*.tmp*"))
