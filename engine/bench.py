@@ -58,6 +58,20 @@ def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, 
     return rows
 
 
+@torch.no_grad()
+def bench_window_recompute(model: TemporalLifter, steps: int = 300) -> dict:
+    """What one step would cost without the streaming cache: the whole window through the network."""
+    torch.set_num_threads(1)
+    model = model.cpu().eval()
+    x = torch.randn(1, model.spec.receptive_field, model.spec.num_joints, 3)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - t0)
+    return _stats(f"whole {model.spec.receptive_field}-frame window, no cache (eager, cpu)", times[steps // 5:])
+
+
 def bench_decode(path: str | Path, max_width: int | None = 640) -> dict:
     """Decoding (and scaling) alone, on the source's thread, with a consumer that never waits."""
     source = VideoFileSource(path, max_width=max_width, queue_size=1).start()

@@ -49,10 +49,11 @@ def _eval(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from ..models.checkpoint import load_weights
-    from .bench import bench_decode, bench_file, bench_lifter, format_table
+    from .bench import bench_decode, bench_file, bench_lifter, bench_window_recompute, format_table
     from .factory import build_pipeline
 
     rows = bench_lifter(load_weights(args.weights), args.backends, steps=args.steps)
+    rows.append(bench_window_recompute(load_weights(args.weights)))
     if torch_cuda_available():
         rows += bench_lifter(load_weights(args.weights), [b for b in args.backends if b in ("eager", "compile")],
                              steps=args.steps, device="cuda")
@@ -113,6 +114,13 @@ def _export(args: argparse.Namespace) -> None:
         print(note)
 
 
+def _card(args: argparse.Namespace) -> None:
+    from ..models.card import write_card
+
+    for path in write_card(args.weights, args.eval, args.run, args.bench, args.out):
+        print(f"wrote {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="poselift", description="Live monocular 3D human pose.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -163,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=int, help="loop the video to this many frames (memory soak)")
     b.add_argument("--json", help="write the figures as JSON")
     b.set_defaults(run=_bench)
+    c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")
+    c.add_argument("--weights", type=Path, required=True)
+    c.add_argument("--eval", type=Path, required=True, help="JSON from `poselift eval --json`")
+    c.add_argument("--run", type=Path, required=True, help="the training run folder (config.json, log.jsonl)")
+    c.add_argument("--bench", type=Path, help="JSON from `poselift bench --json`")
+    c.add_argument("-o", "--out", type=Path, required=True, help="card path without extension")
+    c.set_defaults(run=_card)
     return p
 
 
