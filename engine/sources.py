@@ -47,15 +47,12 @@ class Source:
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.dropped = 0
         self.delivered = 0
+        self.fps = 30.0  # frames per second, as the source reports it once opened
         self._stop = threading.Event()
         self._gate = threading.Lock()
         self._running = threading.Event()
         self._running.set()
         self._thread: threading.Thread | None = None
-
-    @property
-    def fps(self) -> float:
-        raise NotImplementedError
 
     def start(self) -> "Source":
         self._open()
@@ -183,11 +180,6 @@ class VideoFileSource(Source):
         self.duration = 0.0
         self.frame_count = 0
         self.width = self.height = 0
-        self._fps = 0.0
-
-    @property
-    def fps(self) -> float:
-        return self._fps
 
     def describe(self) -> str:
         return f"video {self.path}"
@@ -207,7 +199,7 @@ class VideoFileSource(Source):
             raise SourceError(f"{self.path} has no video stream: open a file with video in it.")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
-        self._fps = float(stream.average_rate or stream.guessed_rate or 30.0)
+        self.fps = float(stream.average_rate or stream.guessed_rate or 30.0)
         self.width, self.height = stream.codec_context.width, stream.codec_context.height
         self.frame_count = stream.frames
         if stream.duration and stream.time_base:
@@ -215,7 +207,7 @@ class VideoFileSource(Source):
         elif self._container.duration:
             self.duration = self._container.duration / 1e6
         if not self.frame_count and self.duration:
-            self.frame_count = int(round(self.duration * self._fps))
+            self.frame_count = int(round(self.duration * self.fps))
         if self.max_width and self.width > self.max_width:
             self.height = 2 * round(self.height * self.max_width / self.width / 2)
             self.width = self.max_width
@@ -237,7 +229,7 @@ class VideoFileSource(Source):
         import av
 
         stream = self._container.streams.video[0]
-        tb = float(stream.time_base) if stream.time_base else 1.0 / self._fps
+        tb = float(stream.time_base) if stream.time_base else 1.0 / self.fps
         while True:
             target = None
             try:
@@ -247,7 +239,7 @@ class VideoFileSource(Source):
                             target, self._seek_to = self._seek_to, None
                         if target is not None:
                             break
-                        t = float(vf.pts * tb) if vf.pts is not None else self.delivered / self._fps
+                        t = float(vf.pts * tb) if vf.pts is not None else self.delivered / self.fps
                         yield Frame(self._image(vf), self.delivered, time.perf_counter(), t)
                     if target is not None or self._stop.is_set():
                         break
@@ -270,7 +262,7 @@ class VideoFileSource(Source):
         stream = self._container.streams.video[0]
         for vf in self._container.decode(stream):
             t = float(vf.pts * tb) if vf.pts is not None else target
-            if t + 0.5 / self._fps >= target:
+            if t + 0.5 / self.fps >= target:
                 yield Frame(self._image(vf), self.delivered, time.perf_counter(), t)
                 return
 
@@ -307,11 +299,6 @@ class WebcamSource(Source):
         self.size = (width, height)
         self.stall_seconds = stall_seconds
         self._cap = None
-        self._fps = 30.0
-
-    @property
-    def fps(self) -> float:
-        return self._fps
 
     def describe(self) -> str:
         return f"webcam {self.index}"
@@ -326,7 +313,7 @@ class WebcamSource(Source):
         if self.size[0]:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
-        self._fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        self.fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
         self._cap = cap
 
     def _frames(self):

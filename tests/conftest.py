@@ -81,3 +81,20 @@ def synthetic_clip(frames: int = 60, gaps=(10, 11, 12), fps: float = 30.0):
     sigma = np.where(np.isnan(pose3d[..., 0]), np.nan, 25).astype(np.float32)
     return Clip(pose3d, np.nan_to_num(kp).astype(np.float32), conf, sigma, np.arange(frames) / fps, fps,
                 None, {"skeleton": "h36m17", "units": "mm", "camera": {"width": 640, "height": 360}})
+
+
+def truncated_video(tmp_path, frames: int = 120, size=(320, 240)):
+    """A streamable (Matroska) video cut in the middle: its first part still decodes."""
+    import av
+
+    whole = write_video(tmp_path / "whole.mp4", frames=frames, size=size)
+    cut = tmp_path / "cut.mkv"
+    with av.open(str(whole)) as src, av.open(str(cut), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    raw = cut.read_bytes()
+    cut.write_bytes(raw[: len(raw) // 2])
+    return cut

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DEMO, write_video
+from conftest import DEMO, truncated_video
 from poselift.engine.backends import BackendUnavailable, available_backends, make_backend
 from poselift.engine.clip import Clip
 from poselift.engine.filters import OneEuroFilter
@@ -162,22 +162,11 @@ def test_process_bad_input_is_one_sentence(tmp_path, random_weights, make, messa
 
 
 def test_truncated_video_is_processed_up_to_the_fault(tmp_path, random_weights):
-    video = write_video(tmp_path / "v.mp4", frames=60, size=(160, 120))
-    import shutil
-    mkv = tmp_path / "v.mkv"
-    with av.open(str(video)) as src, av.open(str(mkv), "w") as dst:
-        s = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = s
-                dst.mux(packet)
-    raw = mkv.read_bytes()
-    mkv.write_bytes(raw[: len(raw) // 2])
+    mkv = truncated_video(tmp_path, frames=60, size=(160, 120))
     cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(mkv), "-o", str(tmp_path / "o"),
            "--weights", str(random_weights), "--quiet"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "the frames before are kept" in result.stderr
-    clip = Clip.load(tmp_path / "o" / "v_3d.npz")
+    clip = Clip.load(tmp_path / "o" / "cut_3d.npz")  # what was processed before the fault is kept
     assert 5 < len(clip) < 60
-    assert shutil.which  # the clip is readable: nothing processed before the fault was lost
