@@ -191,6 +191,8 @@ class VideoFileSource(Source):
             raise SourceError(f"video file {self.path} does not exist: check the path.")
         try:
             self._container = av.open(str(self.path))
+        except av.error.EOFError as e:
+            raise SourceError(f"video {self.path} ends before its first frame: the file is empty or cut short.") from e
         except (av.error.FFmpegError, UnicodeDecodeError) as e:
             raise SourceError(f"{self.path} is not a video file FFmpeg can read ({e.__class__.__name__}): "
                               f"open an MP4, MOV, MKV, AVI or WebM file.") from e

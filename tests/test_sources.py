@@ -131,3 +131,20 @@ def test_webcam_unplugged_mid_run(monkeypatch):
     errors = [i for i in items if isinstance(i, SourceError)]
     assert 1 <= len(frames) <= 5
     assert len(errors) == 1 and "webcam 0 stopped delivering frames" in str(errors[0])
+
+
+def test_zero_frame_video(tmp_path):
+    """A Matroska file with its video stream declared and no frame: cut where the first cluster begins."""
+    path = write_video(tmp_path / "one.mkv", frames=1, codec="ffv1")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: raw.index(bytes.fromhex("1F43B675"))])
+    with pytest.raises(SourceError, match="empty"):
+        list(VideoFileSource(path).start())
+
+
+def test_4k_frames_are_scaled_on_the_decoding_thread(tmp_path):
+    path = write_video(tmp_path / "uhd.mp4", frames=3, size=(3840, 2160))
+    frames = list(VideoFileSource(path, max_width=640).start())
+    assert len(frames) == 3 and frames[0].image.shape == (360, 640, 3)
+    full = list(VideoFileSource(path).start())
+    assert full[0].image.shape == (2160, 3840, 3)
