@@ -95,7 +95,8 @@ def _process(args: argparse.Namespace) -> None:
     from .process import process_video
 
     pipeline, info = build_pipeline(_pipeline_options(args))
-    report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet)
+    report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet,
+                           max_width=args.width)
     print(f"{report.frames} frames ({report.frames_with_person} with a person) -> {report.clip_path}"
           + (f", {report.video_path}" if report.video_path else ""))
     if report.error:
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("video", type=Path)
     pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
+    pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_pipeline_args(pr)
     pr.set_defaults(run=_process)

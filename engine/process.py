@@ -28,9 +28,9 @@ def render_result(image, result, height: int = 720):
 
 
 def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, model_info: dict,
-                  render: bool = True, progress: bool = True) -> ProcessReport:
+                  render: bool = True, progress: bool = True, max_width: int | None = None) -> ProcessReport:
     path, out_dir = Path(path), Path(out_dir)
-    source = VideoFileSource(path)
+    source = VideoFileSource(path, max_width=max_width)
     source.start()  # raises SourceError for a missing or unreadable file before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     clip_path = out_dir / f"{path.stem}_3d.npz"
