@@ -175,7 +175,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
 def _prefetch(make, depth: int = 3):
     """Build batches on a background thread (numpy releases the GIL) while the network trains."""
     q: queue.Queue = queue.Queue(maxsize=depth)
-    threading.Thread(target=lambda: [q.put(make()) for _ in iter(int, 1)], daemon=True).start()
+
+    def produce() -> None:
+        while True:
+            q.put(make())
+
+    threading.Thread(target=produce, daemon=True).start()
     while True:
         yield q.get()
 
