@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         app.processEvents()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         window.screen().grabWindow(window.winId()).save(str(args.out))
-        print(f"saved {args.out}")
+        stats = window.worker.stats()
+        print(f"saved {args.out}: {window.worker.results} results, {stats['fps']:.1f} fps drawn, "
+              f"latency {stats['latency_ms']:.0f} ms, dropped {stats['dropped']}")
         window.close()
         Path(settings.fileName()).unlink(missing_ok=True)
 

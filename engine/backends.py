@@ -111,7 +111,7 @@ class TensorRTBackend(LifterBackend):
         import torch_tensorrt
 
         super().__init__(model, "cuda")
-        example = [torch.zeros(self.spec.num_joints * 3, device="cuda"),
+        example = [torch.zeros(self.spec.in_channels, device="cuda"),
                    *[s.cuda() for s in self.module.initial_state()]]
         self._trt = torch_tensorrt.compile(self.module, ir="dynamo", inputs=example,
                                            enabled_precisions={torch.float32})

@@ -49,7 +49,7 @@ def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, 
         times = []
         for i in range(steps):
             t0 = time.perf_counter()
-            x = normalize_2d(torch.from_numpy(kp[i]), torch.from_numpy(conf[i])).numpy()
+            x = normalize_2d(torch.from_numpy(kp[i]), torch.from_numpy(conf[i]), model.spec.root_features).numpy()
             backend.step(x)
             times.append(time.perf_counter() - t0)
         warm = min(200, steps // 5)  # the first steps include compilation and allocation
@@ -63,7 +63,7 @@ def bench_window_recompute(model: TemporalLifter, steps: int = 300) -> dict:
     """What one step would cost without the streaming cache: the whole window through the network."""
     torch.set_num_threads(1)
     model = model.cpu().eval()
-    x = torch.randn(1, model.spec.receptive_field, model.spec.num_joints, 3)
+    x = torch.randn(1, model.spec.receptive_field, model.spec.in_channels // 3, 3)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()

@@ -118,7 +118,7 @@ def _export(args: argparse.Namespace) -> None:
 def _card(args: argparse.Namespace) -> None:
     from ..models.card import write_card
 
-    for path in write_card(args.weights, args.eval, args.run, args.bench, args.out):
+    for path in write_card(args.weights, args.eval, args.run_dir, args.bench, args.out):
         print(f"wrote {path}")
 
 
@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")
     c.add_argument("--weights", type=Path, required=True)
     c.add_argument("--eval", type=Path, required=True, help="JSON from `poselift eval --json`")
-    c.add_argument("--run", type=Path, required=True, help="the training run folder (config.json, log.jsonl)")
+    c.add_argument("--run", dest="run_dir", type=Path, required=True,
+                   help="the training run folder (config.json, log.jsonl)")
     c.add_argument("--bench", type=Path, help="JSON from `poselift bench --json`")
     c.add_argument("-o", "--out", type=Path, required=True, help="card path without extension")
     c.set_defaults(run=_card)

@@ -98,7 +98,8 @@ class Pipeline:
         kp = convert(mp.landmarks, MEDIAPIPE.name, H36M.name)
         conf = convert_confidence(mp.visibility, MEDIAPIPE.name, H36M.name)
         xy = self.camera_for(w, h).normalize(kp)
-        x = normalize_2d(torch.from_numpy(xy.astype(np.float32)), torch.from_numpy(conf.astype(np.float32)))
+        x = normalize_2d(torch.from_numpy(xy.astype(np.float32)), torch.from_numpy(conf.astype(np.float32)),
+                         self.lifter.spec.root_features)
         t2 = time.perf_counter()
         pose, sigma = self.lifter.step(x.numpy())
         t3 = time.perf_counter()

@@ -21,7 +21,7 @@ def predict_sequence(model: TemporalLifter, kp: np.ndarray, conf: np.ndarray | N
     kp_t = torch.as_tensor(kp, dtype=torch.float32, device=device)
     conf_t = torch.ones(kp_t.shape[:2], device=device) if conf is None else torch.as_tensor(
         conf, dtype=torch.float32, device=device)
-    x = normalize_2d(kp_t, conf_t)
+    x = normalize_2d(kp_t, conf_t, model.spec.root_features)
     rf = model.spec.receptive_field
     x = torch.cat([x[:1].expand(rf - 1, -1, -1), x])
     poses, scales = [], []
@@ -68,8 +68,9 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         rows["n_mpjpe"].append((seq.action, float(metrics.n_mpjpe(pred, gt).mean()), n))
         rows["pck"].append((seq.action, 100 * float(metrics.pck(pred, gt).mean()), n))
         rows["auc"].append((seq.action, 100 * float(metrics.auc(pred, gt).mean()), n))
-        if frame_step == 1:
-            # Per-frame differences at the rate the lifter ran, in mm per frame.
+        if frame_step == 1 and len(keep) == len(src_frame):
+            # Per-frame differences at the rate the lifter ran, in mm per frame (only where every
+            # frame has its own ground truth, as at 50 and 25 fps).
             rows["vel"].append((seq.action, metrics.velocity_error(pred, gt), n))
             rows["accel"].append((seq.action, metrics.acceleration_error(pred, gt), n))
         errors.append(np.linalg.norm(pred - gt, axis=-1)[:, 1:].ravel())

@@ -20,7 +20,7 @@ def export_onnx(model: TemporalLifter, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     step = LifterStep(model.cpu().eval())
-    example = (torch.zeros(model.spec.num_joints * 3), *step.initial_state())
+    example = (torch.zeros(model.spec.in_channels), *step.initial_state())
     inputs, outputs = step_io_names(model)
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of one that needs onnxscript; this
@@ -36,6 +36,6 @@ def export_torchscript(model: TemporalLifter, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     step = LifterStep(model.cpu().eval())
-    example = (torch.zeros(model.spec.num_joints * 3), *step.initial_state())
+    example = (torch.zeros(model.spec.in_channels), *step.initial_state())
     torch.jit.trace(step, example).save(str(path))
     return path

@@ -27,27 +27,39 @@ class LifterSpec:
     levels: int = 4
     dropout: float = 0.2
     num_joints: int = NUM_JOINTS
+    # Also feed the pelvis's position in the image: the direction of the viewing ray, which decides
+    # how a pose seen off-centre is turned relative to the camera.
+    root_features: bool = False
 
     @property
     def receptive_field(self) -> int:
         return 3**self.levels
 
+    @property
+    def in_channels(self) -> int:
+        return (self.num_joints + self.root_features) * IN_FEATURES
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def normalize_2d(kp: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
+def normalize_2d(kp: torch.Tensor, conf: torch.Tensor, root_features: bool = False) -> torch.Tensor:
     """Per frame: centre on the pelvis and divide by the confidence-weighted RMS joint distance.
 
     ``kp`` (..., J, 2) in normalised image coordinates, ``conf`` (..., J) in [0, 1]. Returns the
-    network input (..., J, 3). Each frame is normalised on its own, so a frame's input never changes
-    once it has arrived (what lets the streaming step reuse cached activations), and the lifter does
-    not depend on the person's distance or on the focal length.
+    network input (..., J, 3), with ``root_features`` one more row: the pelvis's own image position
+    (x, y, 0). Each frame is normalised on its own, so a frame's input never changes once it has
+    arrived (what lets the streaming step reuse cached activations), and the lifter does not depend on
+    the person's distance.
     """
     rel = kp - kp[..., :1, :]
     w = conf.clamp(0.05, 1.0)
     scale = ((rel.square().sum(-1) * w).sum(-1) / w.sum(-1)).sqrt().clamp_min(1e-4)
-    return torch.cat([rel / scale[..., None, None], conf[..., None]], dim=-1)
+    x = torch.cat([rel / scale[..., None, None], conf[..., None]], dim=-1)
+    if root_features:
+        root = torch.cat([kp[..., :1, :], torch.zeros_like(kp[..., :1, :1])], dim=-1)
+        x = torch.cat([x, root], dim=-2)
+    return x
 
 
 class TemporalLifter(nn.Module):
@@ -55,7 +67,7 @@ class TemporalLifter(nn.Module):
         super().__init__()
         self.spec = spec
         c, j = spec.channels, spec.num_joints
-        self.expand = nn.Conv1d(j * IN_FEATURES, c, 3, bias=False)
+        self.expand = nn.Conv1d(spec.in_channels, c, 3, bias=False)
         self.expand_bn = nn.BatchNorm1d(c)
         self.temporal = nn.ModuleList(nn.Conv1d(c, c, 3, bias=False) for _ in range(spec.levels - 1))
         self.temporal_bn = nn.ModuleList(nn.BatchNorm1d(c) for _ in range(spec.levels - 1))
@@ -66,7 +78,7 @@ class TemporalLifter(nn.Module):
         self.head = nn.Conv1d(c, j * 4, 1)
 
     def forward(self, x: torch.Tensor, dense: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` (B, T, J, 3) network input. Strided (training): T must equal the receptive field and
+        """``x`` (B, T, J, 3) network input (J + 1 rows with root features). Strided (training): T must equal the receptive field and
         one frame comes out. Dense: T >= receptive field, T - receptive_field + 1 frames come out.
         Returns pose (B, T', J, 3) in mm with the pelvis at 0 and log_scale (B, T', J)."""
         b, t = x.shape[:2]
@@ -144,7 +156,7 @@ class LifterStep(nn.Module):
         self._decode = lifter._decode
 
     def initial_state(self) -> list[torch.Tensor]:
-        c, cin = self.spec.channels, self.spec.num_joints * IN_FEATURES
+        c, cin = self.spec.channels, self.spec.in_channels
         return [torch.zeros(cin, 3)] + [torch.zeros(c, 2 * d + 1) for d in self.dilations]
 
     def prime(self, frame: torch.Tensor) -> list[torch.Tensor]:

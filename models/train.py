@@ -134,7 +134,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         with amp:
-            pose, log_scale = net(normalize_2d(kp, conf))
+            pose, log_scale = net(normalize_2d(kp, conf, cfg.model.root_features))
         loss, parts = lifter_loss(pose[:, 0].float(), log_scale[:, 0].float(), target, cfg.nll_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
