@@ -7,10 +7,10 @@ from poselift.models.errors import WeightsError
 from poselift.models.lifter import LifterSpec, LifterStep, TemporalLifter, lifter_loss, normalize_2d
 
 
-@pytest.fixture(scope="module")
-def lifter():
+@pytest.fixture(scope="module", params=[False, True], ids=["joints", "joints+root"])
+def lifter(request):
     torch.manual_seed(0)
-    model = TemporalLifter(LifterSpec(channels=64, levels=3))
+    model = TemporalLifter(LifterSpec(channels=64, levels=3, root_features=request.param))
     for m in model.modules():  # non-trivial batch-norm statistics, so folding them is tested
         if isinstance(m, torch.nn.BatchNorm1d):
             m.running_mean.uniform_(-0.2, 0.2)
@@ -20,9 +20,13 @@ def lifter():
     return model.eval()
 
 
+def rows(lifter) -> int:
+    return lifter.spec.in_channels // 3
+
+
 def test_strided_dense_and_streaming_agree(lifter):
     rf = lifter.spec.receptive_field
-    x = torch.randn(1, 60, 17, 3)
+    x = torch.randn(1, 60, rows(lifter), 3)
     with torch.no_grad():
         dense, dense_ls = lifter(x, dense=True)
         strided, _ = lifter(x[:, -rf:])
@@ -39,7 +43,7 @@ def test_strided_dense_and_streaming_agree(lifter):
 
 
 def test_output_depends_only_on_the_past(lifter):
-    x = torch.randn(1, 40, 17, 3)
+    x = torch.randn(1, 40, rows(lifter), 3)
     y = x.clone()
     y[:, 30:] += 1.0
     with torch.no_grad():
@@ -57,6 +61,10 @@ def test_normalisation_ignores_position_and_distance():
     b = normalize_2d(kp * 3.0 + torch.tensor([0.4, -0.2]), conf)
     assert torch.allclose(a, b, atol=1e-5)
     assert torch.equal(a[..., 2], conf) and (a[..., 0, :2] == 0).all()
+    with_root = normalize_2d(kp + torch.tensor([0.4, -0.2]), conf, root_features=True)
+    assert with_root.shape == (5, 18, 3)
+    assert torch.allclose(with_root[:, :17], a, atol=1e-5)
+    assert torch.allclose(with_root[:, 17, :2], kp[:, 0] + torch.tensor([0.4, -0.2]))  # where the pelvis is
 
 
 def test_uncertainty_learns_to_follow_the_error():
@@ -81,7 +89,7 @@ def test_weights_round_trip_and_bad_files(lifter, tmp_path):
     save_weights(path, lifter, {"note": "test"})
     again = load_weights(path)
     assert again.spec == lifter.spec
-    x = torch.randn(1, 30, 17, 3)
+    x = torch.randn(1, 30, rows(lifter), 3)
     with torch.no_grad():
         assert torch.equal(again(x, dense=True)[0], lifter(x, dense=True)[0])
 
@@ -110,7 +118,7 @@ def test_weights_round_trip_and_bad_files(lifter, tmp_path):
 def test_primed_stream_equals_edge_padding(lifter):
     """A stream primed with its first frame gives what the padded sequence gives in evaluation."""
     rf = lifter.spec.receptive_field
-    x = torch.randn(1, 12, 17, 3)
+    x = torch.randn(1, 12, rows(lifter), 3)
     padded = torch.cat([x[:, :1].expand(-1, rf - 1, -1, -1), x], dim=1)
     with torch.no_grad():
         dense, _ = lifter(padded, dense=True)
