@@ -118,7 +118,7 @@ def _export(args: argparse.Namespace) -> None:
 def _card(args: argparse.Namespace) -> None:
     from ..models.card import write_card
 
-    for path in write_card(args.weights, args.eval, args.run_dir, args.bench, args.out):
+    for path in write_card(args.weights, args.eval, args.run_dir, args.bench, args.out, args.notes):
         print(f"wrote {path}")
 
 
@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the training run folder (config.json, log.jsonl)")
     c.add_argument("--bench", type=Path, help="JSON from `poselift bench --json`")
     c.add_argument("-o", "--out", type=Path, required=True, help="card path without extension")
+    c.add_argument("--notes", type=Path, help="markdown appended to the card (ablations, caveats)")
     c.set_defaults(run=_card)
     return p
 

@@ -25,8 +25,10 @@ def _training_summary(run: Path) -> dict:
             "validation": val}
 
 
-def write_card(weights: Path, eval_json: Path, run: Path, bench_json: Path | None, out: Path) -> tuple[Path, Path]:
-    """Write ``out``.json (machine-readable) and ``out``.md (for people)."""
+def write_card(weights: Path, eval_json: Path, run: Path, bench_json: Path | None, out: Path,
+               notes: Path | None = None) -> tuple[Path, Path]:
+    """Write ``out``.json (machine-readable) and ``out``.md (for people); ``notes`` (markdown) is
+    appended to the latter."""
     state = torch.load(weights, map_location="cpu", weights_only=True)
     params = sum(v.numel() for k, v in state["state_dict"].items() if not k.endswith(("running_mean", "running_var",
                                                                                         "num_batches_tracked")))
@@ -49,7 +51,8 @@ def write_card(weights: Path, eval_json: Path, run: Path, bench_json: Path | Non
              f"- sha256: `{card['sha256']}`",
              f"- trained: {train['steps']} steps of {train['config']['batch_size']} windows, "
              f"{train['hours']:.1f} h on a 2-core CPU; subjects {', '.join(train['config']['subjects'])} "
-             f"(validation: {card['data']['validation']})", "", "## Human3.6M, S9 and S11 (causal, every frame)", "",
+             f"(validation: {card['data']['validation']}); these weights are the EMA at step "
+             f"{state['meta'].get('step', '?')}, the best on validation", "", "## Human3.6M, S9 and S11 (causal, every frame)", "",
              MISSING_NOTE, "",
              "| 2D input | fps | P1 (mm) | P2 (mm) | N-MPJPE | 3DPCK | AUC | Accel (mm/frame²) | uncertainty-error corr. |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -84,6 +87,8 @@ def write_card(weights: Path, eval_json: Path, run: Path, bench_json: Path | Non
         lines += ["", "## Speed (`poselift bench`, this machine's 2-core CPU, batch 1)", "",
                   "| stage | median (ms) | p90 (ms) |", "|---|---|---|"]
         lines += [f"| {b['stage']} | {b['median_ms']:.3f} | {b['p90_ms']:.3f} |" for b in bench if "median_ms" in b]
+    if notes:
+        lines += ["", notes.read_text().strip()]
     md_path = out.with_suffix(".md")
     md_path.write_text("\n".join(lines) + "\n")
     return json_path, md_path
