@@ -1,11 +1,9 @@
-import json
 import subprocess
 import sys
 
 import av
 import numpy as np
 import pytest
-import torch
 
 from conftest import DEMO, truncated_video
 from poselift.engine.backends import BackendUnavailable, available_backends, make_backend
@@ -13,7 +11,7 @@ from poselift.engine.clip import Clip
 from poselift.engine.filters import OneEuroFilter
 from poselift.engine.keypoints import MediaPipePose
 from poselift.engine.pipeline import Pipeline
-from poselift.engine.sources import Frame, VideoFileSource
+from poselift.engine.sources import VideoFileSource
 from poselift.models.checkpoint import load_weights
 
 
