@@ -76,8 +76,8 @@ def write_card(weights: Path, eval_json: Path, run: Path, bench_json: Path | Non
               "Dilated convolutions stream exactly: each layer caches the inputs its taps will reuse, so a "
               "live step is one column per layer (figures below), while a spatio-temporal transformer must "
               "attend over the whole window at every frame. Per-frame pelvis-centring and scale "
-              "normalisation make the input independent of the person's distance and of the focal length "
-              "guess, which matters for webcams whose intrinsics are unknown.", "",
+              "normalisation make the input independent of the person's distance, which matters for webcams "
+              "whose users stand anywhere; the pelvis image position restores the viewing direction.", "",
               "## What would get further", "",
               "This model is small (256 channels) and short-trained (CPU only). The published temporal "
               "models use 1024 channels and ~80 epochs over the 1.5 M training windows; a GPU run of the "
