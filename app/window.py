@@ -56,6 +56,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recovery_box: QtWidgets.QMessageBox | None = None
         self._duration = 0.0
         self._seeking = False
+        self._shown: tuple | None = None  # (image, Result) on screen, redrawn when a toggle changes
 
         self.video = VideoView()
         self.skeleton = SkeletonView()
@@ -429,10 +430,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.seek_slider.blockSignals(False)
 
     def _redraw(self) -> None:
-        shown = getattr(self, "_shown", None)
-        if shown is None:
+        if self._shown is None:
             return
-        image, result = shown
+        image, result = self._shown
         skeleton = FORMATS[self.format_box.currentText()]
         self.video.show_frame(image)
         if result.person:

@@ -62,36 +62,30 @@ def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name
     sk = get_skeleton(skeleton)
     out = Path(out)
     _check_target(out, overwrite)
-    note = None
-    if fmt == "npz":
-        if sk is not H36M:
-            pose, kp, conf, sigma = in_format(clip, sk)
-            clip = Clip(pose.astype(np.float32), kp.astype(np.float32), conf, sigma, clip.timestamps, clip.fps,
-                        clip.mediapipe_world, {**clip.meta, "skeleton": sk.name})
-        _atomic(out, lambda p: clip.save(p))
-    elif fmt == "csv":
-        _atomic(out, lambda p: write_csv(p, clip, sk))
-    elif fmt == "json":
-        _atomic(out, lambda p: write_json(p, clip, sk))
-    elif fmt == "bvh":
-        filled = 0
-
-        def bvh(p):
-            nonlocal filled
-            filled = write_bvh(p, in_format(clip, sk)[0], clip.fps, sk)
-
-        _atomic(out, bvh)
-        if filled:
-            note = (f"BVH cannot hold a missing frame: {filled} frame(s) without a person repeat the last "
-                    f"pose seen (the npz, CSV, JSON, TRC and C3D exports keep them as gaps).")
-    elif fmt == "trc":
-        _atomic(out, lambda p: write_trc(p, clip, sk))
-    elif fmt == "c3d":
-        _atomic(out, lambda p: write_c3d(p, clip, sk))
-    elif fmt == "mp4":
+    if fmt == "npz":  # Clip.save is atomic itself
+        return write_npz(out, clip, sk), None
+    if fmt == "mp4":
         from .render import render_clip_video
-        _atomic(out, lambda p: render_clip_video(p, clip, sk, video))
-    return out, note
+        return _atomic(out, lambda p: render_clip_video(p, clip, sk, video)), None
+    notes: list[str] = []
+    _atomic(out, lambda p: notes.append(WRITERS[fmt](p, clip, sk)))
+    return out, notes[0]
+
+
+def write_npz(path: Path, clip: Clip, sk: Skeleton) -> Path:
+    if sk is not H36M:
+        pose, kp, conf, sigma = in_format(clip, sk)
+        clip = Clip(pose.astype(np.float32), kp.astype(np.float32), conf, sigma, clip.timestamps, clip.fps,
+                    clip.mediapipe_world, {**clip.meta, "skeleton": sk.name})
+    return clip.save(path)
+
+
+def write_bvh_clip(path: Path, clip: Clip, sk: Skeleton) -> str | None:
+    filled = write_bvh(path, in_format(clip, sk)[0], clip.fps, sk)
+    if not filled:
+        return None
+    return (f"BVH cannot hold a missing frame: {filled} frame(s) without a person repeat the last "
+            f"pose seen (the npz, CSV, JSON, TRC and C3D exports keep them as gaps).")
 
 
 def write_csv(path: Path, clip: Clip, sk: Skeleton) -> None:
@@ -167,3 +161,7 @@ def write_c3d(path: Path, clip: Clip, sk: Skeleton) -> None:
     writer.add_frames(frames)
     with open(path, "wb") as fh:
         writer.write(fh)
+
+
+# Writers of the formats with no note for the user return None.
+WRITERS = {"csv": write_csv, "json": write_json, "bvh": write_bvh_clip, "trc": write_trc, "c3d": write_c3d}

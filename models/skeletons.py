@@ -7,7 +7,7 @@ mapped joint's confidence is the lowest confidence among the joints it is built 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -225,6 +225,11 @@ def convert(points: np.ndarray, src: str, dst: str) -> np.ndarray:
 
 def convert_confidence(conf: np.ndarray, src: str, dst: str) -> np.ndarray:
     """Per-joint confidence (..., J_src) -> (..., J_dst): the lowest among each mapped joint's sources."""
-    used = mapping_weights(src, dst, 2) != 0
-    masked = np.where(used, conf[..., None, :], np.inf)
+    masked = np.where(_sources(src, dst), conf[..., None, :], np.inf)
     return masked.min(axis=-1)
+
+
+@lru_cache(maxsize=None)
+def _sources(src: str, dst: str) -> np.ndarray:
+    """(J_dst, J_src) mask of the joints each mapped joint is built from (cached: used every frame)."""
+    return mapping_weights(src, dst, 2) != 0

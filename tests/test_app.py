@@ -54,7 +54,7 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     from poselift.engine.clip import Clip
     w = make_window()
     assert w.open_path(DEMO)
-    assert wait_until(qapp, lambda: w.worker.results >= 30 and getattr(w, "_shown", (None, None))[1].person)
+    assert wait_until(qapp, lambda: w.worker.results >= 30 and w._shown is not None and w._shown[1].person)
     # 3D view: 17 joints and 16 bones (two line endpoints each) for H36M-17.
     assert w.skeleton.joints.pos.shape == (17, 3)
     assert w.skeleton.bones.pos.shape == (32, 3)
