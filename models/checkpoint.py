@@ -10,6 +10,11 @@ import torch
 
 from .errors import WeightsError
 from .lifter import LifterSpec, TemporalLifter
+from .refiner import Denoiser, RefinerSpec
+
+# Architecture name in the file -> (spec class, model class, what users call it).
+ARCHITECTURES = {"temporal_lifter": (LifterSpec, TemporalLifter, "temporal lifter"),
+                 "diffusion_refiner": (RefinerSpec, Denoiser, "diffusion refiner")}
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -19,13 +24,16 @@ def save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_weights(path: Path, model: TemporalLifter, meta: dict | None = None) -> None:
-    save_atomic({"arch": "temporal_lifter", "spec": model.spec.to_dict(),
+def save_weights(path: Path, model: TemporalLifter | Denoiser, meta: dict | None = None) -> None:
+    save_atomic({"arch": model.arch, "spec": model.spec.to_dict(),
                  "state_dict": model.state_dict(), "meta": meta or {}}, Path(path))
 
 
-def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> TemporalLifter:
-    """A :class:`TemporalLifter` in eval mode from a weights file, or one sentence saying what is wrong."""
+def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                 arch: str = "temporal_lifter") -> torch.nn.Module:
+    """A model of architecture ``arch`` in eval mode from a weights file, or one sentence saying what
+    is wrong. The lifter by default; ``arch="diffusion_refiner"`` for the refiner."""
+    spec_class, model_class, what = ARCHITECTURES[arch]
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist: pass a .pt file from weights/ or a training run.")
@@ -34,13 +42,13 @@ def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as e:
         raise WeightsError(f"weights file {path} is corrupt or not a poselift checkpoint "
                            f"({type(e).__name__}): re-download or retrain it.") from e
-    if not isinstance(state, dict) or state.get("arch") != "temporal_lifter" or "state_dict" not in state:
-        raise WeightsError(f"weights file {path} is not a temporal lifter checkpoint: "
+    if not isinstance(state, dict) or state.get("arch") != arch or "state_dict" not in state:
+        raise WeightsError(f"weights file {path} is not a {what} checkpoint: "
                            f"it was made for another architecture or program.")
     try:
-        model = TemporalLifter(LifterSpec(**state["spec"]))
+        model = model_class(spec_class(**state["spec"]))
         model.load_state_dict(state["state_dict"])
     except (TypeError, RuntimeError) as e:
-        raise WeightsError(f"weights file {path} does not match the temporal lifter's layers: "
+        raise WeightsError(f"weights file {path} does not match the {what}'s layers: "
                            f"{str(e).splitlines()[0]}") from e
     return model.to(map_location).eval()

@@ -62,6 +62,8 @@ def normalize_2d(kp: torch.Tensor, conf: torch.Tensor, root_features: bool = Fal
 
 
 class TemporalLifter(nn.Module):
+    arch = "temporal_lifter"
+
     def __init__(self, spec: LifterSpec = LifterSpec()):
         super().__init__()
         self.spec = spec

@@ -3,11 +3,7 @@ GPU, early stopping on a test-free validation split, resumable checkpoints, DDP 
 from __future__ import annotations
 
 import json
-import math
 import os
-import queue
-import threading
-import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,13 +13,14 @@ import torch
 from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .checkpoint import save_atomic, save_weights
 from .config import load_config
 from .evaluate import evaluate
 from .errors import ConfigError
 from .h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, Sequence, load_sequences
 from .lifter import LifterSpec, TemporalLifter, lifter_loss, normalize_2d
+from .loop import fit
 from .windows import Augment, WindowSampler
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -35,6 +32,9 @@ class TrainConfig:
     model: LifterSpec = LifterSpec()
     augment: Augment = Augment()
     batch_size: int = 512
+    # Frames scored per window. 1 trains strided (one decorrelated frame per window); more trains the
+    # dilated network dense over a longer window, several times more frames per unit of compute.
+    outputs_per_window: int = 1
     steps: int = 30000
     lr: float = 1e-3
     weight_decay: float = 1e-3
@@ -52,31 +52,6 @@ class TrainConfig:
 def split_sequences(sequences: list[Sequence], validation_subject: str) -> tuple[list[Sequence], list[Sequence]]:
     held_out = [s.subject == validation_subject and s.take.endswith(" 1") for s in sequences]
     return ([s for s, h in zip(sequences, held_out) if not h], [s for s, h in zip(sequences, held_out) if h])
-
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-class EMA:
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.model = TemporalLifter(model.spec).to(next(model.parameters()).device)
-        self.model.load_state_dict(model.state_dict())
-        self.model.eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module, step: int) -> None:
-        # Warm-up: early on, average over fewer steps so the random initialisation fades quickly.
-        decay = min(self.decay, (1 + step) / (10 + step))
-        for e, m in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if e.dtype.is_floating_point:
-                e.lerp_(m, 1 - decay)
-            else:
-                e.copy_(m)
 
 
 def _distributed() -> tuple[int, int]:
@@ -105,127 +80,42 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     train_seqs, val_seqs = split_sequences(load_sequences(cfg.subjects, cfg.data), cfg.validation_subject)
     if not val_seqs:
         raise ConfigError(f"validation subject {cfg.validation_subject} is not among the training subjects {cfg.subjects}.")
-    sampler = WindowSampler(train_seqs, cfg.model.receptive_field)
+    if cfg.outputs_per_window < 1:
+        raise ConfigError(f"outputs_per_window must be at least 1, got {cfg.outputs_per_window}.")
+    dense = cfg.outputs_per_window > 1
+    sampler = WindowSampler(train_seqs, cfg.model.receptive_field + cfg.outputs_per_window - 1,
+                            outputs=cfg.outputs_per_window)
 
     torch.manual_seed(cfg.seed)
     model = TemporalLifter(cfg.model).to(device)
-    ema = EMA(model, cfg.ema_decay)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, best, stale = 0, math.inf, 0
-    last = out / "last.pt"
-    if last.exists():
-        state = torch.load(last, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        ema.model.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        step, best, stale = int(state["step"]), float(state["best"]), int(state["stale"])
-    net = DistributedDataParallel(model) if world > 1 else model
-    rng = np.random.default_rng([cfg.seed, rank, step])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-
-    log = _Logger(out, enabled=rank == 0)
-    bar = _progress(cfg.steps, step, enabled=progress and rank == 0)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    saved_at = time.monotonic()
-    model.train()
-    batches = _prefetch(lambda: sampler.sample(cfg.batch_size // world, rng, cfg.augment))
-    while step < cfg.steps and stale < cfg.patience:
-        kp, conf, target = (torch.from_numpy(a).to(device) for a in next(batches))
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
+
+    def batches(step: int):
+        rng = np.random.default_rng([cfg.seed, rank, step])
+        while True:
+            yield sampler.sample(cfg.batch_size // world, rng, cfg.augment)
+
+    def loss_fn(net: torch.nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        kp, conf, target = (torch.from_numpy(a).to(device) for a in batch)
         with amp:
-            pose, log_scale = net(normalize_2d(kp, conf, cfg.model.root_features))
-        loss, parts = lifter_loss(pose[:, 0].float(), log_scale[:, 0].float(), target, cfg.nll_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        parts["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-        opt.step()
-        ema.update(model, step)
-        step += 1
-        bar.update(1)
-        if step % 50 == 0:
-            bar.set_postfix(mpjpe=f"{parts['mpjpe']:.1f}", lr=f"{lr_at(step, cfg):.1e}")
-            log.scalars(step, {f"train/{k}": v for k, v in parts.items()})
-        if step % cfg.val_every == 0 or step == cfg.steps:
-            if rank == 0:
-                score = _validate(ema.model, val_seqs, log, step)
-                if score < best:
-                    best, stale = score, 0
-                    save_weights(out / "best.pt", ema.model, {"step": step, "val_p1_mm": score})
-                else:
-                    stale += 1
-            if world > 1:
-                flags = torch.tensor([best, float(stale)], device=device)
-                dist.broadcast(flags, 0)
-                best, stale = float(flags[0]), int(flags[1])
-            model.train()
-        if rank == 0 and (time.monotonic() - saved_at > 60 * cfg.checkpoint_minutes or step == cfg.steps
-                          or stale >= cfg.patience):
-            save_atomic({"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": opt.state_dict(),
-                         "step": step, "best": best, "stale": stale}, last)
-            saved_at = time.monotonic()
-    bar.close()
-    log.close()
+            pose, log_scale = net(normalize_2d(kp, conf, cfg.model.root_features), dense=dense)
+        return lifter_loss(pose.float(), log_scale.float(), target, cfg.nll_weight)
+
+    best = fit(cfg, model, out, batches, loss_fn, lambda m: _validate(m, val_seqs),
+               wrap=lambda m: DistributedDataParallel(m) if world > 1 else m, rank=rank, world=world,
+               progress=progress)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return out / "best.pt"
+    return best
 
 
-def _prefetch(make, depth: int = 3):
-    """Build batches on a background thread (numpy releases the GIL) while the network trains."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-
-    def produce() -> None:
-        while True:
-            q.put(make())
-
-    threading.Thread(target=produce, daemon=True).start()
-    while True:
-        yield q.get()
-
-
-def _validate(model: TemporalLifter, val_seqs, log: "_Logger", step: int) -> float:
+def _validate(model: TemporalLifter, val_seqs: list[Sequence]) -> tuple[float, dict[str, float]]:
     """Mean of P1 with ground-truth 2D and with the SH detections, on every 5th frame of the split."""
     gt = evaluate(model, val_seqs, "gt", frame_step=5)["mean"]["p1"]
     sh = evaluate(model, val_seqs, "sh", frame_step=5)["mean"]["p1"]
-    log.scalars(step, {"val/p1_gt": gt, "val/p1_sh": sh})
-    return 0.5 * (gt + sh)
-
-
-class _Logger:
-    """JSON lines always; TensorBoard as well when it is installed."""
-
-    def __init__(self, out: Path, enabled: bool):
-        self.enabled = enabled
-        self.file = open(out / "log.jsonl", "a") if enabled else None
-        self.tb = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self.tb = SummaryWriter(str(out / "tb"))
-            except ImportError:
-                pass
-
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        self.file.write(json.dumps({"step": step, "time": time.time(), **values}) + "\n")
-        self.file.flush()
-        if self.tb:
-            for k, v in values.items():
-                self.tb.add_scalar(k, v, step)
-
-    def close(self) -> None:
-        if self.file:
-            self.file.close()
-        if self.tb:
-            self.tb.close()
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
-    return tqdm(total=total, initial=initial, disable=not enabled, dynamic_ncols=True, desc="train")
+    return 0.5 * (gt + sh), {"val/p1_gt": gt, "val/p1_sh": sh}
 
 
 def load_train_config(path: str, overrides: dict | None = None) -> TrainConfig:

@@ -28,8 +28,11 @@ class Augment:
 
 
 class WindowSampler:
-    def __init__(self, sequences: list[Sequence], frames: int, stride: int = 1):
+    def __init__(self, sequences: list[Sequence], frames: int, stride: int = 1, outputs: int = 1):
+        """``frames`` of 2D reach back from each window's end; the 3D of its last ``outputs`` frames
+        are the targets (more than one when the lifter trains dense, one output per frame)."""
         self.frames = frames
+        self.outputs = outputs
         lengths = np.array([len(s) for s in sequences])
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         self.lengths = lengths
@@ -48,7 +51,8 @@ class WindowSampler:
 
     def sample(self, batch: int, rng: np.random.Generator, aug: Augment | None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Returns 2D (B, T, J, 2) normalised image coords, confidence (B, T, J), 3D target (B, J, 3)."""
+        """Returns 2D (B, T, J, 2) normalised image coords, confidence (B, T, J), 3D targets (B, L, J, 3)
+        for the last L = ``outputs`` frames."""
         end = self.anchors[rng.integers(len(self.anchors), size=batch)]
         seq = self.seq_of[end]
         first = self.starts[seq]
@@ -72,7 +76,9 @@ class WindowSampler:
         if use_det.any():
             kd = (1 - a[use_det]) * self.det2d[i0[use_det]] + a[use_det] * self.det2d[i1[use_det]]
             kp[use_det] = kd
-        target = self.pose3d[end].copy()
+        l = self.outputs
+        a3 = a[:, -l:]
+        target = (1 - a3) * self.pose3d[i0[:, -l:]] + a3 * self.pose3d[i1[:, -l:]]
         conf = np.ones(kp.shape[:3], np.float32)
         if aug is not None:
             kp, conf, target = _perturb(kp, conf, target, use_det, rng, aug)
@@ -85,8 +91,8 @@ def _perturb(kp: np.ndarray, conf: np.ndarray, target: np.ndarray, use_det: np.n
     flip = rng.random(b) < aug.flip
     kp[flip] = kp[flip][:, :, H36M.flip_index]
     kp[flip, ..., 0] *= -1
-    target[flip] = target[flip][:, H36M.flip_index]
-    target[flip, :, 0] *= -1
+    target[flip] = target[flip][:, :, H36M.flip_index]
+    target[flip, ..., 0] *= -1
 
     pelvis = kp[:, :, :1]
     scale = np.sqrt(((kp - pelvis) ** 2).sum(-1).mean(-1))[..., None, None]  # (B, T, 1, 1)

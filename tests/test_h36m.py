@@ -55,8 +55,14 @@ def test_training_windows(s9):
     sampler = WindowSampler(s9[:8], frames=27)
     rng = np.random.default_rng(0)
     kp, conf, target = sampler.sample(64, rng, None)
-    assert kp.shape == (64, 27, 17, 2) and conf.shape == (64, 27, 17) and target.shape == (64, 17, 3)
-    assert np.allclose(target[:, 0], 0)  # root-relative
+    assert kp.shape == (64, 27, 17, 2) and conf.shape == (64, 27, 17) and target.shape == (64, 1, 17, 3)
+    assert np.allclose(target[..., 0, :], 0)  # root-relative
+    # Dense windows: the targets are the 3D of the window's last frames, in order.
+    dense = WindowSampler(s9[:1], frames=30, outputs=4)
+    dense.anchors = np.array([500])
+    _, _, targets = dense.sample(1, rng, None)
+    pose = s9[0].pose3d - s9[0].pose3d[:, :1]
+    assert np.allclose(targets[0], pose[497:501], atol=1e-3)
     from poselift.models.skeletons import H36M, flip_pose
     kp_f, conf_f, target_f = sampler.sample(256, np.random.default_rng(1), Augment(flip=1.0))
     kp_n, conf_n, target_n = sampler.sample(256, np.random.default_rng(1), Augment(flip=0.0))

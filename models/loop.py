@@ -1,0 +1,167 @@
+"""The optimisation loop shared by the lifter and the refiner: AdamW, warm-up + cosine schedule,
+gradient clipping, EMA, validation with early stopping, resumable atomic checkpoints, DDP-aware."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import torch
+from torch import distributed as dist
+
+from .checkpoint import save_atomic, save_weights
+
+
+class LoopConfig(Protocol):
+    steps: int
+    lr: float
+    weight_decay: float
+    warmup_steps: int
+    grad_clip: float
+    ema_decay: float
+    val_every: int
+    patience: int
+    checkpoint_minutes: float
+
+
+def lr_at(step: int, cfg: LoopConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class EMA:
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        # Warm-up: early on, average over fewer steps so the random initialisation fades quickly.
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for e, m in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if e.dtype.is_floating_point:
+                e.lerp_(m, 1 - decay)
+            else:
+                e.copy_(m)
+
+
+def fit(cfg: LoopConfig, model: torch.nn.Module, out: Path,
+        make_batches: Callable[[int], Iterator[Any]],
+        loss_fn: Callable[[torch.nn.Module, Any], tuple[torch.Tensor, dict[str, float]]],
+        validate: Callable[[torch.nn.Module], tuple[float, dict[str, float]]],
+        wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m,
+        rank: int = 0, world: int = 1, progress: bool = True) -> Path:
+    """Train ``model`` (resuming from ``out``/last.pt) until ``cfg.steps`` or early stopping.
+
+    ``make_batches(step)`` gives the batch stream from the resumed step; ``loss_fn(net, batch)`` returns
+    the loss and scalars to log; ``validate(ema_model)`` returns the score (lower is better) and
+    scalars. The EMA weights with the best score go to ``out``/best.pt; returns that path.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    ema = EMA(model, cfg.ema_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, best, stale = 0, math.inf, 0
+    last = out / "last.pt"
+    if last.exists():
+        state = torch.load(last, map_location=next(model.parameters()).device, weights_only=True)
+        model.load_state_dict(state["model"])
+        ema.model.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        step, best, stale = int(state["step"]), float(state["best"]), int(state["stale"])
+    net = wrap(model)
+    log = _Logger(out, enabled=rank == 0)
+    bar = _progress(cfg.steps, step, enabled=progress and rank == 0)
+    saved_at = time.monotonic()
+    model.train()
+    batches = _prefetch(make_batches(step))
+    while step < cfg.steps and stale < cfg.patience:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        loss, parts = loss_fn(net, next(batches))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        parts["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        opt.step()
+        ema.update(model, step)
+        step += 1
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.1f}", lr=f"{lr_at(step, cfg):.1e}")
+            log.scalars(step, {f"train/{k}": v for k, v in parts.items()})
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            if rank == 0:
+                score, scalars = validate(ema.model)
+                log.scalars(step, scalars)
+                if score < best:
+                    best, stale = score, 0
+                    save_weights(out / "best.pt", ema.model, {"step": step, "val_score": score})
+                else:
+                    stale += 1
+            if world > 1:
+                flags = torch.tensor([best, float(stale)], device=next(model.parameters()).device)
+                dist.broadcast(flags, 0)
+                best, stale = float(flags[0]), int(flags[1])
+            model.train()
+        if rank == 0 and (time.monotonic() - saved_at > 60 * cfg.checkpoint_minutes or step == cfg.steps
+                          or stale >= cfg.patience):
+            save_atomic({"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": opt.state_dict(),
+                         "step": step, "best": best, "stale": stale}, last)
+            saved_at = time.monotonic()
+    bar.close()
+    log.close()
+    return out / "best.pt"
+
+
+def _prefetch(batches: Iterator[Any], depth: int = 3) -> Iterator[Any]:
+    """Build batches on a background thread (numpy releases the GIL) while the network trains."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        for b in batches:
+            q.put(b)
+
+    threading.Thread(target=produce, daemon=True).start()
+    while True:
+        yield q.get()
+
+
+class _Logger:
+    """JSON lines always; TensorBoard as well when it is installed."""
+
+    def __init__(self, out: Path, enabled: bool):
+        self.enabled = enabled
+        self.file = open(out / "log.jsonl", "a") if enabled else None
+        self.tb = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(out / "tb"))
+            except ImportError:
+                pass
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        self.file.write(json.dumps({"step": step, "time": time.time(), **values}) + "\n")
+        self.file.flush()
+        if self.tb:
+            for k, v in values.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+        if self.tb:
+            self.tb.close()
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, disable=not enabled, dynamic_ncols=True, desc="train")

@@ -1,0 +1,173 @@
+"""Uncertainty-guided diffusion refinement of the lifter's newest pose.
+
+The variable being denoised is the newest frame's *correction*: (true pose - lifter pose) / 50 mm, per
+joint. The denoiser sees it noised, the diffusion time, which joints are held, and a causal window
+of the lifter's recent output (poses, their motion, per-joint uncertainty) and 2D input. Sampling is
+DDIM with a handful of steps; joints whose uncertainty is under the threshold are held to the
+lifter's values (inpainting: at every step they are set to the noised zero correction), the rest are
+resampled. One fixed noise draw per stream makes the output deterministic and temporally coherent.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .lifter import NUM_JOINTS
+
+CORRECTION_MM = 50.0  # the correction's unit: about one standard deviation of the lifter's error
+SCHEDULES = ("cosine", "linear")
+
+
+@dataclass(frozen=True)
+class RefinerSpec:
+    """Architecture and noise schedule: stored beside the weights, checked when they load."""
+    window: int = 27  # causal frames of context, the newest last
+    hidden: int = 256
+    blocks: int = 3
+    timesteps: int = 100  # diffusion steps in training; sampling uses a few of them
+    schedule: str = "cosine"
+    beta_start: float = 1e-4  # linear schedule only
+    beta_end: float = 0.02
+    num_joints: int = NUM_JOINTS
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}.")
+
+    @property
+    def frame_features(self) -> int:
+        j = self.num_joints
+        return j * 3 + j * 3 + j + (j + 1) * 3  # pose, motion, log-uncertainty, 2D input with the root row
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def alphas_cumprod(spec: RefinerSpec) -> torch.Tensor:
+    """The cumulative signal fraction abar_t for t = 0 .. timesteps-1."""
+    t = torch.arange(spec.timesteps + 1, dtype=torch.float64) / spec.timesteps
+    if spec.schedule == "cosine":
+        f = torch.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+        betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+    else:
+        betas = torch.linspace(spec.beta_start, spec.beta_end, spec.timesteps, dtype=torch.float64)
+    return torch.cumprod(1 - betas, 0).float()
+
+
+def context_features(pose: torch.Tensor, uncertainty: torch.Tensor, x2d: torch.Tensor) -> torch.Tensor:
+    """The denoiser's view of a window: ``pose`` (..., W, J, 3) mm, ``uncertainty`` (..., W, J) mm and
+    the lifter's 2D network input ``x2d`` (..., W, J+1, 3) -> (..., W * frame_features)."""
+    newest = pose[..., -1:, :, :]
+    parts = [pose / 1000.0, (pose - newest) / 100.0, (uncertainty.clamp_min(1.0) / 20.0).log()[..., None], x2d]
+    feats = torch.cat([p.flatten(-2) for p in parts], dim=-1)
+    return torch.nan_to_num(feats.flatten(-2), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+class _Block(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 2 * width), nn.GELU(),
+                                 nn.Linear(2 * width, width))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.net(h)
+
+
+class Denoiser(nn.Module):
+    """Predicts the clean correction (B, J, 3) from the noised one, the time, the context and the
+    held-joint mask. A residual MLP: the whole window fits in one vector, and a step stays cheap."""
+    arch = "diffusion_refiner"
+
+    def __init__(self, spec: RefinerSpec = RefinerSpec()):
+        super().__init__()
+        self.spec = spec
+        j, h = spec.num_joints, spec.hidden
+        self.context = nn.Linear(spec.window * spec.frame_features, h)
+        self.noisy = nn.Linear(j * 4, h)
+        self.time = nn.Sequential(nn.Linear(64, h), nn.GELU(), nn.Linear(h, h))
+        self.blocks = nn.Sequential(*(_Block(h) for _ in range(spec.blocks)))
+        self.out = nn.Sequential(nn.LayerNorm(h), nn.Linear(h, j * 3))
+        nn.init.zeros_(self.out[1].weight)
+        nn.init.zeros_(self.out[1].bias)
+        self.register_buffer("abar", alphas_cumprod(spec), persistent=False)
+
+    def forward(self, noisy: torch.Tensor, t: torch.Tensor, context: torch.Tensor, held: torch.Tensor
+                ) -> torch.Tensor:
+        b = noisy.shape[0]
+        freqs = torch.exp(torch.arange(32, device=noisy.device) * (-math.log(1000.0) / 32))
+        angle = t.float()[:, None] * freqs[None]
+        temb = torch.cat([angle.sin(), angle.cos()], dim=-1)
+        x = torch.cat([noisy.reshape(b, -1), held.float()], dim=-1)
+        h = self.context(context) + self.noisy(x) + self.time(temb)
+        return self.out(self.blocks(h)).reshape(b, -1, 3)
+
+
+def held_joints(uncertainty: torch.Tensor, threshold_mm: float) -> torch.Tensor:
+    """Joints the lifter is sure of (kept as they are); the pelvis is the origin and always held."""
+    held = uncertainty < threshold_mm
+    held[..., 0] = True
+    return held
+
+
+def sampling_times(spec: RefinerSpec, steps: int) -> list[int]:
+    """``steps`` evenly spaced diffusion times from the noisiest down."""
+    if not 1 <= steps <= spec.timesteps:
+        raise ValueError(f"sampler steps must be between 1 and {spec.timesteps}, got {steps}.")
+    return [round((spec.timesteps - 1) * (steps - i) / steps) for i in range(steps)]
+
+
+@torch.no_grad()
+def refine(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tensor, x2d: torch.Tensor,
+           noise: torch.Tensor, threshold_mm: float, steps: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Refine the newest frame of each window.
+
+    ``pose`` (B, W, J, 3) mm, ``uncertainty`` (B, W, J) mm, ``x2d`` (B, W, J+1, 3); ``noise`` (K, J, 3)
+    or (K, B, J, 3): K hypotheses, aggregated by the per-joint median. Returns the refined newest pose
+    (B, J, 3) and the resampled-joint mask (B, J). Held joints come back exactly as they went in, and
+    so does any frame whose result would not be finite.
+    """
+    k, b = noise.shape[0], pose.shape[0]
+    newest, held = pose[:, -1], held_joints(uncertainty[:, -1], threshold_mm)
+    if bool(held.all()):
+        return newest.clone(), ~held
+    context = context_features(pose, uncertainty, x2d).repeat(k, 1)
+    eps = noise.expand(k, b, *noise.shape[-2:]).reshape(k * b, -1, 3) if noise.dim() == 3 else noise.flatten(0, 1)
+    held_k = held.repeat(k, 1)
+    x, x0 = eps.clone(), torch.zeros_like(eps)
+    times = sampling_times(model.spec, steps)
+    for t, t_next in zip(times, times[1:] + [-1]):
+        a = model.abar[t]
+        x = torch.where(held_k[..., None], (1 - a).sqrt() * eps, x)  # held joints: the noised zero correction
+        x0 = model(x, torch.full((k * b,), t, device=x.device), context, held_k)
+        x0 = x0.masked_fill(held_k[..., None], 0.0)
+        a_next = model.abar[t_next] if t_next >= 0 else torch.ones((), device=x.device)
+        predicted_eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+        x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * predicted_eps
+    correction = x0.reshape(k, b, -1, 3).median(dim=0).values
+    refined = newest + CORRECTION_MM * correction
+    ok = torch.isfinite(refined).all(dim=-1).all(dim=-1)
+    refined = torch.where(ok[:, None, None], refined, newest)
+    return refined, ~held & ok[:, None]
+
+
+def denoising_loss(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tensor, x2d: torch.Tensor,
+                   target: torch.Tensor, threshold_mm: torch.Tensor, generator: torch.Generator | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean 3D error (mm) of the predicted clean pose over the resampled joints, at a random
+    diffusion time, with the joints under each sample's ``threshold_mm`` held as the sampler holds them."""
+    b = pose.shape[0]
+    newest = pose[:, -1]
+    clean = (target - newest) / CORRECTION_MM
+    held = held_joints(uncertainty[:, -1], 0.0) | (uncertainty[:, -1] < threshold_mm[:, None])
+    t = torch.randint(0, model.spec.timesteps, (b,), device=pose.device, generator=generator)
+    a = model.abar[t][:, None, None]
+    eps = torch.randn(clean.shape, device=pose.device, generator=generator)
+    noisy = torch.where(held[..., None], (1 - a).sqrt() * eps, a.sqrt() * clean + (1 - a).sqrt() * eps)
+    x0 = model(noisy, t, context_features(pose, uncertainty, x2d), held)
+    err = CORRECTION_MM * (x0 - clean).norm(dim=-1)
+    free = (~held).float()
+    loss = (err * free).sum() / free.sum().clamp_min(1.0)
+    return loss, {"mpjpe_free": loss.item(), "free_fraction": free.mean().item()}
