@@ -20,10 +20,19 @@ USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavail
 
 
 def _train(args: argparse.Namespace) -> None:
-    from ..models.train import load_train_config, train
+    import yaml
 
     overrides = {k: v for k, v in (("out", args.out), ("data", args.data), ("steps", args.steps)) if v is not None}
-    best = train(load_train_config(args.config, overrides), progress=not args.quiet)
+    try:
+        is_refiner = "lifter" in (yaml.safe_load(Path(args.config).read_text()) or {})
+    except (OSError, yaml.YAMLError, TypeError):
+        is_refiner = False  # the config loader names the problem
+    if is_refiner:
+        from ..models.refiner_train import load_refiner_config, train_refiner
+        best = train_refiner(load_refiner_config(args.config, overrides), progress=not args.quiet)
+    else:
+        from ..models.train import load_train_config, train
+        best = train(load_train_config(args.config, overrides), progress=not args.quiet)
     print(f"best weights: {best}")
 
 
@@ -33,16 +42,29 @@ def _eval(args: argparse.Namespace) -> None:
     from ..models.h36m import TEST_SUBJECTS, load_sequences
 
     model = load_weights(args.weights)
+    refiners = [None]
+    if args.refine:
+        from ..models.refiner import refine_sequence, stream_noise
+        denoiser = load_weights(args.refiner, arch="diffusion_refiner")
+        noise = stream_noise(denoiser.spec, args.hypotheses, args.seed)
+        refiners.append(lambda pose, sigma, x2d: refine_sequence(denoiser, pose, sigma, x2d, noise, args.threshold,
+                                                                 args.sampler_steps))
     sequences = load_sequences(args.subjects or TEST_SUBJECTS, args.data)
     results, tables = [], []
     for fps in args.fps:
         for source in args.sources:
-            r = evaluate(model, sequences, source, fps=fps)
-            results.append(r)
-            tables.append(markdown_table(r))
-            print(tables[-1] + "\n", flush=True)
+            for occlusion in args.occlude:
+                for refiner in refiners:
+                    r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
+                                 refiner=refiner)
+                    results.append(r)
+                    tables.append(markdown_table(r))
+                    print(tables[-1] + "\n", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"weights": str(args.weights), "results": results}, indent=2))
+        settings = {"refiner": str(args.refiner), "threshold_mm": args.threshold, "sampler_steps": args.sampler_steps,
+                    "hypotheses": args.hypotheses, "seed": args.seed} if args.refine else None
+        Path(args.json).write_text(json.dumps({"weights": str(args.weights), "refine": settings, "results": results},
+                                              indent=2))
     if args.markdown:
         Path(args.markdown).write_text("\n\n".join(tables) + "\n")
 
@@ -74,9 +96,11 @@ def torch_cuda_available() -> bool:
 
 def _pipeline_options(args: argparse.Namespace):
     from .factory import PipelineOptions
+    from .refine import RefineSettings
 
     return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, camera=args.camera,
-                           hfov_deg=args.fov, smoothing=args.smooth)
+                           hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine, refiner=args.refiner,
+                           refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses))
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -88,6 +112,19 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", type=Path, help="camera calibration JSON (default: intrinsics from --fov)")
     p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees, when uncalibrated")
     p.add_argument("--smooth", type=float, help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
+    p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
+    _add_refiner_args(p)
+
+
+def _add_refiner_args(p: argparse.ArgumentParser) -> None:
+    from .factory import DEFAULT_REFINER, REFINE_DEFAULTS
+
+    p.add_argument("--refiner", default=DEFAULT_REFINER, type=Path, help="refiner weights (.pt)")
+    p.add_argument("--threshold", type=float, default=REFINE_DEFAULTS.threshold_mm,
+                   help="resample joints whose uncertainty is at least this many mm")
+    p.add_argument("--sampler-steps", type=int, default=REFINE_DEFAULTS.steps, help="DDIM steps (1-4 is typical)")
+    p.add_argument("--hypotheses", type=int, default=REFINE_DEFAULTS.hypotheses,
+                   help="samples per frame, combined by the per-joint median")
 
 
 def _process(args: argparse.Namespace) -> None:
@@ -141,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="2D input: projected ground truth and/or Stacked Hourglass detections")
     e.add_argument("--fps", nargs="+", type=float, default=[50.0], help="resample the 50 Hz input to these rates")
     e.add_argument("--subjects", nargs="+", help="override the test subjects")
+    e.add_argument("--occlude", nargs="+", type=float, default=[0.0],
+                   help="also score with this fraction of joint-frames occluded in runs (e.g. 0 0.1)")
+    e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
+    _add_refiner_args(e)
+    e.add_argument("--seed", type=int, default=0, help="occlusion and refiner noise seed")
     e.add_argument("--json", help="write the results as JSON")
     e.add_argument("--markdown", help="write the tables as markdown")
     e.set_defaults(run=_eval)

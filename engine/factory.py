@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -12,10 +12,13 @@ from ..models.checkpoint import load_weights
 from .backends import make_backend
 from .filters import OneEuroFilter
 from .pipeline import Pipeline
+from .refine import RefineSettings, StreamingRefiner
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = ROOT / "weights" / "lifter_tcn81.pt"
+DEFAULT_REFINER = ROOT / "weights" / "refiner_w27.pt"
 DEMO_CLIP = ROOT / "assets" / "walk_outdoor.mp4"
+REFINE_DEFAULTS = RefineSettings()
 
 
 @dataclass
@@ -26,6 +29,9 @@ class PipelineOptions:
     camera: Path | None = None  # calibration JSON; otherwise intrinsics from hfov_deg
     hfov_deg: float = 60.0
     smoothing: float | None = None  # One-Euro min cutoff in Hz; None = off
+    refine: bool = False
+    refiner: Path = DEFAULT_REFINER
+    refine_settings: RefineSettings = field(default_factory=RefineSettings)
 
 
 def file_sha256(path: Path) -> str:
@@ -39,7 +45,16 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     backend = make_backend(opts.backend, model, opts.device)
     camera = Camera.load(opts.camera) if opts.camera else None
     smoothing = OneEuroFilter(min_cutoff=opts.smoothing) if opts.smoothing else None
-    pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing)
+    refiner = load_refiner(opts.refiner, opts.refine_settings) if opts.refine else None
+    pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
+                        refiner=refiner)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "receptive_field": model.spec.receptive_field}
+    if refiner is not None:
+        info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
+                           **vars(opts.refine_settings)}
     return pipeline, info
+
+
+def load_refiner(path: Path, settings: RefineSettings) -> StreamingRefiner:
+    return StreamingRefiner(load_weights(path, arch="diffusion_refiner"), settings)

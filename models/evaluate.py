@@ -1,12 +1,18 @@
 """The evaluation protocol: S9 and S11, every camera, every frame; P1/P2 per action, then the mean."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
 from .lifter import TemporalLifter, expected_error, normalize_2d
+from .occlusion import occlude
+
+# (pose, uncertainty, 2D network input) of a whole sequence -> refined pose, resampled-joint mask
+SequenceRefiner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @torch.no_grad()
@@ -44,21 +50,32 @@ def resample(kp: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt", fps: float = FPS,
-             frame_step: int = 1) -> dict:
+             frame_step: int = 1, occlusion: float = 0.0, seed: int = 0, refiner: SequenceRefiner | None = None
+             ) -> dict:
     """P1, P2, N-MPJPE, 3DPCK, AUC, velocity and acceleration error, per action and mean.
 
     ``source`` is "gt" (projected ground truth) or "sh" (Stacked Hourglass detections; cameras
     without detections are skipped). ``frame_step`` > 1 scores a subset of frames (validation only).
+    ``occlusion`` > 0 corrupts that fraction of joint-frames in runs (the same ones for a given
+    ``seed``); ``refiner`` refines the lifter's output before it is scored.
     """
     rows: dict[str, list] = {k: [] for k in ("p1", "p2", "n_mpjpe", "pck", "auc", "vel", "accel")}
-    errors, sigmas = [], []
-    for seq in sequences:
+    errors, sigmas, resampled = [], [], []
+    for i, seq in enumerate(sequences):
         px = seq.pose2d if source == "gt" else seq.detections
         if px is None:
             continue
         kp = seq.camera.normalize(px)
         kp, src_frame = resample(kp, fps) if fps != FPS else (kp, np.arange(len(kp)))
-        pred, sigma = predict_sequence(model, kp)
+        conf = np.ones(kp.shape[:2])
+        if occlusion > 0:
+            kp, conf, _ = occlude(kp, conf, occlusion, np.random.default_rng([seed, i]))
+        pred, sigma = predict_sequence(model, kp, conf)
+        if refiner is not None:
+            x2d = normalize_2d(torch.from_numpy(kp.astype(np.float32)), torch.from_numpy(conf.astype(np.float32)),
+                               True).numpy()
+            pred, mask = refiner(pred, sigma, x2d)
+            resampled.append(mask[:, 1:].mean())
         keep = np.flatnonzero(src_frame >= 0)[::frame_step]
         gt = seq.pose3d[src_frame[keep]] - seq.pose3d[src_frame[keep], :1]
         pred, sigma = pred[keep], sigma[keep]
@@ -76,7 +93,8 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         errors.append(np.linalg.norm(pred - gt, axis=-1)[:, 1:].ravel())
         sigmas.append(sigma[:, 1:].ravel())
     result: dict = {"source": source, "fps": fps, "frames": int(sum(r[2] for r in rows["p1"])),
-                    "note": MISSING_NOTE, "per_action": {}, "mean": {}}
+                    "occlusion": occlusion, "refined": refiner is not None, "note": MISSING_NOTE,
+                    "per_action": {}, "mean": {}}
     for key, r in rows.items():
         if r:
             per_action, mean = metrics.per_action_mean(r)
@@ -87,6 +105,8 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         e, s = np.concatenate(errors), np.concatenate(sigmas)
         result["mean"]["uncertainty_corr"] = float(np.corrcoef(e, s)[0, 1])
         result["mean"]["uncertainty_mean"] = float(s.mean())
+    if resampled:
+        result["mean"]["resampled_pct"] = 100 * float(np.mean(resampled))
     return result
 
 
@@ -97,7 +117,10 @@ METRIC_NAMES = {"p1": "P1 (mm)", "p2": "P2 (mm)", "n_mpjpe": "N-MPJPE (mm)", "pc
 def markdown_table(result: dict) -> str:
     """Actions as columns (the literature's layout), one row per metric, plus the mean."""
     actions = list(result["per_action"])
-    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps, {result['frames']} frames. {result['note']}", "",
+    occluded = f", {100 * result['occlusion']:g} % of joint-frames occluded" if result.get("occlusion") else ""
+    refined = ", refined" if result.get("refined") else ""
+    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}, {result['frames']} frames. "
+             f"{result['note']}", "",
              "| metric | " + " | ".join(actions) + " | mean |",
              "|---" * (len(actions) + 2) + "|"]
     for key, name in METRIC_NAMES.items():

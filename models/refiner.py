@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -154,20 +155,61 @@ def refine(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tensor, x2d: 
 
 
 def denoising_loss(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tensor, x2d: torch.Tensor,
-                   target: torch.Tensor, threshold_mm: torch.Tensor, generator: torch.Generator | None = None
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Mean 3D error (mm) of the predicted clean pose over the resampled joints, at a random
-    diffusion time, with the joints under each sample's ``threshold_mm`` held as the sampler holds them."""
-    b = pose.shape[0]
-    newest = pose[:, -1]
+                   target: torch.Tensor, threshold_mm: torch.Tensor, accel_weight: float = 1.0,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Training loss on triples of consecutive frames (each input has a leading axis of 3: frames
+    t-2, t-1, t), which share the diffusion time and noise as a live stream shares its noise.
+
+    The mean 3D error (mm) of the predicted clean pose over the resampled joints, plus
+    ``accel_weight`` times the error of its acceleration, so the refined stream is smooth too.
+    Joints under each sample's ``threshold_mm`` are held exactly as the sampler holds them.
+    """
+    b = pose.shape[1]
+    newest = pose[:, :, -1]  # (3, B, J, 3)
     clean = (target - newest) / CORRECTION_MM
-    held = held_joints(uncertainty[:, -1], 0.0) | (uncertainty[:, -1] < threshold_mm[:, None])
+    unc = uncertainty[:, :, -1]
+    held = held_joints(unc, 0.0) | (unc < threshold_mm[None, :, None])
     t = torch.randint(0, model.spec.timesteps, (b,), device=pose.device, generator=generator)
-    a = model.abar[t][:, None, None]
-    eps = torch.randn(clean.shape, device=pose.device, generator=generator)
+    a = model.abar[t][None, :, None, None]
+    eps = torch.randn(clean.shape[1:], device=pose.device, generator=generator).expand_as(clean)
     noisy = torch.where(held[..., None], (1 - a).sqrt() * eps, a.sqrt() * clean + (1 - a).sqrt() * eps)
-    x0 = model(noisy, t, context_features(pose, uncertainty, x2d), held)
+    flat = lambda x: x.flatten(0, 1)  # noqa: E731
+    x0 = model(flat(noisy), t.repeat(3), context_features(flat(pose), flat(uncertainty), flat(x2d)), flat(held))
+    x0 = x0.reshape(clean.shape).masked_fill(held[..., None], 0.0)
     err = CORRECTION_MM * (x0 - clean).norm(dim=-1)
     free = (~held).float()
-    loss = (err * free).sum() / free.sum().clamp_min(1.0)
-    return loss, {"mpjpe_free": loss.item(), "free_fraction": free.mean().item()}
+    mpjpe = (err * free).sum() / free.sum().clamp_min(1.0)
+    refined = newest + CORRECTION_MM * x0
+    accel = ((refined[2] - 2 * refined[1] + refined[0]) - (target[2] - 2 * target[1] + target[0])).norm(dim=-1).mean()
+    return mpjpe + accel_weight * accel, {"mpjpe_free": mpjpe.item(), "accel": accel.item(),
+                                          "free_fraction": free.mean().item()}
+
+
+def window_index(ends: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """Frame indices of the causal windows ending at ``ends`` (B, W); before ``starts`` the first
+    frame repeats, as at the start of a live stream."""
+    return np.maximum(ends[:, None] - np.arange(window - 1, -1, -1)[None], starts[:, None])
+
+
+def stream_noise(spec: RefinerSpec, hypotheses: int, seed: int) -> torch.Tensor:
+    """The one noise draw a stream uses at every frame (K, J, 3)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(hypotheses, spec.num_joints, 3, generator=g)
+
+
+@torch.no_grad()
+def refine_sequence(model: Denoiser, pose: np.ndarray, uncertainty: np.ndarray, x2d: np.ndarray,
+                    noise: torch.Tensor, threshold_mm: float, steps: int = 2, chunk: int = 4096
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Refine every frame of a sequence exactly as the live stream would, batched. Returns the
+    refined poses (N, J, 3) and the resampled mask (N, J)."""
+    n = len(pose)
+    idx = window_index(np.arange(n), np.zeros(n, np.int64), model.spec.window)
+    tensors = [torch.as_tensor(a, dtype=torch.float32) for a in (pose, uncertainty, x2d)]
+    out, mask = [], []
+    for s in range(0, n, chunk):
+        i = torch.as_tensor(idx[s: s + chunk])
+        r, m = refine(model, *(t[i] for t in tensors), noise, threshold_mm, steps)
+        out.append(r)
+        mask.append(m)
+    return torch.cat(out).numpy(), torch.cat(mask).numpy()
