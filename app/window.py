@@ -9,11 +9,12 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..engine.backends import BackendUnavailable, available_backends, make_backend
-from ..engine.factory import PipelineOptions, build_pipeline
+from ..engine.factory import PipelineOptions, build_pipeline, load_refiner
 from ..engine.filters import OneEuroFilter
 from ..engine.export import FORMATS as EXPORT_FORMATS
 from ..engine.export import ExportError, export_clip
 from ..engine.recorder import Recorder, discard, find_unfinished, read_spool
+from ..engine.refine import RefineSettings, StreamingRefiner
 from ..engine.sources import SourceError, VideoFileSource, WebcamSource
 from ..models.errors import WeightsError
 from ..models.skeletons import COCO, H36M, MEDIAPIPE, MPI_INF_3DHP, convert, convert_confidence
@@ -57,6 +58,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._duration = 0.0
         self._seeking = False
         self._shown: tuple | None = None  # (image, Result) on screen, redrawn when a toggle changes
+        self._refiner: StreamingRefiner | None = None  # loaded the first time Refine is switched on
 
         self.video = VideoView()
         self.skeleton = SkeletonView()
@@ -79,6 +81,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except (WeightsError, BackendUnavailable, ValueError) as e:
             self.show_error(str(e))
         self._apply_smoothing()
+        self._apply_refinement()
         self._timer = QtCore.QTimer(self, interval=250, timeout=self._refresh_status)
         self._timer.start()
         QtCore.QTimer.singleShot(0, self.offer_recovery)
@@ -136,9 +139,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.backend_box.addItems(available_backends())
         self.backend_box.currentTextChanged.connect(self._backend_chosen)
         bar.addWidget(self.backend_box)
-        self.refine_box = QtWidgets.QCheckBox("Refine", enabled=False)
-        self.refine_box.setToolTip("Diffusion refinement of uncertain joints: no refinement model is installed")
+        self.refine_box = QtWidgets.QCheckBox("Refine")
+        self.refine_box.toggled.connect(self._apply_refinement)
         bar.addWidget(self.refine_box)
+        self.threshold_box = QtWidgets.QSpinBox(minimum=10, maximum=300, singleStep=10, suffix=" mm",
+                                                value=int(self.options.refine_settings.threshold_mm),
+                                                toolTip="Resample the joints at least this unsure (ringed in 3D)")
+        self.threshold_box.valueChanged.connect(self._apply_refinement)
+        bar.addWidget(self.threshold_box)
+        if Path(self.options.refiner).is_file():
+            self.refine_box.setToolTip("Diffusion refinement: resample the joints the lifter is unsure of")
+        else:
+            self.refine_box.setEnabled(False)
+            self.threshold_box.setEnabled(False)
+            self.refine_box.setToolTip(f"Diffusion refinement: the refiner weights {self.options.refiner} are missing")
         reset = QtGui.QAction("Reset view", self, shortcut=QtGui.QKeySequence(QtCore.Qt.Key_V))
         reset.triggered.connect(self.skeleton.reset_view)
         bar.addAction(reset)
@@ -177,6 +191,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.smooth_slider.setValue(s.value("smoothing_strength", 5, type=int))
         self.format_box.setCurrentText(s.value("skeleton", "H36M-17", type=str))
         self.compare_box.setChecked(s.value("comparison", False, type=bool))
+        self.refine_box.setChecked(self.refine_box.isEnabled() and s.value("refine", False, type=bool))
+        self.threshold_box.setValue(s.value("refine_threshold", self.threshold_box.value(), type=int))
         backend = s.value("backend", self.options.backend, type=str)
         if backend in available_backends():
             self.backend_box.blockSignals(True)
@@ -191,6 +207,8 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("smoothing_strength", self.smooth_slider.value())
         s.setValue("skeleton", self.format_box.currentText())
         s.setValue("comparison", self.compare_box.isChecked())
+        s.setValue("refine", self.refine_box.isChecked())
+        s.setValue("refine_threshold", self.threshold_box.value())
         s.setValue("backend", self.backend_box.currentText())
         s.sync()
 
@@ -320,6 +338,27 @@ class MainWindow(QtWidgets.QMainWindow):
         cutoff = self.smoothing_cutoff()
         pipeline = self.worker.pipeline
         self.worker.call(lambda: setattr(pipeline, "smoothing", OneEuroFilter(cutoff) if cutoff else None))
+
+    def _apply_refinement(self) -> None:
+        if self.worker is None:
+            return
+        on, threshold = self.refine_box.isChecked(), float(self.threshold_box.value())
+        if on and self._refiner is None:
+            try:
+                self._refiner = load_refiner(self.options.refiner, RefineSettings(threshold_mm=threshold))
+            except WeightsError as e:
+                self.show_error(str(e))
+                self.refine_box.setChecked(False)
+                return
+        refiner, pipeline = self._refiner, self.worker.pipeline
+
+        def apply() -> None:
+            if refiner is not None:
+                refiner.settings.threshold_mm = threshold
+                refiner.reset()
+            pipeline.refiner = refiner if on else None
+
+        self.worker.call(apply)
 
     def _backend_chosen(self, name: str) -> None:
         if self.worker is None or not name:

@@ -10,8 +10,10 @@ import numpy as np
 import torch
 
 from ..models.lifter import TemporalLifter, normalize_2d
+from ..models.refiner import Denoiser
 from .backends import BackendUnavailable, make_backend
 from .pipeline import Pipeline
+from .refine import RefineSettings, StreamingRefiner
 from .sources import VideoFileSource
 
 
@@ -55,6 +57,39 @@ def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, 
         warm = min(200, steps // 5)  # the first steps include compilation and allocation
         rows.append(_stats(f"lifter step ({name}, {backend.device.type})", times[warm:],
                            receptive_field=model.spec.receptive_field))
+    return rows
+
+
+@torch.no_grad()
+def bench_refiner(lifter: TemporalLifter, refiner: Denoiser, settings: list[RefineSettings], steps: int = 1000
+                  ) -> list[dict]:
+    """The refine step beside the eager lifter step it follows, timed in the same loop, batch 1.
+    Threshold 0 resamples every joint: the most a frame can cost."""
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    j = lifter.spec.num_joints
+    kp = rng.normal(0, 0.1, (steps, j, 2)).astype(np.float32)
+    conf = np.ones((steps, j), np.float32)
+    backend = make_backend("eager", lifter)
+    stages = [StreamingRefiner(refiner, s) for s in settings]
+    lifter_times, refine_times = [], [[] for _ in stages]
+    for i in range(steps):
+        t0 = time.perf_counter()
+        x = normalize_2d(torch.from_numpy(kp[i]), torch.from_numpy(conf[i]), lifter.spec.root_features).numpy()
+        pose, sigma = backend.step(x)
+        lifter_times.append(time.perf_counter() - t0)
+        for stage, times in zip(stages, refine_times):
+            t0 = time.perf_counter()
+            stage(pose, sigma, kp[i], conf[i])
+            times.append(time.perf_counter() - t0)
+    warm = min(100, steps // 5)
+    base = _stats("lifter step (eager, cpu), beside the refiner", lifter_times[warm:])
+    rows = [base]
+    for s, times in zip(settings, refine_times):
+        row = _stats(f"refine step ({s.steps} DDIM steps, {s.hypotheses} hypotheses, threshold "
+                     f"{s.threshold_mm:g} mm)", times[warm:])
+        row["x_lifter_step"] = row["median_ms"] / base["median_ms"]
+        rows.append(row)
     return rows
 
 
@@ -145,7 +180,8 @@ def format_table(rows: list[dict]) -> str:
         if "skipped" in r:
             lines.append(f"| {r['stage']} | skipped: {r['skipped']} | | |")
         elif "median_ms" in r:
-            lines.append(f"| {r['stage']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['runs']} |")
+            ratio = f" ({r['x_lifter_step']:.2f}x the lifter step)" if "x_lifter_step" in r else ""
+            lines.append(f"| {r['stage']}{ratio} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['runs']} |")
     for r in rows:
         if r["stage"] == "end-to-end":
             extra = (f", RSS {r['rss_mb_early']:.0f} -> {r['rss_mb_end']:.0f} MB ({r['rss_growth_pct']:+.1f} %)"

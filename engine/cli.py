@@ -71,11 +71,16 @@ def _eval(args: argparse.Namespace) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from ..models.checkpoint import load_weights
-    from .bench import bench_decode, bench_file, bench_lifter, bench_window_recompute, format_table
+    from .bench import bench_decode, bench_file, bench_lifter, bench_refiner, bench_window_recompute, format_table
     from .factory import build_pipeline
+    from .refine import RefineSettings
 
     rows = bench_lifter(load_weights(args.weights), args.backends, steps=args.steps)
     rows.append(bench_window_recompute(load_weights(args.weights)))
+    if args.refiner.is_file():
+        refiner = load_weights(args.refiner, arch="diffusion_refiner")
+        settings = [RefineSettings(0.0, steps) for steps in (1, 2, 4)] + [RefineSettings(0.0, 2, hypotheses=5)]
+        rows += bench_refiner(load_weights(args.weights), refiner, settings, steps=min(args.steps, 1000))
     if torch_cuda_available():
         rows += bench_lifter(load_weights(args.weights), [b for b in args.backends if b in ("eager", "compile")],
                              steps=args.steps, device="cuda")
@@ -210,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
                    help="lifter backends to time (unavailable ones are reported as skipped)")
     b.add_argument("--steps", type=int, default=2000, help="lifter steps per backend")
-    b.add_argument("--video", type=Path, default=DEMO_CLIP, help="video for the pipeline figures ('' to skip)")
+    b.add_argument("--video", type=lambda v: Path(v) if v else None, default=DEMO_CLIP, help="video for the pipeline figures ('' to skip)")
     b.add_argument("--width", type=int, default=640, help="scale frames to this width (default 640)")
     b.add_argument("--frames", type=int, help="loop the video to this many frames (memory soak)")
     b.add_argument("--json", help="write the figures as JSON")

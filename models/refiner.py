@@ -30,7 +30,7 @@ class RefinerSpec:
     blocks: int = 3
     timesteps: int = 100  # diffusion steps in training; sampling uses a few of them
     schedule: str = "cosine"
-    beta_start: float = 1e-4  # linear schedule only
+    beta_start: float = 1e-4  # linear schedule only: DDPM's betas for 1000 steps, scaled to `timesteps`
     beta_end: float = 0.02
     num_joints: int = NUM_JOINTS
 
@@ -54,7 +54,8 @@ def alphas_cumprod(spec: RefinerSpec) -> torch.Tensor:
         f = torch.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
         betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
     else:
-        betas = torch.linspace(spec.beta_start, spec.beta_end, spec.timesteps, dtype=torch.float64)
+        scale = 1000 / spec.timesteps
+        betas = torch.linspace(spec.beta_start * scale, spec.beta_end * scale, spec.timesteps, dtype=torch.float64)
     return torch.cumprod(1 - betas, 0).float()
 
 
@@ -125,8 +126,8 @@ def refine(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tensor, x2d: 
            noise: torch.Tensor, threshold_mm: float, steps: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """Refine the newest frame of each window.
 
-    ``pose`` (B, W, J, 3) mm, ``uncertainty`` (B, W, J) mm, ``x2d`` (B, W, J+1, 3); ``noise`` (K, J, 3)
-    or (K, B, J, 3): K hypotheses, aggregated by the per-joint median. Returns the refined newest pose
+    ``pose`` (B, W, J, 3) mm, ``uncertainty`` (B, W, J) mm, ``x2d`` (B, W, J+1, 3); ``noise`` (K, J, 3):
+    K hypotheses, the same for every window, aggregated by the per-joint median. Returns the refined newest pose
     (B, J, 3) and the resampled-joint mask (B, J). Held joints come back exactly as they went in, and
     so does any frame whose result would not be finite.
     """
@@ -135,7 +136,7 @@ def refine(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tensor, x2d: 
     if bool(held.all()):
         return newest.clone(), ~held
     context = context_features(pose, uncertainty, x2d).repeat(k, 1)
-    eps = noise.expand(k, b, *noise.shape[-2:]).reshape(k * b, -1, 3) if noise.dim() == 3 else noise.flatten(0, 1)
+    eps = noise[:, None].expand(k, b, *noise.shape[1:]).reshape(k * b, -1, 3)
     held_k = held.repeat(k, 1)
     x, x0 = eps.clone(), torch.zeros_like(eps)
     times = sampling_times(model.spec, steps)

@@ -50,6 +50,22 @@ def random_weights(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def random_refiner(tmp_path_factory):
+    """A random diffusion refiner whose corrections are not zero (plumbing tests)."""
+    import torch
+
+    from poselift.models.checkpoint import save_weights
+    from poselift.models.refiner import Denoiser, RefinerSpec
+
+    torch.manual_seed(0)
+    model = Denoiser(RefinerSpec(window=9, hidden=64, blocks=1)).eval()
+    torch.nn.init.normal_(model.out[1].weight, std=0.05)
+    path = tmp_path_factory.mktemp("weights") / "refiner.pt"
+    save_weights(path, model)
+    return path
+
+
 # A standing H36M-17 pose, camera axes (x right, y down, z forward), mm, pelvis at the origin.
 TEMPLATE = [(0, 0, 0), (-130, 0, 0), (-130, 440, 0), (-130, 880, 0), (130, 0, 0), (130, 440, 0), (130, 880, 0),
             (0, -230, 0), (0, -480, 0), (0, -600, -20), (0, -720, 0), (170, -450, 0), (190, -170, 0),

@@ -29,7 +29,7 @@ def wait_until(app, condition, timeout=30.0):
 
 
 @pytest.fixture
-def make_window(qapp, tmp_path, random_weights):
+def make_window(qapp, tmp_path, random_weights, random_refiner):
     from PySide6 import QtCore
 
     from poselift.app.window import MainWindow
@@ -37,9 +37,10 @@ def make_window(qapp, tmp_path, random_weights):
     from poselift.engine.recorder import Recorder
     windows = []
 
-    def make():
+    def make(refiner=random_refiner):
         settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.IniFormat)
-        w = MainWindow(PipelineOptions(weights=random_weights), settings=settings, recorder=Recorder(tmp_path / "spool"))
+        w = MainWindow(PipelineOptions(weights=random_weights, refiner=refiner), settings=settings,
+                       recorder=Recorder(tmp_path / "spool"))
         w.resize(1200, 600)
         w.show()
         windows.append(w)
@@ -83,6 +84,15 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     w.backend_box.setCurrentText("onnx")
     assert wait_until(qapp, lambda: w.worker.pipeline.lifter.name == "onnx")
     assert wait_until(qapp, lambda: "backend onnx" in w.backend_label.text())
+    w.threshold_box.setValue(10)
+    w.refine_box.setChecked(True)  # every joint of a random lifter is unsure by 10 mm: all are resampled
+    assert wait_until(qapp, lambda: w.worker.pipeline.refiner is not None and w._shown[1].refined[1:].all())
+    assert wait_until(qapp, lambda: len(w.skeleton.resampled.pos) == 16)  # ringed in the 3D view
+    w.threshold_box.setValue(300)
+    assert wait_until(qapp, lambda: w.worker.pipeline.refiner.settings.threshold_mm == 300.0)
+    w.refine_box.setChecked(False)
+    assert wait_until(qapp, lambda: w.worker.pipeline.refiner is None and not w._shown[1].refined.any())
+    assert wait_until(qapp, lambda: len(w.skeleton.resampled.pos) == 0)
 
     w.toggle_play()  # pause
     assert w.worker.source.paused
@@ -110,10 +120,19 @@ def test_settings_persist_between_runs(qapp, make_window):
     w.format_box.setCurrentText("COCO-17")
     w.overlay_box.setChecked(False)
     w.smooth_box.setChecked(True)
+    w.refine_box.setChecked(True)
+    w.threshold_box.setValue(90)
     w.close()
     again = make_window()
     assert again.format_box.currentText() == "COCO-17"
     assert not again.overlay_box.isChecked() and again.smooth_box.isChecked()
+    assert again.refine_box.isChecked() and again.threshold_box.value() == 90
+
+
+def test_refine_is_off_and_says_why_without_its_weights(qapp, make_window, tmp_path):
+    w = make_window(refiner=tmp_path / "missing.pt")
+    assert not w.refine_box.isEnabled() and not w.refine_box.isChecked()
+    assert "missing.pt are missing" in w.refine_box.toolTip()
 
 
 def test_bad_input_gets_one_sentence_and_no_crash(qapp, make_window, tmp_path):
