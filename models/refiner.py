@@ -96,14 +96,18 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.out[1].bias)
         self.register_buffer("abar", alphas_cumprod(spec), persistent=False)
 
-    def forward(self, noisy: torch.Tensor, t: torch.Tensor, context: torch.Tensor, held: torch.Tensor
+    def encode(self, context: torch.Tensor) -> torch.Tensor:
+        """The window's features, projected once per frame and reused by every sampler step."""
+        return self.context(context)
+
+    def forward(self, noisy: torch.Tensor, t: torch.Tensor, encoded: torch.Tensor, held: torch.Tensor
                 ) -> torch.Tensor:
         b = noisy.shape[0]
         freqs = torch.exp(torch.arange(32, device=noisy.device) * (-math.log(1000.0) / 32))
         angle = t.float()[:, None] * freqs[None]
         temb = torch.cat([angle.sin(), angle.cos()], dim=-1)
         x = torch.cat([noisy.reshape(b, -1), held.float()], dim=-1)
-        h = self.context(context) + self.noisy(x) + self.time(temb)
+        h = encoded + self.noisy(x) + self.time(temb)
         return self.out(self.blocks(h)).reshape(b, -1, 3)
 
 
@@ -135,19 +139,20 @@ def refine(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tensor, x2d: 
     newest, held = pose[:, -1], held_joints(uncertainty[:, -1], threshold_mm)
     if bool(held.all()):
         return newest.clone(), ~held
-    context = context_features(pose, uncertainty, x2d).repeat(k, 1)
+    encoded = model.encode(context_features(pose, uncertainty, x2d)).repeat(k, 1)
     eps = noise[:, None].expand(k, b, *noise.shape[1:]).reshape(k * b, -1, 3)
     held_k = held.repeat(k, 1)
     x, x0 = eps.clone(), torch.zeros_like(eps)
+    held_noise = eps[held_k]
     times = sampling_times(model.spec, steps)
+    abar = model.abar.tolist()
     for t, t_next in zip(times, times[1:] + [-1]):
-        a = model.abar[t]
-        x = torch.where(held_k[..., None], (1 - a).sqrt() * eps, x)  # held joints: the noised zero correction
-        x0 = model(x, torch.full((k * b,), t, device=x.device), context, held_k)
-        x0 = x0.masked_fill(held_k[..., None], 0.0)
-        a_next = model.abar[t_next] if t_next >= 0 else torch.ones((), device=x.device)
-        predicted_eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
-        x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * predicted_eps
+        a, a_next = abar[t], (abar[t_next] if t_next >= 0 else 1.0)
+        x[held_k] = math.sqrt(1 - a) * held_noise  # held joints: the noised zero correction
+        x0 = model(x, torch.full((k * b,), t, device=x.device), encoded, held_k)
+        x0[held_k] = 0.0
+        predicted_eps = (x - math.sqrt(a) * x0) / math.sqrt(1 - a)
+        x = math.sqrt(a_next) * x0 + math.sqrt(1 - a_next) * predicted_eps
     correction = x0.reshape(k, b, -1, 3).median(dim=0).values
     refined = newest + CORRECTION_MM * correction
     ok = torch.isfinite(refined).all(dim=-1).all(dim=-1)
@@ -175,7 +180,8 @@ def denoising_loss(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tenso
     eps = torch.randn(clean.shape[1:], device=pose.device, generator=generator).expand_as(clean)
     noisy = torch.where(held[..., None], (1 - a).sqrt() * eps, a.sqrt() * clean + (1 - a).sqrt() * eps)
     flat = lambda x: x.flatten(0, 1)  # noqa: E731
-    x0 = model(flat(noisy), t.repeat(3), context_features(flat(pose), flat(uncertainty), flat(x2d)), flat(held))
+    encoded = model.encode(context_features(flat(pose), flat(uncertainty), flat(x2d)))
+    x0 = model(flat(noisy), t.repeat(3), encoded, flat(held))
     x0 = x0.reshape(clean.shape).masked_fill(held[..., None], 0.0)
     err = CORRECTION_MM * (x0 - clean).norm(dim=-1)
     free = (~held).float()
