@@ -9,24 +9,36 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import distributed as dist
 
 from .checkpoint import save_atomic, save_weights
+from .h36m import TRAIN_SUBJECTS
 
 
-class LoopConfig(Protocol):
-    steps: int
-    lr: float
-    weight_decay: float
-    warmup_steps: int
-    grad_clip: float
-    ema_decay: float
-    val_every: int
-    patience: int
-    checkpoint_minutes: float
+@dataclass(frozen=True)
+class LoopConfig:
+    """What every model's training config shares: where it writes, its data, and the optimisation."""
+    out: str = "runs/model"
+    data: str | None = None  # Human3.6M folder; None: $POSELIFT_DATA or ../shared/data/h36m
+    subjects: tuple[str, ...] = TRAIN_SUBJECTS
+    # The validation subject's second takes ("Walking 1", ...) are held out: a split that never sees S9/S11.
+    validation_subject: str = "S8"
+    batch_size: int = 512
+    steps: int = 30000
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    warmup_steps: int = 500
+    grad_clip: float = 5.0
+    ema_decay: float = 0.999
+    val_every: int = 1000
+    patience: int = 10
+    checkpoint_minutes: float = 3.0
+    seed: int = 0
+    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
 
 
 def lr_at(step: int, cfg: LoopConfig) -> float:

@@ -14,40 +14,25 @@ from .checkpoint import load_weights
 from .config import load_config
 from .errors import ConfigError
 from .h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_sequences
-from .loop import fit
+from .loop import LoopConfig, fit
 from .refiner import Denoiser, RefinerSpec, denoising_loss, refine, stream_noise
 from .tracks import TrackAugment, Tracks, build_tracks
 from .train import split_sequences
 
 
 @dataclass(frozen=True)
-class RefinerTrainConfig:
-    lifter: str  # the lifter weights whose output the refiner learns to correct
+class RefinerTrainConfig(LoopConfig):
+    lifter: str = "weights/lifter_tcn81.pt"  # the lifter whose output the refiner learns to correct
     out: str = "runs/refiner"
-    data: str | None = None
-    subjects: tuple[str, ...] = TRAIN_SUBJECTS
-    validation_subject: str = "S8"
     model: RefinerSpec = RefinerSpec()
     augment: TrackAugment = TrackAugment()
     variants: int = 2  # randomly varied lifter runs over each training sequence
     # Training holds the joints under a random threshold (log-uniform in this range, mm), or none.
     threshold_range: tuple[float, float] = (20.0, 200.0)
     all_free: float = 0.25
-    sampler_steps: int = 2  # what validation and the shipped default use
+    sampler_steps: int = 2  # what validation samples with
     threshold_mm: float = 60.0
     accel_weight: float = 1.0  # weight of the acceleration error against the pose error
-    batch_size: int = 512
-    steps: int = 6000
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 300
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    val_every: int = 500
-    patience: int = 6
-    checkpoint_minutes: float = 3.0
-    seed: int = 0
-    threads: int = 0
 
 
 def train_refiner(cfg: RefinerTrainConfig, progress: bool = True) -> Path:

@@ -18,35 +18,19 @@ from .evaluate import evaluate
 from .errors import ConfigError
 from .h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, Sequence, load_sequences
 from .lifter import LifterSpec, TemporalLifter, lifter_loss, normalize_2d
-from .loop import fit
+from .loop import LoopConfig, fit
 from .windows import Augment, WindowSampler
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(LoopConfig):
     out: str = "runs/lifter"
-    data: str | None = None
-    subjects: tuple[str, ...] = TRAIN_SUBJECTS
-    # The validation subject's second takes ("Walking 1", ...) are held out: a split that never sees S9/S11.
-    validation_subject: str = "S8"
     model: LifterSpec = LifterSpec()
     augment: Augment = Augment()
-    batch_size: int = 512
     # Frames scored per window. 1 trains strided (one decorrelated frame per window); more trains the
     # dilated network dense over a longer window, several times more frames per unit of compute.
     outputs_per_window: int = 1
-    steps: int = 30000
-    lr: float = 1e-3
-    weight_decay: float = 1e-3
-    warmup_steps: int = 500
-    grad_clip: float = 5.0
-    ema_decay: float = 0.999
     nll_weight: float = 0.1
-    val_every: int = 1000
-    patience: int = 10
-    checkpoint_minutes: float = 3.0
-    seed: int = 0
-    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
 
 
 def split_sequences(sequences: list[Sequence], validation_subject: str) -> tuple[list[Sequence], list[Sequence]]:

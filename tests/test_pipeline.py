@@ -121,7 +121,7 @@ def test_one_euro_smooths_rest_and_follows_motion():
         OneEuroFilter(min_cutoff=0)
 
 
-def test_process_command_on_a_video(tmp_path, random_weights):
+def test_process_command_on_a_video(tmp_path, random_weights, random_refiner):
     video = tmp_path / "clip.mp4"
     source = VideoFileSource(DEMO, max_width=640).start()
     with av.open(str(video), "w") as out:
@@ -134,13 +134,15 @@ def test_process_command_on_a_video(tmp_path, random_weights):
             out.mux(p)
     source.stop()
     cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(video), "-o", str(tmp_path / "out"),
-           "--weights", str(random_weights), "--quiet", "--smooth", "2"]
+           "--weights", str(random_weights), "--quiet", "--smooth", "2", "--refine", "--refiner", str(random_refiner),
+           "--threshold", "10"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     clip = Clip.load(tmp_path / "out" / "clip_3d.npz")
     assert len(clip) == 45 and clip.fps == 30
     assert clip.meta["skeleton"] == "h36m17" and clip.meta["units"] == "mm"
     assert clip.meta["camera"]["width"] == 640 and clip.meta["model"]["weights"] == "random.pt"
+    assert clip.meta["model"]["refiner"]["weights"] == "refiner.pt" and clip.meta["model"]["refiner"]["threshold_mm"] == 10
     seen = ~np.isnan(clip.pose3d).any(axis=(1, 2))
     assert seen.sum() > 30 and np.isfinite(clip.confidence).all()
     with av.open(str(tmp_path / "out" / "clip_3d.mp4")) as rendered:
