@@ -2,6 +2,7 @@
 figures below. Everything here draws or dispatches; inference runs on the worker's thread."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from ..engine.filters import OneEuroFilter
 from ..engine.export import FORMATS as EXPORT_FORMATS
 from ..engine.export import ExportError, export_clip
 from ..engine.recorder import Recorder, discard, find_unfinished, read_spool
-from ..engine.refine import RefineSettings, StreamingRefiner
+from ..engine.refine import StreamingRefiner
 from ..engine.sources import SourceError, VideoFileSource, WebcamSource
 from ..models.errors import WeightsError
 from ..models.skeletons import COCO, H36M, MEDIAPIPE, MPI_INF_3DHP, convert, convert_confidence
@@ -345,7 +346,8 @@ class MainWindow(QtWidgets.QMainWindow):
         on, threshold = self.refine_box.isChecked(), float(self.threshold_box.value())
         if on and self._refiner is None:
             try:
-                self._refiner = load_refiner(self.options.refiner, RefineSettings(threshold_mm=threshold))
+                settings = dataclasses.replace(self.options.refine_settings, threshold_mm=threshold)
+                self._refiner = load_refiner(self.options.refiner, settings)
             except WeightsError as e:
                 self.show_error(str(e))
                 self.refine_box.setChecked(False)

@@ -33,14 +33,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _random_keypoints(model: TemporalLifter, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded stream of 2D keypoints (normalised image coordinates) and confidences."""
+    j = model.spec.num_joints
+    kp = np.random.default_rng(0).normal(0, 0.1, (steps, j, 2)).astype(np.float32)
+    return kp, np.ones((steps, j), np.float32)
+
+
 @torch.no_grad()
 def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, device: str | None = None) -> list[dict]:
     """One live step per backend (2D normalisation + cached temporal step), batch 1."""
     torch.set_num_threads(1)  # as live: MediaPipe and decoding need the other cores
-    rng = np.random.default_rng(0)
-    j = model.spec.num_joints
-    kp = rng.normal(0, 0.1, (steps, j, 2)).astype(np.float32)
-    conf = np.ones((steps, j), np.float32)
+    kp, conf = _random_keypoints(model, steps)
     rows = []
     for name in backends:
         try:
@@ -66,10 +70,7 @@ def bench_refiner(lifter: TemporalLifter, refiner: Denoiser, settings: list[Refi
     """The refine step beside the eager lifter step it follows, timed in the same loop, batch 1.
     Threshold 0 resamples every joint: the most a frame can cost."""
     torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    j = lifter.spec.num_joints
-    kp = rng.normal(0, 0.1, (steps, j, 2)).astype(np.float32)
-    conf = np.ones((steps, j), np.float32)
+    kp, conf = _random_keypoints(lifter, steps)
     backend = make_backend("eager", lifter)
     stages = [StreamingRefiner(refiner, s) for s in settings]
     lifter_times, refine_times = [], [[] for _ in stages]

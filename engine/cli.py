@@ -20,18 +20,13 @@ USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavail
 
 
 def _train(args: argparse.Namespace) -> None:
-    import yaml
+    from ..models.refiner_train import is_refiner_config, load_refiner_config, train_refiner
+    from ..models.train import load_train_config, train
 
     overrides = {k: v for k, v in (("out", args.out), ("data", args.data), ("steps", args.steps)) if v is not None}
-    try:
-        is_refiner = "lifter" in (yaml.safe_load(Path(args.config).read_text()) or {})
-    except (OSError, yaml.YAMLError, TypeError):
-        is_refiner = False  # the config loader names the problem
-    if is_refiner:
-        from ..models.refiner_train import load_refiner_config, train_refiner
+    if is_refiner_config(args.config):
         best = train_refiner(load_refiner_config(args.config, overrides), progress=not args.quiet)
     else:
-        from ..models.train import load_train_config, train
         best = train(load_train_config(args.config, overrides), progress=not args.quiet)
     print(f"best weights: {best}")
 

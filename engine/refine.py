@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..models.lifter import normalize_2d
-from ..models.refiner import Denoiser, refine, stream_noise
+from ..models.refiner import Denoiser, refine, stream_noise, window_2d
 
 
 @dataclass
@@ -40,9 +39,8 @@ class StreamingRefiner:
     @torch.no_grad()
     def __call__(self, pose: np.ndarray, uncertainty: np.ndarray, keypoints: np.ndarray,
                  confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x2d = normalize_2d(torch.as_tensor(keypoints, dtype=torch.float32),
-                           torch.as_tensor(confidence, dtype=torch.float32), True)
-        frame = (torch.as_tensor(pose, dtype=torch.float32), torch.as_tensor(uncertainty, dtype=torch.float32), x2d)
+        frame = (torch.as_tensor(pose, dtype=torch.float32), torch.as_tensor(uncertainty, dtype=torch.float32),
+                 window_2d(keypoints, confidence))
         w = self.model.spec.window
         if self._window is None:
             self._window = tuple(f[None].expand(w, *f.shape).clone() for f in frame)

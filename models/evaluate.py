@@ -10,6 +10,7 @@ from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
 from .lifter import TemporalLifter, expected_error, normalize_2d
 from .occlusion import occlude
+from .refiner import window_2d
 
 # (pose, uncertainty, 2D network input) of a whole sequence -> refined pose, resampled-joint mask
 SequenceRefiner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -72,9 +73,7 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
             kp, conf, _ = occlude(kp, conf, occlusion, np.random.default_rng([seed, i]))
         pred, sigma = predict_sequence(model, kp, conf)
         if refiner is not None:
-            x2d = normalize_2d(torch.from_numpy(kp.astype(np.float32)), torch.from_numpy(conf.astype(np.float32)),
-                               True).numpy()
-            pred, mask = refiner(pred, sigma, x2d)
+            pred, mask = refiner(pred, sigma, window_2d(kp, conf).numpy())
             resampled.append(mask[:, 1:].mean())
         keep = np.flatnonzero(src_frame >= 0)[::frame_step]
         gt = seq.pose3d[src_frame[keep]] - seq.pose3d[src_frame[keep], :1]

@@ -8,15 +8,16 @@ import math
 import queue
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import torch
 from torch import distributed as dist
 
 from .checkpoint import save_atomic, save_weights
-from .h36m import TRAIN_SUBJECTS
+from .errors import ConfigError
+from .h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, Sequence, load_sequences
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,24 @@ class LoopConfig:
     checkpoint_minutes: float = 3.0
     seed: int = 0
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+
+
+def split_sequences(sequences: list[Sequence], validation_subject: str) -> tuple[list[Sequence], list[Sequence]]:
+    held_out = [s.subject == validation_subject and s.take.endswith(" 1") for s in sequences]
+    return ([s for s, h in zip(sequences, held_out) if not h], [s for s, h in zip(sequences, held_out) if h])
+
+
+def prepare_run(cfg: LoopConfig) -> tuple[list[Sequence], list[Sequence]]:
+    """Apply the thread setting and check the subjects; returns the training and validation sequences."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    bad = set(cfg.subjects) & set(TEST_SUBJECTS)
+    if bad:
+        raise ConfigError(f"training subjects {sorted(bad)} are test subjects: train on {TRAIN_SUBJECTS} only.")
+    train_seqs, val_seqs = split_sequences(load_sequences(cfg.subjects, cfg.data), cfg.validation_subject)
+    if not val_seqs:
+        raise ConfigError(f"validation subject {cfg.validation_subject} is not among the training subjects {cfg.subjects}.")
+    return train_seqs, val_seqs
 
 
 def lr_at(step: int, cfg: LoopConfig) -> float:
@@ -74,9 +93,12 @@ def fit(cfg: LoopConfig, model: torch.nn.Module, out: Path,
 
     ``make_batches(step)`` gives the batch stream from the resumed step; ``loss_fn(net, batch)`` returns
     the loss and scalars to log; ``validate(ema_model)`` returns the score (lower is better) and
-    scalars. The EMA weights with the best score go to ``out``/best.pt; returns that path.
+    scalars. The config goes to ``out``/config.json and the EMA weights with the best score to
+    ``out``/best.pt; returns that path.
     """
     out.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     ema = EMA(model, cfg.ema_decay)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, stale = 0, math.inf, 0

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .lifter import NUM_JOINTS
+from .lifter import NUM_JOINTS, normalize_2d
 
 CORRECTION_MM = 50.0  # the correction's unit: about one standard deviation of the lifter's error
 SCHEDULES = ("cosine", "linear")
@@ -59,6 +59,12 @@ def alphas_cumprod(spec: RefinerSpec) -> torch.Tensor:
     return torch.cumprod(1 - betas, 0).float()
 
 
+def window_2d(kp: np.ndarray | torch.Tensor, conf: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """The 2D rows the refiner's window holds for frames ``kp`` (..., J, 2), ``conf`` (..., J): the
+    lifter-style normalised input with the pelvis's image position (..., J+1, 3)."""
+    return normalize_2d(torch.as_tensor(kp, dtype=torch.float32), torch.as_tensor(conf, dtype=torch.float32), True)
+
+
 def context_features(pose: torch.Tensor, uncertainty: torch.Tensor, x2d: torch.Tensor) -> torch.Tensor:
     """The denoiser's view of a window: ``pose`` (..., W, J, 3) mm, ``uncertainty`` (..., W, J) mm and
     the lifter's 2D network input ``x2d`` (..., W, J+1, 3) -> (..., W * frame_features)."""
@@ -95,6 +101,7 @@ class Denoiser(nn.Module):
         nn.init.zeros_(self.out[1].weight)
         nn.init.zeros_(self.out[1].bias)
         self.register_buffer("abar", alphas_cumprod(spec), persistent=False)
+        self.register_buffer("freqs", torch.exp(torch.arange(32) * (-math.log(1000.0) / 32)), persistent=False)
 
     def encode(self, context: torch.Tensor) -> torch.Tensor:
         """The window's features, projected once per frame and reused by every sampler step."""
@@ -103,16 +110,16 @@ class Denoiser(nn.Module):
     def forward(self, noisy: torch.Tensor, t: torch.Tensor, encoded: torch.Tensor, held: torch.Tensor
                 ) -> torch.Tensor:
         b = noisy.shape[0]
-        freqs = torch.exp(torch.arange(32, device=noisy.device) * (-math.log(1000.0) / 32))
-        angle = t.float()[:, None] * freqs[None]
+        angle = t.float()[:, None] * self.freqs[None]
         temb = torch.cat([angle.sin(), angle.cos()], dim=-1)
         x = torch.cat([noisy.reshape(b, -1), held.float()], dim=-1)
         h = encoded + self.noisy(x) + self.time(temb)
         return self.out(self.blocks(h)).reshape(b, -1, 3)
 
 
-def held_joints(uncertainty: torch.Tensor, threshold_mm: float) -> torch.Tensor:
-    """Joints the lifter is sure of (kept as they are); the pelvis is the origin and always held."""
+def held_joints(uncertainty: torch.Tensor, threshold_mm: float | torch.Tensor) -> torch.Tensor:
+    """Joints the lifter is sure of (kept as they are); the pelvis is the origin and always held.
+    ``threshold_mm`` is one value or one per sample, broadcast against ``uncertainty``."""
     held = uncertainty < threshold_mm
     held[..., 0] = True
     return held
@@ -142,7 +149,7 @@ def refine(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tensor, x2d: 
     encoded = model.encode(context_features(pose, uncertainty, x2d)).repeat(k, 1)
     eps = noise[:, None].expand(k, b, *noise.shape[1:]).reshape(k * b, -1, 3)
     held_k = held.repeat(k, 1)
-    x, x0 = eps.clone(), torch.zeros_like(eps)
+    x = eps.clone()
     held_noise = eps[held_k]
     times = sampling_times(model.spec, steps)
     abar = model.abar.tolist()
@@ -174,7 +181,7 @@ def denoising_loss(model: Denoiser, pose: torch.Tensor, uncertainty: torch.Tenso
     newest = pose[:, :, -1]  # (3, B, J, 3)
     clean = (target - newest) / CORRECTION_MM
     unc = uncertainty[:, :, -1]
-    held = held_joints(unc, 0.0) | (unc < threshold_mm[None, :, None])
+    held = held_joints(unc, threshold_mm[None, :, None])
     t = torch.randint(0, model.spec.timesteps, (b,), device=pose.device, generator=generator)
     a = model.abar[t][None, :, None, None]
     eps = torch.randn(clean.shape[1:], device=pose.device, generator=generator).expand_as(clean)
@@ -206,12 +213,14 @@ def stream_noise(spec: RefinerSpec, hypotheses: int, seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def refine_sequence(model: Denoiser, pose: np.ndarray, uncertainty: np.ndarray, x2d: np.ndarray,
-                    noise: torch.Tensor, threshold_mm: float, steps: int = 2, chunk: int = 4096
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Refine every frame of a sequence exactly as the live stream would, batched. Returns the
+                    noise: torch.Tensor, threshold_mm: float, steps: int = 2, starts: np.ndarray | None = None,
+                    chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Refine every frame of a sequence exactly as the live stream would, batched. ``starts`` (N,),
+    when several sequences are packed together, is each frame's sequence start. Returns the
     refined poses (N, J, 3) and the resampled mask (N, J)."""
     n = len(pose)
-    idx = window_index(np.arange(n), np.zeros(n, np.int64), model.spec.window)
+    starts = np.zeros(n, np.int64) if starts is None else starts
+    idx = window_index(np.arange(n), starts, model.spec.window)
     tensors = [torch.as_tensor(a, dtype=torch.float32) for a in (pose, uncertainty, x2d)]
     out, mask = [], []
     for s in range(0, n, chunk):

@@ -2,22 +2,20 @@
 the lifter's augmentations plus occlusion-style corruption."""
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from .checkpoint import load_weights
 from .config import load_config
-from .errors import ConfigError
-from .h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_sequences
-from .loop import LoopConfig, fit
-from .refiner import Denoiser, RefinerSpec, denoising_loss, refine, stream_noise
+from .loop import LoopConfig, fit, prepare_run
+from .refiner import Denoiser, RefinerSpec, denoising_loss, refine_sequence, stream_noise
 from .tracks import TrackAugment, Tracks, build_tracks
-from .train import split_sequences
+from .train import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -37,21 +35,11 @@ class RefinerTrainConfig(LoopConfig):
 
 def train_refiner(cfg: RefinerTrainConfig, progress: bool = True) -> Path:
     """Train (or resume) into ``cfg.out``; returns the path of the best weights."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    bad = set(cfg.subjects) & set(TEST_SUBJECTS)
-    if bad:
-        raise ConfigError(f"training subjects {sorted(bad)} are test subjects: train on {TRAIN_SUBJECTS} only.")
     lifter = load_weights(cfg.lifter)
-    train_seqs, val_seqs = split_sequences(load_sequences(cfg.subjects, cfg.data), cfg.validation_subject)
-    if not val_seqs:
-        raise ConfigError(f"validation subject {cfg.validation_subject} is not among the training subjects {cfg.subjects}.")
+    train_seqs, val_seqs = prepare_run(cfg)
     rng = np.random.default_rng(cfg.seed)
     tracks = build_tracks(lifter, train_seqs, cfg.augment, cfg.variants, rng)
     val = build_tracks(lifter, val_seqs, cfg.augment, 1, rng)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     torch.manual_seed(cfg.seed)
     model = Denoiser(cfg.model)
@@ -74,26 +62,33 @@ def train_refiner(cfg: RefinerTrainConfig, progress: bool = True) -> Path:
     def validate(ema: torch.nn.Module) -> tuple[float, dict[str, float]]:
         return _validate(ema, val, cfg)
 
-    return fit(cfg, model, out, batches, loss_fn, validate, progress=progress)
+    return fit(cfg, model, Path(cfg.out), batches, loss_fn, validate, progress=progress)
 
 
 def _validate(model: Denoiser, val: Tracks, cfg: RefinerTrainConfig) -> tuple[float, dict[str, float]]:
     """P1 and acceleration error of the refined and of the lifter's poses on every validation frame,
     at the default settings. The score adds the two, as the loss does."""
-    ends = np.arange(len(val))
-    noise = stream_noise(model.spec, 1, cfg.seed)
-    refined = []
-    for s in range(0, len(ends), 4096):
-        pose, sigma, x2d, _ = (torch.from_numpy(a) for a in val.windows(ends[s: s + 4096], model.spec.window))
-        refined.append(refine(model, pose, sigma, x2d, noise, cfg.threshold_mm, cfg.sampler_steps)[0].numpy())
+    refined, _ = refine_sequence(model, val.pose, val.uncertainty, val.x2d, stream_noise(model.spec, 1, cfg.seed),
+                                 cfg.threshold_mm, cfg.sampler_steps, starts=val.start)
+    inside = np.arange(len(val)) >= val.start + 2
     scores = {}
-    for name, pred in (("refined", np.concatenate(refined)), ("lifter", val.pose)):
+    for name, pred in (("refined", refined), ("lifter", val.pose)):
         err = pred - val.target
-        inside = ends >= val.start + 2
         accel = err[2:] - 2 * err[1:-1] + err[:-2]
         scores[f"val/p1_{name}"] = float(np.linalg.norm(err, axis=-1).mean())
         scores[f"val/accel_{name}"] = float(np.linalg.norm(accel[inside[2:]], axis=-1).mean())
     return scores["val/p1_refined"] + cfg.accel_weight * scores["val/accel_refined"], scores
+
+
+def is_refiner_config(path: str | os.PathLike) -> bool:
+    """Whether a training config is the refiner's: it has keys only the refiner's config knows.
+    A file that cannot be read is not, and the lifter's loader then names the problem."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    refiner_only = {f.name for f in fields(RefinerTrainConfig)} - {f.name for f in fields(TrainConfig)}
+    return isinstance(data, dict) and bool(refiner_only & set(data))
 
 
 def load_refiner_config(path: str | os.PathLike, overrides: dict | None = None) -> RefinerTrainConfig:

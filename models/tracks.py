@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .evaluate import predict_sequence, resample
 from .h36m import Sequence
-from .lifter import TemporalLifter, normalize_2d
+from .lifter import TemporalLifter
 from .occlusion import occlude
-from .refiner import window_index
+from .refiner import window_2d, window_index
 
 
 @dataclass(frozen=True)
@@ -46,8 +45,7 @@ class Tracks:
 def lifter_track(lifter: TemporalLifter, kp: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, ...]:
     """The lifter's pose, uncertainty and 2D network input for a whole 2D sequence."""
     pose, sigma = predict_sequence(lifter, kp, conf)
-    x2d = normalize_2d(torch.from_numpy(kp.astype(np.float32)), torch.from_numpy(conf.astype(np.float32)), True)
-    return pose, sigma, x2d.numpy()
+    return pose, sigma, window_2d(kp, conf).numpy()
 
 
 def build_tracks(lifter: TemporalLifter, sequences: list[Sequence], aug: TrackAugment, variants: int,

@@ -2,10 +2,9 @@
 GPU, early stopping on a test-free validation split, resumable checkpoints, DDP through torchrun."""
 from __future__ import annotations
 
-import json
 import os
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,9 @@ from torch.nn.parallel import DistributedDataParallel
 from .config import load_config
 from .evaluate import evaluate
 from .errors import ConfigError
-from .h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, Sequence, load_sequences
+from .h36m import Sequence
 from .lifter import LifterSpec, TemporalLifter, lifter_loss, normalize_2d
-from .loop import LoopConfig, fit
+from .loop import LoopConfig, fit, prepare_run
 from .windows import Augment, WindowSampler
 
 
@@ -33,11 +32,6 @@ class TrainConfig(LoopConfig):
     nll_weight: float = 0.1
 
 
-def split_sequences(sequences: list[Sequence], validation_subject: str) -> tuple[list[Sequence], list[Sequence]]:
-    held_out = [s.subject == validation_subject and s.take.endswith(" 1") for s in sequences]
-    return ([s for s, h in zip(sequences, held_out) if not h], [s for s, h in zip(sequences, held_out) if h])
-
-
 def _distributed() -> tuple[int, int]:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -49,21 +43,12 @@ def _distributed() -> tuple[int, int]:
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
     """Train (or resume) into ``cfg.out``; returns the path of the best weights."""
     rank, world = _distributed()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     if torch.cuda.is_available():
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    bad = set(cfg.subjects) & set(TEST_SUBJECTS)
-    if bad:
-        raise ConfigError(f"training subjects {sorted(bad)} are test subjects: train on {TRAIN_SUBJECTS} only.")
-    train_seqs, val_seqs = split_sequences(load_sequences(cfg.subjects, cfg.data), cfg.validation_subject)
-    if not val_seqs:
-        raise ConfigError(f"validation subject {cfg.validation_subject} is not among the training subjects {cfg.subjects}.")
+    train_seqs, val_seqs = prepare_run(cfg)
     if cfg.outputs_per_window < 1:
         raise ConfigError(f"outputs_per_window must be at least 1, got {cfg.outputs_per_window}.")
     dense = cfg.outputs_per_window > 1
@@ -72,7 +57,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
 
     torch.manual_seed(cfg.seed)
     model = TemporalLifter(cfg.model).to(device)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
     def batches(step: int):
@@ -86,7 +70,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             pose, log_scale = net(normalize_2d(kp, conf, cfg.model.root_features), dense=dense)
         return lifter_loss(pose.float(), log_scale.float(), target, cfg.nll_weight)
 
-    best = fit(cfg, model, out, batches, loss_fn, lambda m: _validate(m, val_seqs),
+    best = fit(cfg, model, Path(cfg.out), batches, loss_fn, lambda m: _validate(m, val_seqs),
                wrap=lambda m: DistributedDataParallel(m) if world > 1 else m, rank=rank, world=world,
                progress=progress)
     if world > 1:

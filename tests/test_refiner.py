@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,9 @@ from poselift.models.lifter import normalize_2d
 from poselift.models.occlusion import occlude
 from poselift.models.refiner import (Denoiser, RefinerSpec, alphas_cumprod, denoising_loss, refine,
                                      refine_sequence, sampling_times, stream_noise)
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "assets" / "configs"
 
 
 def lifter_stream(n: int = 40, seed: int = 0):
@@ -162,3 +167,13 @@ def test_bench_times_the_refiner_beside_the_lifter(random_weights, refiner):
     assert [r["stage"].split(" (")[0] for r in rows] == ["lifter step", "refine step", "refine step"]
     assert all(r["median_ms"] > 0 and r["runs"] == 32 for r in rows)
     assert rows[1]["x_lifter_step"] == pytest.approx(rows[1]["median_ms"] / rows[0]["median_ms"])
+
+
+def test_training_configs_are_told_apart(tmp_path):
+    from poselift.models.refiner_train import is_refiner_config
+    assert is_refiner_config(CONFIGS / "refiner_w27.yaml")
+    assert not is_refiner_config(CONFIGS / "lifter_tcn81.yaml")
+    no_lifter_named = tmp_path / "refiner.yaml"
+    no_lifter_named.write_text("variants: 1\nmodel: {window: 9}\n")
+    assert is_refiner_config(no_lifter_named)
+    assert not is_refiner_config(tmp_path / "missing.yaml")

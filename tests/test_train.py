@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 import yaml
@@ -54,3 +55,22 @@ def test_test_subjects_are_refused(tmp_path):
     assert result.returncode == 2
     assert "training subjects ['S9'] are test subjects" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@needs_h36m
+def test_refiner_trains_through_the_same_command(tmp_path):
+    cfg = tmp_path / "refiner.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "lifter": str(Path(__file__).resolve().parents[1] / "weights" / "lifter_tcn81.pt"),
+        "out": str(tmp_path / "run"), "subjects": ["S1"], "validation_subject": "S1", "variants": 1,
+        "model": {"window": 9, "hidden": 32, "blocks": 1}, "batch_size": 32, "steps": 4, "val_every": 2,
+        "warmup_steps": 1, "checkpoint_minutes": 0.0, "threads": 1}))
+    env = {**os.environ, "POSELIFT_DATA": str(DATA), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "poselift.engine.cli", "train", "--config", str(cfg), "--quiet"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert best["arch"] == "diffusion_refiner" and best["spec"]["window"] == 9
+    lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if "val/p1_refined" in r] == [2, 4]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["variants"] == 1
