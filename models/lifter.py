@@ -24,7 +24,7 @@ class LifterSpec:
     """Architecture hyper-parameters: stored beside the weights, checked when they load."""
     channels: int = 256
     levels: int = 4
-    dropout: float = 0.2
+    dropout: float = 0.1
     num_joints: int = NUM_JOINTS
     # Also feed the pelvis's position in the image: the direction of the viewing ray, which decides
     # how a pose seen off-centre is turned relative to the camera.

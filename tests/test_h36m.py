@@ -64,8 +64,8 @@ def test_training_windows(s9):
     pose = s9[0].pose3d - s9[0].pose3d[:, :1]
     assert np.allclose(targets[0], pose[497:501], atol=1e-3)
     from poselift.models.skeletons import H36M, flip_pose
-    kp_f, conf_f, target_f = sampler.sample(256, np.random.default_rng(1), Augment(flip=1.0))
-    kp_n, conf_n, target_n = sampler.sample(256, np.random.default_rng(1), Augment(flip=0.0))
+    kp_f, conf_f, target_f = sampler.sample(256, np.random.default_rng(1), Augment(flip=1.0, dropout=0.03))
+    kp_n, conf_n, target_n = sampler.sample(256, np.random.default_rng(1), Augment(flip=0.0, dropout=0.03))
     assert np.isfinite(kp_f).all() and (conf_f >= 0).all() and (conf_f <= 1).all()
     assert np.allclose(target_f, flip_pose(target_n, H36M))
     assert (conf_f == 0).any() and (conf_f < 0.6).mean() < 0.1  # some dropped, most confident
