@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.lifter import TemporalLifter, normalize_2d
-from ..models.refiner import Denoiser
+from ..models.lifter import TemporalLifter, input_from_rows, normalize_2d
+from ..models.refiner import Denoiser, window_2d
 from .backends import BackendUnavailable, make_backend
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
@@ -76,12 +76,12 @@ def bench_refiner(lifter: TemporalLifter, refiner: Denoiser, settings: list[Refi
     lifter_times, refine_times = [], [[] for _ in stages]
     for i in range(steps):
         t0 = time.perf_counter()
-        x = normalize_2d(torch.from_numpy(kp[i]), torch.from_numpy(conf[i]), lifter.spec.root_features).numpy()
-        pose, sigma = backend.step(x)
+        rows = window_2d(kp[i], conf[i])
+        pose, sigma = backend.step(input_from_rows(rows, lifter.spec).numpy())
         lifter_times.append(time.perf_counter() - t0)
         for stage, times in zip(stages, refine_times):
             t0 = time.perf_counter()
-            stage(pose, sigma, kp[i], conf[i])
+            stage(pose, sigma, rows)
             times.append(time.perf_counter() - t0)
     warm = min(100, steps // 5)
     base = _stats("lifter step (eager, cpu), beside the refiner", lifter_times[warm:])

@@ -70,15 +70,16 @@ def _bench(args: argparse.Namespace) -> None:
     from .factory import build_pipeline
     from .refine import RefineSettings
 
-    rows = bench_lifter(load_weights(args.weights), args.backends, steps=args.steps)
-    rows.append(bench_window_recompute(load_weights(args.weights)))
+    lifter = load_weights(args.weights)  # the backends copy what they need; the model itself stays on the CPU
+    rows = bench_lifter(lifter, args.backends, steps=args.steps)
+    rows.append(bench_window_recompute(lifter))
     if args.refiner.is_file():
         refiner = load_weights(args.refiner, arch="diffusion_refiner")
         settings = [RefineSettings(0.0, steps) for steps in (1, 2, 4)] + [RefineSettings(0.0, 2, hypotheses=5)]
-        rows += bench_refiner(load_weights(args.weights), refiner, settings, steps=min(args.steps, 1000))
+        rows += bench_refiner(lifter, refiner, settings, steps=min(args.steps, 1000))
     if torch_cuda_available():
-        rows += bench_lifter(load_weights(args.weights), [b for b in args.backends if b in ("eager", "compile")],
-                             steps=args.steps, device="cuda")
+        rows += bench_lifter(lifter, [b for b in args.backends if b in ("eager", "compile")], steps=args.steps,
+                             device="cuda")
     if args.video:
         pipeline, _ = build_pipeline(_pipeline_options(args))
         rows.append(bench_decode(args.video, args.width))

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from ..calibration import Camera
-from ..models.lifter import normalize_2d
+from ..models.lifter import input_from_rows
+from ..models.refiner import window_2d
 from ..models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
 from .backends import LifterBackend
 from .filters import OneEuroFilter
@@ -40,9 +41,10 @@ class Result:
 
 
 class Refiner(Protocol):
-    def __call__(self, pose3d: np.ndarray, uncertainty: np.ndarray, keypoints: np.ndarray,
-                 confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Returns the refined pose and a (J,) mask of the joints it changed."""
+    def __call__(self, pose3d: np.ndarray, uncertainty: np.ndarray, rows2d: torch.Tensor
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """``rows2d``: the frame's normalised 2D rows with the pelvis row (``window_2d``). Returns the
+        refined pose and a (J,) mask of the joints it changed."""
 
     def reset(self) -> None: ...
 
@@ -98,16 +100,15 @@ class Pipeline:
         kp = convert(mp.landmarks, MEDIAPIPE.name, H36M.name)
         conf = convert_confidence(mp.visibility, MEDIAPIPE.name, H36M.name)
         xy = self.camera_for(w, h).normalize(kp)
-        x = normalize_2d(torch.from_numpy(xy.astype(np.float32)), torch.from_numpy(conf.astype(np.float32)),
-                         self.lifter.spec.root_features)
+        rows = window_2d(xy, conf)
         t2 = time.perf_counter()
-        pose, sigma = self.lifter.step(x.numpy())
+        pose, sigma = self.lifter.step(input_from_rows(rows, self.lifter.spec).numpy())
         t3 = time.perf_counter()
         timings["prepare"] = 1000 * (t2 - t1)
         timings["lifter"] = 1000 * (t3 - t2)
         refined = np.zeros(j, bool)
         if self.refiner is not None:
-            pose, refined = self.refiner(pose, sigma, xy, conf)
+            pose, refined = self.refiner(pose, sigma, rows)
             t4 = time.perf_counter()
             timings["refine"] = 1000 * (t4 - t3)
             t3 = t4

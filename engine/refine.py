@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..models.refiner import Denoiser, refine, stream_noise, window_2d
+from ..models.refiner import Denoiser, refine, stream_noise
 
 
 @dataclass
 class RefineSettings:
-    # Defaults measured on S9 (`poselift eval --refine`): one step is the posterior-mean estimate and
-    # scores best (more steps sample around it: larger error); resampling more joints helps, and
-    # 30 mm still holds the surest (about one joint in ten).
+    # Defaults from the settings sweep in weights/refiner_w27.md (S9, measured with the earlier lifter
+    # and refiner pair): one step is the posterior-mean estimate and scores best (more steps sample
+    # around it: larger error); resampling more joints helps, and 30 mm still holds the surest.
     threshold_mm: float = 30.0  # joints at least this unsure are resampled; the rest are kept
     steps: int = 1  # DDIM steps
     hypotheses: int = 1  # samples combined by the per-joint median
@@ -22,9 +22,9 @@ class RefineSettings:
 
 
 class StreamingRefiner:
-    """``refiner(pose, uncertainty, keypoints, confidence)`` -> (refined pose, resampled-joint mask),
-    one frame at a time. ``keypoints`` are normalised image coordinates (J, 2). The settings may be
-    changed between frames (the app's threshold slider)."""
+    """``refiner(pose, uncertainty, rows2d)`` -> (refined pose, resampled-joint mask), one frame at a
+    time. ``rows2d`` (J+1, 3) is the frame's ``window_2d``, the lifter's normalised input with the
+    pelvis row. The settings may be changed between frames (the app's threshold slider)."""
 
     def __init__(self, model: Denoiser, settings: RefineSettings = RefineSettings()):
         self.model = model.eval()
@@ -37,10 +37,9 @@ class StreamingRefiner:
         self._window: tuple[torch.Tensor, ...] | None = None
 
     @torch.no_grad()
-    def __call__(self, pose: np.ndarray, uncertainty: np.ndarray, keypoints: np.ndarray,
-                 confidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        frame = (torch.as_tensor(pose, dtype=torch.float32), torch.as_tensor(uncertainty, dtype=torch.float32),
-                 window_2d(keypoints, confidence))
+    def __call__(self, pose: np.ndarray, uncertainty: np.ndarray, rows2d: np.ndarray | torch.Tensor
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        frame = tuple(torch.as_tensor(a, dtype=torch.float32) for a in (pose, uncertainty, rows2d))
         w = self.model.spec.window
         if self._window is None:
             self._window = tuple(f[None].expand(w, *f.shape).clone() for f in frame)

@@ -69,20 +69,6 @@ def write_card(weights: Path, eval_json: Path, run: Path, bench_json: Path | Non
             for key in ("p1", "p2"):
                 vals = " | ".join(f"{r['per_action'][a][key]:.1f}" for a in actions)
                 lines.append(f"| {METRIC_NAMES[key]} | {vals} | {r['mean'][key]:.1f} |")
-    lines += ["", "## Why this architecture", "",
-              "Live use needs a causal model whose cost per frame does not grow with its history, and the "
-              "literature's best-measured causal lifters are temporal convolutions (VideoPose3D: 37.2 mm "
-              "P1 with ground-truth 2D, 243 frames, non-causal; its causal variant within a few mm). "
-              "Dilated convolutions stream exactly: each layer caches the inputs its taps will reuse, so a "
-              "live step is one column per layer (figures below), while a spatio-temporal transformer must "
-              "attend over the whole window at every frame. Per-frame pelvis-centring and scale "
-              "normalisation make the input independent of the person's distance, which matters for webcams "
-              "whose users stand anywhere; the pelvis image position restores the viewing direction.", "",
-              "## What would get further", "",
-              "This model is small (256 channels) and short-trained (CPU only). The published temporal "
-              "models use 1024 channels and ~80 epochs over the 1.5 M training windows; a GPU run of the "
-              "same config with more channels and steps, a 243-frame receptive field, and a schedule that "
-              "decays on the detections as well as the ground-truth 2D are the first steps."]
     if bench:
         lines += ["", "## Speed (`poselift bench`, this machine's 2-core CPU, batch 1)", "",
                   "| stage | median (ms) | p90 (ms) |", "|---|---|---|"]

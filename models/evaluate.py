@@ -8,7 +8,7 @@ import torch
 
 from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
-from .lifter import TemporalLifter, expected_error, normalize_2d
+from .lifter import TemporalLifter, expected_error, input_from_rows
 from .occlusion import occlude
 from .refiner import window_2d
 
@@ -17,22 +17,18 @@ SequenceRefiner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarra
 
 
 @torch.no_grad()
-def predict_sequence(model: TemporalLifter, kp: np.ndarray, conf: np.ndarray | None = None,
-                     chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def predict_sequence(model: TemporalLifter, rows: torch.Tensor, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """Causal prediction for every frame of a sequence, as the live stream would give it.
 
-    ``kp`` (N, J, 2) normalised image coordinates. The start is padded with copies of the first
-    frame, exactly as the streaming lifter starts. Returns pose (N, J, 3) mm and uncertainty (N, J) mm.
+    ``rows`` (N, J+1, 3): the sequence's ``window_2d`` (normalised 2D with the pelvis row). The start
+    is padded with copies of the first frame, exactly as the streaming lifter starts. Returns pose
+    (N, J, 3) mm and uncertainty (N, J) mm.
     """
-    device = next(model.parameters()).device
-    kp_t = torch.as_tensor(kp, dtype=torch.float32, device=device)
-    conf_t = torch.ones(kp_t.shape[:2], device=device) if conf is None else torch.as_tensor(
-        conf, dtype=torch.float32, device=device)
-    x = normalize_2d(kp_t, conf_t, model.spec.root_features)
+    x = input_from_rows(rows.to(next(model.parameters()).device), model.spec)
     rf = model.spec.receptive_field
     x = torch.cat([x[:1].expand(rf - 1, -1, -1), x])
     poses, scales = [], []
-    for s in range(0, len(kp), chunk):
+    for s in range(0, len(rows), chunk):
         p, ls = model(x[s: s + chunk + rf - 1][None], dense=True)
         poses.append(p[0])
         scales.append(expected_error(ls[0]))
@@ -71,9 +67,10 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         conf = np.ones(kp.shape[:2])
         if occlusion > 0:
             kp, conf, _ = occlude(kp, conf, occlusion, np.random.default_rng([seed, i]))
-        pred, sigma = predict_sequence(model, kp, conf)
+        x2d = window_2d(kp, conf)
+        pred, sigma = predict_sequence(model, x2d)
         if refiner is not None:
-            pred, mask = refiner(pred, sigma, window_2d(kp, conf).numpy())
+            pred, mask = refiner(pred, sigma, x2d.numpy())
             resampled.append(mask[:, 1:].mean())
         keep = np.flatnonzero(src_frame >= 0)[::frame_step]
         gt = seq.pose3d[src_frame[keep]] - seq.pose3d[src_frame[keep], :1]

@@ -61,6 +61,12 @@ def normalize_2d(kp: torch.Tensor, conf: torch.Tensor, root_features: bool = Fal
     return x
 
 
+def input_from_rows(rows: torch.Tensor, spec: LifterSpec) -> torch.Tensor:
+    """The lifter's input from ``normalize_2d(..., root_features=True)`` rows: the same rows, less the
+    pelvis row when the lifter does not take it (so one normalisation serves lifter and refiner)."""
+    return rows if spec.root_features else rows[..., :-1, :]
+
+
 class TemporalLifter(nn.Module):
     arch = "temporal_lifter"
 

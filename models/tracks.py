@@ -44,8 +44,9 @@ class Tracks:
 
 def lifter_track(lifter: TemporalLifter, kp: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, ...]:
     """The lifter's pose, uncertainty and 2D network input for a whole 2D sequence."""
-    pose, sigma = predict_sequence(lifter, kp, conf)
-    return pose, sigma, window_2d(kp, conf).numpy()
+    rows = window_2d(kp, conf)
+    pose, sigma = predict_sequence(lifter, rows)
+    return pose, sigma, rows.numpy()
 
 
 def build_tracks(lifter: TemporalLifter, sequences: list[Sequence], aug: TrackAugment, variants: int,

@@ -8,10 +8,9 @@ from conftest import needs_h36m
 from poselift.engine.refine import RefineSettings, StreamingRefiner
 from poselift.models.checkpoint import load_weights
 from poselift.models.errors import WeightsError
-from poselift.models.lifter import normalize_2d
 from poselift.models.occlusion import occlude
 from poselift.models.refiner import (Denoiser, RefinerSpec, alphas_cumprod, denoising_loss, refine,
-                                     refine_sequence, sampling_times, stream_noise)
+                                     refine_sequence, sampling_times, stream_noise, window_2d)
 
 
 CONFIGS = Path(__file__).resolve().parents[1] / "assets" / "configs"
@@ -28,11 +27,6 @@ def lifter_stream(n: int = 40, seed: int = 0):
     return pose, sigma, kp, conf
 
 
-def x2d_of(kp, conf):
-    return normalize_2d(torch.as_tensor(kp, dtype=torch.float32), torch.as_tensor(conf, dtype=torch.float32),
-                        True).numpy()
-
-
 @pytest.fixture(scope="module")
 def refiner(random_refiner):
     return load_weights(random_refiner, arch="diffusion_refiner")
@@ -41,8 +35,8 @@ def refiner(random_refiner):
 def test_streaming_matches_the_batched_sequence(refiner):
     pose, sigma, kp, conf = lifter_stream()
     live = StreamingRefiner(refiner, RefineSettings(threshold_mm=60.0, steps=3, seed=5))
-    streamed = [live(p, s, k, c) for p, s, k, c in zip(pose, sigma, kp, conf)]
-    batch, mask = refine_sequence(refiner, pose, sigma, x2d_of(kp, conf), stream_noise(refiner.spec, 1, 5), 60.0, 3)
+    streamed = [live(p, s, r) for p, s, r in zip(pose, sigma, window_2d(kp, conf))]
+    batch, mask = refine_sequence(refiner, pose, sigma, window_2d(kp, conf).numpy(), stream_noise(refiner.spec, 1, 5), 60.0, 3)
     assert np.allclose(np.stack([r for r, _ in streamed]), batch, atol=1e-3)
     assert np.array_equal(np.stack([m for _, m in streamed]), mask)
     assert np.array_equal(mask, (sigma >= 60.0) & (np.arange(17) > 0))
@@ -50,7 +44,7 @@ def test_streaming_matches_the_batched_sequence(refiner):
 
 def test_only_unsure_joints_move_and_the_threshold_decides(refiner):
     pose, sigma, kp, conf = lifter_stream()
-    x2d = x2d_of(kp, conf)
+    x2d = window_2d(kp, conf).numpy()
     noise = stream_noise(refiner.spec, 1, 0)
     out, mask = refine_sequence(refiner, pose, sigma, x2d, noise, 60.0)
     held = ~mask
@@ -65,7 +59,7 @@ def test_only_unsure_joints_move_and_the_threshold_decides(refiner):
 
 def test_deterministic_for_a_seed_and_several_hypotheses(refiner):
     pose, sigma, kp, conf = lifter_stream()
-    x2d = x2d_of(kp, conf)
+    x2d = window_2d(kp, conf).numpy()
     a, _ = refine_sequence(refiner, pose, sigma, x2d, stream_noise(refiner.spec, 1, 3), 40.0)
     b, _ = refine_sequence(refiner, pose, sigma, x2d, stream_noise(refiner.spec, 1, 3), 40.0)
     c, _ = refine_sequence(refiner, pose, sigma, x2d, stream_noise(refiner.spec, 1, 4), 40.0)
@@ -80,13 +74,13 @@ def test_no_nan_reaches_the_output(refiner):
     conf[3:6] = 0.0
     sigma[7] = np.inf
     live = StreamingRefiner(refiner, RefineSettings(threshold_mm=30.0))
-    for p, s, k, c in zip(pose, sigma, kp, conf):
-        out, mask = live(p, s, k, c)
+    for p, s, r in zip(pose, sigma, window_2d(kp, conf)):
+        out, mask = live(p, s, r)
         assert np.isfinite(out).all()
     # A frame the network cannot make finite comes back unrefined.
     broken = Denoiser(refiner.spec).eval()
     torch.nn.init.constant_(broken.out[1].bias, float("nan"))
-    out, mask = StreamingRefiner(broken, RefineSettings(threshold_mm=0.0))(pose[0], sigma[0], kp[0], conf[0])
+    out, mask = StreamingRefiner(broken, RefineSettings(threshold_mm=0.0))(pose[0], sigma[0], window_2d(kp[0], conf[0]))
     assert np.allclose(out, pose[0]) and not mask.any()
 
 
