@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=BACKENDS, default="eager")
     p.add_argument("--camera", type=Path, help="camera calibration JSON")
     p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view (degrees) when uncalibrated")
+    p.add_argument("--no-flip", action="store_true", help="lift each frame once, without its mirror image (half the cost)")
     args = p.parse_args(argv)
 
     import pyqtgraph as pg
@@ -24,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
 
     app = make_application()
     pg.setConfigOptions(antialias=True)
-    window = MainWindow(PipelineOptions(weights=args.weights, backend=args.backend, camera=args.camera,
-                                       hfov_deg=args.fov))
+    window = MainWindow(PipelineOptions(weights=args.weights, backend=args.backend, flip=not args.no_flip,
+                                       camera=args.camera, hfov_deg=args.fov))
     window.resize(1400, 720)
     window.show()
     if args.video is not None:

@@ -215,7 +215,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _options_from_controls(self) -> PipelineOptions:
         return PipelineOptions(weights=self.options.weights, backend=self.backend_box.currentText(),
-                               device=self.options.device, camera=self.options.camera,
+                               device=self.options.device, flip=self.options.flip, camera=self.options.camera,
                                hfov_deg=self.options.hfov_deg)
 
     def recent_files(self) -> list[str]:
@@ -366,7 +366,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.worker is None or not name:
             return
         try:
-            backend = make_backend(name, self.worker.pipeline.lifter.model, self.options.device)
+            backend = make_backend(name, self.worker.pipeline.lifter.model, self.options.device, self.options.flip)
         except BackendUnavailable as e:
             self.show_error(str(e))
             return

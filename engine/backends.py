@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.lifter import LifterStep, TemporalLifter, expected_error
+from ..models.lifter import IN_FEATURES, LifterStep, TemporalLifter, expected_error, mirror, mirror_scale
 
 BACKENDS = ("eager", "compile", "onnx", "tensorrt")
 
@@ -25,28 +25,38 @@ class BackendUnavailable(RuntimeError):
 
 class LifterBackend:
     """Streams one frame at a time: ``step(x)`` with the frame's network input (J, 3) returns the
-    root-relative pose (J, 3) in mm and its per-joint uncertainty (J,) in mm."""
+    root-relative pose (J, 3) in mm and its per-joint uncertainty (J,) in mm. With ``flip`` the
+    frame's mirror image runs as a second stream and the two predictions are averaged."""
 
     name = "eager"
 
-    def __init__(self, model: TemporalLifter, device: str = "cpu"):
+    def __init__(self, model: TemporalLifter, device: str = "cpu", flip: bool = True):
         self.device = torch.device(device)
         self.model = model
         self.spec = model.spec
+        self.flip = flip
         self.module = LifterStep(model.cpu().eval()).to(self.device)
-        self.state: list | None = None
+        self.states: list | None = None  # one per stream: the input's and, with flip, its mirror image's
 
     def reset(self) -> None:
         """Forget the history: the next frame starts a new window."""
-        self.state = None
+        self.states = None
 
     @torch.no_grad()
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        frame = torch.as_tensor(np.asarray(x, np.float32).reshape(-1), device=self.device)
-        if self.state is None:
-            self.state = self._prime(frame)
-        pose, log_scale, *self.state = self._run(frame, self.state)
-        return self._to_numpy(pose), self._to_numpy(expected_error(torch.as_tensor(log_scale)))
+        rows = torch.as_tensor(np.asarray(x, np.float32), device=self.device).reshape(-1, IN_FEATURES)
+        frames = [rows.reshape(-1)] + ([mirror(rows).reshape(-1)] if self.flip else [])
+        if self.states is None:
+            self.states = [self._prime(f) for f in frames]
+        outputs = []
+        for i, f in enumerate(frames):
+            pose, log_scale, *self.states[i] = self._run(f, self.states[i])
+            outputs.append((torch.as_tensor(pose), torch.as_tensor(log_scale)))
+        pose, log_scale = outputs[0]
+        if self.flip:  # average with the mirror image's prediction, mirrored back
+            pose = 0.5 * (pose + mirror(outputs[1][0]))
+            log_scale = 0.5 * (log_scale + mirror_scale(outputs[1][1]))
+        return self._to_numpy(pose), self._to_numpy(expected_error(log_scale))
 
     def _prime(self, frame: torch.Tensor) -> list:
         return self.module.prime(frame)
@@ -62,8 +72,8 @@ class LifterBackend:
 class CompileBackend(LifterBackend):
     name = "compile"
 
-    def __init__(self, model: TemporalLifter, device: str = "cpu"):
-        super().__init__(model, device)
+    def __init__(self, model: TemporalLifter, device: str = "cpu", flip: bool = True):
+        super().__init__(model, device, flip)
         mode = "reduce-overhead" if self.device.type == "cuda" else "default"  # CUDA graphs on a GPU
         self._compiled = torch.compile(self.module, mode=mode, fullgraph=True, dynamic=False)
 
@@ -75,8 +85,9 @@ class CompileBackend(LifterBackend):
 class OnnxBackend(LifterBackend):
     name = "onnx"
 
-    def __init__(self, model: TemporalLifter, device: str = "cpu", path: str | Path | None = None):
-        super().__init__(model, "cpu")
+    def __init__(self, model: TemporalLifter, device: str = "cpu", flip: bool = True,
+                 path: str | Path | None = None):
+        super().__init__(model, "cpu", flip)
         import onnxruntime as ort
 
         from ..models.export import export_onnx
@@ -100,7 +111,7 @@ class OnnxBackend(LifterBackend):
 class TensorRTBackend(LifterBackend):
     name = "tensorrt"
 
-    def __init__(self, model: TemporalLifter, device: str = "cuda"):
+    def __init__(self, model: TemporalLifter, device: str = "cuda", flip: bool = True):
         if importlib.util.find_spec("torch_tensorrt") is None:
             raise BackendUnavailable("the tensorrt backend needs torch-tensorrt, which is not installed: "
                                      "pip install 'poselift[tensorrt]' on a machine with an NVIDIA GPU, "
@@ -110,7 +121,7 @@ class TensorRTBackend(LifterBackend):
                                      "choose --backend eager, compile or onnx.")
         import torch_tensorrt
 
-        super().__init__(model, "cuda")
+        super().__init__(model, "cuda", flip)
         example = [torch.zeros(self.spec.in_channels, device="cuda"),
                    *[s.cuda() for s in self.module.initial_state()]]
         self._trt = torch_tensorrt.compile(self.module, ir="dynamo", inputs=example,
@@ -130,9 +141,10 @@ def available_backends() -> list[str]:
     return names
 
 
-def make_backend(name: str, model: TemporalLifter, device: str | None = None) -> LifterBackend:
+def make_backend(name: str, model: TemporalLifter, device: str | None = None, flip: bool = True) -> LifterBackend:
     """The backend called ``name`` running ``model``, on the CPU unless ``device`` says otherwise
-    (one live step is too small to gain from a GPU; TensorRT always runs on one)."""
+    (one live step is too small to gain from a GPU; TensorRT always runs on one). ``flip`` also lifts
+    the mirror image of every frame and averages the two (twice the cost, a more accurate pose)."""
     kinds = {"eager": LifterBackend, "compile": CompileBackend, "onnx": OnnxBackend, "tensorrt": TensorRTBackend}
     if name not in kinds:
         raise BackendUnavailable(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}.")
@@ -140,4 +152,4 @@ def make_backend(name: str, model: TemporalLifter, device: str | None = None) ->
         device = "cuda" if name == "tensorrt" else "cpu"
     if name != "tensorrt" and device.startswith("cuda") and not torch.cuda.is_available():
         raise BackendUnavailable(f"device {device} was asked for, but torch sees no CUDA GPU here: use --device cpu.")
-    return kinds[name](model, device)
+    return kinds[name](model, device, flip)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.lifter import TemporalLifter, input_from_rows, normalize_2d
-from ..models.refiner import Denoiser, window_2d
+from ..models.lifter import TemporalLifter, input_from_rows, normalize_2d, window_2d
+from ..models.refiner import Denoiser
 from .backends import BackendUnavailable, make_backend
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
@@ -41,14 +41,16 @@ def _random_keypoints(model: TemporalLifter, steps: int) -> tuple[np.ndarray, np
 
 
 @torch.no_grad()
-def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, device: str | None = None) -> list[dict]:
-    """One live step per backend (2D normalisation + cached temporal step), batch 1."""
+def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, device: str | None = None,
+                 flip: bool = True) -> list[dict]:
+    """One live step per backend (2D normalisation + cached temporal step, with ``flip`` for the
+    frame and its mirror image, as live by default), batch 1."""
     torch.set_num_threads(1)  # as live: MediaPipe and decoding need the other cores
     kp, conf = _random_keypoints(model, steps)
     rows = []
     for name in backends:
         try:
-            backend = make_backend(name, model, device)
+            backend = make_backend(name, model, device, flip)
         except BackendUnavailable as e:
             rows.append({"stage": f"lifter step ({name})", "skipped": str(e)})
             continue
@@ -59,7 +61,8 @@ def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, 
             backend.step(x)
             times.append(time.perf_counter() - t0)
         warm = min(200, steps // 5)  # the first steps include compilation and allocation
-        rows.append(_stats(f"lifter step ({name}, {backend.device.type})", times[warm:],
+        mirror = ", + mirror image" if flip else ", no mirror image"
+        rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror})", times[warm:],
                            receptive_field=model.spec.receptive_field))
     return rows
 

@@ -51,14 +51,14 @@ def _eval(args: argparse.Namespace) -> None:
             for occlusion in args.occlude:
                 for refiner in refiners:
                     r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
-                                 refiner=refiner)
+                                 refiner=refiner, flip=not args.no_flip)
                     results.append(r)
                     tables.append(markdown_table(r))
                     print(tables[-1] + "\n", flush=True)
     if args.json:
         settings = {"refiner": str(args.refiner), "threshold_mm": args.threshold, "sampler_steps": args.sampler_steps,
                     "hypotheses": args.hypotheses, "seed": args.seed} if args.refine else None
-        Path(args.json).write_text(json.dumps({"weights": str(args.weights), "refine": settings, "results": results},
+        Path(args.json).write_text(json.dumps({"weights": str(args.weights), "flip": not args.no_flip, "refine": settings, "results": results},
                                               indent=2))
     if args.markdown:
         Path(args.markdown).write_text("\n\n".join(tables) + "\n")
@@ -71,7 +71,8 @@ def _bench(args: argparse.Namespace) -> None:
     from .refine import RefineSettings
 
     lifter = load_weights(args.weights)  # the backends copy what they need; the model itself stays on the CPU
-    rows = bench_lifter(lifter, args.backends, steps=args.steps)
+    rows = bench_lifter(lifter, args.backends, steps=args.steps, flip=not args.no_flip)
+    rows += bench_lifter(lifter, ["eager"], steps=args.steps, flip=args.no_flip)  # the other setting, for the ratio
     rows.append(bench_window_recompute(lifter))
     if args.refiner.is_file():
         refiner = load_weights(args.refiner, arch="diffusion_refiner")
@@ -99,7 +100,8 @@ def _pipeline_options(args: argparse.Namespace):
     from .factory import PipelineOptions
     from .refine import RefineSettings
 
-    return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, camera=args.camera,
+    return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, flip=not args.no_flip,
+                           camera=args.camera,
                            hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine, refiner=args.refiner,
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses))
 
@@ -110,11 +112,17 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, type=Path, help="lifter weights (.pt)")
     p.add_argument("--backend", default="eager", choices=BACKENDS, help="lifter inference backend")
     p.add_argument("--device", help="cpu or cuda (default: cpu; cuda for tensorrt)")
+    _add_flip_arg(p)
     p.add_argument("--camera", type=Path, help="camera calibration JSON (default: intrinsics from --fov)")
     p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees, when uncalibrated")
     p.add_argument("--smooth", type=float, help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
     _add_refiner_args(p)
+
+
+def _add_flip_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-flip", action="store_true",
+                   help="lift each frame once, without averaging in its mirror image (half the cost, less accurate)")
 
 
 def _add_refiner_args(p: argparse.ArgumentParser) -> None:
@@ -184,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     _add_refiner_args(e)
     e.add_argument("--seed", type=int, default=0, help="occlusion and refiner noise seed")
+    _add_flip_arg(e)
     e.add_argument("--json", help="write the results as JSON")
     e.add_argument("--markdown", help="write the tables as markdown")
     e.set_defaults(run=_eval)

@@ -26,6 +26,7 @@ class PipelineOptions:
     weights: Path = DEFAULT_WEIGHTS
     backend: str = "eager"
     device: str | None = None
+    flip: bool = True  # also lift each frame's mirror image and average (see make_backend)
     camera: Path | None = None  # calibration JSON; otherwise intrinsics from hfov_deg
     hfov_deg: float = 60.0
     smoothing: float | None = None  # One-Euro min cutoff in Hz; None = off
@@ -42,14 +43,14 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     """The pipeline and a description of the model for clip metadata."""
     torch.set_num_threads(1)  # one live step is tiny; MediaPipe and decoding need the other cores
     model = load_weights(opts.weights)
-    backend = make_backend(opts.backend, model, opts.device)
+    backend = make_backend(opts.backend, model, opts.device, opts.flip)
     camera = Camera.load(opts.camera) if opts.camera else None
     smoothing = OneEuroFilter(min_cutoff=opts.smoothing) if opts.smoothing else None
     refiner = load_refiner(opts.refiner, opts.refine_settings) if opts.refine else None
     pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
                         refiner=refiner)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
-            "receptive_field": model.spec.receptive_field}
+            "flip": opts.flip, "receptive_field": model.spec.receptive_field}
     if refiner is not None:
         info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
                            **vars(opts.refine_settings)}

@@ -10,8 +10,7 @@ import numpy as np
 import torch
 
 from ..calibration import Camera
-from ..models.lifter import input_from_rows
-from ..models.refiner import window_2d
+from ..models.lifter import input_from_rows, window_2d
 from ..models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
 from .backends import LifterBackend
 from .filters import OneEuroFilter

@@ -8,28 +8,31 @@ import torch
 
 from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
-from .lifter import TemporalLifter, expected_error, input_from_rows
+from .lifter import TemporalLifter, expected_error, input_from_rows, mirror, mirror_scale, window_2d
 from .occlusion import occlude
-from .refiner import window_2d
 
 # (pose, uncertainty, 2D network input) of a whole sequence -> refined pose, resampled-joint mask
 SequenceRefiner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @torch.no_grad()
-def predict_sequence(model: TemporalLifter, rows: torch.Tensor, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def predict_sequence(model: TemporalLifter, rows: torch.Tensor, flip: bool = True, chunk: int = 8192
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Causal prediction for every frame of a sequence, as the live stream would give it.
 
     ``rows`` (N, J+1, 3): the sequence's ``window_2d`` (normalised 2D with the pelvis row). The start
-    is padded with copies of the first frame, exactly as the streaming lifter starts. Returns pose
-    (N, J, 3) mm and uncertainty (N, J) mm.
+    is padded with copies of the first frame, exactly as the streaming lifter starts. ``flip`` also
+    lifts the mirrored input and averages the two. Returns pose (N, J, 3) mm and uncertainty (N, J) mm.
     """
     x = input_from_rows(rows.to(next(model.parameters()).device), model.spec)
     rf = model.spec.receptive_field
     x = torch.cat([x[:1].expand(rf - 1, -1, -1), x])
+    batch = torch.stack([x, mirror(x)]) if flip else x[None]
     poses, scales = [], []
     for s in range(0, len(rows), chunk):
-        p, ls = model(x[s: s + chunk + rf - 1][None], dense=True)
+        p, ls = model(batch[:, s: s + chunk + rf - 1], dense=True)
+        if flip:
+            p, ls = 0.5 * (p[:1] + mirror(p[1:])), 0.5 * (ls[:1] + mirror_scale(ls[1:]))
         poses.append(p[0])
         scales.append(expected_error(ls[0]))
     return torch.cat(poses).cpu().numpy(), torch.cat(scales).cpu().numpy()
@@ -47,14 +50,15 @@ def resample(kp: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt", fps: float = FPS,
-             frame_step: int = 1, occlusion: float = 0.0, seed: int = 0, refiner: SequenceRefiner | None = None
-             ) -> dict:
+             frame_step: int = 1, occlusion: float = 0.0, seed: int = 0, refiner: SequenceRefiner | None = None,
+             flip: bool = True) -> dict:
     """P1, P2, N-MPJPE, 3DPCK, AUC, velocity and acceleration error, per action and mean.
 
     ``source`` is "gt" (projected ground truth) or "sh" (Stacked Hourglass detections; cameras
     without detections are skipped). ``frame_step`` > 1 scores a subset of frames (validation only).
     ``occlusion`` > 0 corrupts that fraction of joint-frames in runs (the same ones for a given
-    ``seed``); ``refiner`` refines the lifter's output before it is scored.
+    ``seed``); ``refiner`` refines the lifter's output before it is scored; ``flip`` averages the lifter
+    over the input and its mirror image.
     """
     rows: dict[str, list] = {k: [] for k in ("p1", "p2", "n_mpjpe", "pck", "auc", "vel", "accel")}
     errors, sigmas, resampled = [], [], []
@@ -68,7 +72,7 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         if occlusion > 0:
             kp, conf, _ = occlude(kp, conf, occlusion, np.random.default_rng([seed, i]))
         x2d = window_2d(kp, conf)
-        pred, sigma = predict_sequence(model, x2d)
+        pred, sigma = predict_sequence(model, x2d, flip)
         if refiner is not None:
             pred, mask = refiner(pred, sigma, x2d.numpy())
             resampled.append(mask[:, 1:].mean())
@@ -89,7 +93,7 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         errors.append(np.linalg.norm(pred - gt, axis=-1)[:, 1:].ravel())
         sigmas.append(sigma[:, 1:].ravel())
     result: dict = {"source": source, "fps": fps, "frames": int(sum(r[2] for r in rows["p1"])),
-                    "occlusion": occlusion, "refined": refiner is not None, "note": MISSING_NOTE,
+                    "occlusion": occlusion, "refined": refiner is not None, "flip": flip, "note": MISSING_NOTE,
                     "per_action": {}, "mean": {}}
     for key, r in rows.items():
         if r:
@@ -115,6 +119,7 @@ def markdown_table(result: dict) -> str:
     actions = list(result["per_action"])
     occluded = f", {100 * result['occlusion']:g} % of joint-frames occluded" if result.get("occlusion") else ""
     refined = ", refined" if result.get("refined") else ""
+    refined += ", averaged with the mirror image" if result.get("flip") else ""
     lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}, {result['frames']} frames. "
              f"{result['note']}", "",
              "| metric | " + " | ".join(actions) + " | mean |",

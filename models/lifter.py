@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .skeletons import H36M
 
 NUM_JOINTS = 17
 IN_FEATURES = 3  # x, y, confidence
@@ -61,10 +64,31 @@ def normalize_2d(kp: torch.Tensor, conf: torch.Tensor, root_features: bool = Fal
     return x
 
 
+def window_2d(kp: np.ndarray | torch.Tensor, conf: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """The normalised 2D rows of frames ``kp`` (..., J, 2), ``conf`` (..., J), with the pelvis's image
+    position (..., J+1, 3): computed once per frame, they feed the lifter (``input_from_rows``) and
+    the refiner's window alike."""
+    return normalize_2d(torch.as_tensor(kp, dtype=torch.float32), torch.as_tensor(conf, dtype=torch.float32), True)
+
+
 def input_from_rows(rows: torch.Tensor, spec: LifterSpec) -> torch.Tensor:
     """The lifter's input from ``normalize_2d(..., root_features=True)`` rows: the same rows, less the
     pelvis row when the lifter does not take it (so one normalisation serves lifter and refiner)."""
     return rows if spec.root_features else rows[..., :-1, :]
+
+
+def mirror(rows: torch.Tensor) -> torch.Tensor:
+    """The left-right mirror image of H36M rows (..., J or J + 1, C) whose first column is x: network
+    input (x, y, confidence; the pelvis row stays last) or a pose in camera coordinates alike. Left and
+    right joints swap and x changes sign, so a mirrored pose mirrors back with the same call."""
+    index = torch.as_tensor(np.r_[H36M.flip_index, np.arange(H36M.num_joints, rows.shape[-2])], device=rows.device)
+    out = rows.index_select(-2, index)
+    return torch.cat([-out[..., :1], out[..., 1:]], dim=-1)
+
+
+def mirror_scale(log_scale: torch.Tensor) -> torch.Tensor:
+    """Per-joint values (..., J) of a mirrored prediction, back on their own side."""
+    return log_scale[..., torch.as_tensor(H36M.flip_index, device=log_scale.device)]
 
 
 class TemporalLifter(nn.Module):

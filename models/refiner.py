@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .lifter import NUM_JOINTS, normalize_2d
+from .lifter import NUM_JOINTS
 
 CORRECTION_MM = 50.0  # the correction's unit: about one standard deviation of the lifter's error
 SCHEDULES = ("cosine", "linear")
@@ -57,12 +57,6 @@ def alphas_cumprod(spec: RefinerSpec) -> torch.Tensor:
         scale = 1000 / spec.timesteps
         betas = torch.linspace(spec.beta_start * scale, spec.beta_end * scale, spec.timesteps, dtype=torch.float64)
     return torch.cumprod(1 - betas, 0).float()
-
-
-def window_2d(kp: np.ndarray | torch.Tensor, conf: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """The 2D rows the refiner's window holds for frames ``kp`` (..., J, 2), ``conf`` (..., J): the
-    lifter-style normalised input with the pelvis's image position (..., J+1, 3)."""
-    return normalize_2d(torch.as_tensor(kp, dtype=torch.float32), torch.as_tensor(conf, dtype=torch.float32), True)
 
 
 def context_features(pose: torch.Tensor, uncertainty: torch.Tensor, x2d: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from .train import TrainConfig
 @dataclass(frozen=True)
 class RefinerTrainConfig(LoopConfig):
     lifter: str = "weights/lifter_tcn81.pt"  # the lifter whose output the refiner learns to correct
+    lifter_flip: bool = True  # the lifter runs as it does live: averaged with the mirror image
     out: str = "runs/refiner"
     model: RefinerSpec = RefinerSpec()
     augment: TrackAugment = TrackAugment()
@@ -38,8 +39,8 @@ def train_refiner(cfg: RefinerTrainConfig, progress: bool = True) -> Path:
     lifter = load_weights(cfg.lifter)
     train_seqs, val_seqs = prepare_run(cfg)
     rng = np.random.default_rng(cfg.seed)
-    tracks = build_tracks(lifter, train_seqs, cfg.augment, cfg.variants, rng)
-    val = build_tracks(lifter, val_seqs, cfg.augment, 1, rng)
+    tracks = build_tracks(lifter, train_seqs, cfg.augment, cfg.variants, rng, cfg.lifter_flip)
+    val = build_tracks(lifter, val_seqs, cfg.augment, 1, rng, cfg.lifter_flip)
 
     torch.manual_seed(cfg.seed)
     model = Denoiser(cfg.model)

@@ -8,9 +8,9 @@ import numpy as np
 
 from .evaluate import predict_sequence, resample
 from .h36m import Sequence
-from .lifter import TemporalLifter
+from .lifter import TemporalLifter, window_2d
 from .occlusion import occlude
-from .refiner import window_2d, window_index
+from .refiner import window_index
 
 
 @dataclass(frozen=True)
@@ -42,15 +42,16 @@ class Tracks:
         return self.pose[idx], self.uncertainty[idx], self.x2d[idx], self.target[ends]
 
 
-def lifter_track(lifter: TemporalLifter, kp: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, ...]:
+def lifter_track(lifter: TemporalLifter, kp: np.ndarray, conf: np.ndarray, flip: bool = True
+                 ) -> tuple[np.ndarray, ...]:
     """The lifter's pose, uncertainty and 2D network input for a whole 2D sequence."""
     rows = window_2d(kp, conf)
-    pose, sigma = predict_sequence(lifter, rows)
+    pose, sigma = predict_sequence(lifter, rows, flip)
     return pose, sigma, rows.numpy()
 
 
 def build_tracks(lifter: TemporalLifter, sequences: list[Sequence], aug: TrackAugment, variants: int,
-                 rng: np.random.Generator) -> Tracks:
+                 rng: np.random.Generator, flip: bool = True) -> Tracks:
     """Run the lifter over ``variants`` randomly varied versions of every sequence."""
     parts: list[tuple[np.ndarray, ...]] = []
     for seq in sequences:
@@ -67,7 +68,7 @@ def build_tracks(lifter: TemporalLifter, sequences: list[Sequence], aug: TrackAu
             conf = np.ones(kp.shape[:2])
             if rng.random() < aug.occluded:
                 kp, conf, _ = occlude(kp, conf, rng.uniform(*aug.occlusion_rate), rng)
-            parts.append((*lifter_track(lifter, kp, conf), target.astype(np.float32)))
+            parts.append((*lifter_track(lifter, kp, conf, flip), target.astype(np.float32)))
     lengths = [len(p[0]) for p in parts]
     first = np.repeat(np.cumsum([0] + lengths[:-1]), lengths)
     pose, sigma, x2d, target = (np.concatenate([p[i] for p in parts]).astype(np.float32) for i in range(4))

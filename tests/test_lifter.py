@@ -3,7 +3,8 @@ import torch
 
 from poselift.models.checkpoint import load_weights, save_weights
 from poselift.models.errors import WeightsError
-from poselift.models.lifter import LifterSpec, LifterStep, TemporalLifter, lifter_loss, normalize_2d
+from poselift.models.lifter import LifterSpec, LifterStep, TemporalLifter, lifter_loss, mirror, normalize_2d
+from poselift.models.skeletons import H36M
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["joints", "joints+root"])
@@ -128,3 +129,12 @@ def test_primed_stream_equals_edge_padding(lifter):
             pose, _, *state = step(x[0, t].reshape(-1), *state)
             outs.append(pose)
     assert torch.allclose(torch.stack(outs), dense[0], atol=1e-3)
+
+
+def test_mirror_swaps_sides_and_undoes_itself(lifter):
+    x = torch.randn(4, rows(lifter), 3)
+    m = mirror(x)
+    left, right = H36M.index("left_wrist"), H36M.index("right_wrist")
+    assert torch.equal(m[:, left, 0], -x[:, right, 0]) and torch.equal(m[:, left, 1:], x[:, right, 1:])
+    assert torch.equal(m[:, 0, 1:], x[:, 0, 1:])  # the pelvis (and the pelvis row) stays, x negated
+    assert torch.equal(mirror(m), x)

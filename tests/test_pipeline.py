@@ -13,6 +13,8 @@ from poselift.engine.keypoints import MediaPipePose
 from poselift.engine.pipeline import Pipeline
 from poselift.engine.sources import VideoFileSource
 from poselift.models.checkpoint import load_weights
+from poselift.models.evaluate import predict_sequence
+from poselift.models.lifter import input_from_rows, window_2d
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +62,20 @@ def test_backends_agree_with_eager(random_weights):
         assert np.abs(out - ref).max() < 0.5, name
         backend.reset()
         assert np.abs(backend.step(x[0])[0] - ref[0]).max() < 0.5, f"{name} after reset"
+
+
+def test_streaming_with_the_mirror_image_matches_whole_sequence_prediction(random_weights):
+    model = load_weights(random_weights)
+    kp = np.random.default_rng(1).normal(0, 0.1, (40, 17, 2)).astype(np.float32)
+    rows = window_2d(kp, np.ones((40, 17), np.float32))
+    frames = input_from_rows(rows, model.spec).numpy()
+    for flip in (False, True):
+        backend = make_backend("eager", model, flip=flip)
+        streamed = np.stack([backend.step(f)[0] for f in frames])
+        whole, _ = predict_sequence(model, rows, flip=flip)
+        assert np.abs(streamed - whole).max() < 0.05, f"flip={flip}"
+    single, _ = predict_sequence(model, rows, flip=False)
+    assert np.abs(whole - single).mean() > 0.1  # the mirror image changes the average
 
 
 def test_tensorrt_absent_is_one_clear_sentence(random_weights):

@@ -8,9 +8,10 @@ from conftest import needs_h36m
 from poselift.engine.refine import RefineSettings, StreamingRefiner
 from poselift.models.checkpoint import load_weights
 from poselift.models.errors import WeightsError
+from poselift.models.lifter import window_2d
 from poselift.models.occlusion import occlude
 from poselift.models.refiner import (Denoiser, RefinerSpec, alphas_cumprod, denoising_loss, refine,
-                                     refine_sequence, sampling_times, stream_noise, window_2d)
+                                     refine_sequence, sampling_times, stream_noise)
 
 
 CONFIGS = Path(__file__).resolve().parents[1] / "assets" / "configs"
