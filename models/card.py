@@ -52,7 +52,9 @@ def write_card(weights: Path, eval_json: Path, run: Path, bench_json: Path | Non
              f"- trained: {train['steps']} steps of {train['config']['batch_size']} windows, "
              f"{train['hours']:.1f} h on a 2-core CPU; subjects {', '.join(train['config']['subjects'])} "
              f"(validation: {card['data']['validation']}); these weights are the EMA at step "
-             f"{state['meta'].get('step', '?')}, the best on validation", "", "## Human3.6M, S9 and S11 (causal, every frame)", "",
+             f"{state['meta'].get('step', '?')}, the best on validation", "",
+             "## Human3.6M, S9 and S11 (causal, every frame"
+             + (", each frame averaged with its mirror image)" if all(r.get("flip") for r in results) else ")"), "",
              MISSING_NOTE, "",
              "| 2D input | fps | P1 (mm) | P2 (mm) | N-MPJPE | 3DPCK | AUC | Accel (mm/frame²) | uncertainty-error corr. |",
              "|---|---|---|---|---|---|---|---|---|"]
