@@ -26,7 +26,8 @@ class BackendUnavailable(RuntimeError):
 class LifterBackend:
     """Streams one frame at a time: ``step(x)`` with the frame's network input (J, 3) returns the
     root-relative pose (J, 3) in mm and its per-joint uncertainty (J,) in mm. With ``flip`` the
-    frame's mirror image runs as a second stream and the two predictions are averaged."""
+    frame's mirror image runs as a second stream in the same call, and the two predictions are
+    averaged."""
 
     name = "eager"
 
@@ -36,26 +37,26 @@ class LifterBackend:
         self.spec = model.spec
         self.flip = flip
         self.module = LifterStep(model.cpu().eval()).to(self.device)
-        self.states: list | None = None  # one per stream: the input's and, with flip, its mirror image's
+        self.streams = 2 if flip else 1
+        self.state: list | None = None
 
     def reset(self) -> None:
         """Forget the history: the next frame starts a new window."""
-        self.states = None
+        self.state = None
 
     @torch.no_grad()
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = torch.as_tensor(np.asarray(x, np.float32), device=self.device).reshape(-1, IN_FEATURES)
-        frames = [rows.reshape(-1)] + ([mirror(rows).reshape(-1)] if self.flip else [])
-        if self.states is None:
-            self.states = [self._prime(f) for f in frames]
-        outputs = []
-        for i, f in enumerate(frames):
-            pose, log_scale, *self.states[i] = self._run(f, self.states[i])
-            outputs.append((torch.as_tensor(pose), torch.as_tensor(log_scale)))
-        pose, log_scale = outputs[0]
+        frames = torch.stack([rows, mirror(rows)] if self.flip else [rows]).flatten(1)
+        if self.state is None:
+            self.state = self._prime(frames)
+        pose, log_scale, *self.state = self._run(frames, self.state)
+        pose, log_scale = torch.as_tensor(pose), torch.as_tensor(log_scale)
         if self.flip:  # average with the mirror image's prediction, mirrored back
-            pose = 0.5 * (pose + mirror(outputs[1][0]))
-            log_scale = 0.5 * (log_scale + mirror_scale(outputs[1][1]))
+            pose = 0.5 * (pose[0] + mirror(pose[1]))
+            log_scale = 0.5 * (log_scale[0] + mirror_scale(log_scale[1]))
+        else:
+            pose, log_scale = pose[0], log_scale[0]
         return self._to_numpy(pose), self._to_numpy(expected_error(log_scale))
 
     def _prime(self, frame: torch.Tensor) -> list:
@@ -94,7 +95,7 @@ class OnnxBackend(LifterBackend):
 
         if path is None:
             path = Path(tempfile.mkdtemp(prefix="poselift-onnx-")) / "lifter_step.onnx"
-        export_onnx(model, path)
+        export_onnx(model, path, self.streams)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -122,8 +123,8 @@ class TensorRTBackend(LifterBackend):
         import torch_tensorrt
 
         super().__init__(model, "cuda", flip)
-        example = [torch.zeros(self.spec.in_channels, device="cuda"),
-                   *[s.cuda() for s in self.module.initial_state()]]
+        example = [torch.zeros(self.streams, self.spec.in_channels, device="cuda"),
+                   *[s.cuda() for s in self.module.initial_state(self.streams)]]
         self._trt = torch_tensorrt.compile(self.module, ir="dynamo", inputs=example,
                                            enabled_precisions={torch.float32})
 

@@ -15,12 +15,13 @@ def step_io_names(model: TemporalLifter) -> tuple[list[str], list[str]]:
     return ["frame", *state], ["pose", "log_scale", *[f"next_{s}" for s in state]]
 
 
-def export_onnx(model: TemporalLifter, path: str | Path) -> Path:
-    """Write the streaming step (frame + per-layer state in, pose + log-scale + new state out) as ONNX."""
+def export_onnx(model: TemporalLifter, path: str | Path, streams: int = 1) -> Path:
+    """Write the streaming step for ``streams`` streams (frame + per-layer state in, pose + log-scale +
+    new state out) as ONNX."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     step = LifterStep(model.cpu().eval())
-    example = (torch.zeros(model.spec.in_channels), *step.initial_state())
+    example = (torch.zeros(streams, model.spec.in_channels), *step.initial_state(streams))
     inputs, outputs = step_io_names(model)
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of one that needs onnxscript; this
@@ -28,14 +29,4 @@ def export_onnx(model: TemporalLifter, path: str | Path) -> Path:
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(step, example, str(path), input_names=inputs, output_names=outputs,
                           opset_version=17, dynamo=False)
-    return path
-
-
-def export_torchscript(model: TemporalLifter, path: str | Path) -> Path:
-    """Write the streaming step as a traced TorchScript module (same inputs and outputs as ONNX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    step = LifterStep(model.cpu().eval())
-    example = (torch.zeros(model.spec.in_channels), *step.initial_state())
-    torch.jit.trace(step, example).save(str(path))
     return path

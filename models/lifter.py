@@ -159,12 +159,12 @@ def lifter_loss(pose: torch.Tensor, log_scale: torch.Tensor, target: torch.Tenso
 
 
 class LifterStep(nn.Module):
-    """One live step of a trained :class:`TemporalLifter`, batch 1, with explicit cached state.
+    """One live step of a trained :class:`TemporalLifter` for S streams at once, with explicit cached state.
 
     Batch norm is folded into the convolutions. ``forward(frame, *state)`` takes the newest frame's
-    network input (J*3,) and one buffer per layer holding that layer's recent inputs, and returns
-    (pose (J, 3), log_scale (J,), *new_state). Pure tensor in, tensor out, so it traces to ONNX and
-    TorchScript unchanged.
+    network input of each stream (S, J*3) and one buffer per layer holding that layer's recent inputs
+    (S, channels, taps), and returns (pose (S, J, 3), log_scale (S, J), *new_state). Live, the streams
+    are a frame and its mirror image. Pure tensor in, tensor out, so it exports to ONNX unchanged.
     """
 
     def __init__(self, lifter: TemporalLifter):
@@ -172,50 +172,49 @@ class LifterStep(nn.Module):
         self.spec = lifter.spec
         lifter = lifter.eval()
         w, b = _fold(lifter.expand, lifter.expand_bn)
-        self.register_buffer("w_expand", w.flatten(1))
+        self.register_buffer("w_expand", w.flatten(1).T.contiguous())
         self.register_buffer("b_expand", b)
         self.dilations = [3 ** (i + 1) for i in range(self.spec.levels - 1)]
         for i in range(self.spec.levels - 1):
             w, b = _fold(lifter.temporal[i], lifter.temporal_bn[i])
-            self.register_buffer(f"w_temporal{i}", w.flatten(1))
+            self.register_buffer(f"w_temporal{i}", w.flatten(1).T.contiguous())
             self.register_buffer(f"b_temporal{i}", b)
             w, b = _fold(lifter.pointwise[i], lifter.pointwise_bn[i])
-            self.register_buffer(f"w_pointwise{i}", w.flatten(1))
+            self.register_buffer(f"w_pointwise{i}", w.flatten(1).T.contiguous())
             self.register_buffer(f"b_pointwise{i}", b)
-        self.register_buffer("w_head", lifter.head.weight.detach().flatten(1).clone())
+        self.register_buffer("w_head", lifter.head.weight.detach().flatten(1).T.contiguous())
         self.register_buffer("b_head", lifter.head.bias.detach().clone())
         self._decode = lifter._decode
 
-    def initial_state(self) -> list[torch.Tensor]:
+    def initial_state(self, streams: int = 1) -> list[torch.Tensor]:
         c, cin = self.spec.channels, self.spec.in_channels
-        return [torch.zeros(cin, 3)] + [torch.zeros(c, 2 * d + 1) for d in self.dilations]
+        return [torch.zeros(streams, cin, 3)] + [torch.zeros(streams, c, 2 * d + 1) for d in self.dilations]
 
     def prime(self, frame: torch.Tensor) -> list[torch.Tensor]:
-        """The state after an endless run of ``frame``: how a stream starts (its first frame
+        """The state after an endless run of ``frame`` (S, J*3): how a stream starts (its first frame
         stands in for the history it does not have, as the edge padding in training does)."""
-        state = [frame[:, None].expand(-1, 3).clone()]
-        h = F.relu(self.w_expand @ state[0].reshape(-1) + self.b_expand)
+        state = [frame[:, :, None].expand(-1, -1, 3).clone()]
+        h = F.relu(state[0].flatten(1) @ self.w_expand + self.b_expand)
         for i, d in enumerate(self.dilations):
-            state.append(h[:, None].expand(-1, 2 * d + 1).clone())
+            state.append(h[:, :, None].expand(-1, -1, 2 * d + 1).clone())
             h = self._block(i, d, state[-1], h)
         return state
 
     def forward(self, frame: torch.Tensor, *state: torch.Tensor):
-        buf = torch.cat([state[0][:, 1:], frame[:, None]], dim=1)
+        buf = torch.cat([state[0][:, :, 1:], frame[:, :, None]], dim=2)
         new_state = [buf]
-        h = F.relu(self.w_expand @ buf.reshape(-1) + self.b_expand)
+        h = F.relu(buf.flatten(1) @ self.w_expand + self.b_expand)
         for i, d in enumerate(self.dilations):
-            buf = torch.cat([state[i + 1][:, 1:], h[:, None]], dim=1)
+            buf = torch.cat([state[i + 1][:, :, 1:], h[:, :, None]], dim=2)
             new_state.append(buf)
             h = self._block(i, d, buf, h)
-        out = self.w_head @ h + self.b_head
-        pose, log_scale = self._decode(out[None])
-        return (pose[0], log_scale[0], *new_state)
+        pose, log_scale = self._decode(h @ self.w_head + self.b_head)
+        return (pose, log_scale, *new_state)
 
     def _block(self, i: int, d: int, buf: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        taps = buf[:, 0::d]  # columns 0, d, 2d: oldest to newest
-        t = F.relu(getattr(self, f"w_temporal{i}") @ taps.reshape(-1) + getattr(self, f"b_temporal{i}"))
-        return h + F.relu(getattr(self, f"w_pointwise{i}") @ t + getattr(self, f"b_pointwise{i}"))
+        taps = buf[:, :, 0::d]  # columns 0, d, 2d: oldest to newest
+        t = F.relu(taps.flatten(1) @ getattr(self, f"w_temporal{i}") + getattr(self, f"b_temporal{i}"))
+        return h + F.relu(t @ getattr(self, f"w_pointwise{i}") + getattr(self, f"b_pointwise{i}"))
 
 
 def _fold(conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -33,12 +33,12 @@ def test_strided_dense_and_streaming_agree(lifter):
         step = LifterStep(lifter)
         state, outs = step.initial_state(), []
         for t in range(60):
-            pose, log_scale, *state = step(x[0, t].reshape(-1), *state)
-            outs.append(pose)
+            pose, log_scale, *state = step(x[:, t].flatten(1), *state)
+            outs.append(pose[0])
     assert dense.shape == (1, 60 - rf + 1, 17, 3)
     assert torch.allclose(strided[0, 0], dense[0, -1], atol=1e-3)
     assert torch.allclose(torch.stack(outs[rf - 1:]), dense[0], atol=1e-3)
-    assert torch.allclose(log_scale, dense_ls[0, -1], atol=1e-4)
+    assert torch.allclose(log_scale[0], dense_ls[0, -1], atol=1e-4)
     assert (dense[..., 0, :] == 0).all()  # pelvis at the origin
 
 
@@ -118,17 +118,17 @@ def test_weights_round_trip_and_bad_files(lifter, tmp_path):
 def test_primed_stream_equals_edge_padding(lifter):
     """A stream primed with its first frame gives what the padded sequence gives in evaluation."""
     rf = lifter.spec.receptive_field
-    x = torch.randn(1, 12, rows(lifter), 3)
+    x = torch.randn(3, 12, rows(lifter), 3)  # three independent streams stepped together
     padded = torch.cat([x[:, :1].expand(-1, rf - 1, -1, -1), x], dim=1)
     with torch.no_grad():
         dense, _ = lifter(padded, dense=True)
         step = LifterStep(lifter)
-        state = step.prime(x[0, 0].reshape(-1))
+        state = step.prime(x[:, 0].flatten(1))
         outs = []
         for t in range(12):
-            pose, _, *state = step(x[0, t].reshape(-1), *state)
+            pose, _, *state = step(x[:, t].flatten(1), *state)
             outs.append(pose)
-    assert torch.allclose(torch.stack(outs), dense[0], atol=1e-3)
+    assert torch.allclose(torch.stack(outs, dim=1), dense, atol=1e-3)
 
 
 def test_mirror_swaps_sides_and_undoes_itself(lifter):
