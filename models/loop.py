@@ -28,6 +28,9 @@ class LoopConfig:
     subjects: tuple[str, ...] = TRAIN_SUBJECTS
     # The validation subject's second takes ("Walking 1", ...) are held out: a split that never sees S9/S11.
     validation_subject: str = "S8"
+    # "takes": hold out those second takes; "subject": hold out the whole subject (a split that, like
+    # the test, scores people the model has never seen, at the price of one subject less to learn from).
+    validation: str = "takes"
     batch_size: int = 512
     steps: int = 30000
     lr: float = 1e-3
@@ -42,8 +45,9 @@ class LoopConfig:
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default
 
 
-def split_sequences(sequences: list[Sequence], validation_subject: str) -> tuple[list[Sequence], list[Sequence]]:
-    held_out = [s.subject == validation_subject and s.take.endswith(" 1") for s in sequences]
+def split_sequences(sequences: list[Sequence], validation_subject: str, whole_subject: bool = False
+                    ) -> tuple[list[Sequence], list[Sequence]]:
+    held_out = [s.subject == validation_subject and (whole_subject or s.take.endswith(" 1")) for s in sequences]
     return ([s for s, h in zip(sequences, held_out) if not h], [s for s, h in zip(sequences, held_out) if h])
 
 
@@ -54,7 +58,13 @@ def prepare_run(cfg: LoopConfig) -> tuple[list[Sequence], list[Sequence]]:
     bad = set(cfg.subjects) & set(TEST_SUBJECTS)
     if bad:
         raise ConfigError(f"training subjects {sorted(bad)} are test subjects: train on {TRAIN_SUBJECTS} only.")
-    train_seqs, val_seqs = split_sequences(load_sequences(cfg.subjects, cfg.data), cfg.validation_subject)
+    if cfg.validation not in ("takes", "subject"):
+        raise ConfigError(f"validation must be \"takes\" or \"subject\", got {cfg.validation!r}.")
+    train_seqs, val_seqs = split_sequences(load_sequences(cfg.subjects, cfg.data), cfg.validation_subject,
+                                           cfg.validation == "subject")
+    if not train_seqs:
+        raise ConfigError(f"holding out all of {cfg.validation_subject} leaves nothing to train on: "
+                          "add training subjects or use validation: takes.")
     if not val_seqs:
         raise ConfigError(f"validation subject {cfg.validation_subject} is not among the training subjects {cfg.subjects}.")
     return train_seqs, val_seqs

@@ -27,6 +27,9 @@ class Augment:
     outlier: float = 0.0  # per joint: a detector miss, displaced by up to 40 % of the scale
     dropout: float = 0.0  # per joint: lost entirely (confidence 0, position meaningless)
     hip_spread: float = 0.08  # hip width and height jitter, fraction (MediaPipe's hips differ from H36M)
+    # Ground-truth-2D windows only: each bone group's length scaled by exp(N(0, bone_scale)), the 3D
+    # rebuilt along the skeleton and projected again, so the lifter meets new body proportions.
+    bone_scale: float = 0.0
 
 
 class WindowSampler:
@@ -39,6 +42,7 @@ class WindowSampler:
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         self.lengths = lengths
         self.pose3d = np.concatenate([s.pose3d - s.pose3d[:, :1] for s in sequences]).astype(np.float32)
+        self.root3d = np.concatenate([s.pose3d[:, 0] for s in sequences]).astype(np.float32)
         norm = [s.camera.normalize(s.pose2d) for s in sequences]
         self.gt2d = np.concatenate(norm).astype(np.float32)
         det = [s.camera.normalize(s.detections) if s.sh16 is not None else n for s, n in zip(sequences, norm)]
@@ -82,9 +86,41 @@ class WindowSampler:
         a3 = a[:, -l:]
         target = (1 - a3) * self.pose3d[i0[:, -l:]] + a3 * self.pose3d[i1[:, -l:]]
         conf = np.ones(kp.shape[:3], np.float32)
+        if aug is not None and aug.bone_scale > 0 and not use_det.all():
+            gt = ~use_det
+            rel = (1 - a[gt]) * self.pose3d[i0[gt]] + a[gt] * self.pose3d[i1[gt]]
+            root = (1 - a[gt, ..., 0]) * self.root3d[i0[gt]] + a[gt, ..., 0] * self.root3d[i1[gt]]
+            factors = np.exp(aug.bone_scale * rng.standard_normal((int(gt.sum()), len(BONE_GROUPS)), dtype=np.float32))
+            kp[gt], target[gt] = rescale_bones(kp[gt], rel, root[:, :, None], factors, l)
         if aug is not None:
             kp, conf, target = _perturb(kp, conf, target, use_det, rng, aug)
         return kp, conf, target
+
+
+# Bone groups whose lengths vary together (left and right alike), by child joint.
+BONE_GROUPS = (("right_hip", "left_hip"), ("right_knee", "left_knee"), ("right_ankle", "left_ankle"), ("spine",),
+               ("thorax",), ("neck_nose",), ("head_top",), ("left_shoulder", "right_shoulder"),
+               ("left_elbow", "right_elbow"), ("left_wrist", "right_wrist"))
+_GROUP_OF = {H36M.index(name): g for g, names in enumerate(BONE_GROUPS) for name in names}
+
+
+def rescale_bones(kp: np.ndarray, rel: np.ndarray, root: np.ndarray, factors: np.ndarray, outputs: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of a person with other bone lengths: 2D ``kp`` (B, T, J, 2) in normalised image
+    coordinates with its root-relative 3D ``rel`` (B, T, J, 3) and root ``root`` (B, T, 1, 3) in the
+    camera frame (mm), each bone group's length times ``factors`` (B, groups). The 2D moves by the
+    change of the pinhole projection, which keeps whatever the original projection had besides.
+    Returns the new 2D and the new 3D of the last ``outputs`` frames."""
+    new = np.zeros_like(rel)
+    for j, parent in enumerate(H36M.parents):
+        if parent >= 0:
+            f = factors[:, _GROUP_OF[j]][:, None, None]
+            new[:, :, j] = new[:, :, parent] + f * (rel[:, :, j] - rel[:, :, parent])
+
+    def project(p: np.ndarray) -> np.ndarray:
+        return p[..., :2] / p[..., 2:]
+
+    return kp + project(new + root) - project(rel + root), new[:, -outputs:]
 
 
 def _perturb(kp: np.ndarray, conf: np.ndarray, target: np.ndarray, use_det: np.ndarray,

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -74,3 +75,41 @@ def test_refiner_trains_through_the_same_command(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines if "val/p1_refined" in r] == [2, 4]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["variants"] == 1
+
+
+def test_bone_rescaling_changes_lengths_and_reprojects():
+    from poselift.models.skeletons import H36M
+    from poselift.models.windows import BONE_GROUPS, rescale_bones
+
+    rng = np.random.default_rng(0)
+    rel = rng.normal(0, 300, (2, 3, 17, 3)).astype(np.float32)
+    rel -= rel[:, :, :1]
+    root = np.array([100.0, -50.0, 5000.0], np.float32) * np.ones((2, 3, 1, 1), np.float32)
+    kp = (rel + root)[..., :2] / (rel + root)[..., 2:]
+    same_kp, same_3d = rescale_bones(kp, rel, root, np.ones((2, len(BONE_GROUPS)), np.float32), 3)
+    assert np.allclose(same_kp, kp, atol=1e-6) and np.allclose(same_3d, rel, atol=1e-3)
+
+    factors = np.ones((2, len(BONE_GROUPS)), np.float32)
+    factors[:, [g for g, names in enumerate(BONE_GROUPS) if "left_knee" in names]] = 1.2
+    new_kp, new_3d = rescale_bones(kp, rel, root, factors, 2)
+    knee, hip, ankle = H36M.index("left_knee"), H36M.index("left_hip"), H36M.index("left_ankle")
+
+    def length(p, a, b):
+        return np.linalg.norm(p[:, :, a] - p[:, :, b], axis=-1)
+    assert np.allclose(length(new_3d, knee, hip), 1.2 * length(rel[:, -2:], knee, hip), rtol=1e-4)
+    assert np.allclose(length(new_3d, ankle, knee), length(rel[:, -2:], ankle, knee), rtol=1e-4)
+    projected = (new_3d + root[:, -2:])[..., :2] / (new_3d + root[:, -2:])[..., 2:]
+    assert np.allclose(new_kp[:, -2:], projected, atol=1e-6)
+    assert not np.allclose(new_kp, kp, atol=1e-4)
+
+
+def test_validation_holds_out_takes_or_the_whole_subject():
+    from types import SimpleNamespace
+
+    from poselift.models.loop import split_sequences
+
+    seqs = [SimpleNamespace(subject=s, take=t) for s in ("S1", "S8") for t in ("Walking", "Walking 1")]
+    train, val = split_sequences(seqs, "S8")
+    assert [(s.subject, s.take) for s in val] == [("S8", "Walking 1")] and len(train) == 3
+    train, val = split_sequences(seqs, "S8", whole_subject=True)
+    assert {s.subject for s in val} == {"S8"} and len(val) == 2 and {s.subject for s in train} == {"S1"}
