@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=BACKENDS, default="eager")
     p.add_argument("--camera", type=Path, help="camera calibration JSON")
     p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view (degrees) when uncalibrated")
-    p.add_argument("--no-flip", action="store_true", help="lift each frame once, without its mirror image (half the cost)")
+    p.add_argument("--no-flip", action="store_true", help="lift each frame once, without its mirror image (cheaper, less accurate)")
     args = p.parse_args(argv)
 
     import pyqtgraph as pg

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.lifter import IN_FEATURES, LifterStep, TemporalLifter, expected_error, mirror, mirror_scale
+from ..models.lifter import IN_FEATURES, LifterStep, TemporalLifter, average_with_mirror, expected_error, with_mirror
 
 BACKENDS = ("eager", "compile", "onnx", "tensorrt")
 
@@ -37,8 +37,11 @@ class LifterBackend:
         self.spec = model.spec
         self.flip = flip
         self.module = LifterStep(model.cpu().eval()).to(self.device)
-        self.streams = 2 if flip else 1
         self.state: list | None = None
+
+    @property
+    def streams(self) -> int:
+        return 2 if self.flip else 1
 
     def reset(self) -> None:
         """Forget the history: the next frame starts a new window."""
@@ -47,16 +50,12 @@ class LifterBackend:
     @torch.no_grad()
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = torch.as_tensor(np.asarray(x, np.float32), device=self.device).reshape(-1, IN_FEATURES)
-        frames = torch.stack([rows, mirror(rows)] if self.flip else [rows]).flatten(1)
+        frames = (with_mirror(rows) if self.flip else rows[None]).flatten(1)
         if self.state is None:
             self.state = self._prime(frames)
         pose, log_scale, *self.state = self._run(frames, self.state)
         pose, log_scale = torch.as_tensor(pose), torch.as_tensor(log_scale)
-        if self.flip:  # average with the mirror image's prediction, mirrored back
-            pose = 0.5 * (pose[0] + mirror(pose[1]))
-            log_scale = 0.5 * (log_scale[0] + mirror_scale(log_scale[1]))
-        else:
-            pose, log_scale = pose[0], log_scale[0]
+        pose, log_scale = average_with_mirror(pose, log_scale) if self.flip else (pose[0], log_scale[0])
         return self._to_numpy(pose), self._to_numpy(expected_error(log_scale))
 
     def _prime(self, frame: torch.Tensor) -> list:
@@ -145,7 +144,8 @@ def available_backends() -> list[str]:
 def make_backend(name: str, model: TemporalLifter, device: str | None = None, flip: bool = True) -> LifterBackend:
     """The backend called ``name`` running ``model``, on the CPU unless ``device`` says otherwise
     (one live step is too small to gain from a GPU; TensorRT always runs on one). ``flip`` also lifts
-    the mirror image of every frame and averages the two (twice the cost, a more accurate pose)."""
+    the mirror image of every frame, in the same batched call, and averages the two (a more accurate
+    pose for about 1.3x the cost of one stream)."""
     kinds = {"eager": LifterBackend, "compile": CompileBackend, "onnx": OnnxBackend, "tensorrt": TensorRTBackend}
     if name not in kinds:
         raise BackendUnavailable(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}.")

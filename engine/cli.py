@@ -58,8 +58,8 @@ def _eval(args: argparse.Namespace) -> None:
     if args.json:
         settings = {"refiner": str(args.refiner), "threshold_mm": args.threshold, "sampler_steps": args.sampler_steps,
                     "hypotheses": args.hypotheses, "seed": args.seed} if args.refine else None
-        Path(args.json).write_text(json.dumps({"weights": str(args.weights), "flip": not args.no_flip, "refine": settings, "results": results},
-                                              indent=2))
+        Path(args.json).write_text(json.dumps({"weights": str(args.weights), "flip": not args.no_flip,
+                                               "refine": settings, "results": results}, indent=2))
     if args.markdown:
         Path(args.markdown).write_text("\n\n".join(tables) + "\n")
 
@@ -101,8 +101,7 @@ def _pipeline_options(args: argparse.Namespace):
     from .refine import RefineSettings
 
     return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, flip=not args.no_flip,
-                           camera=args.camera,
-                           hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine, refiner=args.refiner,
+                           camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine, refiner=args.refiner,
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses))
 
 
@@ -122,7 +121,7 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
 
 def _add_flip_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-flip", action="store_true",
-                   help="lift each frame once, without averaging in its mirror image (half the cost, less accurate)")
+                   help="lift each frame once, without averaging in its mirror image (cheaper, less accurate)")
 
 
 def _add_refiner_args(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
-from .lifter import TemporalLifter, expected_error, input_from_rows, mirror, mirror_scale, window_2d
+from .lifter import TemporalLifter, average_with_mirror, expected_error, input_from_rows, window_2d, with_mirror
 from .occlusion import occlude
 
 # (pose, uncertainty, 2D network input) of a whole sequence -> refined pose, resampled-joint mask
@@ -27,14 +27,13 @@ def predict_sequence(model: TemporalLifter, rows: torch.Tensor, flip: bool = Tru
     x = input_from_rows(rows.to(next(model.parameters()).device), model.spec)
     rf = model.spec.receptive_field
     x = torch.cat([x[:1].expand(rf - 1, -1, -1), x])
-    batch = torch.stack([x, mirror(x)]) if flip else x[None]
+    batch = with_mirror(x) if flip else x[None]
     poses, scales = [], []
     for s in range(0, len(rows), chunk):
         p, ls = model(batch[:, s: s + chunk + rf - 1], dense=True)
-        if flip:
-            p, ls = 0.5 * (p[:1] + mirror(p[1:])), 0.5 * (ls[:1] + mirror_scale(ls[1:]))
-        poses.append(p[0])
-        scales.append(expected_error(ls[0]))
+        p, ls = average_with_mirror(p, ls) if flip else (p[0], ls[0])
+        poses.append(p)
+        scales.append(expected_error(ls))
     return torch.cat(poses).cpu().numpy(), torch.cat(scales).cpu().numpy()
 
 
@@ -119,8 +118,8 @@ def markdown_table(result: dict) -> str:
     actions = list(result["per_action"])
     occluded = f", {100 * result['occlusion']:g} % of joint-frames occluded" if result.get("occlusion") else ""
     refined = ", refined" if result.get("refined") else ""
-    refined += ", averaged with the mirror image" if result.get("flip") else ""
-    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}, {result['frames']} frames. "
+    mirrored = ", averaged with the mirror image" if result.get("flip") else ""
+    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}{mirrored}, {result['frames']} frames. "
              f"{result['note']}", "",
              "| metric | " + " | ".join(actions) + " | mean |",
              "|---" * (len(actions) + 2) + "|"]

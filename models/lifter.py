@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .skeletons import H36M
+from .skeletons import H36M, flip_pose
 
 NUM_JOINTS = 17
 IN_FEATURES = 3  # x, y, confidence
@@ -77,18 +77,16 @@ def input_from_rows(rows: torch.Tensor, spec: LifterSpec) -> torch.Tensor:
     return rows if spec.root_features else rows[..., :-1, :]
 
 
-def mirror(rows: torch.Tensor) -> torch.Tensor:
-    """The left-right mirror image of H36M rows (..., J or J + 1, C) whose first column is x: network
-    input (x, y, confidence; the pelvis row stays last) or a pose in camera coordinates alike. Left and
-    right joints swap and x changes sign, so a mirrored pose mirrors back with the same call."""
-    index = torch.as_tensor(np.r_[H36M.flip_index, np.arange(H36M.num_joints, rows.shape[-2])], device=rows.device)
-    out = rows.index_select(-2, index)
-    return torch.cat([-out[..., :1], out[..., 1:]], dim=-1)
+def with_mirror(x: torch.Tensor) -> torch.Tensor:
+    """Network input (..., J or J + 1, 3) and its left-right mirror image, stacked on a new first axis."""
+    return torch.stack([x, flip_pose(x, H36M)])
 
 
-def mirror_scale(log_scale: torch.Tensor) -> torch.Tensor:
-    """Per-joint values (..., J) of a mirrored prediction, back on their own side."""
-    return log_scale[..., torch.as_tensor(H36M.flip_index, device=log_scale.device)]
+def average_with_mirror(pose: torch.Tensor, log_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lifter's output for ``with_mirror`` input (2, ..., J, 3) and (2, ..., J): the two
+    predictions averaged, the mirror image's mirrored back."""
+    return (0.5 * (pose[0] + flip_pose(pose[1], H36M)),
+            0.5 * (log_scale[0] + log_scale[1][..., H36M.flip_index]))
 
 
 class TemporalLifter(nn.Module):

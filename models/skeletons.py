@@ -50,9 +50,11 @@ class Skeleton:
         return self.joints.index(name)
 
 
-def flip_pose(pose: np.ndarray, skeleton: Skeleton, axis: int = 0) -> np.ndarray:
-    """Mirror a pose (..., J, D) about coordinate ``axis`` (x) and swap left/right joints."""
-    out = pose[..., skeleton.flip_index, :].copy()
+def flip_pose(pose, skeleton: Skeleton, axis: int = 0):
+    """Mirror a pose (..., J, D), a numpy array or a torch tensor, about coordinate ``axis`` (x) and
+    swap left/right joints. Rows past the skeleton's J (the lifter input's pelvis row) keep their place."""
+    index = np.r_[skeleton.flip_index, np.arange(skeleton.num_joints, pose.shape[-2])]
+    out = pose[..., index, :]  # advanced indexing: a copy
     out[..., axis] *= -1
     return out
 

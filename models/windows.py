@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .h36m import FPS, Sequence
-from .skeletons import H36M
+from .skeletons import H36M, flip_pose
 
 
 @dataclass(frozen=True)
@@ -78,23 +78,26 @@ class WindowSampler:
         use_det = np.zeros(batch, bool)
         if aug is not None:
             use_det = (rng.random(batch) < aug.detections) & self.has_det[end]
-        kp = (1 - a) * src[i0] + a * src[i1]
+        kp = _lerp(src, i0, i1, a)
         if use_det.any():
-            kd = (1 - a[use_det]) * self.det2d[i0[use_det]] + a[use_det] * self.det2d[i1[use_det]]
-            kp[use_det] = kd
+            kp[use_det] = _lerp(self.det2d, i0[use_det], i1[use_det], a[use_det])
         l = self.outputs
-        a3 = a[:, -l:]
-        target = (1 - a3) * self.pose3d[i0[:, -l:]] + a3 * self.pose3d[i1[:, -l:]]
+        target = _lerp(self.pose3d, i0[:, -l:], i1[:, -l:], a[:, -l:])
         conf = np.ones(kp.shape[:3], np.float32)
         if aug is not None and aug.bone_scale > 0 and not use_det.all():
             gt = ~use_det
-            rel = (1 - a[gt]) * self.pose3d[i0[gt]] + a[gt] * self.pose3d[i1[gt]]
-            root = (1 - a[gt, ..., 0]) * self.root3d[i0[gt]] + a[gt, ..., 0] * self.root3d[i1[gt]]
+            rel = _lerp(self.pose3d, i0[gt], i1[gt], a[gt])
+            root = _lerp(self.root3d, i0[gt], i1[gt], a[gt, ..., 0])
             factors = np.exp(aug.bone_scale * rng.standard_normal((int(gt.sum()), len(BONE_GROUPS)), dtype=np.float32))
             kp[gt], target[gt] = rescale_bones(kp[gt], rel, root[:, :, None], factors, l)
         if aug is not None:
             kp, conf, target = _perturb(kp, conf, target, use_det, rng, aug)
         return kp, conf, target
+
+
+def _lerp(frames: np.ndarray, i0: np.ndarray, i1: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``frames`` at fractional times between the frames ``i0`` and ``i1`` (weight ``a`` on ``i1``)."""
+    return (1 - a) * frames[i0] + a * frames[i1]
 
 
 # Bone groups whose lengths vary together (left and right alike), by child joint.
@@ -127,10 +130,8 @@ def _perturb(kp: np.ndarray, conf: np.ndarray, target: np.ndarray, use_det: np.n
              rng: np.random.Generator, aug: Augment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     b, t, j, _ = kp.shape
     flip = rng.random(b) < aug.flip
-    kp[flip] = kp[flip][:, :, H36M.flip_index]
-    kp[flip, ..., 0] *= -1
-    target[flip] = target[flip][:, :, H36M.flip_index]
-    target[flip, ..., 0] *= -1
+    kp[flip] = flip_pose(kp[flip], H36M)
+    target[flip] = flip_pose(target[flip], H36M)
 
     pelvis = kp[:, :, :1]
     scale = np.sqrt(((kp - pelvis) ** 2).sum(-1).mean(-1))[..., None, None]  # (B, T, 1, 1)
