@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import distributed as dist
 
-from .checkpoint import save_atomic, save_weights
+from .checkpoint import load_weights, save_atomic, save_weights
 from .errors import ConfigError
 from .h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, Sequence, load_sequences
 
@@ -43,6 +43,9 @@ class LoopConfig:
     checkpoint_minutes: float = 3.0
     seed: int = 0
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    # Weights to start from (fine-tuning, or a second schedule after a first); their architecture
+    # settings must equal the config's. Ignored once the run has a checkpoint to resume from.
+    init: str | None = None
 
 
 def split_sequences(sequences: list[Sequence], validation_subject: str, whole_subject: bool = False
@@ -109,10 +112,12 @@ def fit(cfg: LoopConfig, model: torch.nn.Module, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    last = out / "last.pt"
+    if cfg.init and not last.exists():
+        _start_from(model, Path(cfg.init))
     ema = EMA(model, cfg.ema_decay)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, stale = 0, math.inf, 0
-    last = out / "last.pt"
     if last.exists():
         state = torch.load(last, map_location=next(model.parameters()).device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -161,6 +166,14 @@ def fit(cfg: LoopConfig, model: torch.nn.Module, out: Path,
     bar.close()
     log.close()
     return out / "best.pt"
+
+
+def _start_from(model: torch.nn.Module, path: Path) -> None:
+    start = load_weights(path, next(model.parameters()).device, model.arch)
+    if start.spec != model.spec:
+        raise ConfigError(f"init weights {path} have the architecture {start.spec.to_dict()}, "
+                          f"not the config's {model.spec.to_dict()}: make the model section match them.")
+    model.load_state_dict(start.state_dict())
 
 
 def _prefetch(batches: Iterator[Any], depth: int = 3) -> Iterator[Any]:

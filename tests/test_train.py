@@ -113,3 +113,37 @@ def test_validation_holds_out_takes_or_the_whole_subject():
     assert [(s.subject, s.take) for s in val] == [("S8", "Walking 1")] and len(train) == 3
     train, val = split_sequences(seqs, "S8", whole_subject=True)
     assert {s.subject for s in val} == {"S8"} and len(val) == 2 and {s.subject for s in train} == {"S1"}
+
+
+def test_training_starts_from_init_weights_of_the_same_architecture(tmp_path):
+    import pytest
+
+    from poselift.models.checkpoint import load_weights, save_weights
+    from poselift.models.errors import ConfigError
+    from poselift.models.lifter import LifterSpec, TemporalLifter
+    from poselift.models.loop import LoopConfig, fit
+
+    spec = LifterSpec(channels=16, levels=1)
+    torch.manual_seed(1)
+    save_weights(tmp_path / "start.pt", TemporalLifter(spec))
+    start = load_weights(tmp_path / "start.pt")
+
+    def loss_fn(net, batch):
+        pose, _ = net(batch)
+        return pose.square().mean(), {}
+
+    def batches(step):
+        while True:
+            yield torch.randn(2, spec.receptive_field, spec.num_joints, 3)
+
+    cfg = LoopConfig(steps=2, lr=0.0, val_every=2, warmup_steps=1, init=str(tmp_path / "start.pt"))
+    torch.manual_seed(2)
+    best = fit(cfg, TemporalLifter(spec), tmp_path / "run", batches, loss_fn, lambda m: (1.0, {}), progress=False)
+    trained = load_weights(best)
+    # lr 0: the weights stay where they started (batch-norm statistics still move with the data)
+    assert all(torch.equal(a, b) for a, b in zip(trained.parameters(), start.parameters()))
+    assert not torch.equal(next(trained.parameters()), next(TemporalLifter(spec).parameters()))
+
+    wider = TemporalLifter(LifterSpec(channels=32, levels=1))
+    with pytest.raises(ConfigError, match="start.pt have the architecture"):
+        fit(cfg, wider, tmp_path / "other", batches, loss_fn, lambda m: (1.0, {}), progress=False)
