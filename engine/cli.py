@@ -227,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")
     c.add_argument("--weights", type=Path, required=True)
     c.add_argument("--eval", type=Path, required=True, help="JSON from `poselift eval --json`")
-    c.add_argument("--run", dest="run_dir", type=Path, required=True,
-                   help="the training run folder (config.json, log.jsonl)")
+    c.add_argument("--run", dest="run_dir", type=Path, nargs="+", required=True,
+                   help="the training run folder (config.json, log.jsonl); several, in order, when one "
+                        "started from another's weights")
     c.add_argument("--bench", type=Path, help="JSON from `poselift bench --json`")
     c.add_argument("-o", "--out", type=Path, required=True, help="card path without extension")
     c.add_argument("--notes", type=Path, help="markdown appended to the card (ablations, caveats)")

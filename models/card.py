@@ -13,34 +13,36 @@ from .h36m import MISSING_NOTE
 LICENSE = "trained on Human3.6M: research/non-commercial use only (Human3.6M licence)"
 
 
-def _training_summary(run: Path) -> dict:
+def _training_stage(run: Path) -> dict:
     config = json.loads((run / "config.json").read_text())
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     steps = [r for r in log if "train/mpjpe" in r]
     # Wall-clock training time: the sum of gaps between log lines, leaving out pauses between resumed runs.
     times = [r["time"] for r in log]
     gaps = [b - a for a, b in zip(times, times[1:]) if 0 < b - a < 600]
-    val = [r for r in log if "val/p1_gt" in r]
-    return {"config": config, "steps": steps[-1]["step"] if steps else 0, "hours": sum(gaps) / 3600,
-            "validation": val}
+    return {"steps": steps[-1]["step"] if steps else 0, "hours_cpu": round(sum(gaps) / 3600, 2), "config": config}
 
 
-def write_card(weights: Path, eval_json: Path, run: Path, bench_json: Path | None, out: Path,
+def write_card(weights: Path, eval_json: Path, runs: list[Path], bench_json: Path | None, out: Path,
                notes: Path | None = None) -> tuple[Path, Path]:
-    """Write ``out``.json (machine-readable) and ``out``.md (for people); ``notes`` (markdown) is
-    appended to the latter."""
+    """Write ``out``.json (machine-readable) and ``out``.md (for people). ``runs`` are the training
+    runs in order (a later one starting from an earlier one's weights); ``notes`` (markdown) is
+    appended to the card."""
     state = torch.load(weights, map_location="cpu", weights_only=True)
     params = sum(v.numel() for k, v in state["state_dict"].items() if not k.endswith(("running_mean", "running_var",
                                                                                         "num_batches_tracked")))
     results = json.loads(eval_json.read_text())["results"]
     bench = json.loads(bench_json.read_text()) if bench_json else []
-    train = _training_summary(run)
+    stages = [_training_stage(run) for run in runs]
+    config = stages[-1]["config"]
+    steps, hours = sum(st["steps"] for st in stages), sum(st["hours_cpu"] for st in stages)
     card = {"weights": weights.name, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
             "architecture": "causal dilated temporal convolutions (streaming, cached)", "spec": state["spec"],
             "receptive_field": 3 ** state["spec"]["levels"], "parameters": params, "license": LICENSE,
-            "data": {"train": train["config"]["subjects"], "validation": f"{train['config']['validation_subject']} "
-                     "second takes (held out)", "test": ["S9", "S11"], "note": MISSING_NOTE},
-            "training": {"steps": train["steps"], "hours_cpu": round(train["hours"], 2), "config": train["config"]},
+            "data": {"train": config["subjects"], "validation": f"{config['validation_subject']} "
+                     + ("(held out)" if config.get("validation") == "subject" else "second takes (held out)"),
+                     "test": ["S9", "S11"], "note": MISSING_NOTE},
+            "training": {"steps": steps, "hours_cpu": round(hours, 2), "stages": stages},
             "evaluation": results, "bench": bench}
     json_path = out.with_suffix(".json")
     json_path.write_text(json.dumps(card, indent=2))
@@ -49,10 +51,12 @@ def write_card(weights: Path, eval_json: Path, run: Path, bench_json: Path | Non
              f"Causal temporal-convolution lifter: receptive field {card['receptive_field']} frames, "
              f"{params / 1e6:.2f} M parameters, {state['spec']['channels']} channels. **{LICENSE}.**", "",
              f"- sha256: `{card['sha256']}`",
-             f"- trained: {train['steps']} steps of {train['config']['batch_size']} windows, "
-             f"{train['hours']:.1f} h on a 2-core CPU; subjects {', '.join(train['config']['subjects'])} "
-             f"(validation: {card['data']['validation']}); these weights are the EMA at step "
-             f"{state['meta'].get('step', '?')}, the best on validation", "",
+             f"- trained: {' + '.join(str(st['steps']) for st in stages)} steps of {config['batch_size']} "
+             f"windows, {hours:.1f} h on a 2-core CPU"
+             + (f" ({len(stages)} schedules, each starting from the previous one's best weights)" if len(stages) > 1 else "")
+             + f"; subjects {', '.join(config['subjects'])} (validation: {card['data']['validation']}); these "
+             f"weights are the EMA at step {state['meta'].get('step', '?')} of the last schedule, the best on validation",
+             "",
              "## Human3.6M, S9 and S11 (causal, every frame"
              + (", each frame averaged with its mirror image)" if all(r.get("flip") for r in results) else ")"), "",
              MISSING_NOTE, "",

@@ -1,0 +1,36 @@
+import hashlib
+import json
+
+from poselift.models.card import write_card
+from poselift.models.checkpoint import save_weights
+from poselift.models.lifter import LifterSpec, TemporalLifter
+
+
+def fake_run(folder, steps, seconds_per_log_line):
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"subjects": ["S1", "S5"], "validation_subject": "S5",
+                                                    "validation": "takes", "batch_size": 64}))
+    lines = [{"step": s, "time": 1000.0 + i * seconds_per_log_line, "train/mpjpe": 50.0}
+             for i, s in enumerate(range(50, steps + 1, 50))]
+    (folder / "log.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    return folder
+
+
+def test_card_sums_the_schedules_and_names_the_weights(tmp_path):
+    weights = tmp_path / "lifter.pt"
+    save_weights(weights, TemporalLifter(LifterSpec(channels=16, levels=2)), {"step": 300})
+    mean = {"p1": 44.94, "p2": 33.3, "n_mpjpe": 41.0, "pck": 97.0, "auc": 60.0, "accel": 1.0}
+    evaluation = {"results": [{"source": "gt", "fps": 50, "flip": True, "mean": mean,
+                               "per_action": {"Walking": {"p1": 40.0, "p2": 30.0}}}]}
+    (tmp_path / "eval.json").write_text(json.dumps(evaluation))
+    runs = [fake_run(tmp_path / "first", 1200, 36.0), fake_run(tmp_path / "second", 600, 18.0)]
+    json_path, md_path = write_card(weights, tmp_path / "eval.json", runs, None, tmp_path / "card")
+
+    card = json.loads(json_path.read_text())
+    assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert card["training"]["steps"] == 1800 and len(card["training"]["stages"]) == 2
+    assert abs(card["training"]["hours_cpu"] - (23 * 36 + 11 * 18) / 3600) < 0.01
+    text = md_path.read_text()
+    assert "1200 + 600 steps of 64 windows" in text and "2 schedules" in text
+    assert "step 300 of the last schedule" in text and "| GT | 50 | 44.9 | 33.3 |" in text
+    assert "research/non-commercial" in text and "S5 second takes" in text
