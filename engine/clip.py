@@ -27,6 +27,7 @@ class Clip:
     fps: float
     mediapipe_world: np.ndarray | None = None  # (N, 33, 3) mm, MediaPipe's own 3D
     meta: dict = field(default_factory=dict)  # skeleton, units, camera, model, source, ...
+    refined: np.ndarray | None = None  # (N, 17) bool, the joints the refiner resampled
 
     def __len__(self) -> int:
         return len(self.pose3d)
@@ -43,6 +44,7 @@ class Clip:
             mediapipe_world=np.array([r.mediapipe.world if r.person else np.full((MEDIAPIPE.num_joints, 3), np.nan)
                                       for r in results], np.float32).reshape(-1, MEDIAPIPE.num_joints, 3),
             meta={"skeleton": H36M.name, "units": "mm", **(meta or {})},
+            refined=np.array([r.refined for r in results], bool).reshape(-1, H36M.num_joints),
         )
 
     def save(self, path: str | Path) -> Path:
@@ -54,6 +56,8 @@ class Clip:
                   "meta": np.array(json.dumps(meta))}
         if self.mediapipe_world is not None:
             arrays["mediapipe_world"] = self.mediapipe_world
+        if self.refined is not None:
+            arrays["refined"] = self.refined
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
@@ -73,7 +77,8 @@ class Clip:
                 return cls(data["pose3d"], data["keypoints"], data["confidence"], data["uncertainty"],
                            data["timestamps"], float(meta["fps"]),
                            data["mediapipe_world"] if "mediapipe_world" in data.files else None,
-                           {k: v for k, v in meta.items() if k not in ("version", "fps")})
+                           {k: v for k, v in meta.items() if k not in ("version", "fps")},
+                           data["refined"] if "refined" in data.files else None)
         except ClipError:
             raise
         except (OSError, ValueError, KeyError) as e:

@@ -75,8 +75,12 @@ def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name
 def write_npz(path: Path, clip: Clip, sk: Skeleton) -> Path:
     if sk is not H36M:
         pose, kp, conf, sigma = in_format(clip, sk)
+        refined = None
+        if clip.refined is not None:  # a mapped joint counts as resampled when any of its sources was
+            src = clip.meta.get("skeleton", H36M.name)
+            refined = -convert_confidence(-clip.refined.astype(np.float32), src, sk.name) > 0
         clip = Clip(pose.astype(np.float32), kp.astype(np.float32), conf, sigma, clip.timestamps, clip.fps,
-                    clip.mediapipe_world, {**clip.meta, "skeleton": sk.name})
+                    clip.mediapipe_world, {**clip.meta, "skeleton": sk.name}, refined)
     return clip.save(path)
 
 

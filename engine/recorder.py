@@ -21,10 +21,12 @@ from ..models.skeletons import H36M, MEDIAPIPE
 from .clip import Clip
 
 J, M = H36M.num_joints, MEDIAPIPE.num_joints
-# Record layout: timestamp, person flag, pose3d, keypoints, confidence, uncertainty, MediaPipe 3D.
+# Record layout: timestamp, person flag, pose3d, keypoints, confidence, uncertainty, MediaPipe 3D,
+# the refiner's resampled joints (1 or 0; recordings from before it was added lack it).
 FIELDS = (("timestamp", (1,)), ("person", (1,)), ("pose3d", (J, 3)), ("keypoints", (J, 2)),
-          ("confidence", (J,)), ("uncertainty", (J,)), ("mediapipe_world", (M, 3)))
+          ("confidence", (J,)), ("uncertainty", (J,)), ("mediapipe_world", (M, 3)), ("refined", (J,)))
 RECORD = sum(int(np.prod(shape)) for _, shape in FIELDS)
+_LAYOUTS = {RECORD: FIELDS, RECORD - J: FIELDS[:-1]}
 
 
 def default_spool_root() -> Path:
@@ -98,7 +100,8 @@ class Recorder:
     def _append(self, result) -> None:
         world = result.mediapipe.world if result.person else np.full((M, 3), np.nan)
         row = np.concatenate([[result.timestamp, float(result.person)], np.ravel(result.pose3d),
-                              np.ravel(result.keypoints), result.confidence, result.uncertainty, np.ravel(world)])
+                              np.ravel(result.keypoints), result.confidence, result.uncertainty, np.ravel(world),
+                              result.refined])
         self._file.write(row.astype(np.float32).tobytes())
         self.frames += 1
         if self.first_timestamp is None:
@@ -127,20 +130,22 @@ def read_spool(path: str | Path) -> Clip:
     """The clip held by a spool folder; a torn last record (from a crash) is ignored."""
     path = Path(path)
     header = json.loads((path / "header.json").read_text())
-    if header.get("record_floats") != RECORD:
-        raise ValueError(f"recording {path} has records of {header.get('record_floats')} values, "
-                         f"this poselift writes {RECORD}: finalise it with the version that recorded it.")
+    size = header.get("record_floats")
+    if size not in _LAYOUTS:
+        raise ValueError(f"recording {path} has records of {size} values, "
+                         f"this poselift reads {sorted(_LAYOUTS)}: finalise it with the version that recorded it.")
     raw = np.fromfile(path / "frames.f32", dtype=np.float32)
-    raw = raw[: len(raw) // RECORD * RECORD].reshape(-1, RECORD)
+    raw = raw[: len(raw) // size * size].reshape(-1, size)
     parts, i = {}, 0
-    for name, shape in FIELDS:
+    for name, shape in _LAYOUTS[size]:
         n = int(np.prod(shape))
         parts[name] = raw[:, i: i + n].reshape(-1, *shape)
         i += n
     return Clip(pose3d=parts["pose3d"], keypoints=parts["keypoints"], confidence=parts["confidence"],
                 uncertainty=parts["uncertainty"], timestamps=parts["timestamp"][:, 0].astype(np.float64),
                 fps=float(header["fps"]), mediapipe_world=parts["mediapipe_world"],
-                meta={"skeleton": H36M.name, "units": "mm", **header.get("meta", {})})
+                meta={"skeleton": H36M.name, "units": "mm", **header.get("meta", {})},
+                refined=parts["refined"] > 0.5 if "refined" in parts else None)
 
 
 def finalize(spool: str | Path, out: str | Path, overwrite: bool = False) -> Path:
@@ -166,8 +171,9 @@ def find_unfinished(root: str | Path | None = None) -> list[Unfinished]:
         header, data = path / "header.json", path / "frames.f32"
         if header.is_file() and data.is_file():
             try:
-                started = float(json.loads(header.read_text())["started"])
-            except (ValueError, KeyError):
+                head = json.loads(header.read_text())
+                started, size = float(head["started"]), int(head.get("record_floats", RECORD))
+            except (ValueError, KeyError, TypeError):
                 continue
-            found.append(Unfinished(path, data.stat().st_size // (4 * RECORD), started))
+            found.append(Unfinished(path, data.stat().st_size // (4 * max(size, 1)), started))
     return found

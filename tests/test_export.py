@@ -118,9 +118,12 @@ def test_mp4_has_the_clips_frame_count(tmp_path):
 
 def test_npz_in_another_format_reads_back(tmp_path):
     clip = synthetic_clip()
+    clip.refined = np.zeros((60, 17), bool)
+    clip.refined[20, H36M.index("left_wrist")] = True
     out, _ = export_clip(clip, "npz", tmp_path / "coco.npz", skeleton="coco17")
     again = Clip.load(out)
     assert again.meta["skeleton"] == "coco17" and again.pose3d.shape == (60, 17, 3)
+    assert np.flatnonzero(again.refined[20]).tolist() == [COCO.index("left_wrist")] and again.refined.sum() == 1
     assert np.isnan(again.pose3d[11]).all()
     assert np.allclose(again.pose3d[20], convert(clip.pose3d[20].astype(float), "h36m17", "coco17"), atol=1e-3)
 

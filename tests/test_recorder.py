@@ -51,7 +51,8 @@ def test_torn_record_is_ignored_and_finalise_is_atomic_and_careful(tmp_path):
     spool = rec.start(30.0)
     for i in range(10):
         rec.append(Result(i, i / 30, 0, 0, (64, 64), i != 4, np.zeros((17, 2)), np.ones(17),
-                          np.full((17, 3), np.nan if i == 4 else i, float), np.full(17, 9.0), Keypoints.empty()))
+                          np.full((17, 3), np.nan if i == 4 else i, float), np.full(17, 9.0), Keypoints.empty(),
+                          refined=np.arange(17) == i))
     assert rec.frames == 10 and rec.duration == pytest.approx(9 / 30)
     rec.stop()
     with open(spool / "frames.f32", "ab") as f:  # half a record, as a crash mid-write leaves
@@ -65,4 +66,22 @@ def test_torn_record_is_ignored_and_finalise_is_atomic_and_careful(tmp_path):
     out = finalize(spool, tmp_path / "new.npz")
     clip = Clip.load(out)
     assert len(clip) == 10 and np.isnan(clip.pose3d[4]).all() and not spool.exists()
+    assert (clip.refined == (np.arange(17) == np.arange(10)[:, None])).all()
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_a_recording_from_before_the_refined_joints_still_finalises(tmp_path):
+    import json
+
+    from poselift.engine.recorder import FIELDS
+    old = RECORD - 17
+    spool = tmp_path / "rec-old"
+    spool.mkdir()
+    (spool / "header.json").write_text(json.dumps({"fps": 25.0, "started": 1.0, "record_floats": old, "meta": {}}))
+    rows = np.zeros((3, old), np.float32)
+    rows[:, 0] = [0.0, 0.04, 0.08]
+    rows[:, 2:2 + 51] = 7.0  # pose3d follows the timestamp and the person flag
+    rows.tofile(spool / "frames.f32")
+    assert FIELDS[-1][0] == "refined" and find_unfinished(tmp_path)[0].frames == 3
+    clip = read_spool(spool)
+    assert len(clip) == 3 and (clip.pose3d == 7.0).all() and clip.refined is None
