@@ -40,7 +40,7 @@ def write_card(weights: Path, eval_json: Path, runs: list[Path], bench_json: Pat
             "architecture": "causal dilated temporal convolutions (streaming, cached)", "spec": state["spec"],
             "receptive_field": 3 ** state["spec"]["levels"], "parameters": params, "license": LICENSE,
             "data": {"train": config["subjects"], "validation": f"{config['validation_subject']} "
-                     + ("(held out)" if config.get("validation") == "subject" else "second takes (held out)"),
+                     + (", held out" if config.get("validation") == "subject" else "second takes, held out"),
                      "test": ["S9", "S11"], "note": MISSING_NOTE},
             "training": {"steps": steps, "hours_cpu": round(hours, 2), "stages": stages},
             "evaluation": results, "bench": bench}
