@@ -18,7 +18,7 @@ from ..engine.recorder import Recorder, discard, find_unfinished, read_spool
 from ..engine.refine import StreamingRefiner
 from ..engine.sources import SourceError, VideoFileSource, WebcamSource
 from ..models.errors import WeightsError
-from ..models.skeletons import COCO, H36M, MEDIAPIPE, MPI_INF_3DHP, convert, convert_confidence
+from ..models.skeletons import COCO, H36M, MEDIAPIPE, MPI_INF_3DHP, convert, convert_confidence, convert_largest
 from .views import SkeletonView, VideoView
 from .worker import InferenceWorker
 
@@ -480,7 +480,7 @@ class MainWindow(QtWidgets.QMainWindow):
             kp = convert(result.keypoints, H36M.name, skeleton.name)
             conf = convert_confidence(result.confidence, H36M.name, skeleton.name)
             pose = convert(result.pose3d, H36M.name, skeleton.name)
-            sigma = -convert_confidence(-result.uncertainty, H36M.name, skeleton.name)  # the largest source
+            sigma = convert_largest(result.uncertainty, H36M.name, skeleton.name)
             comparison = None
             if self.compare_box.isChecked():
                 mp3d = convert(result.mediapipe.world, MEDIAPIPE.name, H36M.name)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.skeletons import H36M, Skeleton, convert, convert_confidence, get_skeleton
+from ..models.skeletons import H36M, Skeleton, convert, convert_confidence, convert_largest, get_skeleton
 from .bvh import camera_to_y_up, write_bvh
 from .clip import Clip
 
@@ -48,7 +48,7 @@ def in_format(clip: Clip, skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray, n
     return (convert(clip.pose3d.astype(np.float64), src, skeleton.name),
             convert(clip.keypoints.astype(np.float64), src, skeleton.name),
             convert_confidence(clip.confidence, src, skeleton.name),
-            -convert_confidence(-clip.uncertainty, src, skeleton.name))
+            convert_largest(clip.uncertainty, src, skeleton.name))
 
 
 def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name, overwrite: bool = False,
@@ -75,10 +75,9 @@ def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name
 def write_npz(path: Path, clip: Clip, sk: Skeleton) -> Path:
     if sk is not H36M:
         pose, kp, conf, sigma = in_format(clip, sk)
-        refined = None
-        if clip.refined is not None:  # a mapped joint counts as resampled when any of its sources was
-            src = clip.meta.get("skeleton", H36M.name)
-            refined = -convert_confidence(-clip.refined.astype(np.float32), src, sk.name) > 0
+        src = clip.meta.get("skeleton", H36M.name)
+        # a mapped joint counts as resampled when any of its sources was
+        refined = None if clip.refined is None else convert_largest(clip.refined.astype(np.float32), src, sk.name) > 0
         clip = Clip(pose.astype(np.float32), kp.astype(np.float32), conf, sigma, clip.timestamps, clip.fps,
                     clip.mediapipe_world, {**clip.meta, "skeleton": sk.name}, refined)
     return clip.save(path)

@@ -36,11 +36,11 @@ def write_card(weights: Path, eval_json: Path, runs: list[Path], bench_json: Pat
     stages = [_training_stage(run) for run in runs]
     config = stages[-1]["config"]
     steps, hours = sum(st["steps"] for st in stages), sum(st["hours_cpu"] for st in stages)
+    takes = "" if config.get("validation") == "subject" else " second takes"
     card = {"weights": weights.name, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
             "architecture": "causal dilated temporal convolutions (streaming, cached)", "spec": state["spec"],
             "receptive_field": 3 ** state["spec"]["levels"], "parameters": params, "license": LICENSE,
-            "data": {"train": config["subjects"], "validation": f"{config['validation_subject']} "
-                     + (", held out" if config.get("validation") == "subject" else "second takes, held out"),
+            "data": {"train": config["subjects"], "validation": f"{config['validation_subject']}{takes}, held out",
                      "test": ["S9", "S11"], "note": MISSING_NOTE},
             "training": {"steps": steps, "hours_cpu": round(hours, 2), "stages": stages},
             "evaluation": results, "bench": bench}

@@ -231,6 +231,12 @@ def convert_confidence(conf: np.ndarray, src: str, dst: str) -> np.ndarray:
     return masked.min(axis=-1)
 
 
+def convert_largest(values: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """Per-joint values (..., J_src) -> (..., J_dst): the largest among each mapped joint's sources
+    (an uncertainty, say)."""
+    return -convert_confidence(-values, src, dst)
+
+
 @lru_cache(maxsize=None)
 def _sources(src: str, dst: str) -> np.ndarray:
     """(J_dst, J_src) mask of the joints each mapped joint is built from (cached: used every frame)."""

@@ -6,10 +6,10 @@ from poselift.models.checkpoint import save_weights
 from poselift.models.lifter import LifterSpec, TemporalLifter
 
 
-def fake_run(folder, steps, seconds_per_log_line):
+def fake_run(folder, steps, seconds_per_log_line, validation="takes"):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"subjects": ["S1", "S5"], "validation_subject": "S5",
-                                                    "validation": "takes", "batch_size": 64}))
+                                                    "validation": validation, "batch_size": 64}))
     lines = [{"step": s, "time": 1000.0 + i * seconds_per_log_line, "train/mpjpe": 50.0}
              for i, s in enumerate(range(50, steps + 1, 50))]
     (folder / "log.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
@@ -34,3 +34,7 @@ def test_card_sums_the_schedules_and_names_the_weights(tmp_path):
     assert "1200 + 600 steps of 64 windows" in text and "2 schedules" in text
     assert "step 300 of the last schedule" in text and "| GT | 50 | 44.9 | 33.3 |" in text
     assert "research/non-commercial" in text and "S5 second takes" in text
+
+    whole = fake_run(tmp_path / "whole", 600, 18.0, validation="subject")
+    json_path, _ = write_card(weights, tmp_path / "eval.json", [whole], None, tmp_path / "card_subject")
+    assert json.loads(json_path.read_text())["data"]["validation"] == "S5, held out"

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import yaml
 
@@ -116,8 +117,6 @@ def test_validation_holds_out_takes_or_the_whole_subject():
 
 
 def test_training_starts_from_init_weights_of_the_same_architecture(tmp_path):
-    import pytest
-
     from poselift.models.checkpoint import load_weights, save_weights
     from poselift.models.errors import ConfigError
     from poselift.models.lifter import LifterSpec, TemporalLifter
