@@ -123,6 +123,11 @@ class Camera:
         xy = self.distort(xy)
         return xy * np.asarray(self.f) + np.asarray(self.c)
 
+    def inside(self, uv: np.ndarray) -> np.ndarray:
+        """Which pixel points (..., 2) fall inside the image: (...) bool."""
+        uv = np.asarray(uv)
+        return (uv[..., 0] >= 0) & (uv[..., 0] < self.width) & (uv[..., 1] >= 0) & (uv[..., 1] < self.height)
+
     def normalize(self, uv: np.ndarray) -> np.ndarray:
         """Pixels -> the lifter's image plane ``((u - cx) / f, (v - cy) / f)``, lens distortion removed."""
         xy = (np.asarray(uv, dtype=np.float64) - np.asarray(self.c)) / np.asarray(self.f)

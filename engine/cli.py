@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..calibration import CalibrationError
 from ..models.errors import ConfigError, DataError, WeightsError
+from ..models.suites import SUITES
 from .backends import BACKENDS, BackendUnavailable
 from .clip import ClipError
 from .export import FORMATS as EXPORT_FORMATS
@@ -33,8 +34,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _eval(args: argparse.Namespace) -> None:
     from ..models.checkpoint import load_weights
-    from ..models.evaluate import evaluate, markdown_table
-    from ..models.h36m import TEST_SUBJECTS, load_sequences
+    from ..models.evaluate import evaluate, markdown_table, summary_table
+    from ..models.h36m import FPS
+    from ..models.suites import NOTES, load_suite
 
     model = load_weights(args.weights)
     refiners = [None]
@@ -44,17 +46,25 @@ def _eval(args: argparse.Namespace) -> None:
         noise = stream_noise(denoiser.spec, args.hypotheses, args.seed)
         refiners.append(lambda pose, sigma, x2d: refine_sequence(denoiser, pose, sigma, x2d, noise, args.threshold,
                                                                  args.sampler_steps))
-    sequences = load_sequences(args.subjects or TEST_SUBJECTS, args.data)
     results, tables = [], []
-    for fps in args.fps:
-        for source in args.sources:
-            for occlusion in args.occlude:
-                for refiner in refiners:
-                    r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
-                                 refiner=refiner, flip=not args.no_flip)
-                    results.append(r)
-                    tables.append(markdown_table(r))
-                    print(tables[-1] + "\n", flush=True)
+    for suite in args.suites:
+        sequences = load_suite(suite, args.data, args.bandai_data, args.subjects)
+        # --fps resamples Human3.6M's 50 Hz suites; the others run at their own rate.
+        for fps in args.fps if sequences[0].fps == FPS else [sequences[0].fps]:
+            for source in args.sources:
+                if source == "sh" and suite != "h36m":
+                    continue  # only Human3.6M's own cameras have detections
+                for occlusion in args.occlude:
+                    for refiner in refiners:
+                        r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
+                                     refiner=refiner, flip=not args.no_flip, progress=not args.quiet)
+                        r.update(suite=suite, note=NOTES[suite])
+                        results.append(r)
+                        tables.append(markdown_table(r))
+                        print(tables[-1] + "\n", flush=True)
+    if len(results) > 1:
+        tables.insert(0, summary_table(results))
+        print(tables[0] + "\n")
     if args.json:
         settings = {"refiner": str(args.refiner), "threshold_mm": args.threshold, "sampler_steps": args.sampler_steps,
                     "hypotheses": args.hypotheses, "seed": args.seed} if args.refine else None
@@ -102,7 +112,8 @@ def _pipeline_options(args: argparse.Namespace):
 
     return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, flip=not args.no_flip,
                            camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine, refiner=args.refiner,
-                           refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses))
+                           refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
+                           swap_repair=not args.no_swap_repair)
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -116,6 +127,8 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees, when uncalibrated")
     p.add_argument("--smooth", type=float, help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
+    p.add_argument("--no-swap-repair", action="store_true",
+                   help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
     _add_refiner_args(p)
 
 
@@ -179,11 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(run=_train)
 
-    e = sub.add_parser("eval", help="Human3.6M protocol: S9/S11, all cameras, every frame")
-    e.add_argument("--weights", default=DEFAULT_WEIGHTS, type=Path)
+    e = sub.add_parser("eval", help="Human3.6M protocol (S9/S11, all cameras, every frame) and generalisation suites")
+    e.add_argument("--weights", default=DEFAULT_WEIGHTS, type=Path, help="lifter weights (.pt)")
     e.add_argument("--data", help="Human3.6M folder")
-    e.add_argument("--sources", nargs="+", choices=("gt", "sh"), default=["gt", "sh"],
-                   help="2D input: projected ground truth and/or Stacked Hourglass detections")
+    e.add_argument("--bandai-data", help="Bandai mocap folder (the bandai1-virtual suite)")
+    e.add_argument("--suites", nargs="+", choices=SUITES, default=["h36m"],
+                   help="h36m: the standard protocol; h36m-virtual: S9/S11 through seeded random virtual cameras; "
+                        "bandai1-virtual: Bandai dataset-1 (never trained on) through them")
+    e.add_argument("--sources", nargs="+", choices=("gt", "sh", "mp"), default=["gt", "sh"],
+                   help="2D input: projected ground truth, Stacked Hourglass detections (h36m only), "
+                        "ground truth with MediaPipe-shaped errors")
     e.add_argument("--fps", nargs="+", type=float, default=[50.0], help="resample the 50 Hz input to these rates")
     e.add_argument("--subjects", nargs="+", help="override the test subjects")
     e.add_argument("--occlude", nargs="+", type=float, default=[0.0],
@@ -194,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_flip_arg(e)
     e.add_argument("--json", help="write the results as JSON")
     e.add_argument("--markdown", help="write the tables as markdown")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(run=_eval)
 
     pr = sub.add_parser("process", help="a video file -> 3D clip (.npz) + side-by-side MP4")

@@ -1,5 +1,5 @@
-"""One frame in, one :class:`Result` out: MediaPipe 2D -> H36M-17 + confidence -> image-plane
-normalisation -> streaming lifter -> optional refiner -> optional One-Euro filter."""
+"""One frame in, one :class:`Result` out: MediaPipe 2D -> H36M-17 + confidence -> left/right swap
+repair -> image-plane normalisation -> streaming lifter -> optional refiner -> optional One-Euro filter."""
 from __future__ import annotations
 
 import time
@@ -16,6 +16,7 @@ from .backends import LifterBackend
 from .filters import OneEuroFilter
 from .keypoints import Keypoints, MediaPipePose
 from .sources import Frame
+from .swaps import SwapRepair
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Result:
     uncertainty: np.ndarray  # (17,) mm, expected error per joint; NaN when no person
     mediapipe: Keypoints  # MediaPipe's raw 33 landmarks and its own 3D, for comparison
     refined: np.ndarray = field(default_factory=lambda: np.zeros(H36M.num_joints, bool))
+    repaired: np.ndarray = field(default_factory=lambda: np.zeros(H36M.num_joints, bool))  # left/right swapped back
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
 
     @property
@@ -51,7 +53,8 @@ class Refiner(Protocol):
 class Pipeline:
     def __init__(self, lifter: LifterBackend, camera: Camera | None = None, hfov_deg: float = 60.0,
                  keypoints: Callable[[np.ndarray], Keypoints] | None = None,
-                 refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None):
+                 refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
+                 swap_repair: SwapRepair | None = None):
         self.lifter = lifter
         self.calibration = camera
         self.hfov_deg = hfov_deg
@@ -59,6 +62,7 @@ class Pipeline:
         self.keypoints = keypoints if keypoints is not None else MediaPipePose()
         self.refiner = refiner
         self.smoothing = smoothing
+        self.swap_repair = swap_repair
         self._tracking = False
 
     def reset(self) -> None:
@@ -68,6 +72,8 @@ class Pipeline:
             self.refiner.reset()
         if self.smoothing is not None:
             self.smoothing.reset()
+        if self.swap_repair is not None:
+            self.swap_repair.reset()
         self._tracking = False
 
     def camera_for(self, width: int, height: int) -> Camera:
@@ -98,6 +104,9 @@ class Pipeline:
         self._tracking = True
         kp = convert(mp.landmarks, MEDIAPIPE.name, H36M.name)
         conf = convert_confidence(mp.visibility, MEDIAPIPE.name, H36M.name)
+        repaired = np.zeros(j, bool)
+        if self.swap_repair is not None:
+            kp, conf, repaired = self.swap_repair(kp, conf)
         xy = self.camera_for(w, h).normalize(kp)
         rows = window_2d(xy, conf)
         t2 = time.perf_counter()
@@ -115,4 +124,5 @@ class Pipeline:
             pose = self.smoothing(pose, frame.timestamp)
             timings["filter"] = 1000 * (time.perf_counter() - t3)
         return Result(frame.index, frame.timestamp, frame.t_capture, time.perf_counter(), (w, h), True,
-                      kp, conf, np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined, timings)
+                      kp, conf, np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined, repaired,
+                      timings)

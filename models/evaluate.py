@@ -10,6 +10,7 @@ from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
 from .lifter import TemporalLifter, average_with_mirror, expected_error, input_from_rows, window_2d, with_mirror
 from .occlusion import occlude
+from .windows import Augment, mediapipe_errors
 
 # (pose, uncertainty, 2D network input) of a whole sequence -> refined pose, resampled-joint mask
 SequenceRefiner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -37,10 +38,10 @@ def predict_sequence(model: TemporalLifter, rows: torch.Tensor, flip: bool = Tru
     return torch.cat(poses).cpu().numpy(), torch.cat(scales).cpu().numpy()
 
 
-def resample(kp: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Linearly resample a 50 Hz 2D sequence to ``fps``. Returns the new sequence and, for each new
-    frame, the source frame it coincides with (-1 where it falls between source frames)."""
-    t = np.arange(0, len(kp) - 1 + 1e-9, FPS / fps)
+def resample(kp: np.ndarray, fps: float, source_fps: float = FPS) -> tuple[np.ndarray, np.ndarray]:
+    """Linearly resample a ``source_fps`` sequence to ``fps``. Returns the new sequence and, for each
+    new frame, the source frame it coincides with (-1 where it falls between source frames)."""
+    t = np.arange(0, len(kp) - 1 + 1e-9, source_fps / fps)
     i0 = np.floor(t).astype(int)
     i1 = np.minimum(i0 + 1, len(kp) - 1)
     a = (t - i0)[:, None, None]
@@ -48,26 +49,46 @@ def resample(kp: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
     return (1 - a) * kp[i0] + a * kp[i1], np.where(exact, np.round(t).astype(int), -1)
 
 
+# The MediaPipe-shaped errors the "mp" source adds: hip-offset spread, correlated jitter up to 2 % of
+# the pose's 2D size, and per 81 frames a one-in-ten chance of a left/right swap.
+MP_ERRORS = Augment(hip_spread=0.08, jitter=0.02, swap=0.1)
+
+
+def mediapipe_shaped(kp: np.ndarray, conf: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 2D sequence (N, J, 2), (N, J) with MediaPipe-shaped errors (``MP_ERRORS``), seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    out = mediapipe_errors(torch.as_tensor(kp, dtype=torch.float32)[None], torch.as_tensor(conf, dtype=torch.float32)[None],
+                           torch.ones(1, dtype=torch.bool), gen, MP_ERRORS, events=-(-len(kp) // 81))
+    return out[0][0].numpy().astype(kp.dtype), out[1][0].numpy().astype(conf.dtype)
+
+
 def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt", fps: float = FPS,
              frame_step: int = 1, occlusion: float = 0.0, seed: int = 0, refiner: SequenceRefiner | None = None,
-             flip: bool = True) -> dict:
+             flip: bool = True, progress: bool = False) -> dict:
     """P1, P2, N-MPJPE, 3DPCK, AUC, velocity and acceleration error, per action and mean.
 
-    ``source`` is "gt" (projected ground truth) or "sh" (Stacked Hourglass detections; cameras
-    without detections are skipped). ``frame_step`` > 1 scores a subset of frames (validation only).
+    ``source`` is "gt" (projected ground truth), "sh" (Stacked Hourglass detections; cameras
+    without detections are skipped) or "mp" (ground truth with MediaPipe-shaped errors, seeded). ``frame_step`` > 1 scores a subset of frames (validation only).
     ``occlusion`` > 0 corrupts that fraction of joint-frames in runs (the same ones for a given
     ``seed``); ``refiner`` refines the lifter's output before it is scored; ``flip`` averages the lifter
-    over the input and its mirror image.
+    over the input and its mirror image. Sequences recorded at another rate than ``fps`` (Human3.6M:
+    50 Hz) are resampled to it.
     """
+    from tqdm import tqdm
+
     rows: dict[str, list] = {k: [] for k in ("p1", "p2", "n_mpjpe", "pck", "auc", "vel", "accel")}
     errors, sigmas, resampled = [], [], []
-    for i, seq in enumerate(sequences):
-        px = seq.pose2d if source == "gt" else seq.detections
+    for i, seq in enumerate(tqdm(sequences, desc=f"eval {source}", disable=not progress, leave=False)):
+        px = seq.detections if source == "sh" else seq.pose2d
         if px is None:
             continue
         kp = seq.camera.normalize(px)
-        kp, src_frame = resample(kp, fps) if fps != FPS else (kp, np.arange(len(kp)))
-        conf = np.ones(kp.shape[:2])
+        kp, src_frame = resample(kp, fps, seq.fps) if fps != seq.fps else (kp, np.arange(len(kp)))
+        # Joints outside the image (virtual cameras filming close) get confidence 0, as MediaPipe gives.
+        conf = seq.camera.inside(px).astype(np.float64)
+        conf = resample(conf[..., None], fps, seq.fps)[0][..., 0] if fps != seq.fps else conf
+        if source == "mp":
+            kp, conf = mediapipe_shaped(kp, conf, seed * 1_000_003 + i)
         if occlusion > 0:
             kp, conf, _ = occlude(kp, conf, occlusion, np.random.default_rng([seed, i]))
         x2d = window_2d(kp, conf)
@@ -127,4 +148,15 @@ def markdown_table(result: dict) -> str:
         if key in result["mean"]:
             vals = [f"{result['per_action'][a][key]:.1f}" for a in actions]
             lines.append(f"| {name} | " + " | ".join(vals) + f" | **{result['mean'][key]:.1f}** |")
+    return "\n".join(lines)
+
+
+def summary_table(results: list[dict]) -> str:
+    """One row per result: suite, 2D source, frame rate, P1, P2, 3DPCK."""
+    lines = ["| suite | 2D input | fps | P1 (mm) | P2 (mm) | 3DPCK@150 (%) |", "|---|---|---|---|---|---|"]
+    for r in results:
+        m, extra = r["mean"], (f", {100 * r['occlusion']:g} % occluded" if r.get("occlusion") else "") + (
+            ", refined" if r.get("refined") else "")
+        lines.append(f"| {r.get('suite', 'h36m')} | {r['source'].upper()}{extra} | {r['fps']:g} | {m['p1']:.1f} | "
+                     f"{m['p2']:.1f} | {m['pck']:.1f} |")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..calibration import Camera
 from .errors import DataError
+from .motion import MotionClip
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS = ("S9", "S11")
@@ -53,6 +54,7 @@ class Sequence:
     pose3d: np.ndarray  # (N, 17, 3) camera frame, mm
     pose2d: np.ndarray  # (N, 17, 2) ground-truth projection, px
     sh16: np.ndarray | None  # (N, 16, 2) raw SH detections, px; None where the camera has none
+    fps: float = FPS
 
     @property
     def detections(self) -> np.ndarray | None:
@@ -159,3 +161,15 @@ def load_sequences(subjects: tuple[str, ...] | list[str], root: str | os.PathLik
         raise DataError(f"{base / FILES['poses']} holds no sequences for {sorted(missing)}: "
                         f"expected subjects among {TRAIN_SUBJECTS + TEST_SUBJECTS}.")
     return out
+
+
+def load_world_clips(subjects: tuple[str, ...] | list[str], root: str | os.PathLike | None = None) -> list[MotionClip]:
+    """Every take of ``subjects`` in world coordinates (mm, Z up), for virtual cameras to film."""
+    path = data_root(root) / FILES["poses"]
+    poses = np.load(path)
+    clips = [MotionClip(key, action_of(key.split("/", 1)[1]),
+                        _check_shape(poses[key], (None, 17, 3), f"3D poses {key!r} in {path}").astype(np.float32), FPS)
+             for key in sorted(poses.files) if key.split("/", 1)[0] in subjects]
+    if not clips:
+        raise DataError(f"{path} holds no sequences for {sorted(subjects)}.")
+    return clips

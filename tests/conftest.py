@@ -8,6 +8,11 @@ needs_h36m = pytest.mark.skipif(not (DATA / "poses_3d.npz").is_file(),
                                 reason=f"Human3.6M data not found at {DATA}: set POSELIFT_DATA to run these tests.")
 
 
+BANDAI = Path(os.environ.get("POSELIFT_BANDAI") or Path(__file__).resolve().parents[2] / "shared/data/bandai")
+needs_bandai = pytest.mark.skipif(not (BANDAI / "bandai1.npz").is_file() or not (BANDAI / "bandai2.npz").is_file(),
+                                  reason=f"Bandai mocap not found at {BANDAI}: set POSELIFT_BANDAI to run these tests.")
+
+
 @pytest.fixture(scope="session")
 def s9():
     from poselift.models.h36m import load_sequences
