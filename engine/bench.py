@@ -187,6 +187,10 @@ def format_table(rows: list[dict]) -> str:
             ratio = f" ({r['x_lifter_step']:.2f}x the lifter step)" if "x_lifter_step" in r else ""
             lines.append(f"| {r['stage']}{ratio} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['runs']} |")
     for r in rows:
+        if "steps_per_s" in r:
+            util = f", GPU {r['gpu_util_pct']:.0f} % busy" if "gpu_util_pct" in r else ""
+            lines.append(f"\n{r['stage'].capitalize()}: {r['steps_per_s']:.2f} steps/s with sampling; the sampler "
+                         f"alone {r['windows_per_s']:.0f} windows/s{util}.")
         if r["stage"] == "end-to-end":
             extra = (f", RSS {r['rss_mb_early']:.0f} -> {r['rss_mb_end']:.0f} MB ({r['rss_growth_pct']:+.1f} %)"
                      if "rss_growth_pct" in r else "")

@@ -91,6 +91,10 @@ def _bench(args: argparse.Namespace) -> None:
     if torch_cuda_available():
         rows += bench_lifter(lifter, [b for b in args.backends if b in ("eager", "compile")], steps=args.steps,
                              device="cuda")
+    if args.training:
+        from ..models.train import load_train_config, measure_throughput
+        cfg = load_train_config(args.training)
+        rows += [measure_throughput(cfg, d) for d in ["cpu"] + (["cuda"] if torch_cuda_available() else [])]
     if args.video:
         pipeline, _ = build_pipeline(_pipeline_options(args))
         rows.append(bench_decode(args.video, args.width))
@@ -159,6 +163,22 @@ def _process(args: argparse.Namespace) -> None:
           + (f", {report.video_path}" if report.video_path else ""))
     if report.error:
         raise SourceError(report.error)
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from .clip import Clip
+    from .compare import compare_clips, markdown, render_worst
+
+    first, second = Clip.load(args.first), Clip.load(args.second)
+    report = compare_clips(first, second, args.worst)
+    print(markdown(report, (str(args.first), str(args.second))))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.png:
+        video = args.video or Path(first.meta.get("source", ""))
+        if not video.is_file():
+            raise ClipError(f"the source video {video} is not there: pass it with --video to draw the frames.")
+        print(f"frames drawn: {render_worst(first, second, video, [w['frame'] for w in report['worst']], args.png)}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -241,8 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--video", type=lambda v: Path(v) if v else None, default=DEMO_CLIP, help="video for the pipeline figures ('' to skip)")
     b.add_argument("--width", type=int, default=640, help="scale frames to this width (default 640)")
     b.add_argument("--frames", type=int, help="loop the video to this many frames (memory soak)")
+    b.add_argument("--training", type=Path, help="also time training with this config (sampler windows/s, steps/s)")
     b.add_argument("--json", help="write the figures as JSON")
     b.set_defaults(run=_bench)
+    cp = sub.add_parser("compare", help="two 3D clips of one video: acceleration, spikes, the worst frames side by side")
+    cp.add_argument("first", type=Path, help="clip (.npz) whose worst frames are shown")
+    cp.add_argument("second", type=Path, help="clip (.npz) of the same video, e.g. with another setting")
+    cp.add_argument("--worst", type=int, default=5, help="how many of the first clip's worst frames to list")
+    cp.add_argument("--video", type=Path, help="the source video (default: the one the clip names)")
+    cp.add_argument("--png", type=Path, help="draw the worst frames, first clip left, second right")
+    cp.add_argument("--json", help="write the figures as JSON")
+    cp.set_defaults(run=_compare)
     c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")
     c.add_argument("--weights", type=Path, required=True)
     c.add_argument("--eval", type=Path, required=True, help="JSON from `poselift eval --json`")

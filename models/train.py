@@ -55,16 +55,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     else:
         device = torch.device("cpu")
     train_seqs, val_seqs = prepare_run(cfg)
-    if cfg.outputs_per_window < 1:
-        raise ConfigError(f"outputs_per_window must be at least 1, got {cfg.outputs_per_window}.")
-    dense = cfg.outputs_per_window > 1
-    sampler = WindowSampler(train_seqs, cfg.model.receptive_field + cfg.outputs_per_window - 1,
-                            outputs=cfg.outputs_per_window, clips=_world_clips(cfg, train_seqs), device=device)
+    sampler = _sampler(cfg, train_seqs, device)
     cross = virtual_sequences(load_bandai(1, cfg.bandai_data), "bandai1", ranges=EVAL_RANGES) if cfg.cross_validation else []
 
     torch.manual_seed(cfg.seed)
     model = TemporalLifter(cfg.model).to(device)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
     def batches(step: int):
         seed = int(np.random.SeedSequence([cfg.seed, rank, step]).generate_state(1)[0])
@@ -73,10 +68,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             yield sampler.sample(cfg.batch_size // world, gen, cfg.augment)
 
     def loss_fn(net: torch.nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
-        kp, conf, target = batch
-        with amp:
-            pose, log_scale = net(normalize_2d(kp, conf, cfg.model.root_features), dense=dense)
-        return lifter_loss(pose.float(), log_scale.float(), target, cfg.nll_weight)
+        return _loss(net, batch, cfg)
 
     best = fit(cfg, model, Path(cfg.out), batches, loss_fn, lambda m: _validate(m, val_seqs, cross),
                wrap=lambda m: DistributedDataParallel(m) if world > 1 else m, rank=rank, world=world,
@@ -85,6 +77,62 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return best
+
+
+def _sampler(cfg: TrainConfig, train_seqs: list[Sequence], device: torch.device) -> WindowSampler:
+    if cfg.outputs_per_window < 1:
+        raise ConfigError(f"outputs_per_window must be at least 1, got {cfg.outputs_per_window}.")
+    return WindowSampler(train_seqs, cfg.model.receptive_field + cfg.outputs_per_window - 1,
+                         outputs=cfg.outputs_per_window, clips=_world_clips(cfg, train_seqs), device=device)
+
+
+def _loss(net: torch.nn.Module, batch: tuple[torch.Tensor, ...], cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    kp, conf, target = batch
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if kp.is_cuda else nullcontext()
+    with amp:
+        pose, log_scale = net(normalize_2d(kp, conf, cfg.model.root_features), dense=cfg.outputs_per_window > 1)
+    return lifter_loss(pose.float(), log_scale.float(), target, cfg.nll_weight)
+
+
+def measure_throughput(cfg: TrainConfig, device: str, steps: int = 20) -> dict:
+    """Training speed of ``cfg`` on ``device``: windows per second the sampler builds alone, and
+    optimisation steps per second with sampling included (median over ``steps``), plus the GPU's
+    utilisation over the timed steps where the driver reports it."""
+    import time
+
+    dev = torch.device(device)
+    sampler = _sampler(cfg, prepare_run(cfg)[0], dev)
+    model = TemporalLifter(cfg.model).to(dev).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator(dev).manual_seed(0)
+
+    def timed(fn) -> np.ndarray:
+        times = []
+        for _ in range(steps + 2):  # the first two warm up
+            t0 = time.perf_counter()
+            fn()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            times.append(time.perf_counter() - t0)
+        return np.array(times[2:])
+
+    def step() -> None:
+        loss, _ = _loss(model, sampler.sample(cfg.batch_size, gen, cfg.augment), cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    sample_s = timed(lambda: sampler.sample(cfg.batch_size, gen, cfg.augment))
+    step_s = timed(step)
+    row = {"stage": f"training step ({dev.type}, batch {cfg.batch_size})", "median_ms": 1000 * float(np.median(step_s)),
+           "p90_ms": 1000 * float(np.percentile(step_s, 90)), "runs": steps,
+           "windows_per_s": cfg.batch_size / float(np.median(sample_s)), "steps_per_s": 1 / float(np.median(step_s))}
+    if dev.type == "cuda":
+        try:
+            row["gpu_util_pct"] = float(torch.cuda.utilization(dev))
+        except (RuntimeError, ModuleNotFoundError):
+            pass
+    return row
 
 
 def _world_clips(cfg: TrainConfig, train_seqs: list[Sequence]) -> dict[str, list[MotionClip]]:
