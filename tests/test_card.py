@@ -38,3 +38,26 @@ def test_card_sums_the_schedules_and_names_the_weights(tmp_path):
     whole = fake_run(tmp_path / "whole", 600, 18.0, validation="subject")
     json_path, _ = write_card(weights, tmp_path / "eval.json", [whole], None, tmp_path / "card_subject")
     assert json.loads(json_path.read_text())["data"]["validation"] == "S5, held out"
+
+
+def test_card_continues_from_a_card_and_lists_the_suites(tmp_path):
+    weights = tmp_path / "lifter.pt"
+    save_weights(weights, TemporalLifter(LifterSpec(channels=16, levels=2)), {"step": 100})
+    mean = {"p1": 50.0, "p2": 35.0, "n_mpjpe": 45.0, "pck": 95.0, "auc": 60.0}
+    results = [{"source": "gt", "fps": 50, "flip": True, "suite": "h36m", "mean": mean, "per_action": {}},
+               {"source": "mp", "fps": 30, "flip": True, "suite": "bandai1-virtual", "frames": 1200,
+                "mean": {**mean, "p1": 58.25}, "per_action": {}}]
+    (tmp_path / "eval.json").write_text(json.dumps({"results": results}))
+    first, _ = write_card(weights, tmp_path / "eval.json", [fake_run(tmp_path / "first", 1200, 36.0)], None,
+                          tmp_path / "first_card")
+    world = fake_run(tmp_path / "world", 400, 18.0)
+    config = json.loads((world / "config.json").read_text())
+    config.update(augment={"virtual": 0.5, "bandai": 0.5}, cross_validation=True)
+    (world / "config.json").write_text(json.dumps(config))
+    json_path, md_path = write_card(weights, tmp_path / "eval.json", [first, world], None, tmp_path / "card")
+    card = json.loads(json_path.read_text())
+    assert card["training"]["steps"] == 1600 and len(card["training"]["stages"]) == 2
+    assert "CC BY-NC 4.0" in card["license"] and "Bandai dataset-2" in card["data"]["train"]
+    text = md_path.read_text()
+    assert "| bandai1-virtual | MP | 30 | 1200 | 58.2 |" in text and "| GT | 50 | 50.0 |" in text
+    assert "Bandai dataset-1 through seeded virtual cameras" in text
