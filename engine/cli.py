@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.set_defaults(run=_compare)
     c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")
     c.add_argument("--weights", type=Path, required=True)
-    c.add_argument("--eval", type=Path, required=True, help="JSON from `poselift eval --json`")
+    c.add_argument("--eval", type=Path, nargs="+", required=True, help="JSON from `poselift eval --json` (one or more)")
     c.add_argument("--run", dest="run_dir", type=Path, nargs="+", required=True,
                    help="the training run folder (config.json, log.jsonl); several, in order, when one "
                         "started from another's weights")

@@ -33,15 +33,17 @@ def _training_stages(run: Path) -> list[dict]:
     return [{"steps": steps[-1]["step"] if steps else 0, "hours_cpu": round(sum(gaps) / 3600, 2), "config": config}]
 
 
-def write_card(weights: Path, eval_json: Path, runs: list[Path], bench_json: Path | None, out: Path,
+def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], bench_json: Path | None, out: Path,
                notes: Path | None = None) -> tuple[Path, Path]:
     """Write ``out``.json (machine-readable) and ``out``.md (for people). ``runs`` are the training
     runs in order (a later one starting from an earlier one's weights; a model card JSON stands for
-    the runs behind the weights it describes); ``notes`` (markdown) is appended to the card."""
+    the runs behind the weights it describes); ``eval_json``: one or more files from ``poselift eval
+    --json``; ``notes`` (markdown) is appended to the card."""
     state = torch.load(weights, map_location="cpu", weights_only=True)
     params = sum(v.numel() for k, v in state["state_dict"].items() if not k.endswith(("running_mean", "running_var",
                                                                                         "num_batches_tracked")))
-    results = json.loads(eval_json.read_text())["results"]
+    evals = eval_json if isinstance(eval_json, list) else [eval_json]
+    results = [r for path in evals for r in json.loads(path.read_text())["results"]]
     bench = json.loads(bench_json.read_text()) if bench_json else []
     stages = [stage for run in runs for stage in _training_stages(run)]
     config = stages[-1]["config"]

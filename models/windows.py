@@ -148,9 +148,9 @@ class WindowSampler:
         return kp, torch.ones(kp.shape[:3], device=self.device), target, ~use_det
 
     def _virtual(self, batch: int, gen: torch.Generator, aug: Augment):
-        no = torch.zeros(batch, dtype=torch.bool, device=self.device)
-        share = aug.bandai if "h36m" in self.world else 1.0
-        use_bandai = self._rand(batch, gen=gen) < share if "bandai" in self.world else no
+        use_bandai = torch.zeros(batch, dtype=torch.bool, device=self.device)
+        if "bandai" in self.world:
+            use_bandai = self._rand(batch, gen=gen) < (aug.bandai if "h36m" in self.world else 1.0)
         parts = []
         for name, rows in (("bandai", use_bandai), ("h36m", ~use_bandai)):
             n = int(rows.sum())
