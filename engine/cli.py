@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("second", type=Path, help="clip (.npz) of the same video, e.g. with another setting")
     cp.add_argument("--worst", type=int, default=5, help="how many of the first clip's worst frames to list")
     cp.add_argument("--video", type=Path, help="the source video (default: the one the clip names)")
-    cp.add_argument("--png", type=Path, help="draw the worst frames, first clip left, second right")
+    cp.add_argument("--png", type=Path, help="draw the worst frames, first clip left, second right (.png or .jpg)")
     cp.add_argument("--json", help="write the figures as JSON")
     cp.set_defaults(run=_compare)
     c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")

@@ -43,10 +43,15 @@ def test_eval_command_writes_json_and_markdown(tmp_path):
     torch.manual_seed(0)
     save_weights(tiny, TemporalLifter(LifterSpec(channels=16, levels=2)).eval())
     cmd = [sys.executable, "-m", "poselift.engine.cli", "eval", "--weights", str(tiny), "--data", str(DATA),
-           "--subjects", "S9", "--sources", "gt", "--json", str(tmp_path / "e.json"),
-           "--markdown", str(tmp_path / "e.md")]
+           "--subjects", "S9", "--suites", "h36m", "h36m-virtual", "--sources", "gt", "sh", "mp",
+           "--json", str(tmp_path / "e.json"), "--markdown", str(tmp_path / "e.md")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     doc = json.loads((tmp_path / "e.json").read_text())
-    assert doc["results"][0]["source"] == "gt" and len(doc["results"][0]["per_action"]) == 15
-    assert "| P1 (mm) |" in (tmp_path / "e.md").read_text()
+    runs = [(r["suite"], r["source"]) for r in doc["results"]]
+    # SH detections exist for Human3.6M's own cameras only.
+    assert runs == [("h36m", "gt"), ("h36m", "sh"), ("h36m", "mp"), ("h36m-virtual", "gt"), ("h36m-virtual", "mp")]
+    assert len(doc["results"][0]["per_action"]) == 15
+    assert doc["results"][0]["mean"]["p1"] != doc["results"][3]["mean"]["p1"]
+    text = (tmp_path / "e.md").read_text()
+    assert "| P1 (mm) |" in text and "| h36m-virtual | MP | 50 |" in text and "2 seeded random virtual" in text
