@@ -81,6 +81,11 @@ def _bench(args: argparse.Namespace) -> None:
     from .refine import RefineSettings
 
     lifter = load_weights(args.weights)  # the backends copy what they need; the model itself stays on the CPU
+    training = []
+    if args.training:  # first: the live figures below pin torch to one thread, training uses them all
+        from ..models.train import load_train_config, measure_throughput
+        cfg = load_train_config(args.training)
+        training = [measure_throughput(cfg, d) for d in ["cpu"] + (["cuda"] if torch_cuda_available() else [])]
     rows = bench_lifter(lifter, args.backends, steps=args.steps, flip=not args.no_flip)
     rows += bench_lifter(lifter, ["eager"], steps=args.steps, flip=args.no_flip)  # the other setting, for the ratio
     rows.append(bench_window_recompute(lifter))
@@ -91,10 +96,7 @@ def _bench(args: argparse.Namespace) -> None:
     if torch_cuda_available():
         rows += bench_lifter(lifter, [b for b in args.backends if b in ("eager", "compile")], steps=args.steps,
                              device="cuda")
-    if args.training:
-        from ..models.train import load_train_config, measure_throughput
-        cfg = load_train_config(args.training)
-        rows += [measure_throughput(cfg, d) for d in ["cpu"] + (["cuda"] if torch_cuda_available() else [])]
+    rows += training
     if args.video:
         pipeline, _ = build_pipeline(_pipeline_options(args))
         rows.append(bench_decode(args.video, args.width))
