@@ -161,7 +161,8 @@ def _process(args: argparse.Namespace) -> None:
     pipeline, info = build_pipeline(_pipeline_options(args))
     report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet,
                            max_width=args.width)
-    print(f"{report.frames} frames ({report.frames_with_person} with a person) -> {report.clip_path}"
+    repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
+    print(f"{report.frames} frames ({report.frames_with_person} with a person{repaired}) -> {report.clip_path}"
           + (f", {report.video_path}" if report.video_path else ""))
     if report.error:
         raise SourceError(report.error)

@@ -20,6 +20,7 @@ class ProcessReport:
     video_path: Path | None
     frames: int
     frames_with_person: int
+    frames_repaired: int = 0  # frames where a left/right label swap was swapped back
     error: str | None = None  # the source's fault, if it broke part-way (what came before is kept)
 
 
@@ -60,4 +61,4 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
     Clip.from_results(results, source.fps, {"source": str(path), "camera": camera.to_dict(),
                                             "model": model_info}).save(clip_path)
     return ProcessReport(clip_path, video_path if writer and writer.frames else None, len(results),
-                         sum(r.person for r in results), error)
+                         sum(r.person for r in results), sum(bool(r.repaired.any()) for r in results), error)

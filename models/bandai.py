@@ -35,8 +35,8 @@ Y_UP_TO_Z_UP = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # (x, y, z) -
 def bandai_root(root: str | os.PathLike | None = None) -> Path:
     path = Path(root or os.environ.get("POSELIFT_BANDAI") or Path(__file__).resolve().parents[2] / "shared/data/bandai")
     if not path.is_dir():
-        raise DataError(f"Bandai mocap folder {path} does not exist: point POSELIFT_BANDAI (or bandai_data in the "
-                        f"config) at the folder holding {FILES[1]} and {FILES[2]}.")
+        raise DataError(f"Bandai mocap folder {path} does not exist: point POSELIFT_BANDAI (--bandai-data, or "
+                        f"bandai_data: in a training config) at the folder holding {FILES[1]} and {FILES[2]}.")
     return path
 
 

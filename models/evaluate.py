@@ -5,6 +5,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
@@ -68,13 +69,13 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
     """P1, P2, N-MPJPE, 3DPCK, AUC, velocity and acceleration error, per action and mean.
 
     ``source`` is "gt" (projected ground truth), "sh" (Stacked Hourglass detections; cameras
-    without detections are skipped) or "mp" (ground truth with MediaPipe-shaped errors, seeded). ``frame_step`` > 1 scores a subset of frames (validation only).
+    without detections are skipped) or "mp" (ground truth with MediaPipe-shaped errors, seeded).
+    ``frame_step`` > 1 scores a subset of frames (validation only).
     ``occlusion`` > 0 corrupts that fraction of joint-frames in runs (the same ones for a given
     ``seed``); ``refiner`` refines the lifter's output before it is scored; ``flip`` averages the lifter
     over the input and its mirror image. Sequences recorded at another rate than ``fps`` (Human3.6M:
     50 Hz) are resampled to it.
     """
-    from tqdm import tqdm
 
     rows: dict[str, list] = {k: [] for k in ("p1", "p2", "n_mpjpe", "pck", "auc", "vel", "accel")}
     errors, sigmas, resampled = [], [], []

@@ -186,3 +186,34 @@ def test_truncated_video_is_processed_up_to_the_fault(tmp_path, random_weights):
     assert "the frames before are kept" in result.stderr
     clip = Clip.load(tmp_path / "o" / "cut_3d.npz")  # what was processed before the fault is kept
     assert 5 < len(clip) < 60
+
+
+def test_pipeline_swaps_mediapipe_label_swaps_back(demo_frames, mediapipe, random_weights):
+    from dataclasses import replace
+
+    from poselift.engine.keypoints import Keypoints
+    from poselift.engine.swaps import SwapRepair
+    from poselift.models.skeletons import H36M, MEDIAPIPE, convert
+
+    mediapipe.reset()
+    seen = next(k for k in (mediapipe(f.image) for f in demo_frames) if k.detected)
+    legs = [MEDIAPIPE.index(f"left_{n}") for n in ("knee", "ankle", "heel", "foot_index")]
+    swapped = [MEDIAPIPE.flip_index[j] for j in legs]
+    apart = seen.landmarks.copy()
+    apart[legs, 0] += 40.0  # legs in a stride, so that a swap is visible
+    walk = [apart + [3.0 * i, 0.0] for i in range(20)]  # the person drifts right
+    stream = [w.copy() for w in walk]
+    for i in range(10, 14):  # MediaPipe calls the left leg the right one for four frames
+        stream[i][legs + swapped] = walk[i][swapped + legs]
+    frames = iter(stream)
+
+    def keypoints(_image):
+        return Keypoints(next(frames), seen.visibility, seen.world, True)
+
+    pipeline = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=keypoints,
+                        swap_repair=SwapRepair())
+    results = [pipeline.process(replace(demo_frames[0], index=i)) for i in range(20)]
+    knees = [H36M.index("left_knee"), H36M.index("right_knee"), H36M.index("left_ankle"), H36M.index("right_ankle")]
+    for i, r in enumerate(results):
+        assert np.allclose(r.keypoints, convert(walk[i], MEDIAPIPE.name, H36M.name), atol=1e-6)
+        assert r.repaired[knees].all() == (10 <= i < 14) and r.repaired.sum() == (4 if 10 <= i < 14 else 0)
