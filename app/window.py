@@ -60,6 +60,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._seeking = False
         self._shown: tuple | None = None  # (image, Result) on screen, redrawn when a toggle changes
         self._refiner: StreamingRefiner | None = None  # loaded the first time Refine is switched on
+        # Before the controls: restoring saved toggles fires their handlers, which look for the worker.
+        self.worker: InferenceWorker | None = None
 
         self.video = VideoView()
         self.skeleton = SkeletonView()
@@ -72,7 +74,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_status()
         self._load_settings()
 
-        self.worker: InferenceWorker | None = None
         try:
             pipeline, self.model_info = build_pipeline(self._options_from_controls())
             self.worker = InferenceWorker(pipeline, self.recorder)

@@ -115,7 +115,7 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     assert str(DEMO) in w.recent_files()
 
 
-def test_settings_persist_between_runs(qapp, make_window):
+def test_settings_persist_between_runs(qapp, make_window, capfd):
     w = make_window()
     w.format_box.setCurrentText("COCO-17")
     w.overlay_box.setChecked(False)
@@ -127,6 +127,7 @@ def test_settings_persist_between_runs(qapp, make_window):
     assert again.format_box.currentText() == "COCO-17"
     assert not again.overlay_box.isChecked() and again.smooth_box.isChecked()
     assert again.refine_box.isChecked() and again.threshold_box.value() == 90
+    assert "Traceback" not in capfd.readouterr().err  # restoring the toggles at start-up raised nothing
 
 
 def test_refine_is_off_and_says_why_without_its_weights(qapp, make_window, tmp_path):
