@@ -8,6 +8,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     from ..engine.backends import BACKENDS
+    from ..engine.cli import number_between
     from ..engine.factory import DEFAULT_WEIGHTS, PipelineOptions
 
     p = argparse.ArgumentParser(prog="poselift-app", description="Live 3D human pose from a webcam or a video.")
@@ -16,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     p.add_argument("--backend", choices=BACKENDS, default="eager")
     p.add_argument("--camera", type=Path, help="camera calibration JSON")
-    p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view (degrees) when uncalibrated")
+    p.add_argument("--fov", type=number_between(1.0, 179.0, "a horizontal field of view in degrees"), default=60.0,
+                   help="horizontal field of view (degrees) when uncalibrated")
     p.add_argument("--no-flip", action="store_true", help="lift each frame once, without its mirror image (cheaper, less accurate)")
     args = p.parse_args(argv)
 

@@ -57,7 +57,8 @@ class Camera:
         try:
             return cls.from_dict(json.loads(path.read_text()))
         except FileNotFoundError:
-            raise CalibrationError(f"camera file {path} does not exist: run `poselift calibrate` or use --fov.") from None
+            raise CalibrationError(f"camera file {path} does not exist: pass a camera JSON ({{f, c, width, height}}, "
+                                   f"optionally k and p) or leave --camera out and set --fov.") from None
         except (ValueError, TypeError, AttributeError) as e:
             raise CalibrationError(f"camera file {path} is not a camera JSON ({e}).") from None
 

@@ -130,12 +130,27 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu or cuda (default: cpu; cuda for tensorrt)")
     _add_flip_arg(p)
     p.add_argument("--camera", type=Path, help="camera calibration JSON (default: intrinsics from --fov)")
-    p.add_argument("--fov", type=float, default=60.0, help="horizontal field of view in degrees, when uncalibrated")
-    p.add_argument("--smooth", type=float, help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
+    p.add_argument("--fov", type=number_between(1.0, 179.0, "a horizontal field of view in degrees"), default=60.0,
+                   help="horizontal field of view in degrees, when uncalibrated")
+    p.add_argument("--smooth", type=number_between(1e-3, 1e3, "a cutoff in Hz"),
+                   help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
     p.add_argument("--no-swap-repair", action="store_true",
                    help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
     _add_refiner_args(p)
+
+
+def number_between(lo: float, hi: float, what: str):
+    """An argparse type: a number from ``lo`` to ``hi``, refused in one sentence otherwise."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is not {what}: give a number from {lo:g} to {hi:g}.")
+        return value
+    return parse
 
 
 def _add_flip_arg(p: argparse.ArgumentParser) -> None:

@@ -217,3 +217,19 @@ def test_pipeline_swaps_mediapipe_label_swaps_back(demo_frames, mediapipe, rando
     for i, r in enumerate(results):
         assert np.allclose(r.keypoints, convert(walk[i], MEDIAPIPE.name, H36M.name), atol=1e-6)
         assert r.repaired[knees].all() == (10 <= i < 14) and r.repaired.sum() == (4 if 10 <= i < 14 else 0)
+
+
+@pytest.mark.parametrize("flag, value, message", [("--fov", "-5", "is not a horizontal field of view in degrees"),
+                                                  ("--smooth", "-1", "is not a cutoff in Hz")])
+def test_out_of_range_settings_are_refused_before_anything_is_written(tmp_path, flag, value, message):
+    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", str(DEMO), "-o", str(tmp_path / "out"),
+                             flag, value], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_camera_file_names_what_to_pass(tmp_path):
+    from poselift.calibration import CalibrationError, Camera
+    with pytest.raises(CalibrationError, match="does not exist: pass a camera JSON") as e:
+        Camera.load(tmp_path / "cam.json")
+    assert "calibrate" not in str(e.value)  # no advice to run a command that is not there
