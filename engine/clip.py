@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,5 +82,5 @@ class Clip:
                            data["refined"] if "refined" in data.files else None)
         except ClipError:
             raise
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
             raise ClipError(f"clip {path} is damaged or not a poselift clip ({e.__class__.__name__}: {e}).") from e

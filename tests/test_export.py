@@ -149,6 +149,11 @@ def test_bad_requests_are_one_sentence_and_lose_nothing(tmp_path):
     np.savez(tmp_path / "newer.npz", **newer)
     with pytest.raises(ClipError, match="newer poselift"):
         Clip.load(tmp_path / "newer.npz")
+    data = src.read_bytes()
+    for cut in (64, len(data) - 200):  # a clip cut short, as by a full disk or an interrupted copy
+        (tmp_path / "cut.npz").write_bytes(data[:cut])
+        with pytest.raises(ClipError, match="cut.npz is damaged or not a poselift clip"):
+            Clip.load(tmp_path / "cut.npz")
     result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "export", str(src), "--to", "bvh", "-o",
                              str(tmp_path / "nowhere" / "a.bvh")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
