@@ -1,8 +1,10 @@
-"""Training the lifter on Human3.6M (real and virtual cameras) and Bandai mocap (virtual cameras): AdamW, warm-up + cosine schedule, gradient clipping, EMA, AMP on
-GPU, early stopping on a test-free validation split, resumable checkpoints, DDP through torchrun."""
+"""Training the lifter on Human3.6M (its own and virtual cameras) and Bandai mocap (virtual cameras):
+AdamW, warm-up + cosine schedule, gradient clipping, EMA, AMP on GPU, early stopping on a test-free
+validation split, resumable checkpoints, DDP through torchrun."""
 from __future__ import annotations
 
 import os
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +100,6 @@ def measure_throughput(cfg: TrainConfig, device: str, steps: int = 20) -> dict:
     """Training speed of ``cfg`` on ``device``: windows per second the sampler builds alone, and
     optimisation steps per second with sampling included (median over ``steps``), plus the GPU's
     utilisation over the timed steps where the driver reports it."""
-    import time
-
     dev = torch.device(device)
     sampler = _sampler(cfg, prepare_run(cfg)[0], dev)
     model = TemporalLifter(cfg.model).to(dev).train()

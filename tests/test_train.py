@@ -153,3 +153,17 @@ def test_training_starts_from_init_weights_of_the_same_architecture(tmp_path):
     wider = TemporalLifter(LifterSpec(channels=32, levels=1))
     with pytest.raises(ConfigError, match="start.pt have the architecture"):
         fit(cfg, wider, tmp_path / "other", batches, loss_fn, lambda m: (1.0, {}), progress=False)
+
+
+@needs_h36m
+@needs_bandai
+def test_training_throughput_is_measured(tmp_path, monkeypatch):
+    from poselift.engine.bench import format_table
+    from poselift.models.train import load_train_config, measure_throughput
+    monkeypatch.setenv("POSELIFT_DATA", str(DATA))
+    monkeypatch.setenv("POSELIFT_BANDAI", str(BANDAI))
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "out": str(tmp_path / "run")}))
+    row = measure_throughput(load_train_config(str(cfg)), "cpu", steps=3)
+    assert row["runs"] == 3 and row["windows_per_s"] > 0 and 0 < row["steps_per_s"] == pytest.approx(1000 / row["median_ms"])
+    assert "Training step (cpu, batch 32): " in format_table([row])
