@@ -52,8 +52,8 @@ def _eval(args: argparse.Namespace) -> None:
         # --fps resamples Human3.6M's 50 Hz suites; the others run at their own rate.
         for fps in args.fps if sequences[0].fps == FPS else [sequences[0].fps]:
             for source in args.sources:
-                if source == "sh" and suite != "h36m":
-                    continue  # only Human3.6M's own cameras have detections
+                if source == "sh" and all(s.sh16 is None for s in sequences):
+                    continue  # detections exist for Human3.6M's own cameras only
                 for occlusion in args.occlude:
                     for refiner in refiners:
                         r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,

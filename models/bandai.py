@@ -40,9 +40,9 @@ def bandai_root(root: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def load_bandai(dataset: int, root: str | os.PathLike | None = None, min_frames: int = 1) -> list[MotionClip]:
-    """Every clip of Bandai dataset-``dataset`` (1 or 2) with at least ``min_frames`` frames, as H36M-17
-    world clips (mm, Z up, H36M proportions), sorted by name."""
+def load_bandai(dataset: int, root: str | os.PathLike | None = None) -> list[MotionClip]:
+    """Every clip of Bandai dataset-``dataset`` (1 or 2) as H36M-17 world clips (mm, Z up, H36M
+    proportions), sorted by name."""
     path = bandai_root(root) / FILES[dataset]
     if not path.is_file():
         raise DataError(f"Bandai file {path} is missing: the Bandai folder must hold {FILES[dataset]}.")
@@ -53,17 +53,16 @@ def load_bandai(dataset: int, root: str | os.PathLike | None = None, min_frames:
         index = [[names.index(j) for j in MAPPING[h]] for h in H36M.joints]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise DataError(f"Bandai file {path} is not the expected npz (joint names, _meta, int16 clips): {e}.") from None
-    clips = []
-    for key in sorted(meta):
-        if meta[key]["frames"] < min_frames:
-            continue
-        try:
-            raw = z[key].astype(np.float32) * 0.5 + z[key + "__origin_mm"]
-        except KeyError:
-            raise DataError(f"Bandai file {path} lists clip {key} in _meta but does not hold it.") from None
-        if raw.ndim != 3 or raw.shape[1:] != (len(names), 3):
-            raise DataError(f"Bandai clip {key} in {path} has shape {raw.shape}, expected (N, {len(names)}, 3).")
-        world = np.stack([raw[:, i].mean(1) for i in index], axis=1) @ Y_UP_TO_Z_UP.T
-        world[:, H36M.index("neck_nose")] = place_nose(world)
-        clips.append(MotionClip(key, meta[key]["content"], to_h36m_proportions(world), FPS))
+    with z:
+        clips = []
+        for key in sorted(meta):
+            try:
+                raw = z[key].astype(np.float32) * 0.5 + z[key + "__origin_mm"]
+            except KeyError:
+                raise DataError(f"Bandai file {path} lists clip {key} in _meta but does not hold it.") from None
+            if raw.ndim != 3 or raw.shape[1:] != (len(names), 3):
+                raise DataError(f"Bandai clip {key} in {path} has shape {raw.shape}, expected (N, {len(names)}, 3).")
+            world = np.stack([raw[:, i].mean(1) for i in index], axis=1) @ Y_UP_TO_Z_UP.T
+            world[:, H36M.index("neck_nose")] = place_nose(world)
+            clips.append(MotionClip(key, meta[key]["content"], to_h36m_proportions(world), FPS))
     return clips

@@ -26,7 +26,7 @@ class MotionClip:
 
 
 # Mean bone lengths (mm) of the Human3.6M training subjects S1 S5 S6 S7 S8, per child joint in H36M-17
-# order (0 for the pelvis); ``h36m_bone_lengths`` recomputes them and a test checks they still agree.
+# order (0 for the pelvis); ``bone_lengths`` over those subjects recomputes them and a test checks they still agree.
 H36M_BONE_MM = np.array([0.0, 134.5, 449.9, 445.9, 134.5, 449.9, 445.9, 239.3, 255.4, 116.3, 115.0,
                          149.3, 280.4, 249.6, 149.3, 280.4, 249.6])
 # H36M's neck/nose joint relative to the thorax -> head-top segment d (length |d|), from the same
@@ -83,7 +83,8 @@ def scale_bones(rel: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
 
 def to_h36m_proportions(world: np.ndarray) -> np.ndarray:
     """A clip (N, 17, 3) with the H36M training subjects' mean bone lengths, directions kept."""
-    factors = H36M_BONE_MM / np.where(bone_lengths(world) > 0, bone_lengths(world), 1.0)
+    lengths = bone_lengths(world)
+    factors = H36M_BONE_MM / np.where(lengths > 0, lengths, 1.0)
     rel = torch.from_numpy(world - world[:, :1])
     out = scale_bones(rel, torch.from_numpy(factors).expand(len(world), -1)).numpy()
     return (out + world[:, :1]).astype(np.float32)

@@ -1,8 +1,8 @@
 """Virtual cameras: world mocap filmed from anywhere a user might hold a phone or put a webcam.
 
 A camera is drawn per window (training) or per clip (the evaluation suites): any azimuth around the
-person, elevation from below the hips to steeply above, a little roll, a horizontal field of view from
-telephoto to wide-angle, landscape or portrait, the person anywhere in the image and from filling it
+person, elevation from below the hips to steeply above, a little roll, a field of view from telephoto to
+wide-angle, landscape or portrait, the person anywhere in the image and from filling it
 (close, limbs cut off by the border) to small in the distance. All torch, batched, on any device.
 """
 from __future__ import annotations

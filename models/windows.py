@@ -28,7 +28,7 @@ class Augment:
     native_fps: float = 0.3  # keep the data's own frame rate
     flip: float = 0.5
     # Off by default: per-joint corruption costs clean accuracy quickly (3 % outliers and 3 % dropped
-    # joints: +9 mm validation P1 after 500 steps, see docs/lifter_tcn81_notes.md).
+    # joints: +9 mm validation P1 after 500 steps, see docs/lifter_tcn81_h36m_notes.md).
     noise: float = 0.0  # Gaussian 2D noise, fraction of the pose's 2D scale
     outlier: float = 0.0  # per joint: a detector miss, displaced by up to 40 % of the scale
     dropout: float = 0.0  # per joint: lost entirely (confidence 0, position meaningless)
@@ -51,12 +51,8 @@ SWAP_SETS = (("wrist",), ("elbow", "wrist"), ("ankle",), ("knee", "ankle"), ("hi
              ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
 
 
-def _swap_masks() -> torch.Tensor:
-    masks = torch.zeros(len(SWAP_SETS), H36M.num_joints, dtype=torch.bool)
-    for i, names in enumerate(SWAP_SETS):
-        for n in names:
-            masks[i, [H36M.index(f"left_{n}"), H36M.index(f"right_{n}")]] = True
-    return masks
+SWAP_MASKS = torch.tensor([[any(n.endswith(f"_{name}") for name in names) for n in H36M.joints]
+                           for names in SWAP_SETS])  # (sets, J): the joints each set swaps
 
 
 class _Packed:
@@ -220,7 +216,7 @@ def mediapipe_errors(kp: torch.Tensor, conf: torch.Tensor, eligible: torch.Tenso
         level = aug.jitter * torch.rand(b, 1, 1, 1, generator=gen, device=dev)
         kp = kp + eligible[:, None, None, None] * level * scale * _smooth_noise(b, t, j, gen, dev)
     frame = torch.arange(t, device=dev)[None]
-    sets = _swap_masks().to(dev)
+    sets = SWAP_MASKS.to(dev)
     for _ in range(events if aug.swap > 0 else 0):
         on = (torch.rand(b, generator=gen, device=dev) < aug.swap) & eligible
         joints = sets[torch.randint(len(SWAP_SETS), (b,), generator=gen, device=dev)]
