@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -54,14 +55,13 @@ def _eval(args: argparse.Namespace) -> None:
             for source in args.sources:
                 if source == "sh" and all(s.sh16 is None for s in sequences):
                     continue  # detections exist for Human3.6M's own cameras only
-                for occlusion in args.occlude:
-                    for refiner in refiners:
-                        r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
-                                     refiner=refiner, flip=not args.no_flip, progress=not args.quiet)
-                        r.update(suite=suite, note=NOTES[suite])
-                        results.append(r)
-                        tables.append(markdown_table(r))
-                        print(tables[-1] + "\n", flush=True)
+                for occlusion, guess, refiner in itertools.product(args.occlude, args.fov_guess or [None], refiners):
+                    r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
+                                 refiner=refiner, flip=not args.no_flip, progress=not args.quiet, hfov_guess=guess)
+                    r.update(suite=suite, note=NOTES[suite])
+                    results.append(r)
+                    tables.append(markdown_table(r))
+                    print(tables[-1] + "\n", flush=True)
     if len(results) > 1:
         tables.insert(0, summary_table(results))
         print(tables[0] + "\n")
@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--subjects", nargs="+", help="override the test subjects")
     e.add_argument("--occlude", nargs="+", type=float, default=[0.0],
                    help="also score with this fraction of joint-frames occluded in runs (e.g. 0 0.1)")
+    e.add_argument("--fov-guess", nargs="+", type=number_between(1.0, 179.0, "a horizontal field of view in degrees"),
+                   help="score with intrinsics guessed from these horizontal fields of view (degrees) instead of "
+                        "the cameras' calibration: what calibrating is worth")
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     _add_refiner_args(e)
     e.add_argument("--seed", type=int, default=0, help="occlusion and refiner noise seed")
