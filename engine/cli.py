@@ -1,4 +1,4 @@
-"""The ``poselift`` command line: train, eval, process, export, bench."""
+"""The ``poselift`` command line: train, eval, process, export, bench, calibrate."""
 from __future__ import annotations
 
 import argparse
@@ -15,10 +15,11 @@ from .clip import ClipError
 from .export import FORMATS as EXPORT_FORMATS
 from .export import ExportError
 from .factory import DEFAULT_WEIGHTS, DEMO_CLIP
+from .process import ProcessError
 from .sources import SourceError
 
 USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavailable, CalibrationError, ClipError,
-               ExportError)
+               ExportError, ProcessError)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -175,12 +176,15 @@ def _process(args: argparse.Namespace) -> None:
 
     pipeline, info = build_pipeline(_pipeline_options(args))
     report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet,
-                           max_width=args.width)
+                           max_width=args.width, force=args.force)
     repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
     print(f"{report.frames} frames ({report.frames_with_person} with a person{repaired}) -> {report.clip_path}"
           + (f", {report.video_path}" if report.video_path else ""))
     if report.error:
         raise SourceError(report.error)
+    if not report.frames_with_person:  # exit 2: a script must not go on to export an empty clip as a result
+        raise ProcessError(f"nobody was found in any of the {report.frames} frames of {args.video}: film the whole "
+                           f"body in view and well lit (the empty clip is kept, {report.clip_path}).")
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -209,6 +213,31 @@ def _export(args: argparse.Namespace) -> None:
     print(f"{len(clip)} frames -> {out}")
     if note:
         print(note)
+
+
+def _calibrate(args: argparse.Namespace) -> None:
+    from ..calibration.intrinsics import Board
+    from .calibrate import calibrate_source
+
+    if args.output.exists() and not args.force:
+        raise CalibrationError(f"{args.output} already exists: choose another name with -o or pass --force.")
+    board = Board(args.board, *args.squares, args.square_mm, args.marker_mm, args.dictionary)
+    cal = calibrate_source(args.source, board, args.seconds, progress=not args.quiet)
+    cam = cal.camera
+    cal.save(args.output)
+    print(f"{args.output}: {cam.width}x{cam.height}, focal {cam.f[0]:.1f} / {cam.f[1]:.1f} px, centre "
+          f"({cam.c[0]:.1f}, {cam.c[1]:.1f}), distortion k1 {cam.k[0]:.4f} k2 {cam.k[1]:.4f}; reprojection error "
+          f"{cal.reprojection_error_px:.3f} px RMS over {cal.views} views (board found in {cal.frames_found} of "
+          f"{cal.frames_seen} frames searched). Use it with --camera {args.output}.")
+
+
+def squares(text: str) -> tuple[int, int]:
+    """An argparse type: ``COLUMNSxROWS`` of a board, e.g. 10x7."""
+    try:
+        columns, rows = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not a board size: give squares across x down, e.g. 10x7.")
+    return columns, rows
 
 
 def _card(args: argparse.Namespace) -> None:
@@ -262,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
     pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument("--force", action="store_true", help="overwrite the outputs of an earlier run")
     _add_pipeline_args(pr)
     pr.set_defaults(run=_process)
 
@@ -293,6 +323,21 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--png", type=Path, help="draw the worst frames, first clip left, second right (.png or .jpg)")
     cp.add_argument("--json", help="write the figures as JSON")
     cp.set_defaults(run=_compare)
+    k = sub.add_parser("calibrate", help="camera intrinsics and distortion from a checkerboard or ChArUco "
+                                         "video, or the webcam -> the camera JSON --camera takes")
+    k.add_argument("source", help="a video of the board filmed from many angles, or a webcam index (0, 1, ...)")
+    k.add_argument("--board", choices=("checkerboard", "charuco"), default="checkerboard")
+    k.add_argument("--squares", type=squares, default=(10, 7),
+                   help="squares across x down (default 10x7; a 10x7-square checkerboard has 9x6 inner corners)")
+    k.add_argument("--square-mm", type=float, default=25.0, help="side of a square (mm; the intrinsics do not "
+                                                                 "depend on it)")
+    k.add_argument("--marker-mm", type=float, help="ChArUco: side of a marker (default 0.75 of a square)")
+    k.add_argument("--dictionary", default="DICT_5X5_100", help="ChArUco: the ArUco dictionary of its markers")
+    k.add_argument("--seconds", type=float, default=20.0, help="webcam: how long to look for the board")
+    k.add_argument("-o", "--output", type=Path, default=Path("camera.json"), help="camera JSON to write")
+    k.add_argument("--force", action="store_true", help="overwrite an existing camera JSON")
+    k.add_argument("--quiet", action="store_true", help="no progress bar")
+    k.set_defaults(run=_calibrate)
     c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")
     c.add_argument("--weights", type=Path, required=True)
     c.add_argument("--eval", type=Path, nargs="+", required=True, help="JSON from `poselift eval --json` (one or more)")
