@@ -20,6 +20,8 @@ from .camera import CalibrationError, Camera
 
 BOARD_KINDS = ("checkerboard", "charuco")
 MIN_VIEWS = 5
+CHECKERBOARD_FLAGS = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_FAST_CHECK
+SUBPIXEL_STOP = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.01)
 
 
 class BoardNotFound(CalibrationError):
@@ -55,8 +57,12 @@ class Board:
             objects = np.column_stack([grid, np.zeros(len(grid))]).astype(np.float32)
 
             def detect(gray: np.ndarray):
-                found, corners = cv2.findChessboardCornersSB(gray, inner, flags=cv2.CALIB_CB_NORMALIZE_IMAGE)
-                return (objects, corners.reshape(-1, 2)) if found else None
+                found, corners = cv2.findChessboardCorners(gray, inner, flags=CHECKERBOARD_FLAGS)
+                if not found:
+                    return None
+                window = max(5, round(5 * gray.shape[1] / 640))  # under half a square at any sensible distance
+                corners = cv2.cornerSubPix(gray, corners, (window, window), (-1, -1), SUBPIXEL_STOP)
+                return objects, corners.reshape(-1, 2)
             return detect
         marker = self.marker_mm or 0.75 * self.square_mm
         board = cv2.aruco.CharucoBoard((self.columns, self.rows), self.square_mm, marker,
