@@ -11,9 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from conftest import DEMO, write_video
+from conftest import DEMO, demo_segment, write_video
 from poselift.engine.clip import Clip
-from poselift.engine.sources import VideoFileSource
 
 
 def process(video, out, weights, *extra, cwd=None):
@@ -25,18 +24,7 @@ def process(video, out, weights, *extra, cwd=None):
 @pytest.fixture(scope="module")
 def walker(tmp_path_factory):
     """The demo clip's first 30 frames at 640x360."""
-    path = tmp_path_factory.mktemp("video") / "walker.mp4"
-    source = VideoFileSource(DEMO, max_width=640).start()
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
-        for _, frame in zip(range(30), source):
-            for p in s.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-    source.stop()
-    return path
+    return demo_segment(tmp_path_factory.mktemp("video") / "walker.mp4", 30)
 
 
 def test_earlier_outputs_are_kept_unless_forced_and_export_finds_the_video_from_anywhere(tmp_path, walker,
