@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--quiet", action="store_true", help="no progress bar")
     k.set_defaults(run=_calibrate)
     c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")
-    c.add_argument("--weights", type=Path, required=True)
+    c.add_argument("--weights", type=Path, required=True, help="the weights (.pt) the card describes")
     c.add_argument("--eval", type=Path, nargs="+", required=True, help="JSON from `poselift eval --json` (one or more)")
     c.add_argument("--run", dest="run_dir", type=Path, nargs="+", required=True,
                    help="the training run folder (config.json, log.jsonl); several, in order, when one "
