@@ -221,6 +221,7 @@ def _calibrate(args: argparse.Namespace) -> None:
 
     if args.output.exists() and not args.force:
         raise CalibrationError(f"{args.output} already exists: choose another name with -o or pass --force.")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     board = Board(args.board, *args.squares, args.square_mm, args.marker_mm, args.dictionary)
     cal = calibrate_source(args.source, board, args.seconds, progress=not args.quiet)
     cam = cal.camera
@@ -248,6 +249,8 @@ def _card(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..calibration.intrinsics import BOARD_KINDS
+
     p = argparse.ArgumentParser(prog="poselift", description="Live monocular 3D human pose.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -326,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("calibrate", help="camera intrinsics and distortion from a checkerboard or ChArUco "
                                          "video, or the webcam -> the camera JSON --camera takes")
     k.add_argument("source", help="a video of the board filmed from many angles, or a webcam index (0, 1, ...)")
-    k.add_argument("--board", choices=("checkerboard", "charuco"), default="checkerboard")
+    k.add_argument("--board", choices=BOARD_KINDS, default="checkerboard")
     k.add_argument("--squares", type=squares, default=(10, 7),
                    help="squares across x down (default 10x7; a 10x7-square checkerboard has 9x6 inner corners)")
     k.add_argument("--square-mm", type=float, default=25.0, help="side of a square (mm; the intrinsics do not "

@@ -42,11 +42,16 @@ class ProgressiveClip:
         self._last = time.monotonic()
 
     def update(self, results: list, expected: int) -> None:
-        if results and time.monotonic() - self._last >= self.interval:
+        if time.monotonic() - self._last >= self.interval:
             t0 = time.monotonic()
-            self.save(results, {"partial": True, "frames_expected": expected})
+            self.save_partial(results, expected)
             self._last = time.monotonic()
             self.interval = max(self.interval, 10 * (self._last - t0))
+
+    def save_partial(self, results: list, expected: int) -> None:
+        """``expected``: the video's frame count (0 when it does not say)."""
+        if results:
+            self.save(results, {"partial": True, "frames_expected": expected or None})
 
     def save(self, results: list, extra: dict | None = None) -> Path:
         clip = Clip.from_results(results, self.fps, {**self.meta, **(extra or {})}, self.pixel_scale)
@@ -97,6 +102,10 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
             bar.update(1)
     except SourceError as e:
         error = str(e)
+    except KeyboardInterrupt:
+        saver.save_partial(results, source.frame_count)
+        raise ProcessError(f"interrupted after {len(results)} frames: the clip so far is kept in {clip_path}, "
+                           f"flagged partial; run again with --force to process the whole video.") from None
     finally:
         bar.close()
         source.stop()

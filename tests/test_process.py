@@ -80,7 +80,8 @@ def test_a_video_with_nobody_in_it_says_so(tmp_path, random_weights):
     assert len(Clip.load(tmp_path / "o" / "empty_3d.npz")) == 12  # kept, all gaps
 
 
-def test_a_killed_run_keeps_a_partial_clip_that_loads(tmp_path, random_weights):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_a_killed_run_keeps_a_partial_clip_that_loads(tmp_path, random_weights, how):
     out = tmp_path / "o"
     script = textwrap.dedent(f"""
         from poselift.engine.factory import PipelineOptions, build_pipeline
@@ -95,8 +96,11 @@ def test_a_killed_run_keeps_a_partial_clip_that_loads(tmp_path, random_weights):
     while not clip_path.exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert run.poll() is None, run.stderr.read()[-2000:]  # still running: the clip so far is on disk
-    os.kill(run.pid, signal.SIGKILL)
+    time.sleep(0.5)
+    os.kill(run.pid, how)
     run.wait()
+    if how == signal.SIGINT:  # Ctrl-C: the clip up to this frame is saved, and the run says so
+        assert "the clip so far is kept" in run.stderr.read()
     clip = Clip.load(clip_path)
     assert clip.meta["partial"] is True and clip.meta["frames_expected"] == 230
     assert 0 < len(clip) < 230 and clip.meta["camera"]["width"] == 1768
