@@ -16,9 +16,11 @@ SEARCHED_FRAMES = 150  # of a video, spread over it: enough angles, and the sear
 def board_frames(source: Source, seconds: float, progress: bool = True) -> Iterator[np.ndarray]:
     """Images to search: about ``SEARCHED_FRAMES`` spread over a video, or every frame a webcam gives
     for ``seconds`` (it drops what the search is too slow for)."""
-    step = max(1, source.frame_count // SEARCHED_FRAMES) if isinstance(source, VideoFileSource) else 1
+    video = isinstance(source, VideoFileSource)
+    step = max(1, source.frame_count // SEARCHED_FRAMES) if video else 1
     end = time.monotonic() + seconds
-    with tqdm(disable=not progress, unit="frame", desc="looking for the board") as bar:
+    total = -(-source.frame_count // step) if video and source.frame_count else None
+    with tqdm(total=total, disable=not progress, unit="frame", desc="looking for the board") as bar:
         for frame in source:
             if source.live and time.monotonic() > end:
                 return
