@@ -104,8 +104,8 @@ class Recorder:
     def _append(self, result) -> None:
         world = result.mediapipe.world if result.person else np.full((M, 3), np.nan)
         row = np.concatenate([[result.timestamp, float(result.person)], np.ravel(result.pose3d),
-                              np.ravel(result.keypoints * self._scale), result.confidence, result.uncertainty, np.ravel(world),
-                              result.refined])
+                              np.ravel(result.keypoints * self._scale), result.confidence, result.uncertainty,
+                              np.ravel(world), result.refined])
         self._file.write(row.astype(np.float32).tobytes())
         self.frames += 1
         if self.first_timestamp is None:

@@ -147,8 +147,8 @@ def markdown_table(result: dict) -> str:
     refined = ", refined" if result.get("refined") else ""
     mirrored = ", averaged with the mirror image" if result.get("flip") else ""
     guessed = f", intrinsics guessed from a {result['hfov_guess']:g}° field of view" if result.get("hfov_guess") else ""
-    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}{mirrored}{guessed}, {result['frames']} frames. "
-             f"{result['note']}", "",
+    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}{mirrored}{guessed}, "
+             f"{result['frames']} frames. {result['note']}", "",
              "| metric | " + " | ".join(actions) + " | mean |",
              "|---" * (len(actions) + 2) + "|"]
     for key, name in METRIC_NAMES.items():
