@@ -84,6 +84,8 @@ def test_a_video_with_nobody_in_it_says_so(tmp_path, random_weights):
 def test_a_killed_run_keeps_a_partial_clip_that_loads(tmp_path, random_weights, how):
     out = tmp_path / "o"
     script = textwrap.dedent(f"""
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started in the background
         from poselift.engine.factory import PipelineOptions, build_pipeline
         from poselift.engine.process import process_video
         pipeline, info = build_pipeline(PipelineOptions(weights={str(random_weights)!r}))
