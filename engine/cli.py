@@ -14,10 +14,11 @@ from .clip import ClipError
 from .export import FORMATS as EXPORT_FORMATS
 from .export import ExportError
 from .factory import DEFAULT_WEIGHTS, DEMO_CLIP
+from .library import ClusterUnavailable, LibraryError
 from .sources import SourceError
 
 USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavailable, CalibrationError, ClipError,
-               ExportError)
+               ExportError, LibraryError, ClusterUnavailable)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -171,8 +172,11 @@ def _add_refiner_args(p: argparse.ArgumentParser) -> None:
 
 def _process(args: argparse.Namespace) -> None:
     from .factory import build_pipeline
+    from .library import looks_like_library
     from .process import process_video
 
+    if looks_like_library(args.video):
+        return _process_library(args)
     pipeline, info = build_pipeline(_pipeline_options(args))
     report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet,
                            max_width=args.width)
@@ -181,6 +185,20 @@ def _process(args: argparse.Namespace) -> None:
           + (f", {report.video_path}" if report.video_path else ""))
     if report.error:
         raise SourceError(report.error)
+
+
+def _process_library(args: argparse.Namespace) -> None:
+    from .library import Job, format_summary, process_library, totals
+
+    job = Job(args.out, _pipeline_options(args), render=not args.no_video, max_width=args.width)
+    rows, library = process_library(str(args.video), job, workers=args.workers, address=args.address,
+                                    force=args.force, progress=not args.quiet)
+    print(format_summary(rows))
+    print(f"summary: {library.out / 'summary.csv'}, {library.out / 'summary.json'}")
+    failed = totals(rows)["failed"]
+    if failed:
+        raise LibraryError(f"{failed} of {len(rows)} videos failed (the reasons are in the table above); the others "
+                           f"are done: fix those and run the same command again, which skips what is done.")
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -253,12 +271,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(run=_eval)
 
-    pr = sub.add_parser("process", help="a video file -> 3D clip (.npz) + side-by-side MP4")
-    pr.add_argument("video", type=Path)
+    pr = sub.add_parser("process", help="a video file, or a folder or glob of them -> 3D clip (.npz) + side-by-side MP4")
+    pr.add_argument("video", type=Path, help="a video file, a folder of videos, or a glob ('season/**/*.mp4')")
     pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
     pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument("--workers", type=int, default=1,
+                    help="folder or glob: videos processed at once on a local Ray cluster (default 1: in turn, "
+                         "without Ray)")
+    pr.add_argument("--address", help="folder or glob: the Ray cluster to run on (default: $RAY_ADDRESS if set)")
+    pr.add_argument("--force", action="store_true",
+                    help="folder or glob: redo the videos done before (and those done with other settings)")
     _add_pipeline_args(pr)
     pr.set_defaults(run=_process)
 
