@@ -82,6 +82,8 @@ def _bench(args: argparse.Namespace) -> None:
     from .refine import RefineSettings
 
     lifter = load_weights(args.weights)  # the backends copy what they need; the model itself stays on the CPU
+    if args.streams:
+        return _bench_streams(lifter, args)
     training = []
     if args.training:  # first: the live figures below pin torch to one thread, training uses them all
         from ..models.train import load_train_config, measure_throughput
@@ -103,6 +105,20 @@ def _bench(args: argparse.Namespace) -> None:
         rows.append(bench_decode(args.video, args.width))
         rows += bench_file(args.video, pipeline, args.width, args.frames)
     print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+def _bench_streams(lifter, args: argparse.Namespace) -> None:
+    from .bench import bench_streams, format_streams_table
+
+    rows = bench_streams(lifter, args.streams, "cpu", max_steps=args.steps)
+    if torch_cuda_available():
+        rows += bench_streams(lifter, args.streams, "cuda", max_steps=args.steps)
+        rows += bench_streams(lifter, args.streams, "cuda", compiled=True, max_steps=args.steps)
+    else:
+        print("No CUDA GPU here: CPU figures only.")
+    print(format_streams_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
@@ -304,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--width", type=int, default=640, help="scale frames to this width (default 640)")
     b.add_argument("--frames", type=int, help="loop the video to this many frames (memory soak)")
     b.add_argument("--training", type=Path, help="also time training with this config (sampler windows/s, steps/s)")
+    b.add_argument("--streams", nargs="+", type=int,
+                   help="only time the streaming step for this many streams at once (e.g. 1 64 1024): ms per step "
+                        "and person-frames/s, on the CPU and on a GPU when there is one")
     b.add_argument("--json", help="write the figures as JSON")
     b.set_defaults(run=_bench)
     cp = sub.add_parser("compare", help="two 3D clips of one video: acceleration, spikes, the worst frames side by side")
