@@ -73,8 +73,13 @@ def _each_lifts_its_own(ray, videos: list[Path], job: Job, finished) -> None:
 def _row(ray, ref, video: Path) -> VideoRow:
     try:
         return ray.get(ref)
-    except ray.exceptions.RayError as e:  # the worker died more often than Ray retries, or its data was lost
-        return VideoRow.failed(video, f"Ray could not run it ({e.__class__.__name__}, {RETRIES} retries).")
+    except ray.exceptions.RayError as e:
+        return VideoRow.failed(video, _ray_failure(e))
+
+
+def _ray_failure(e: Exception) -> str:
+    """The worker died more often than Ray retries, or the data it needed was lost."""
+    return f"Ray could not run it ({e.__class__.__name__}, after {RETRIES} retries)."
 
 
 class _LiftingActor(BatchLifter):
@@ -107,19 +112,25 @@ def _lift_batched(ray, videos: list[Path], job: Job, finished, device: str) -> N
     actor = ray.remote(num_cpus=0, num_gpus=1 if device == "cuda" else 0, max_restarts=RETRIES,
                        max_task_retries=RETRIES)(_LiftingActor)
     lifter = actor.remote(job.opts.weights, device, job.opts.flip)
+    # At most two first passes per CPU in flight, so that videos finish as they go (Ray's pattern for
+    # limiting pending tasks) rather than all waiting for their second pass at the end.
+    todo, limit = list(reversed(videos)), max(2, int(2 * ray.cluster_resources().get("CPU", 1)))
     pending: dict = {}  # what the driver waits for -> (kind, video, its 2D)
-    for video in videos:
-        status, track = first.remote(video, job)
-        pending[status] = ("2d", video, track)
-    ready, lifting = [], None
-    while pending:
+    ready, lifting, first_passes = [], None, 0
+    while todo or pending:
+        while todo and first_passes < limit:
+            video = todo.pop()
+            status, track = first.remote(video, job)
+            pending[status] = ("2d", video, track)
+            first_passes += 1
         [ref], _ = ray.wait(list(pending), num_returns=1)
         kind, video, track = pending.pop(ref)
         if kind == "2d":
+            first_passes -= 1
             try:
                 error, seconds = ray.get(ref)
             except ray.exceptions.RayError as e:
-                error = f"Ray could not run it ({e.__class__.__name__}, {RETRIES} retries)."
+                error = _ray_failure(e)
             if error:
                 finished(video, VideoRow.failed(video, error))
             else:
