@@ -91,8 +91,9 @@ def bench_streams(model: TemporalLifter, streams: list[int], device: str = "cpu"
                 state = [x.clone() for x in state]  # CUDA-graph outputs are overwritten by the next replay
             sync()
             times.append(time.perf_counter() - t0)
-        row = _stats(f"lifter step, {s} streams ({'compiled' if compiled else 'eager'}, {device})", times[5:],
-                     streams=s, device=device, threads=torch.get_num_threads())
+        kind = "compiled" if compiled else "eager"
+        row = _stats(f"lifter step, {s} streams ({kind}, {device})", times[5:], streams=s, device=device, step=kind,
+                     threads=torch.get_num_threads())
         row["person_frames_per_s"] = s / (row["median_ms"] / 1000)
         rows.append(row)
     return rows
@@ -101,8 +102,7 @@ def bench_streams(model: TemporalLifter, streams: list[int], device: str = "cpu"
 def format_streams_table(rows: list[dict]) -> str:
     lines = ["| device | step | streams | ms per step (median) | p90 | person-frames/s |", "|---|---|---|---|---|---|"]
     for r in rows:
-        kind = "compiled" if "compiled" in r["stage"] else "eager"
-        lines.append(f"| {r['device']} | {kind} | {r['streams']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
+        lines.append(f"| {r['device']} | {r['step']} | {r['streams']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
                      f"{r['person_frames_per_s']:,.0f} |")
     return "\n".join(lines)
 
