@@ -47,18 +47,19 @@ class VideoRow:
     processing_fps: float = 0.0
     clip: str = ""
     rendered: str = ""
-    error: str = ""  # the reason it failed, or a fault part-way (the frames before are kept)
+    reason: str = ""  # why it failed (a fault part-way keeps the frames before), or that nobody was seen
 
     @classmethod
     def from_report(cls, video: Path, report: ProcessReport, fps: float, seconds: float) -> "VideoRow":
+        nobody = "" if report.frames_with_person else f"nobody was found in any of its {report.frames} frames."
         return cls(str(video), "failed" if report.error else "processed", report.frames, report.frames_with_person,
                    int(report.frames_with_person > 0), report.frames_repaired, round(fps, 3), round(seconds, 2),
                    round(report.frames / max(seconds, 1e-9), 2), str(report.clip_path),
-                   str(report.video_path or ""), report.error or "")
+                   str(report.video_path or ""), report.error or nobody)
 
     @classmethod
     def failed(cls, video: Path, reason: str) -> "VideoRow":
-        return cls(str(video), "failed", error=reason)
+        return cls(str(video), "failed", reason=reason)
 
 
 @dataclass
@@ -236,8 +237,8 @@ def process_library(spec: str | Path, job: Job, workers: int = 1, address: str |
         rows[video] = row
         bar.update(1)
         frames.update(row.frames)
-        if row.error:
-            bar.write(f"{video.name}: {row.error}")
+        if row.reason:
+            bar.write(f"{video.name}: {row.reason}")
 
     try:
         if on_ray:
@@ -264,7 +265,7 @@ def format_summary(rows: list[VideoRow]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {Path(r.video).name} | {r.status} | {r.frames} | {r.frames_with_person} | {r.people} | "
-                     f"{r.video_fps:g} | {r.processing_fps:.1f} | {r.error} |")
+                     f"{r.video_fps:g} | {r.processing_fps:.1f} | {r.reason} |")
     t = totals(rows)
     lines.append(f"\n{t['videos']} videos: {t['processed']} processed, {t['done_before']} done before, "
                  f"{t['failed']} failed; {t['frames']} frames.")

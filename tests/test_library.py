@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import demo_cut
+from conftest import demo_cut, write_video
 from poselift.engine.backends import make_backend
 from poselift.engine.batch_lift import BatchLifter, Track2D
 from poselift.engine.clip import Clip
@@ -72,26 +72,30 @@ def test_a_folder_with_a_broken_video_is_processed_summarised_and_resumed(tmp_pa
     for name in ("take0.mp4", "take1.mp4"):
         (videos / name).symlink_to(folder / name)
     (videos / "broken.mp4").write_bytes(b"this is not a video")
+    write_video(videos / "empty.mp4", frames=10)  # a moving square: nobody in it
     out = tmp_path / "out"
     run = subprocess.run(CLI + ["process", str(videos), "-o", str(out), "--quiet"], capture_output=True, text=True,
                          timeout=300)
-    assert run.returncode == 2 and "1 of 3 videos failed" in run.stderr and "Traceback" not in run.stderr
+    assert run.returncode == 2 and "1 of 4 videos failed" in run.stderr and "Traceback" not in run.stderr
     rows = summary(out)
-    assert rows["broken.mp4"]["status"] == "failed" and "not a video file" in rows["broken.mp4"]["error"]
+    assert rows["broken.mp4"]["status"] == "failed" and "not a video file" in rows["broken.mp4"]["reason"]
     for name in ("take0", "take1"):
         row = rows[f"{name}.mp4"]
         assert row["status"] == "processed" and row["frames"] == 12 and row["frames_with_person"] >= 4
         assert row["people"] == 1 and row["video_fps"] == 30 and row["processing_fps"] > 0
         assert len(Clip.load(out / f"{name}_3d.npz")) == 12 and (out / f"{name}_3d.mp4").is_file()
+    empty = rows["empty.mp4"]
+    assert empty["status"] == "processed" and empty["people"] == 0 and "nobody was found" in empty["reason"]
     assert "| take0.mp4 | processed | 12 |" in run.stdout
     csv_lines = (out / "summary.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("video,status,frames,frames_with_person,people") and len(csv_lines) == 4
+    assert csv_lines[0].startswith("video,status,frames,frames_with_person,people") and len(csv_lines) == 5
 
     again = subprocess.run(CLI + ["process", str(videos / "*.mp4"), "-o", str(out), "--quiet"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 2
     rows = summary(out)
-    assert [rows[n]["status"] for n in ("take0.mp4", "take1.mp4", "broken.mp4")] == ["done before"] * 2 + ["failed"]
+    assert [rows[n]["status"] for n in ("take0.mp4", "take1.mp4", "empty.mp4", "broken.mp4")] == \
+        ["done before"] * 3 + ["failed"]
 
     other = subprocess.run(CLI + ["process", str(videos), "-o", str(out), "--quiet", "--no-flip"],
                            capture_output=True, text=True, timeout=300)
