@@ -102,6 +102,8 @@ class BatchLifter:
     """Lifts whole streams of lifter input, ``max_streams`` at a time in one step each frame, with the
     live causal step (:class:`LifterStep`): every frame sees only itself and its past, as live."""
 
+    FLUSH = 256  # steps whose outputs wait on the device before they are copied back
+
     def __init__(self, model: TemporalLifter, device: str = "cpu", flip: bool = True, max_streams: int = 4096):
         self.device = torch.device(device)
         self.flip = flip
@@ -134,23 +136,28 @@ class BatchLifter:
 
     def _run(self, inputs: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Streams sorted longest first, each (frames, rows, 3): stepped together, the finished ones
-        dropping off the end of the batch."""
+        dropping off the end of the batch. Inputs and outputs stay on the CPU (a long video times
+        thousands of streams would not fit a GPU); each step's slice goes over, the outputs come back
+        every ``FLUSH`` steps."""
         lengths = [len(x) for x in inputs]
         frames = torch.zeros(lengths[0], len(inputs), self.module.spec.in_channels)
         for j, x in enumerate(inputs):
             frames[: len(x), j] = x.flatten(1)
-        frames = frames.to(self.device)
         j = self.module.spec.num_joints
-        poses = torch.full((lengths[0], len(inputs), j, 3), torch.nan, device=self.device)
-        scales = torch.full((lengths[0], len(inputs), j), torch.nan, device=self.device)
-        state = self.module.prime(frames[0])
-        active = len(inputs)
+        poses = torch.full((lengths[0], len(inputs), j, 3), torch.nan)
+        scales = torch.full((lengths[0], len(inputs), j), torch.nan)
+        state = self.module.prime(frames[0].to(self.device))
+        active, block = len(inputs), []
         for t in range(lengths[0]):
             while lengths[active - 1] <= t:
                 active -= 1
             state = [s[:active] for s in state]
-            poses[t, :active], scales[t, :active], *state = self.module(frames[t, :active], *state)
-        poses, scales = poses.cpu(), scales.cpu()
+            pose, log_scale, *state = self.module(frames[t, :active].to(self.device, non_blocking=True), *state)
+            block.append((t, pose, log_scale))
+            if len(block) == self.FLUSH or t == lengths[0] - 1:
+                for i, p, ls in block:
+                    poses[i, : len(p)], scales[i, : len(p)] = p.cpu(), ls.cpu()
+                block = []
         return [(poses[:n, i], scales[:n, i]) for i, n in enumerate(lengths)]
 
 
