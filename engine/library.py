@@ -83,7 +83,7 @@ def find_videos(spec: str | Path) -> list[Path]:
         found = [Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file()]
         if not found:
             raise LibraryError(f"{text} matches no files: check the pattern (quote it so the shell leaves it alone).")
-    videos = sorted(found)
+    videos = sorted(p.absolute() for p in found)
     stems: dict[str, Path] = {}
     for v in videos:
         if v.stem in stems:
@@ -133,6 +133,10 @@ class Library:
         if force:
             return videos, {}
         records = {v: r for v in videos if (r := self._marker_record(v)) is not None}
+        for video, record in records.items():
+            if record["row"].video != str(video):
+                raise LibraryError(f"{self.out} holds the clip of another video called {video.stem} "
+                                   f"({record['row'].video}): choose another output folder for {video}.")
         other = [v for v, r in records.items() if r.get("settings") != self.settings]
         if other:
             raise LibraryError(f"{self.out} holds {len(other)} of these videos processed with other settings "
@@ -141,7 +145,7 @@ class Library:
         done = {}
         for video, record in records.items():
             row = record["row"]
-            if Path(row.clip).is_file() and (not row.rendered or Path(row.rendered).is_file()):
+            if all((self.out / Path(f).name).is_file() for f in (row.clip, row.rendered) if f):
                 row.status = "done before"
                 done[video] = row
         return [v for v in videos if v not in done], done

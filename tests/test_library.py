@@ -15,7 +15,7 @@ from conftest import demo_cut, write_video
 from poselift.engine.backends import make_backend
 from poselift.engine.batch_lift import BatchLifter, Track2D
 from poselift.engine.clip import Clip
-from poselift.engine.library import LibraryError, find_videos
+from poselift.engine.library import Library, LibraryError, VideoRow, find_videos
 from poselift.models.checkpoint import load_weights
 from poselift.models.lifter import normalize_2d
 
@@ -66,6 +66,21 @@ def test_find_videos_refuses_empty_folders_and_name_clashes(tmp_path):
         find_videos(str(tmp_path / "**" / "*.mp4"))
     with pytest.raises(LibraryError, match="matches no files"):
         find_videos(str(tmp_path / "*.mov"))
+
+
+def test_a_done_marker_counts_for_its_own_video_and_settings_only(tmp_path):
+    library = Library(tmp_path, {"model": "a"})
+    first, namesake = tmp_path / "a" / "run.mp4", tmp_path / "b" / "run.mp4"
+    (tmp_path / "run_3d.npz").write_bytes(b"clip")
+    library.mark_done(first, VideoRow(str(first), "processed", clip=str(tmp_path / "run_3d.npz")))
+    todo, done = library.plan([first], force=False)
+    assert todo == [] and done[first].status == "done before"
+    with pytest.raises(LibraryError, match="holds the clip of another video called run"):
+        library.plan([namesake], force=False)
+    with pytest.raises(LibraryError, match="processed with other settings"):
+        Library(tmp_path, {"model": "b"}).plan([first], force=False)
+    (tmp_path / "run_3d.npz").unlink()  # its clip gone: done no more
+    assert library.plan([first], force=False) == ([first], {})
 
 
 def test_a_folder_with_a_broken_video_is_processed_summarised_and_resumed(tmp_path, folder):
