@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,12 +25,15 @@ from .library import ClusterUnavailable, Job, VideoRow, failure_reason, process_
 RETRIES = 2  # Ray runs a task again this often when its worker process dies
 
 
-def require_ray():
+def require_ray(address: str | None = None):
+    """Ray, and the cluster at ``address`` answering; else one sentence saying what to do."""
     try:
         import ray
     except ImportError:
         raise ClusterUnavailable("processing on several workers runs on Ray, which is not installed: "
                                  "pip install 'poselift[cluster]', or leave --workers at 1.") from None
+    if address:
+        _check_reachable(address)
     return ray
 
 
@@ -37,19 +41,15 @@ def process_on_ray(videos: list[Path], job: Job, finished: Callable[[Path, Video
                    address: str | None = None, batched: bool | None = None) -> None:
     """Process ``videos``, calling ``finished`` with each one's row as it completes. ``batched``: lift
     on one batching actor (default: when the cluster has a GPU, where the actor then runs)."""
-    ray = require_ray()
+    address = address or os.environ.get("RAY_ADDRESS")
+    ray = require_ray(address)
     started = not ray.is_initialized()
     if started:
-        address = address or os.environ.get("RAY_ADDRESS")
-        try:
-            if address:
-                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-            else:
-                ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING,
-                         log_to_driver=False)
-        except ConnectionError as e:
-            raise ClusterUnavailable(f"no Ray cluster answers at {address} ({e}): start one with `ray start "
-                                     f"--head`, or leave --address and RAY_ADDRESS unset to run here.") from e
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        else:
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING,
+                     log_to_driver=False)
     try:
         gpu = ray.cluster_resources().get("GPU", 0) >= 1
         if batched if batched is not None else gpu:
@@ -59,6 +59,18 @@ def process_on_ray(videos: list[Path], job: Job, finished: Callable[[Path, Video
     finally:
         if started:
             ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Ray waits for an unreachable head node without end: say so at once instead."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        return  # "auto" and the like: Ray finds the cluster itself
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as e:
+        raise ClusterUnavailable(f"no Ray cluster answers at {address} ({e.strerror or e}): start one there with "
+                                 f"`ray start --head`, or leave --address and RAY_ADDRESS unset to run here.") from None
 
 
 def _each_lifts_its_own(ray, videos: list[Path], job: Job, finished) -> None:

@@ -223,11 +223,12 @@ def process_library(spec: str | Path, job: Job, workers: int = 1, address: str |
     if workers < 1:
         raise LibraryError(f"--workers {workers} is not a number of workers: give 1 or more.")
     videos = find_videos(spec)
-    on_ray = bool(workers > 1 or address or os.environ.get("RAY_ADDRESS"))
+    address = address or os.environ.get("RAY_ADDRESS")
+    on_ray = bool(workers > 1 or address)
     if on_ray:
         from .cluster import require_ray
 
-        require_ray()
+        require_ray(address)
     # Bad weights, refiner or camera are refused before any video starts (MediaPipe is not needed here).
     _, info = build_pipeline(job.opts, keypoints=_no_keypoints)
     library = Library(job.out, settings_of(job, info))

@@ -152,6 +152,14 @@ def test_workers_without_ray_say_how_to_install_it(tmp_path, folder):
     assert not (tmp_path / "out" / "done").exists()
 
 
+def test_a_cluster_address_nobody_answers_at_is_one_sentence(tmp_path, folder):
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'poselift[cluster]' to run this test")
+    run = subprocess.run(CLI + ["process", str(folder), "-o", str(tmp_path / "out"), "--address", "127.0.0.1:1"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "no Ray cluster answers at 127.0.0.1:1" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
+
+
 def test_bench_streams_reports_person_frames_per_second(random_weights):
     from poselift.engine.bench import bench_streams, format_streams_table
 
