@@ -246,7 +246,7 @@ def process_library(spec: str | Path, job: Job, workers: int = 1, address: str |
             bar.write(f"{video.name}: {row.reason}")
 
     try:
-        if on_ray:
+        if on_ray and todo:
             from .cluster import process_on_ray
 
             process_on_ray(todo, job, finished, workers, address)
