@@ -94,8 +94,11 @@ def find_videos(spec: str | Path) -> list[Path]:
 
 
 def looks_like_library(spec: str | Path) -> bool:
-    """A folder or a glob pattern, not a single video file."""
-    return Path(spec).is_dir() or glob.has_magic(str(spec))
+    """A glob pattern, or a folder with video files in it (not a single video file)."""
+    path = Path(spec)
+    if path.is_dir():
+        return any(p.suffix.lower() in VIDEO_SUFFIXES and p.is_file() for p in path.iterdir())
+    return glob.has_magic(str(spec))
 
 
 def settings_of(job: Job, model_info: dict) -> dict:
