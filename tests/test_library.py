@@ -15,7 +15,7 @@ from conftest import demo_cut, write_video
 from poselift.engine.backends import make_backend
 from poselift.engine.batch_lift import BatchLifter, Track2D
 from poselift.engine.clip import Clip
-from poselift.engine.library import Library, LibraryError, VideoRow, find_videos
+from poselift.engine.library import Library, LibraryError, VideoRow, find_videos, looks_like_library
 from poselift.models.checkpoint import load_weights
 from poselift.models.lifter import normalize_2d
 
@@ -66,6 +66,8 @@ def test_find_videos_refuses_empty_folders_and_name_clashes(tmp_path):
         find_videos(str(tmp_path / "**" / "*.mp4"))
     with pytest.raises(LibraryError, match="matches no files"):
         find_videos(str(tmp_path / "*.mov"))
+    assert looks_like_library(tmp_path / "a") and looks_like_library(str(tmp_path / "*.mov"))
+    assert not looks_like_library(tmp_path) and not looks_like_library(tmp_path / "a" / "run.mp4")
 
 
 def test_a_done_marker_counts_for_its_own_video_and_settings_only(tmp_path):
