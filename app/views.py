@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.opengl as gl
+from PySide6 import QtWidgets
 
 from ..models.skeletons import Skeleton
 
@@ -18,6 +19,11 @@ def _bone_segments(points: np.ndarray, skeleton: Skeleton) -> tuple[np.ndarray, 
     seg = points[pairs.ravel()]
     colours = np.repeat([SIDE_RGBA[int(skeleton.sides[c])] for _, c in skeleton.bones], 2, axis=0)
     return seg, colours
+
+
+def _swatch(rgba, width: int = 1) -> str:
+    """A coloured line segment for a rich-text legend."""
+    return f"<span style='color:#{''.join(f'{int(255 * c):02x}' for c in rgba[:3])}'>{'━' * width}</span>"
 
 
 class VideoView(pg.GraphicsLayoutWidget):
@@ -86,6 +92,11 @@ class SkeletonView(gl.GLViewWidget):
         self.resampled = gl.GLScatterPlotItem(pxMode=True, color=(1.0, 0.9, 0.2, 1.0))
         for item in (self.bones, self.joints, self.comparison, self.resampled):
             self.addItem(item)
+        self.legend = QtWidgets.QLabel(f"{_swatch(SIDE_RGBA[-1])}{_swatch(SIDE_RGBA[1])} poselift &nbsp; "
+                                       f"{_swatch(COMPARISON_RGBA, 2)} MediaPipe's own 3D", self)
+        self.legend.setStyleSheet("color: #dddddd; background: rgba(0, 0, 0, 120); padding: 3px 6px;")
+        self.legend.move(8, 8)
+        self.legend.hide()
         self.reset_view()
 
     def reset_view(self) -> None:
@@ -102,6 +113,7 @@ class SkeletonView(gl.GLViewWidget):
         if pose3d is None or not np.isfinite(pose3d).all():
             for item in (self.bones, self.joints, self.comparison, self.resampled):
                 item.setData(pos=np.zeros((0, 3)))
+            self.legend.hide()
             return
         floor = float(np.max(pose3d[:, 1]))  # the lowest joint stands on the grid
         pts = self.to_scene(pose3d, floor)
@@ -114,6 +126,7 @@ class SkeletonView(gl.GLViewWidget):
             self.comparison.setData(pos=seg)
         else:
             self.comparison.setData(pos=np.zeros((0, 3)))
+        self.legend.setVisible(len(self.comparison.pos) > 0)
         if resampled is not None and resampled.any():
             self.resampled.setData(pos=pts[resampled], size=18)
         else:

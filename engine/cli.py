@@ -1,7 +1,8 @@
-"""The ``poselift`` command line: train, eval, process, export, bench."""
+"""The ``poselift`` command line: train, eval, process, export, bench, calibrate."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -15,10 +16,11 @@ from .export import FORMATS as EXPORT_FORMATS
 from .export import ExportError
 from .factory import DEFAULT_WEIGHTS, DEMO_CLIP
 from .library import ClusterUnavailable, LibraryError
+from .process import ProcessError
 from .sources import SourceError
 
 USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavailable, CalibrationError, ClipError,
-               ExportError, LibraryError, ClusterUnavailable)
+               ExportError, ProcessError, LibraryError, ClusterUnavailable)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -55,14 +57,13 @@ def _eval(args: argparse.Namespace) -> None:
             for source in args.sources:
                 if source == "sh" and all(s.sh16 is None for s in sequences):
                     continue  # detections exist for Human3.6M's own cameras only
-                for occlusion in args.occlude:
-                    for refiner in refiners:
-                        r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
-                                     refiner=refiner, flip=not args.no_flip, progress=not args.quiet)
-                        r.update(suite=suite, note=NOTES[suite])
-                        results.append(r)
-                        tables.append(markdown_table(r))
-                        print(tables[-1] + "\n", flush=True)
+                for occlusion, guess, refiner in itertools.product(args.occlude, args.fov_guess or [None], refiners):
+                    r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
+                                 refiner=refiner, flip=not args.no_flip, progress=not args.quiet, hfov_guess=guess)
+                    r.update(suite=suite, note=NOTES[suite])
+                    results.append(r)
+                    tables.append(markdown_table(r))
+                    print(tables[-1] + "\n", flush=True)
     if len(results) > 1:
         tables.insert(0, summary_table(results))
         print(tables[0] + "\n")
@@ -195,12 +196,15 @@ def _process(args: argparse.Namespace) -> None:
         return _process_library(args)
     pipeline, info = build_pipeline(_pipeline_options(args))
     report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet,
-                           max_width=args.width)
+                           max_width=args.width, force=args.force)
     repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
     print(f"{report.frames} frames ({report.frames_with_person} with a person{repaired}) -> {report.clip_path}"
           + (f", {report.video_path}" if report.video_path else ""))
     if report.error:
         raise SourceError(report.error)
+    if not report.frames_with_person:  # exit 2: a script must not go on to export an empty clip as a result
+        raise ProcessError(f"nobody was found in any of the {report.frames} frames of {args.video}: film the whole "
+                           f"body in view and well lit (the empty clip is kept, {report.clip_path}).")
 
 
 def _process_library(args: argparse.Namespace) -> None:
@@ -245,6 +249,32 @@ def _export(args: argparse.Namespace) -> None:
         print(note)
 
 
+def _calibrate(args: argparse.Namespace) -> None:
+    from ..calibration.intrinsics import Board
+    from .calibrate import calibrate_source
+
+    if args.output.exists() and not args.force:
+        raise CalibrationError(f"{args.output} already exists: choose another name with -o or pass --force.")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    board = Board(args.board, *args.squares, args.square_mm, args.marker_mm, args.dictionary)
+    cal = calibrate_source(args.source, board, args.seconds, progress=not args.quiet)
+    cam = cal.camera
+    cal.save(args.output)
+    print(f"{args.output}: {cam.width}x{cam.height}, focal {cam.f[0]:.1f} / {cam.f[1]:.1f} px, centre "
+          f"({cam.c[0]:.1f}, {cam.c[1]:.1f}), distortion k1 {cam.k[0]:.4f} k2 {cam.k[1]:.4f}; reprojection error "
+          f"{cal.reprojection_error_px:.3f} px RMS over {cal.views} views (board found in {cal.frames_found} of "
+          f"{cal.frames_seen} frames searched). Use it with --camera {args.output}.")
+
+
+def squares(text: str) -> tuple[int, int]:
+    """An argparse type: ``COLUMNSxROWS`` of a board, e.g. 10x7."""
+    try:
+        columns, rows = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not a board size: give squares across x down, e.g. 10x7.")
+    return columns, rows
+
+
 def _card(args: argparse.Namespace) -> None:
     from ..models.card import write_card
 
@@ -253,6 +283,8 @@ def _card(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..calibration.intrinsics import BOARD_KINDS
+
     p = argparse.ArgumentParser(prog="poselift", description="Live monocular 3D human pose.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -278,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--subjects", nargs="+", help="override the test subjects")
     e.add_argument("--occlude", nargs="+", type=float, default=[0.0],
                    help="also score with this fraction of joint-frames occluded in runs (e.g. 0 0.1)")
+    e.add_argument("--fov-guess", nargs="+", type=number_between(1.0, 179.0, "a horizontal field of view in degrees"),
+                   help="score with intrinsics guessed from these horizontal fields of view (degrees) instead of "
+                        "the cameras' calibration: what calibrating is worth")
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     _add_refiner_args(e)
     e.add_argument("--seed", type=int, default=0, help="occlusion and refiner noise seed")
@@ -298,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "without Ray)")
     pr.add_argument("--address", help="folder or glob: the Ray cluster to run on (default: $RAY_ADDRESS if set)")
     pr.add_argument("--force", action="store_true",
-                    help="folder or glob: redo the videos done before (and those done with other settings)")
+                    help="overwrite the outputs of an earlier run (folder or glob: redo the videos done before, and those done with other settings)")
     _add_pipeline_args(pr)
     pr.set_defaults(run=_process)
 
@@ -333,8 +368,23 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--png", type=Path, help="draw the worst frames, first clip left, second right (.png or .jpg)")
     cp.add_argument("--json", help="write the figures as JSON")
     cp.set_defaults(run=_compare)
+    k = sub.add_parser("calibrate", help="camera intrinsics and distortion from a checkerboard or ChArUco "
+                                         "video, or the webcam -> the camera JSON --camera takes")
+    k.add_argument("source", help="a video of the board filmed from many angles, or a webcam index (0, 1, ...)")
+    k.add_argument("--board", choices=BOARD_KINDS, default="checkerboard")
+    k.add_argument("--squares", type=squares, default=(10, 7),
+                   help="squares across x down (default 10x7; a 10x7-square checkerboard has 9x6 inner corners)")
+    k.add_argument("--square-mm", type=float, default=25.0, help="side of a square (mm; the intrinsics do not "
+                                                                 "depend on it)")
+    k.add_argument("--marker-mm", type=float, help="ChArUco: side of a marker (default 0.75 of a square)")
+    k.add_argument("--dictionary", default="DICT_5X5_100", help="ChArUco: the ArUco dictionary of its markers")
+    k.add_argument("--seconds", type=float, default=20.0, help="webcam: how long to look for the board")
+    k.add_argument("-o", "--output", type=Path, default=Path("camera.json"), help="camera JSON to write")
+    k.add_argument("--force", action="store_true", help="overwrite an existing camera JSON")
+    k.add_argument("--quiet", action="store_true", help="no progress bar")
+    k.set_defaults(run=_calibrate)
     c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")
-    c.add_argument("--weights", type=Path, required=True)
+    c.add_argument("--weights", type=Path, required=True, help="the weights (.pt) the card describes")
     c.add_argument("--eval", type=Path, nargs="+", required=True, help="JSON from `poselift eval --json` (one or more)")
     c.add_argument("--run", dest="run_dir", type=Path, nargs="+", required=True,
                    help="the training run folder (config.json, log.jsonl); several, in order, when one "
