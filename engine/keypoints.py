@@ -1,4 +1,16 @@
-"""2D keypoints from MediaPipe Pose (the model bundled in the wheel, tracking mode)."""
+"""2D keypoints from MediaPipe Pose: the people in a frame, each as 33 landmarks.
+
+Two front ends, both on the models bundled in the 0.10.21 wheel: :class:`MediaPipePose`, the legacy
+single-person solution (the faster one, the default), and :class:`MediaPipePoses`, the Tasks API's
+``PoseLandmarker`` following up to ``num_poses`` people. Both run in tracking mode: the detector only
+looks for people when fewer are tracked than wanted.
+
+MediaPipe's pose detector sees the whole frame squeezed into 224 x 224 pixels, so in a wide frame a
+person under about a third of its height is often not found at all: the first frames of the demo
+clip, or a photo of it, had nobody in them. When a frame gives nobody, both front ends therefore
+also search overlapping square tiles of it (:class:`TileSearch`), where the same person is up to
+twice as large to the detector. That costs two more runs on frames without anyone.
+"""
 from __future__ import annotations
 
 import os
@@ -9,10 +21,12 @@ import numpy as np
 
 from ..models.skeletons import MEDIAPIPE
 
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and up only
+
 
 @dataclass
 class Keypoints:
-    """One frame's MediaPipe output. With no person, ``detected`` is False and everything is zero."""
+    """One person's MediaPipe output. With no person, ``detected`` is False and everything is zero."""
     landmarks: np.ndarray  # (33, 2) pixels in the full frame
     visibility: np.ndarray  # (33,) in [0, 1]; 0 for a landmark outside the frame
     world: np.ndarray  # (33, 3) MediaPipe's own 3D, mm, hip-centred (zeros when not detected)
@@ -23,35 +37,124 @@ class Keypoints:
         n = MEDIAPIPE.num_joints
         return cls(np.zeros((n, 2)), np.zeros(n), np.zeros((n, 3)), False)
 
+    def box(self, min_visibility: float = 0.3) -> np.ndarray:
+        """(x0, y0, x1, y1) pixels around the landmarks seen (all of them when too few are)."""
+        seen = self.visibility >= min_visibility
+        pts = self.landmarks[seen] if seen.sum() >= 4 else self.landmarks
+        return np.r_[pts.min(0), pts.max(0)]
+
+    @property
+    def score(self) -> float:
+        return float(self.visibility.mean())
+
+
+def _keypoints(norm: np.ndarray, world_m: np.ndarray, origin: np.ndarray, size: np.ndarray,
+               frame_size: np.ndarray) -> Keypoints:
+    """Landmarks ``norm`` (33, 3: x, y in [0, 1] of a region at ``origin`` of ``size`` pixels, and
+    visibility) as full-frame pixels; landmarks outside the frame get visibility 0."""
+    px = norm[:, :2] * size + origin
+    rel = px / frame_size
+    inside = ((rel > -0.02) & (rel < 1.02)).all(1)
+    return Keypoints(px, np.where(inside, np.clip(norm[:, 2], 0, 1), 0.0), world_m * 1000.0, True)
+
+
+def _shrunk_rgb(image_bgr: np.ndarray, max_width: int) -> np.ndarray:
+    """The frame no wider than ``max_width`` (MediaPipe's networks see 256 px anyway), as RGB."""
+    h, w = image_bgr.shape[:2]
+    if w > max_width:
+        image_bgr = cv2.resize(image_bgr, (max_width, round(h * max_width / w)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of boxes (..., 4) as (x0, y0, x1, y1), broadcast."""
+    lo, hi = np.maximum(a[..., :2], b[..., :2]), np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    area = lambda x: np.prod(np.clip(x[..., 2:] - x[..., :2], 0, None), axis=-1)  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
+def distinct(people: list[Keypoints], max_iou: float = 0.5) -> list[Keypoints]:
+    """One of each person: of poses whose boxes overlap more than ``max_iou``, the surest is kept
+    (the Tasks API now and then reports a tracked person a second time, freshly detected)."""
+    kept: list[Keypoints] = []
+    for p in sorted(people, key=lambda k: -k.score):
+        if all(box_iou(p.box(), k.box()) <= max_iou for k in kept):
+            kept.append(p)
+    return kept
+
+
+def _landmarker(mode: str, num_poses: int):
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    from .pose_bundle import pose_landmarker_bundle
+
+    options = vision.PoseLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(pose_landmarker_bundle())),
+        running_mode=getattr(vision.RunningMode, mode), num_poses=num_poses)
+    return vision.PoseLandmarker.create_from_options(options)
+
+
+def _mp_image(rgb: np.ndarray):
+    import mediapipe as mp
+
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+
+
+def _tasks_people(result, origin, size, frame_size) -> list[Keypoints]:
+    return [_keypoints(np.array([(p.x, p.y, p.visibility) for p in lm]), np.array([(p.x, p.y, p.z) for p in wl]),
+                       origin, size, frame_size)
+            for lm, wl in zip(result.pose_landmarks, result.pose_world_landmarks)]
+
+
+class TileSearch:
+    """Looks for people in overlapping square tiles along the long side of a frame (still-image
+    mode, no tracking). A frame near square has no tiles."""
+
+    def __init__(self, num_poses: int = 1):
+        self._landmarker = _landmarker("IMAGE", num_poses)
+
+    def __call__(self, rgb: np.ndarray, frame_size: np.ndarray) -> list[Keypoints]:
+        h, w = rgb.shape[:2]
+        side, long = min(h, w), max(h, w)
+        if long < 1.2 * side:
+            return []
+        scale = frame_size / (w, h)
+        found = []
+        for start in np.linspace(0, long - side, int(np.ceil(long / side))).round().astype(int):
+            x0, y0 = (start, 0) if w > h else (0, start)
+            tile = rgb[y0:y0 + side, x0:x0 + side]
+            found += _tasks_people(self._landmarker.detect(_mp_image(tile)), np.array([x0, y0]) * scale,
+                                   side * scale, frame_size)
+        return distinct(found)
+
+    def close(self) -> None:
+        self._landmarker.close()
+
 
 class MediaPipePose:
-    """MediaPipe's legacy pose solution (model_complexity 1), fed frames no wider than ``max_width``
-    (its network sees 256x256 anyway; shrinking first saves the colour conversion of big frames)."""
+    """MediaPipe's legacy pose solution (model_complexity 1): at most one person, ``[]`` when none."""
 
-    def __init__(self, max_width: int = 640, min_detection: float = 0.5, min_tracking: float = 0.5):
-        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and up only
+    def __init__(self, max_width: int = 640, min_detection: float = 0.5, min_tracking: float = 0.5,
+                 search_tiles: bool = True):
         import mediapipe as mp
 
         self.max_width = max_width
         self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
                                             smooth_landmarks=True, min_detection_confidence=min_detection,
                                             min_tracking_confidence=min_tracking)
+        self._tiles = TileSearch(1) if search_tiles else None
 
-    def __call__(self, image_bgr: np.ndarray) -> Keypoints:
+    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
         h, w = image_bgr.shape[:2]
-        if w > self.max_width:
-            small = cv2.resize(image_bgr, (self.max_width, round(h * self.max_width / w)), interpolation=cv2.INTER_AREA)
-        else:
-            small = image_bgr
-        result = self._pose.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        rgb = _shrunk_rgb(image_bgr, self.max_width)
+        frame = np.array([w, h], float)
+        result = self._pose.process(rgb)
         if result.pose_landmarks is None:
-            return Keypoints.empty()
+            return self._tiles(rgb, frame)[:1] if self._tiles else []
         lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark])
-        px = lm[:, :2] * (w, h)
-        inside = (lm[:, 0] > -0.02) & (lm[:, 0] < 1.02) & (lm[:, 1] > -0.02) & (lm[:, 1] < 1.02)
-        vis = np.where(inside, np.clip(lm[:, 2], 0, 1), 0.0)
-        world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark]) * 1000.0
-        return Keypoints(px, vis, world, True)
+        world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark])
+        return [_keypoints(lm, world, np.zeros(2), frame, frame)]
 
     def reset(self) -> None:
         """Forget the tracked person (the next frame runs the detector again)."""
@@ -59,3 +162,39 @@ class MediaPipePose:
 
     def close(self) -> None:
         self._pose.close()
+        if self._tiles:
+            self._tiles.close()
+
+
+class MediaPipePoses:
+    """MediaPipe's Tasks ``PoseLandmarker`` (the same full landmark model), following up to
+    ``num_poses`` people; one :class:`Keypoints` per person found, in no particular order."""
+
+    FRAME_MS = 33  # the Tasks API wants rising timestamps; its landmark smoothing assumes about 30 fps
+
+    def __init__(self, num_poses: int = 2, max_width: int = 640, search_tiles: bool = True):
+        self.num_poses, self.max_width = num_poses, max_width
+        self._landmarker = _landmarker("VIDEO", num_poses)
+        self._tiles = TileSearch(num_poses) if search_tiles else None
+        self._clock_ms = 0
+
+    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
+        h, w = image_bgr.shape[:2]
+        rgb = _shrunk_rgb(image_bgr, self.max_width)
+        frame = np.array([w, h], float)
+        self._clock_ms += self.FRAME_MS
+        found = distinct(_tasks_people(self._landmarker.detect_for_video(_mp_image(rgb), self._clock_ms),
+                                       np.zeros(2), frame, frame))
+        if not found and self._tiles:
+            found = self._tiles(rgb, frame)
+        return found[:self.num_poses]
+
+    def reset(self) -> None:
+        """Forget the tracked people (the Tasks API has no reset: a fresh landmarker)."""
+        self._landmarker.close()
+        self._landmarker = _landmarker("VIDEO", self.num_poses)
+
+    def close(self) -> None:
+        self._landmarker.close()
+        if self._tiles:
+            self._tiles.close()
