@@ -119,7 +119,7 @@ def _pipeline_options(args: argparse.Namespace):
     return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, flip=not args.no_flip,
                            camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine, refiner=args.refiner,
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
-                           swap_repair=not args.no_swap_repair)
+                           swap_repair=not args.no_swap_repair, people=args.people)
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -135,6 +135,9 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smooth", type=number_between(1e-3, 1e3, "a cutoff in Hz"),
                    help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
+    p.add_argument("--people", type=int_between(1, 8, "a number of people"), default=1,
+                   help="follow up to this many people (MediaPipe's Tasks API; slower): process writes one clip "
+                        "per person, NAME_p0_3d.npz, ...; default 1, the faster single-person MediaPipe")
     p.add_argument("--no-swap-repair", action="store_true",
                    help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
     _add_refiner_args(p)
@@ -150,6 +153,15 @@ def number_between(lo: float, hi: float, what: str):
         if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"{text} is not {what}: give a number from {lo:g} to {hi:g}.")
         return value
+    return parse
+
+
+def int_between(lo: int, hi: int, what: str):
+    """An argparse type: a whole number from ``lo`` to ``hi``, refused in one sentence otherwise."""
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or not lo <= int(text) <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is not {what}: give a whole number from {lo} to {hi}.")
+        return int(text)
     return parse
 
 
@@ -171,16 +183,23 @@ def _add_refiner_args(p: argparse.ArgumentParser) -> None:
 
 def _process(args: argparse.Namespace) -> None:
     from .factory import build_pipeline
-    from .process import process_video
+    from .process import image_files, process_video
 
+    inputs = image_files(args.video) if args.video.is_dir() else [args.video]
     pipeline, info = build_pipeline(_pipeline_options(args))
-    report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet,
-                           max_width=args.width)
-    repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
-    print(f"{report.frames} frames ({report.frames_with_person} with a person{repaired}) -> {report.clip_path}"
-          + (f", {report.video_path}" if report.video_path else ""))
-    if report.error:
-        raise SourceError(report.error)
+    for path in inputs:
+        pipeline.reset()  # each file on its own: nobody carried over from the one before
+        report = process_video(path, args.out, pipeline, info, render=not args.no_video,
+                               progress=not args.quiet and len(inputs) == 1, max_width=args.width,
+                               per_person=args.people > 1)
+        repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
+        clips = str(report.clip_path)
+        if args.people > 1:
+            clips = ", ".join(map(str, report.person_clips)) or "nobody seen, no clip"
+        print(f"{report.frames} frame{'s' * (report.frames != 1)} ({report.frames_with_person} with a person"
+              f"{repaired}) -> {clips}" + (f", {report.video_path}" if report.video_path else ""))
+        if report.error:
+            raise SourceError(report.error)
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -253,8 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(run=_eval)
 
-    pr = sub.add_parser("process", help="a video file -> 3D clip (.npz) + side-by-side MP4")
-    pr.add_argument("video", type=Path)
+    pr = sub.add_parser("process", help="a video file or an image (or a folder of images) -> 3D clip (.npz) "
+                                        "+ side-by-side MP4")
+    pr.add_argument("video", type=Path, help="a video, an image, or a folder of images (each lifted on its own)")
     pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
     pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")

@@ -74,12 +74,18 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
 
 
-def distinct(people: list[Keypoints], max_iou: float = 0.5) -> list[Keypoints]:
-    """One of each person: of poses whose boxes overlap more than ``max_iou``, the surest is kept
-    (the Tasks API now and then reports a tracked person a second time, freshly detected)."""
+def box_cover(a: np.ndarray, b: np.ndarray) -> float:
+    """How much of the smaller of two boxes (4,) lies inside the other, 0..1."""
+    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
+    return float(inter / max(min(np.prod(a[2:] - a[:2]), np.prod(b[2:] - b[:2])), 1e-9))
+
+
+def distinct(people: list[Keypoints], max_cover: float = 0.6) -> list[Keypoints]:
+    """One of each person: of poses whose boxes mostly cover each other, the surest is kept (the
+    Tasks API now and then reports a tracked person a second time, freshly detected, or a part of one)."""
     kept: list[Keypoints] = []
     for p in sorted(people, key=lambda k: -k.score):
-        if all(box_iou(p.box(), k.box()) <= max_iou for k in kept):
+        if all(box_cover(p.box(), k.box()) <= max_cover for k in kept):
             kept.append(p)
     return kept
 
@@ -134,6 +140,8 @@ class TileSearch:
 
 class MediaPipePose:
     """MediaPipe's legacy pose solution (model_complexity 1): at most one person, ``[]`` when none."""
+
+    num_poses = 1
 
     def __init__(self, max_width: int = 640, min_detection: float = 0.5, min_tracking: float = 0.5,
                  search_tiles: bool = True):

@@ -171,16 +171,25 @@ class Pipeline:
         return kp, conf, repaired, input_from_rows(rows, self.lifter.spec).numpy(), rows
 
     def _followed_result(self, frame: Frame, people: list[Result], size: tuple[int, int], timings: dict) -> Result:
-        if self.followed not in {t.id for t in self.tracker.tracks}:
+        # One person at a time (the legacy front end): whoever it sees is the one. Otherwise the
+        # followed person keeps their place while their track lives, seen or not.
+        single = getattr(self.keypoints, "num_poses", 1) == 1
+        if self.followed not in {t.id for t in self.tracker.tracks} or (single and people):
             self.followed = max(people, key=lambda r: prominence(r.mediapipe, size)).person_id if people else None
         for r in people:
             if r.person_id == self.followed:
                 return r
-        j = H36M.num_joints
-        nan = np.full((j, 3), np.nan)
-        return Result(frame.index, frame.timestamp, frame.t_capture, time.perf_counter(), size, False,
-                      np.zeros((j, 2)), np.zeros(j), nan, nan[:, 0].copy(), Keypoints.empty(), timings=timings,
-                      person_id=self.followed, people=people)
+        return absent(frame.index, frame.timestamp, frame.t_capture, time.perf_counter(), size, timings,
+                      self.followed, people)
+
+
+def absent(index: int, timestamp: float, t_capture: float, t_result: float, size: tuple[int, int],
+           timings: dict | None = None, person_id: int | None = None, people: list[Result] | None = None) -> Result:
+    """The result for a frame in which the person is not seen: no keypoints, NaN 3D."""
+    j = H36M.num_joints
+    nan = np.full((j, 3), np.nan)
+    return Result(index, timestamp, t_capture, t_result, size, False, np.zeros((j, 2)), np.zeros(j), nan,
+                  nan[:, 0].copy(), Keypoints.empty(), timings=timings or {}, person_id=person_id, people=people or [])
 
 
 def prominence(person: Keypoints, size: tuple[int, int]) -> float:
