@@ -8,7 +8,7 @@ looks for people when fewer are tracked than wanted.
 MediaPipe's pose detector sees the whole frame squeezed into 224 x 224 pixels, so in a wide frame a
 person under about a third of its height is often not found at all: the first frames of the demo
 clip, or a photo of it, had nobody in them. When a frame gives nobody, both front ends therefore
-also search overlapping square tiles of it (:class:`TileSearch`), where the same person is up to
+also search overlapping square tiles of it (:class:`StillSearch`), where the same person is up to
 twice as large to the detector. That costs two more runs on frames without anyone.
 """
 from __future__ import annotations
@@ -113,26 +113,37 @@ def _tasks_people(result, origin, size, frame_size) -> list[Keypoints]:
             for lm, wl in zip(result.pose_landmarks, result.pose_world_landmarks)]
 
 
-class TileSearch:
-    """Looks for people in overlapping square tiles along the long side of a frame (still-image
-    mode, no tracking). A frame near square has no tiles."""
+class StillSearch:
+    """Looks for people in parts of a frame, each part on its own (still-image mode, no tracking):
+    overlapping square tiles along the long side, or a square around where someone was."""
 
     def __init__(self, num_poses: int = 1):
         self._landmarker = _landmarker("IMAGE", num_poses)
 
-    def __call__(self, rgb: np.ndarray, frame_size: np.ndarray) -> list[Keypoints]:
+    def _in(self, rgb: np.ndarray, x0: int, y0: int, side: int, frame_size: np.ndarray) -> list[Keypoints]:
+        scale = frame_size / rgb.shape[1::-1]
+        part = rgb[y0:y0 + side, x0:x0 + side]
+        return _tasks_people(self._landmarker.detect(_mp_image(part)), np.array([x0, y0]) * scale,
+                             np.array(part.shape[1::-1]) * scale, frame_size)
+
+    def tiles(self, rgb: np.ndarray, frame_size: np.ndarray) -> list[Keypoints]:
+        """Square tiles of the frame (none for a frame near square)."""
         h, w = rgb.shape[:2]
         side, long = min(h, w), max(h, w)
         if long < 1.2 * side:
             return []
-        scale = frame_size / (w, h)
         found = []
         for start in np.linspace(0, long - side, int(np.ceil(long / side))).round().astype(int):
-            x0, y0 = (start, 0) if w > h else (0, start)
-            tile = rgb[y0:y0 + side, x0:x0 + side]
-            found += _tasks_people(self._landmarker.detect(_mp_image(tile)), np.array([x0, y0]) * scale,
-                                   side * scale, frame_size)
+            found += self._in(rgb, *((start, 0) if w > h else (0, start)), side, frame_size)
         return distinct(found)
+
+    def around(self, rgb: np.ndarray, box: np.ndarray, frame_size: np.ndarray) -> list[Keypoints]:
+        """A square of twice the person's size around ``box`` (full-frame pixels)."""
+        h, w = rgb.shape[:2]
+        b = box * (w / frame_size[0])
+        side = int(min(max(2.0 * (b[2:] - b[:2]).max(), 64), h, w))
+        x0, y0 = (np.clip((b[:2] + b[2:] - side) / 2, 0, [w - side, h - side])).round().astype(int)
+        return self._in(rgb, x0, y0, side, frame_size)
 
     def close(self) -> None:
         self._landmarker.close()
@@ -151,7 +162,7 @@ class MediaPipePose:
         self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
                                             smooth_landmarks=True, min_detection_confidence=min_detection,
                                             min_tracking_confidence=min_tracking)
-        self._tiles = TileSearch(1) if search_tiles else None
+        self._search = StillSearch(1) if search_tiles else None
 
     def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
         h, w = image_bgr.shape[:2]
@@ -159,7 +170,7 @@ class MediaPipePose:
         frame = np.array([w, h], float)
         result = self._pose.process(rgb)
         if result.pose_landmarks is None:
-            return self._tiles(rgb, frame)[:1] if self._tiles else []
+            return self._search.tiles(rgb, frame)[:1] if self._search else []
         lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark])
         world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark])
         return [_keypoints(lm, world, np.zeros(2), frame, frame)]
@@ -170,39 +181,56 @@ class MediaPipePose:
 
     def close(self) -> None:
         self._pose.close()
-        if self._tiles:
-            self._tiles.close()
+        if self._search:
+            self._search.close()
 
 
 class MediaPipePoses:
     """MediaPipe's Tasks ``PoseLandmarker`` (the same full landmark model), following up to
-    ``num_poses`` people; one :class:`Keypoints` per person found, in no particular order."""
+    ``num_poses`` people; one :class:`Keypoints` per person found, in no particular order.
+
+    Its own tracking loses people its detector cannot find again in the whole frame (the demo
+    clip's man after a jump), so someone seen in the last ``memory`` frames but missing now is
+    looked for around where they were last; and while fewer than ``num_poses`` are found, the
+    frame's tiles are searched every ``search_every`` frames for newcomers (and on the first)."""
 
     FRAME_MS = 33  # the Tasks API wants rising timestamps; its landmark smoothing assumes about 30 fps
 
-    def __init__(self, num_poses: int = 2, max_width: int = 640, search_tiles: bool = True):
-        self.num_poses, self.max_width = num_poses, max_width
+    def __init__(self, num_poses: int = 2, max_width: int = 640, memory: int = 45, search_every: int = 15):
+        self.num_poses, self.max_width, self.memory, self.search_every = num_poses, max_width, memory, search_every
         self._landmarker = _landmarker("VIDEO", num_poses)
-        self._tiles = TileSearch(num_poses) if search_tiles else None
-        self._clock_ms = 0
+        self._search = StillSearch(num_poses)  # a part may hold someone else too
+        self._reset_memory()
+
+    def _reset_memory(self) -> None:
+        self._frames = 0
+        self._recent: list[tuple[np.ndarray, int]] = []  # (box, frames since seen) of people lately found
 
     def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
         h, w = image_bgr.shape[:2]
         rgb = _shrunk_rgb(image_bgr, self.max_width)
         frame = np.array([w, h], float)
-        self._clock_ms += self.FRAME_MS
-        found = distinct(_tasks_people(self._landmarker.detect_for_video(_mp_image(rgb), self._clock_ms),
+        self._frames += 1
+        found = distinct(_tasks_people(self._landmarker.detect_for_video(_mp_image(rgb), self._frames * self.FRAME_MS),
                                        np.zeros(2), frame, frame))
-        if not found and self._tiles:
-            found = self._tiles(rgb, frame)
-        return found[:self.num_poses]
+        for box, _ in self._recent:
+            if len(found) < self.num_poses and not any(box_cover(box, k.box()) > 0.3 for k in found):
+                found = distinct(found + self._search.around(rgb, box, frame))
+        if len(found) < self.num_poses and (self._frames % self.search_every == 1 or not found):
+            found = distinct(found + self._search.tiles(rgb, frame))
+        found = found[:self.num_poses]
+        boxes = [k.box() for k in found]
+        self._recent = [(b, 0) for b in boxes] + [
+            (b, age + 1) for b, age in self._recent
+            if age < self.memory and not any(box_cover(b, k) > 0.3 for k in boxes)]
+        return found
 
     def reset(self) -> None:
         """Forget the tracked people (the Tasks API has no reset: a fresh landmarker)."""
         self._landmarker.close()
         self._landmarker = _landmarker("VIDEO", self.num_poses)
+        self._reset_memory()
 
     def close(self) -> None:
-        self._landmarker.close()
-        if self._tiles:
-            self._tiles.close()
+        for landmarker in (self._landmarker, self._search):
+            landmarker.close()

@@ -54,7 +54,9 @@ class PersonTracker:
 
     def cost(self, track: Track, person: Keypoints) -> float:
         """0 for a perfect match, 1 and more for someone else; the best fit to any of the track's last
-        sightings, so that one bad MediaPipe frame does not make the person a stranger."""
+        sightings, so that one bad MediaPipe frame does not make the person a stranger. Landmarks are
+        compared for a person seen in the last frame; after a gap their pose will have changed (a
+        jump), so only where their box is."""
         shift = track.shift(self.coast_frames)
         box = person.box()
         reach = 1.0 + track.misses / 15.0
@@ -63,7 +65,7 @@ class PersonTracker:
             height = max(seen.box[3] - seen.box[1], 1.0)
             overlap = float(box_iou(seen.box + shift, box))
             both = np.minimum(seen.visibility, person.visibility) >= 0.3
-            if both.sum() >= 4:
+            if track.misses == 0 and both.sum() >= 4:  # a person just seen: their pose has barely changed
                 dist = np.linalg.norm(person.landmarks[both] - seen.landmarks[both] - shift[:2], axis=1).mean()
             else:
                 dist = np.linalg.norm((box - seen.box - shift).reshape(2, 2).mean(0))
