@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -88,6 +89,8 @@ def _bench(args: argparse.Namespace) -> None:
         training = [measure_throughput(cfg, d) for d in ["cpu"] + (["cuda"] if torch_cuda_available() else [])]
     rows = bench_lifter(lifter, args.backends, steps=args.steps, flip=not args.no_flip)
     rows += bench_lifter(lifter, ["eager"], steps=args.steps, flip=args.no_flip)  # the other setting, for the ratio
+    if args.people > 1:  # everyone in one batched step, beside one person's
+        rows += bench_lifter(lifter, ["eager"], steps=args.steps, flip=not args.no_flip, people=args.people)
     rows.append(bench_window_recompute(lifter))
     if args.refiner.is_file():
         refiner = load_weights(args.refiner, arch="diffusion_refiner")
@@ -98,9 +101,10 @@ def _bench(args: argparse.Namespace) -> None:
                              device="cuda")
     rows += training
     if args.video:
-        pipeline, _ = build_pipeline(_pipeline_options(args))
         rows.append(bench_decode(args.video, args.width))
-        rows += bench_file(args.video, pipeline, args.width, args.frames)
+        for people in sorted({1, args.people}):  # with --people N, single-person beside it, in one run
+            pipeline, _ = build_pipeline(dataclasses.replace(_pipeline_options(args), people=people))
+            rows += bench_file(args.video, pipeline, args.width, args.frames)
     print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
