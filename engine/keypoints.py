@@ -190,13 +190,13 @@ class MediaPipePoses:
     ``num_poses`` people; one :class:`Keypoints` per person found, in no particular order.
 
     Its own tracking loses people its detector cannot find again in the whole frame (the demo
-    clip's man after a jump), so someone seen in the last ``memory`` frames but missing now is
-    looked for around where they were last; and while fewer than ``num_poses`` are found, the
+    clip's man after a jump), so someone seen lately (in the last ``memory`` frames; 5 for someone
+    seen only once or twice) but missing now is looked for around where they were last; and while fewer than ``num_poses`` are found, the
     frame's tiles are searched every ``search_every`` frames for newcomers (and on the first)."""
 
     FRAME_MS = 33  # the Tasks API wants rising timestamps; its landmark smoothing assumes about 30 fps
 
-    def __init__(self, num_poses: int = 2, max_width: int = 640, memory: int = 45, search_every: int = 15):
+    def __init__(self, num_poses: int = 2, max_width: int = 640, memory: int = 30, search_every: int = 15):
         self.num_poses, self.max_width, self.memory, self.search_every = num_poses, max_width, memory, search_every
         self._landmarker = _landmarker("VIDEO", num_poses)
         self._search = StillSearch(num_poses)  # a part may hold someone else too
@@ -204,7 +204,8 @@ class MediaPipePoses:
 
     def _reset_memory(self) -> None:
         self._frames = 0
-        self._recent: list[tuple[np.ndarray, int]] = []  # (box, frames since seen) of people lately found
+        # (box, frames since seen, frames seen) of the people lately found
+        self._recent: list[tuple[np.ndarray, int, int]] = []
 
     def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
         h, w = image_bgr.shape[:2]
@@ -213,17 +214,29 @@ class MediaPipePoses:
         self._frames += 1
         found = distinct(_tasks_people(self._landmarker.detect_for_video(_mp_image(rgb), self._frames * self.FRAME_MS),
                                        np.zeros(2), frame, frame))
-        for box, _ in self._recent:
-            if len(found) < self.num_poses and not any(box_cover(box, k.box()) > 0.3 for k in found):
+        for box, age, seen in self._recent:
+            centre = (box[:2] + box[2:]) / 2 / frame
+            leaving = ((centre < 0.03) | (centre > 0.97)).any()  # gone out of the picture, most likely
+            sure = seen >= 3 or age < 5  # a single sighting may be a false alarm: looked for briefly
+            if (sure and not leaving and len(found) < self.num_poses
+                    and not any(box_cover(box, k.box()) > 0.3 for k in found)):
                 found = distinct(found + self._search.around(rgb, box, frame))
         if len(found) < self.num_poses and (self._frames % self.search_every == 1 or not found):
             found = distinct(found + self._search.tiles(rgb, frame))
         found = found[:self.num_poses]
-        boxes = [k.box() for k in found]
-        self._recent = [(b, 0) for b in boxes] + [
-            (b, age + 1) for b, age in self._recent
-            if age < self.memory and not any(box_cover(b, k) > 0.3 for k in boxes)]
+        self._remember([k.box() for k in found])
         return found
+
+    def _remember(self, boxes: list[np.ndarray]) -> None:
+        recent = []
+        for b, age, seen in self._recent:
+            now = next((k for k in boxes if box_cover(b, k) > 0.3), None)
+            if now is not None:
+                boxes = [k for k in boxes if k is not now]
+                recent.append((now, 0, seen + 1))
+            elif age < self.memory:
+                recent.append((b, age + 1, seen))
+        self._recent = recent + [(b, 0, 1) for b in boxes]
 
     def reset(self) -> None:
         """Forget the tracked people (the Tasks API has no reset: a fresh landmarker)."""
