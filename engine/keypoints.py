@@ -162,7 +162,8 @@ class MediaPipePose:
         self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
                                             smooth_landmarks=True, min_detection_confidence=min_detection,
                                             min_tracking_confidence=min_tracking)
-        self._search = StillSearch(1) if search_tiles else None
+        self.search_tiles = search_tiles
+        self._search: StillSearch | None = None  # made when first needed
 
     def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
         h, w = image_bgr.shape[:2]
@@ -170,7 +171,10 @@ class MediaPipePose:
         frame = np.array([w, h], float)
         result = self._pose.process(rgb)
         if result.pose_landmarks is None:
-            return self._search.tiles(rgb, frame)[:1] if self._search else []
+            if not self.search_tiles:
+                return []
+            self._search = self._search or StillSearch(1)
+            return self._search.tiles(rgb, frame)[:1]
         lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark])
         world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark])
         return [_keypoints(lm, world, np.zeros(2), frame, frame)]

@@ -168,6 +168,7 @@ def test_process_command_on_a_video(tmp_path, random_weights, random_refiner):
 @pytest.mark.parametrize("make,message", [
     (lambda p: p / "missing.mp4", "does not exist"),
     (lambda p: (p / "a.mp4").write_text("text") and p / "a.mp4", "is not a video file"),
+    (lambda p: (p / "empty").mkdir() or p / "empty", "holds no images"),
 ])
 def test_process_bad_input_is_one_sentence(tmp_path, random_weights, make, message):
     cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(make(tmp_path)), "-o", str(tmp_path / "o"),
