@@ -220,7 +220,8 @@ def test_pipeline_swaps_mediapipe_label_swaps_back(demo_frames, mediapipe, rando
 
 
 @pytest.mark.parametrize("flag, value, message", [("--fov", "-5", "is not a horizontal field of view in degrees"),
-                                                  ("--smooth", "-1", "is not a cutoff in Hz")])
+                                                  ("--smooth", "-1", "is not a cutoff in Hz"),
+                                                  ("--people", "0", "is not a number of people")])
 def test_out_of_range_settings_are_refused_before_anything_is_written(tmp_path, flag, value, message):
     result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", str(DEMO), "-o", str(tmp_path / "out"),
                              flag, value], capture_output=True, text=True, timeout=120)
