@@ -5,8 +5,8 @@ frame's people are matched to the tracks by one assignment (scipy's linear_sum_a
 that mixes how well each box overlaps the track's predicted box with how far the landmarks are from
 the track's last ones, in units of the person's height: boxes tell people apart when they are far
 from each other, landmarks when they overlap in a crossing. A track that finds nobody keeps its id
-for ``max_misses`` frames, so a missed frame or a short occlusion does not hand the
-person's id to someone else; after that it is dropped. Unmatched people start new tracks.
+for ``max_misses`` frames, so a missed frame or a short occlusion does not hand the person's id to
+someone else; after that it is dropped. Unmatched people start new tracks.
 """
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ class PersonTracker:
     """``update(people)`` -> the (track id, keypoints) of every person in this frame, by id.
 
     ``max_misses``: frames a person may be unseen and keep their id (1.5 s at 30 fps: MediaPipe
-    loses people in fast, unusual poses, a jump for one); ``max_cost``: the loosest match accepted.
-    The distance a person may have moved grows with the time they have been gone."""
+    loses people in fast, unusual poses, a jump for one); ``max_cost``: the loosest match accepted;
+    ``memory``: sightings kept per track; ``coast_frames``: how many frames of a gap the box is
+    carried on at its last speed. The distance a person may have moved grows with the time gone."""
 
     def __init__(self, max_misses: int = 45, max_cost: float = 0.9, memory: int = 4, coast_frames: int = 5):
         self.max_misses, self.max_cost, self.memory, self.coast_frames = max_misses, max_cost, memory, coast_frames
