@@ -219,3 +219,22 @@ def test_process_writes_one_clip_per_person(tmp_path, demo_frames, random_weight
     assert (woman.keypoints[np.isfinite(woman.pose3d).all(axis=(1, 2)), 10, 1] > 0.45 * 360).all()
     with av.open(str(tmp_path / "out" / "walk_3d.mp4")) as rendered:
         assert sum(1 for _ in rendered.decode(video=0)) == 40
+
+
+def test_bench_reports_the_people_followed(tmp_path, demo_frames, random_weights):
+    from poselift.engine.bench import bench_file, bench_lifter, format_table
+
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    two = [_person(0.0, man.landmarks, man.visibility), _person(250.0, man.landmarks, man.visibility)]
+
+    def keypoints(_image):
+        return two
+
+    keypoints.num_poses = 2
+    pipeline = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=keypoints)
+    rows = bench_file(_write_video(tmp_path / "v.mp4", demo_frames[:12]), pipeline)
+    summary = rows[-1]
+    assert summary["people"] == 2 and summary["people_per_frame"] == 2.0 and summary["frames"] == 12
+    assert "End-to-end (up to 2 people, 2.00 per frame): 12 frames" in format_table(rows)
+    (row,) = bench_lifter(load_weights(random_weights), ["eager"], steps=50, people=3)
+    assert "3 people in one batch" in row["stage"] and row["median_ms"] > 0
