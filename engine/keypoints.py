@@ -9,7 +9,8 @@ MediaPipe's pose detector sees the whole frame squeezed into 224 x 224 pixels, s
 person under about a third of its height is often not found at all: the first frames of the demo
 clip, or a photo of it, had nobody in them. When a frame gives nobody, both front ends therefore
 also search overlapping square tiles of it (:class:`StillSearch`), where the same person is up to
-twice as large to the detector. That costs two more runs on frames without anyone.
+twice as large to the detector. That costs two more runs on frames without anyone (on every fifth
+of them while the tiles find nobody either).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import numpy as np
 from ..models.skeletons import MEDIAPIPE
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and up only
+IDLE_FRAMES = 4  # after the tiles found nobody, frames without a tile search (a scene with nobody in it)
 
 
 @dataclass
@@ -164,6 +166,7 @@ class MediaPipePose:
                                             min_tracking_confidence=min_tracking)
         self.search_tiles = search_tiles
         self._search: StillSearch | None = None  # made when first needed
+        self._idle = 0  # frames to go before the tiles are searched again, after they found nobody
 
     def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
         h, w = image_bgr.shape[:2]
@@ -173,8 +176,13 @@ class MediaPipePose:
         if result.pose_landmarks is None:
             if not self.search_tiles:
                 return []
+            if self._idle > 0:
+                self._idle -= 1
+                return []
             self._search = self._search or StillSearch(1)
-            return self._search.tiles(rgb, frame)[:1]
+            found = self._search.tiles(rgb, frame)[:1]
+            self._idle = 0 if found else IDLE_FRAMES
+            return found
         lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark])
         world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark])
         return [_keypoints(lm, world, np.zeros(2), frame, frame)]
@@ -195,8 +203,9 @@ class MediaPipePoses:
 
     Its own tracking loses people its detector cannot find again in the whole frame (the demo
     clip's man after a jump), so someone seen lately (in the last ``memory`` frames; 5 for someone
-    seen only once or twice) but missing now is looked for around where they were last; and while fewer than ``num_poses`` are found, the
-    frame's tiles are searched every ``search_every`` frames for newcomers (and on the first)."""
+    seen only once or twice) but missing now is looked for around where they were last; and while
+    fewer than ``num_poses`` are found, the frame's tiles are searched every ``search_every`` frames
+    for newcomers (and on the first, and on frames with nobody, as the single-person front end)."""
 
     FRAME_MS = 33  # the Tasks API wants rising timestamps; its landmark smoothing assumes about 30 fps
 
@@ -207,7 +216,7 @@ class MediaPipePoses:
         self._reset_memory()
 
     def _reset_memory(self) -> None:
-        self._frames = 0
+        self._frames = self._idle = 0
         # (box, frames since seen, frames seen) of the people lately found
         self._recent: list[tuple[np.ndarray, int, int]] = []
 
@@ -225,8 +234,11 @@ class MediaPipePoses:
             if (sure and not leaving and len(found) < self.num_poses
                     and not any(box_cover(box, k.box()) > 0.3 for k in found)):
                 found = distinct(found + self._search.around(rgb, box, frame))
-        if len(found) < self.num_poses and (self._frames % self.search_every == 1 or not found):
+        self._idle -= 1
+        newcomers = self._frames % self.search_every == 1 or (not found and self._idle < 0)
+        if len(found) < self.num_poses and newcomers:
             found = distinct(found + self._search.tiles(rgb, frame))
+            self._idle = 0 if found else IDLE_FRAMES
         found = found[:self.num_poses]
         self._remember([k.box() for k in found])
         return found

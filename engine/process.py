@@ -87,9 +87,10 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
                                 .save(out_dir / f"{path.stem}_p{n}_3d.npz"))
     else:
         Clip.from_results(results, source.fps, meta).save(clip_path)
-    return ProcessReport(person_paths[0] if person_paths else clip_path, video_path if writer and writer.frames else None,
-                         len(results), sum(bool(r.people) for r in results), sum(bool(r.repaired.any()) for r in results),
-                         error, person_paths)
+    rendered = video_path if writer and writer.frames else None
+    return ProcessReport(person_paths[0] if person_paths else clip_path, rendered, len(results),
+                         sum(bool(r.people) for r in results), sum(bool(r.repaired.any()) for r in results), error,
+                         person_paths)
 
 
 def people_in(results: list[Result], min_share: float = 0.05) -> list[list[Result]]:
