@@ -158,19 +158,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare_box.setToolTip("Show MediaPipe's own 3D (green) beside the lifted skeleton")
         self.compare_box.toggled.connect(lambda _: self._redraw())
         bar.addWidget(self.compare_box)
-        self.backend_box = QtWidgets.QComboBox(toolTip="How the 3D lifter runs (the same network and results; "
-                                                       "the speed differs): hover an entry for what it is")
-        for name in available_backends():
-            self.backend_box.addItem(name)
-            self.backend_box.setItemData(self.backend_box.count() - 1, BACKEND_TIPS[name], QtCore.Qt.ToolTipRole)
         self.people_box = QtWidgets.QComboBox(toolTip="How many people to follow: one is fastest; with more, "
                                                       "click a person in the video to follow them in 3D")
         for n in range(1, MAX_PEOPLE + 1):
             self.people_box.addItem("1 person" if n == 1 else f"{n} people", n)
         self.people_box.currentIndexChanged.connect(self._people_chosen)
         bar.addWidget(self.people_box)
-        self.backend_box = QtWidgets.QComboBox(toolTip="Inference backend")
-        self.backend_box.addItems(available_backends())
+        self.backend_box = QtWidgets.QComboBox(toolTip="How the 3D lifter runs (the same network and results; "
+                                                       "the speed differs): hover an entry for what it is")
+        for name in available_backends():
+            self.backend_box.addItem(name)
+            self.backend_box.setItemData(self.backend_box.count() - 1, BACKEND_TIPS[name], QtCore.Qt.ToolTipRole)
         self.backend_box.currentTextChanged.connect(self._backend_chosen)
         bar.addWidget(self.backend_box)
         self.refine_box = QtWidgets.QCheckBox("Refine")
