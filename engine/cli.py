@@ -39,6 +39,8 @@ def _eval(args: argparse.Namespace) -> None:
     from ..models.suites import NOTES, load_suite
 
     model = load_weights(args.weights)
+    if args.world:
+        return _eval_world(args, model)
     refiners = [None]
     if args.refine:
         from ..models.refiner import refine_sequence, stream_noise
@@ -72,6 +74,20 @@ def _eval(args: argparse.Namespace) -> None:
                                                "refine": settings, "results": results}, indent=2))
     if args.markdown:
         Path(args.markdown).write_text("\n\n".join(tables) + "\n")
+
+
+def _eval_world(args: argparse.Namespace, model) -> None:
+    from ..models.h36m import TEST_SUBJECTS, load_sequences
+    from ..models.world_eval import HEIGHTS, evaluate_world, world_table
+
+    sequences = load_sequences(args.subjects or TEST_SUBJECTS, args.data)
+    results = [evaluate_world(model, sequences, source, args.height, heights, not args.no_flip, not args.quiet)
+               for source in args.sources if source in ("gt", "sh") for heights in HEIGHTS]
+    print(world_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"weights": str(args.weights), "results": results}, indent=2))
+    if args.markdown:
+        Path(args.markdown).write_text(world_table(results) + "\n")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -151,6 +167,14 @@ def number_between(lo: float, hi: float, what: str):
             raise argparse.ArgumentTypeError(f"{text} is not {what}: give a number from {lo:g} to {hi:g}.")
         return value
     return parse
+
+
+def _add_height_arg(p: argparse.ArgumentParser) -> None:
+    from ..calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
+
+    p.add_argument("--height", type=number_between(*HEIGHT_RANGE_M, "a person's height in metres"),
+                   default=DEFAULT_HEIGHT_M, help=f"the subject's height in metres, the world's scale "
+                                                  f"(default {DEFAULT_HEIGHT_M:g})")
 
 
 def _add_flip_arg(p: argparse.ArgumentParser) -> None:
@@ -244,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--subjects", nargs="+", help="override the test subjects")
     e.add_argument("--occlude", nargs="+", type=float, default=[0.0],
                    help="also score with this fraction of joint-frames occluded in runs (e.g. 0 0.1)")
+    e.add_argument("--world", action="store_true",
+                   help="the world protocol instead: root trajectory, absolute MPJPE and floor on S9/S11 "
+                        "(--sources gt sh), with --height and with each subject's own height")
+    _add_height_arg(e)
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     _add_refiner_args(e)
     e.add_argument("--seed", type=int, default=0, help="occlusion and refiner noise seed")
