@@ -75,6 +75,10 @@ class AlphaBeta:
         self._v: np.ndarray | None = None
         self._t: float | None = None
 
+    def predict(self, t: float) -> np.ndarray | None:
+        """Where the value is expected at time ``t`` (None before the first value)."""
+        return None if self._x is None or self._t is None else self._x + self._v * (t - self._t)
+
     def __call__(self, z: np.ndarray, t: float) -> np.ndarray:
         z = np.asarray(z, np.float64)
         if self._x is None or self._t is None or t <= self._t:
@@ -102,6 +106,7 @@ class TrajectoryFilter:
     # log depth: up to 0.5/s^2, measured to ~0.03 (3 %)
     ACCEL = (0.25, 0.25, 0.5)
     NOISE = (0.002, 0.002, 0.03)
+    JUMP = 0.25  # a change of a quarter of the distance (ray or log depth) from the prediction restarts it
 
     def __init__(self, accel: tuple[float, float, float] = ACCEL, noise: tuple[float, float, float] = NOISE):
         self._filter = AlphaBeta(np.array(accel), np.array(noise))
@@ -115,7 +120,10 @@ class TrajectoryFilter:
             self.reset()
             return np.full(3, np.nan)
         z = root_mm[2]
-        ray_x, ray_y, log_z = self._filter(np.array([root_mm[0] / z, root_mm[1] / z, math.log(z)]), t)
+        measured = np.array([root_mm[0] / z, root_mm[1] / z, math.log(z)])
+        if self._filter.predict(t) is not None and np.abs(self._filter.predict(t) - measured).max() > self.JUMP:
+            self.reset()  # no one moves that far between two frames: another person, a new take
+        ray_x, ray_y, log_z = self._filter(measured, t)
         z = math.exp(log_z)
         return np.array([ray_x * z, ray_y * z, z])
 

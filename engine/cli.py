@@ -135,7 +135,13 @@ def _pipeline_options(args: argparse.Namespace):
     return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, flip=not args.no_flip,
                            camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine, refiner=args.refiner,
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
-                           swap_repair=not args.no_swap_repair)
+                           swap_repair=not args.no_swap_repair, world=_world_settings(args))
+
+
+def _world_settings(args: argparse.Namespace):
+    from .world import WorldSettings
+
+    return WorldSettings(args.height, args.camera_pitch, args.camera_roll, args.camera_height)
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -153,6 +159,13 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
     p.add_argument("--no-swap-repair", action="store_true",
                    help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
+    _add_height_arg(p)
+    p.add_argument("--camera-pitch", type=number_between(-89.0, 89.0, "a camera tilt in degrees"),
+                   help="the camera's downward tilt in degrees, instead of estimating it from the feet")
+    p.add_argument("--camera-roll", type=number_between(-89.0, 89.0, "a camera roll in degrees"), default=0.0,
+                   help="the camera's roll in degrees, with --camera-pitch")
+    p.add_argument("--camera-height", type=number_between(0.01, 50.0, "a camera height in metres"),
+                   help="the camera's height above the floor in metres, instead of estimating it")
     _add_refiner_args(p)
 
 
@@ -225,11 +238,13 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from .clip import Clip
-    from .export import export_clip
+    from .export import ExportOptions, export_clip
 
     clip = Clip.load(args.clip)
     fmt = args.to or args.output.suffix.lstrip(".")
-    out, note = export_clip(clip, fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video)
+    options = ExportOptions(args.frame, args.units, args.rest, args.marker_names, args.rows, args.fill_gaps)
+    out, note = export_clip(clip, fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video,
+                            options=options)
     print(f"{len(clip)} frames -> {out}")
     if note:
         print(note)
@@ -297,6 +312,18 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--skeleton", default="h36m17", choices=["h36m17", "coco17", "mpi_inf_3dhp17"])
     x.add_argument("--video", type=Path, help="source video for the mp4 (default: the clip's recorded source)")
     x.add_argument("--force", action="store_true", help="overwrite an existing file")
+    x.add_argument("--frame", choices=("auto", "world", "camera"), default="auto",
+                   help="world: the person moving over the floor, Y up (needs a grounded clip); camera: "
+                        "root-relative, as clips before grounding; auto (default): world when the clip has it")
+    x.add_argument("--units", choices=("mm", "cm", "m"), help="length unit (default: BVH cm, TRC m, others mm)")
+    x.add_argument("--rest", choices=("mean", "tpose"), default="mean",
+                   help="BVH rest pose: the clip's mean pose, or a T-pose for retargeting")
+    x.add_argument("--marker-names", choices=("opensim", "poselift"), default="opensim",
+                   help="TRC/C3D marker names: Pose2Sim/Sports2D's (LHip, RKnee, ...) or poselift's (left_hip, ...)")
+    x.add_argument("--rows", choices=("joint", "frame"), default="joint",
+                   help="CSV: one row per frame and joint, or one row per frame")
+    x.add_argument("--fill-gaps", type=number_between(0.0, 10.0, "a gap length in seconds"), default=0.0,
+                   help="TRC/C3D: interpolate gaps up to this many seconds (OpenSim's IK needs a marker in every frame)")
     x.set_defaults(run=_export)
 
     b = sub.add_parser("bench", help="per-stage latency, throughput and memory (median, p90)")

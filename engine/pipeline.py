@@ -17,6 +17,7 @@ from .filters import OneEuroFilter
 from .keypoints import Keypoints, MediaPipePose
 from .sources import Frame
 from .swaps import SwapRepair
+from .world import WorldFrame, WorldStream
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Result:
     refined: np.ndarray = field(default_factory=lambda: np.zeros(H36M.num_joints, bool))
     repaired: np.ndarray = field(default_factory=lambda: np.zeros(H36M.num_joints, bool))  # left/right swapped back
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
+    world: WorldFrame | None = None  # where the person stands (trajectory, floor, contacts), when grounded
 
     @property
     def latency_ms(self) -> float:
@@ -54,7 +56,7 @@ class Pipeline:
     def __init__(self, lifter: LifterBackend, camera: Camera | None = None, hfov_deg: float = 60.0,
                  keypoints: Callable[[np.ndarray], Keypoints] | None = None,
                  refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
-                 swap_repair: SwapRepair | None = None):
+                 swap_repair: SwapRepair | None = None, world: WorldStream | None = None):
         self.lifter = lifter
         self.calibration = camera
         self.hfov_deg = hfov_deg
@@ -63,6 +65,7 @@ class Pipeline:
         self.refiner = refiner
         self.smoothing = smoothing
         self.swap_repair = swap_repair
+        self.world = world
         self._tracking = False
 
     def reset(self) -> None:
@@ -74,6 +77,8 @@ class Pipeline:
             self.smoothing.reset()
         if self.swap_repair is not None:
             self.swap_repair.reset()
+        if self.world is not None:
+            self.world.reset()
         self._tracking = False
 
     def camera_for(self, width: int, height: int) -> Camera:
@@ -123,6 +128,7 @@ class Pipeline:
         if self.smoothing is not None:
             pose = self.smoothing(pose, frame.timestamp)
             timings["filter"] = 1000 * (time.perf_counter() - t3)
+        world = self.world.step(pose, kp, conf, self.camera_for(w, h), frame.timestamp) if self.world else None
         return Result(frame.index, frame.timestamp, frame.t_capture, time.perf_counter(), (w, h), True,
                       kp, conf, np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined, repaired,
-                      timings)
+                      timings, world)

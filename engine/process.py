@@ -58,7 +58,8 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
     if not results:
         raise SourceError(error or f"video {path} holds no frames.")
     camera = pipeline.camera_for(*results[0].image_size)
+    world = {"world": pipeline.world.settings.to_dict()} if pipeline.world else {}
     Clip.from_results(results, source.fps, {"source": str(path), "camera": camera.to_dict(),
-                                            "model": model_info}).save(clip_path)
+                                            "model": model_info, **world}).save(clip_path)
     return ProcessReport(clip_path, video_path if writer and writer.frames else None, len(results),
                          sum(r.person for r in results), sum(bool(r.repaired.any()) for r in results), error)
