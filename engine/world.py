@@ -12,7 +12,7 @@ import numpy as np
 from ..calibration import Camera
 from ..calibration.floor import Ground, up_from_tilt
 from ..calibration.trajectory import DEFAULT_HEIGHT_M, TrajectoryFilter, check_height, root_translation
-from ..models.world import ANKLES, body_up, fit_ground, foot_contacts, stature_mm
+from ..models.world import ANKLES, CONTACT_SPAN, FootLock, body_up, fit_ground, foot_contacts, stature_mm
 
 REFIT_EVERY = 5  # frames between floor refits
 SETTLE_S = 3.0  # seconds of feet seen before the floor counts as settled
@@ -33,6 +33,7 @@ class WorldSettings:
     camera_pitch_deg: float | None = None  # a user-set camera tilt (down) instead of the estimate
     camera_roll_deg: float = 0.0
     camera_height_m: float | None = None  # a user-set camera height above the floor
+    foot_lock: bool = True  # hold planted feet still (shifting the body by a few cm at most)
 
     def __post_init__(self) -> None:
         check_height(self.height_m)
@@ -59,14 +60,16 @@ class WorldStream:
         self._first_t: float | None = None
         self.ground: Ground | None = None
         self.settled = False
-        self._last_ankles: np.ndarray | None = None
-        self._last_t: float | None = None
+        self._recent: deque[tuple[np.ndarray, float]] = deque(maxlen=CONTACT_SPAN + 1)  # world ankles, time
+        self.lock = FootLock() if self.settings.foot_lock else None
 
     def reset(self) -> None:
         """The person left: the trajectory and the scale restart; the floor (the camera's) stays."""
         self.trajectory.reset()
         self._stature_sum, self._stature_n = 0.0, 0
-        self._last_ankles = self._last_t = None
+        self._recent.clear()
+        if self.lock is not None:
+            self.lock.reset()
 
     @property
     def stature_mm(self) -> float:
@@ -89,13 +92,17 @@ class WorldStream:
             return WorldFrame(root, scale, self.ground, none)
         absolute = body + root
         self._remember(absolute, t)
-        contacts = none
-        if self.ground is not None:
-            ankles = self.ground.to_world(absolute[list(ANKLES)])
-            if self._last_ankles is not None and t > self._last_t:
-                contacts = foot_contacts(np.stack([self._last_ankles, ankles]), np.array([self._last_t, t]),
-                                         self.stature_mm)[1]
-            self._last_ankles, self._last_t = ankles, t
+        if self.ground is None:
+            return WorldFrame(root, scale, None, none)
+        ankles = self.ground.to_world(absolute[list(ANKLES)])
+        if self._recent and t <= self._recent[-1][1]:
+            self._recent.clear()
+        self._recent.append((ankles, t))
+        recent = [a for a, _ in self._recent]
+        contacts = foot_contacts(np.array(recent), np.array([s for _, s in self._recent]), self.stature_mm)[-1]
+        if self.lock is not None:
+            shift = self.lock(ankles, contacts, t)
+            root = root + self.ground.rotation.T @ np.array([shift[0], 0.0, shift[1]])
         return WorldFrame(root, scale, self.ground, contacts)
 
     def _remember(self, absolute: np.ndarray, t: float) -> None:

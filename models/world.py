@@ -24,8 +24,12 @@ ANKLES = (H36M.index("left_ankle"), H36M.index("right_ankle"))  # contacts are s
 FOOT_NAMES = ("left", "right")
 # A foot is planted while its ankle is within this fraction of the stature above its standing height
 # and moves slower than this many statures per second (walking swings the foot at ~2 statures/s).
-CONTACT_HEIGHT_PER_STATURE = 0.04
-CONTACT_SPEED_PER_STATURE = 0.35
+CONTACT_HEIGHT_PER_STATURE = 0.06
+CONTACT_SPEED_PER_STATURE = 0.45
+CONTACT_SPAN = 2  # frames the speed is measured over (a monocular ankle jitters from frame to frame)
+# The foot lock pins a planted ankle where it touched down, moving the whole body; the pin itself
+# follows the unlocked ankle with this time constant (s), so the body never drifts from the image.
+LOCK_FOLLOW_S = 2.0
 
 
 def _length(pose: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -60,10 +64,17 @@ def camera_trajectory(pose: np.ndarray, rays: np.ndarray, confidence: np.ndarray
     return scale, (filter_trajectory(root, times, TrajectoryFilter()) if smooth else root)
 
 
-def _speed(points: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Backward-difference speed (N, ...) of points (N, ..., 3); the first frame gets its successor's."""
-    d = np.linalg.norm(np.diff(points, axis=0), axis=-1) / np.diff(times).reshape((-1,) + (1,) * (points.ndim - 2))
-    return np.concatenate([d[:1], d]) if len(d) else np.zeros(points.shape[:-1])
+def _speed(points: np.ndarray, times: np.ndarray, span: int = 1) -> np.ndarray:
+    """Causal speed (N, ...) of points (N, ..., 3) over the last ``span`` frames (fewer at the start;
+    the first frame gets its successor's)."""
+    n = len(points)
+    if n < 2:
+        return np.zeros(points.shape[:-1])
+    now = np.arange(n)
+    back = np.maximum(now - span, 0)
+    now[0] = 1
+    dt = (times[now] - times[back]).reshape((-1,) + (1,) * (points.ndim - 2))
+    return np.linalg.norm(points[now] - points[back], axis=-1) / dt
 
 
 def contact_candidates(ankles_cam: np.ndarray, times: np.ndarray, up: np.ndarray, stature: float) -> np.ndarray:
@@ -112,7 +123,7 @@ def foot_contacts(ankles_world: np.ndarray, times: np.ndarray, stature: float) -
     (world Y up, floor at 0, mm) and nearly still."""
     rest = ANKLE_HEIGHT_PER_STATURE * stature
     low = ankles_world[..., 1] < rest + CONTACT_HEIGHT_PER_STATURE * stature
-    slow = _speed(ankles_world, times) < CONTACT_SPEED_PER_STATURE * stature
+    slow = _speed(ankles_world, times, CONTACT_SPAN) < CONTACT_SPEED_PER_STATURE * stature
     return low & slow & np.isfinite(ankles_world).all(-1)
 
 
@@ -135,3 +146,42 @@ def foot_skating(ankles_world: np.ndarray, contacts: np.ndarray, min_frames: int
             xz = ankles_world[s:e + 1, foot][:, [0, 2]]
             out.append(float(np.linalg.norm(xz - xz[0], axis=-1).max()))
     return np.array(out)
+
+
+class FootLock:
+    """Causal foot planting: while a foot is planted its ankle is held where it touched down (in the
+    floor plane) by shifting the whole body; the pin drifts back to the measured ankle over
+    ``LOCK_FOLLOW_S`` so the correction stays small. With both feet down, the stiller one holds (the
+    other is landing or lifting off). Returns the horizontal shift (world X, Z; mm)."""
+
+    def __init__(self, follow_s: float = LOCK_FOLLOW_S):
+        self.follow_s = follow_s
+        self.reset()
+
+    def reset(self) -> None:
+        self.offset = np.zeros(2)
+        self._pins: list[np.ndarray | None] = [None, None]
+        self._last: np.ndarray | None = None
+        self._t: float | None = None
+
+    def __call__(self, ankles_world: np.ndarray, contacts: np.ndarray, t: float) -> np.ndarray:
+        """``ankles_world`` (2, 3) mm as measured (left, right), ``contacts`` (2,) bool."""
+        dt = 0.0 if self._t is None else max(t - self._t, 0.0)
+        self._t = t
+        follow = 1.0 - np.exp(-dt / self.follow_s)
+        raw = ankles_world[:, [0, 2]]
+        moved = np.zeros(2) if self._last is None else np.linalg.norm(raw - self._last, axis=-1)
+        self._last = raw.copy()
+        for foot in range(2):
+            if not contacts[foot]:
+                self._pins[foot] = None
+            elif self._pins[foot] is None:  # touch-down, where the body is drawn now
+                self._pins[foot] = raw[foot] + self.offset
+            else:
+                self._pins[foot] = self._pins[foot] + follow * (raw[foot] - self._pins[foot])
+        if contacts.any():
+            holder = int(np.argmin(np.where(contacts, moved, np.inf)))
+            self.offset = self._pins[holder] - raw[holder]
+        else:  # in the air: let the shift go as the pins would
+            self.offset = (1.0 - follow) * self.offset
+        return self.offset.copy()
