@@ -78,16 +78,17 @@ def _eval(args: argparse.Namespace) -> None:
 
 def _eval_world(args: argparse.Namespace, model) -> None:
     from ..models.h36m import TEST_SUBJECTS, load_sequences
-    from ..models.world_eval import HEIGHTS, evaluate_world, world_table
+    from ..models.world_eval import HEIGHTS, angles_table, evaluate_world, world_table
 
     sequences = load_sequences(args.subjects or TEST_SUBJECTS, args.data)
     results = [evaluate_world(model, sequences, source, args.height, heights, not args.no_flip, not args.quiet)
                for source in args.sources if source in ("gt", "sh") for heights in HEIGHTS]
-    print(world_table(results))
+    tables = world_table(results) + "\n\n" + angles_table(results)
+    print(tables)
     if args.json:
         Path(args.json).write_text(json.dumps({"weights": str(args.weights), "results": results}, indent=2))
     if args.markdown:
-        Path(args.markdown).write_text(world_table(results) + "\n")
+        Path(args.markdown).write_text(tables + "\n")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -216,6 +217,10 @@ def _process(args: argparse.Namespace) -> None:
     repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
     print(f"{report.frames} frames ({report.frames_with_person} with a person{repaired}) -> {report.clip_path}"
           + (f", {report.video_path}" if report.video_path else ""))
+    if args.plots:
+        from .clip import Clip
+        from .plots import write_plots
+        print("plots: " + ", ".join(map(str, write_plots(Clip.load(report.clip_path), args.out, args.video.stem))))
     if report.error:
         raise SourceError(report.error)
 
@@ -300,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("video", type=Path)
     pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
+    pr.add_argument("--plots", action="store_true", help="also write PNG plots of the joint angles and the trajectory")
     pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_pipeline_args(pr)

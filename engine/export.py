@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.angles import ANGLE_NAMES, joint_angles
 from ..models.skeletons import H36M, Skeleton, convert, convert_confidence, convert_largest, get_skeleton
 from .bvh import REST_POSES, camera_to_y_up, write_bvh
 from .clip import Clip
 from .world import camera_position, has_world, world_pose
 
-FORMATS = ("npz", "csv", "json", "bvh", "trc", "c3d", "mp4")
+FORMATS = ("npz", "csv", "json", "bvh", "trc", "c3d", "mp4", "mot", "angles")
 
 
 class ExportError(ValueError):
@@ -288,5 +289,45 @@ def write_c3d(path: Path, clip: Clip, sk: Skeleton, world: bool, options: Export
     c.write(str(path))
 
 
+def clip_angles(clip: Clip, world: bool) -> dict[str, np.ndarray]:
+    """Joint and segment angles (deg) per frame (``models.angles``); NaN where there is no person. A
+    root-relative clip is turned Y up as seen by a level camera, which its segment angles assume."""
+    pose = in_format(clip, H36M, world)[0]
+    return joint_angles(pose if world else camera_to_y_up(pose))
+
+
+def _angles_note(world: bool) -> str | None:
+    return None if world else ("the clip has no floor estimate: trunk and pelvis angles take the camera as level "
+                               "(process the video again to ground it).")
+
+
+def write_mot(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
+    """The angles as an OpenSim motion file (Storage format: header, ``endheader``, tab separated, degrees)."""
+    angles = clip_angles(clip, world)
+    time = clip.timestamps - clip.timestamps[0]
+    lines = [Path(path).name, "version=1", f"nRows={len(clip)}", f"nColumns={len(ANGLE_NAMES) + 1}", "inDegrees=yes",
+             "endheader", "time\t" + "\t".join(ANGLE_NAMES)]
+    for f in range(len(clip)):
+        lines.append(f"{time[f]:.6f}\t" + "\t".join(f"{angles[a][f]:.4f}" if np.isfinite(angles[a][f]) else "NaN"
+                                                     for a in ANGLE_NAMES))
+    Path(path).write_text("\n".join(lines) + "\n")
+    return _angles_note(world)
+
+
+def write_angles_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
+    """The angles as CSV, one row per frame, conventions in ``models.angles``; gaps as empty cells."""
+    angles = clip_angles(clip, world)
+    with open(path, "w", newline="") as fh:
+        fh.write(f"# fps: {clip.fps}\n# units: degrees\n# conventions: poselift.models.angles (X forward, Y up, "
+                 f"Z right body frames)\n")
+        w = csv.writer(fh)
+        w.writerow(["frame", "time_s", *ANGLE_NAMES])
+        for f in range(len(clip)):
+            w.writerow([f, f"{clip.timestamps[f]:.4f}"] + [f"{angles[a][f]:.2f}" if np.isfinite(angles[a][f]) else ""
+                                                            for a in ANGLE_NAMES])
+    return _angles_note(world)
+
+
 # Writers of the formats with no note for the user return None.
-WRITERS = {"csv": write_csv, "json": write_json, "bvh": write_bvh_clip, "trc": write_trc, "c3d": write_c3d}
+WRITERS = {"csv": write_csv, "json": write_json, "bvh": write_bvh_clip, "trc": write_trc, "c3d": write_c3d,
+           "mot": write_mot, "angles": write_angles_csv}
