@@ -160,7 +160,7 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
     p.add_argument("--no-swap-repair", action="store_true",
                    help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
-    _add_height_arg(p)
+    add_height_arg(p)
     p.add_argument("--camera-pitch", type=number_between(-89.0, 89.0, "a camera tilt in degrees"),
                    help="the camera's downward tilt in degrees, instead of estimating it from the feet")
     p.add_argument("--camera-roll", type=number_between(-89.0, 89.0, "a camera roll in degrees"), default=0.0,
@@ -183,7 +183,7 @@ def number_between(lo: float, hi: float, what: str):
     return parse
 
 
-def _add_height_arg(p: argparse.ArgumentParser) -> None:
+def add_height_arg(p: argparse.ArgumentParser) -> None:
     from ..calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
 
     p.add_argument("--height", type=number_between(*HEIGHT_RANGE_M, "a person's height in metres"),
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--world", action="store_true",
                    help="the world protocol instead: root trajectory, absolute MPJPE and floor on S9/S11 "
                         "(--sources gt sh), with --height and with each subject's own height")
-    _add_height_arg(e)
+    add_height_arg(e)
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     _add_refiner_args(e)
     e.add_argument("--seed", type=int, default=0, help="occlusion and refiner noise seed")

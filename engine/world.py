@@ -12,7 +12,9 @@ import numpy as np
 from ..calibration import Camera
 from ..calibration.floor import Ground, up_from_tilt
 from ..calibration.trajectory import DEFAULT_HEIGHT_M, TrajectoryFilter, check_height, root_translation
+from ..models.angles import joint_angles
 from ..models.world import ANKLES, CONTACT_SPAN, FootLock, body_up, fit_ground, foot_contacts, stature_mm
+from .bvh import camera_to_y_up
 
 REFIT_EVERY = 5  # frames between floor refits
 SETTLE_S = 3.0  # seconds of feet seen before the floor counts as settled
@@ -25,6 +27,13 @@ class WorldFrame:
     scale: float  # the factor applied to the lifter's pose for the subject's height
     ground: Ground | None  # the floor as estimated so far (None until a foot has rested)
     contacts: np.ndarray  # (2,) bool: left, right foot planted
+
+    def placed(self, pose: np.ndarray) -> np.ndarray | None:
+        """The root-relative ``pose`` (17, 3) mm in the world (Y up, floor 0, the camera's foot point at
+        the origin), or None before the floor is known."""
+        if self.ground is None or not np.isfinite(self.root_mm).all():
+            return None
+        return self.ground.to_world(self.scale * np.asarray(pose) + self.root_mm)
 
 
 @dataclass(frozen=True)
@@ -162,3 +171,10 @@ def _grounded(clip) -> tuple[Ground, np.ndarray]:
 def _horizontal_origin(world: np.ndarray) -> np.ndarray:
     seen = np.flatnonzero(np.isfinite(world[:, 0]).all(-1))
     return world[seen[0], 0] * [1.0, 0.0, 1.0] if len(seen) else np.zeros(3)
+
+
+def frame_angles(pose: np.ndarray, world: WorldFrame | None) -> dict[str, float]:
+    """One frame's joint angles (deg, ``models.angles``): in the world once the floor is known, else
+    with the camera taken as level."""
+    placed = world.placed(pose) if world is not None else None
+    return {k: float(v) for k, v in joint_angles(placed if placed is not None else camera_to_y_up(pose)).items()}
