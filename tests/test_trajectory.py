@@ -148,3 +148,16 @@ def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trip
     assert again.trajectory.shape == (300, 3) and again.contacts.shape == (300, 2) and again.scale.shape == (300,)
     assert again.meta["world"]["height_m"] == 1.7 and again.meta["world"]["ground"]["camera_height_mm"] > 0
     assert np.isfinite(world_pose(again)[30:]).all()
+
+
+@pytest.mark.parametrize("height", ["0", "5"])
+def test_process_refuses_a_height_no_person_has_before_writing_anything(tmp_path, height):
+    import subprocess
+    import sys
+
+    from conftest import DEMO
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", str(DEMO), "-o", str(out),
+                             "--height", height], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "not a person's height in metres: give a number from 0.5 to 2.5" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
