@@ -59,12 +59,7 @@ def evaluate_world(model: TemporalLifter, sequences: list[Sequence], source: str
     result: dict = {"source": source, "heights": heights, "height_m": height_m if heights == "default" else None,
                     "frames": int(sum(r[2] for r in rows["root"])), "flip": flip, "note": MISSING_NOTE,
                     "per_action": {}, "mean": {}}
-    for key, r in rows.items():
-        if r:
-            per_action, mean = metrics.per_action_mean(r)
-            result["mean"][key] = mean
-            for a, v in per_action.items():
-                result["per_action"].setdefault(a, {})[key] = v
+    result["per_action"], result["mean"] = metrics.per_action_results(rows)
     return result
 
 
