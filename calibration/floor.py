@@ -7,6 +7,7 @@ the camera (right-handed), so a level camera gives ``(x, -y, -z)`` of the camera
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class Ground:
     up: tuple[float, float, float]
     camera_height_mm: float
 
-    @property
+    @cached_property
     def rotation(self) -> np.ndarray:
         return world_rotation(np.array(self.up))
 

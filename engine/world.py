@@ -1,7 +1,7 @@
 """Live world grounding of one person stream: metric scale, camera-frame root trajectory, the floor
 (gravity and camera height) and which foot is planted, frame by frame (``models.world`` does the
 geometry). One :class:`WorldStream` per person; the floor estimate is refitted on the feet seen so
-far (the last ``window_s`` seconds) until it has settled, and only nudged afterwards."""
+far (the last ``window_s`` seconds) until it has settled, and only nudged (and less often) afterwards."""
 from __future__ import annotations
 
 from collections import deque
@@ -16,7 +16,8 @@ from ..models.angles import joint_angles
 from ..models.world import ANKLES, CONTACT_SPAN, FootLock, body_up, fit_ground, foot_contacts, stature_mm
 from .bvh import camera_to_y_up
 
-REFIT_EVERY = 5  # frames between floor refits
+REFIT_EVERY = 5  # frames between floor refits while settling
+REFIT_EVERY_SETTLED = 30  # and once settled
 SETTLE_S = 3.0  # seconds of feet seen before the floor counts as settled
 SETTLED_WEIGHT = 0.05  # after settling, each refit moves the estimate this fraction of the way
 
@@ -121,7 +122,7 @@ class WorldStream:
             self._poses.popleft(), self._times.popleft()
         self._first_t = t if self._first_t is None else self._first_t
         self._frames += 1
-        if self._frames % REFIT_EVERY == 0 or self.ground is None:
+        if self._frames % (REFIT_EVERY_SETTLED if self.settled else REFIT_EVERY) == 0 or self.ground is None:
             self._refit(t)
 
     def _refit(self, t: float) -> None:
