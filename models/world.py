@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..calibration.floor import Ground, fit_up
+from ..calibration.floor import CAMERA_UP, Ground, fit_up
 from ..calibration.trajectory import TrajectoryFilter, filter_trajectory, root_translation
 from .skeletons import H36M
 
@@ -113,7 +113,7 @@ def body_up(pose: np.ndarray) -> np.ndarray:
     trunk = pose[:, h("thorax")] - pose[:, h("pelvis")]
     trunk = trunk[np.isfinite(trunk).all(-1)]
     if not len(trunk):
-        return np.array([0.0, -1.0, 0.0])
+        return CAMERA_UP.copy()
     v = (trunk / np.linalg.norm(trunk, axis=-1, keepdims=True).clip(1e-9)).mean(0)
     return v / np.linalg.norm(v)
 
