@@ -12,10 +12,11 @@ from test_tools import python_with, run_tool
 
 @pytest.fixture(scope="module")
 def walker(tmp_path_factory):
+    """The grounded clip of the walker and, per frame with a floor, (time, floor up, camera height)."""
     from poselift.engine.clip import Clip
     from poselift.engine.factory import PipelineOptions, build_pipeline
     from poselift.engine.keypoints import MediaPipePose
-    from poselift.engine.process import process_video
+    from poselift.engine.sources import VideoFileSource
 
     mp = MediaPipePose()
 
@@ -25,15 +26,20 @@ def walker(tmp_path_factory):
         return mp(image)
 
     pipeline, info = build_pipeline(PipelineOptions(), keypoints=walker_only)
-    out = tmp_path_factory.mktemp("walker")
-    report = process_video(DEMO, out, pipeline, info, render=False, progress=False)
-    return Clip.load(report.clip_path), out
+    source = VideoFileSource(DEMO)
+    source.start()
+    results = [pipeline.process(frame) for frame in source]
+    source.stop()
+    floors = [(r.timestamp, r.world.ground.up, r.world.ground.camera_height_mm) for r in results
+              if r.world is not None and r.world.ground is not None]
+    clip = Clip.from_results(results, source.fps, {"world": pipeline.world.settings.to_dict(), "model": info})
+    return clip, floors, tmp_path_factory.mktemp("walker")
 
 
 def test_the_demo_walker_walks_metres_over_the_floor_without_skating(walker):
     from poselift.engine.world import world_pose
     from poselift.models.world import ANKLES, foot_skating
-    clip, _ = walker
+    clip, _, _ = walker
     world = world_pose(clip)
     seen = np.flatnonzero(np.isfinite(world[:, 0, 0]))
     walk = world[45:201, 0]  # she enters at the right (frame ~42) and leaves at the left (~200)
@@ -53,7 +59,7 @@ def test_the_demo_walker_walks_metres_over_the_floor_without_skating(walker):
 def test_the_demo_walkers_bvh_in_blender(walker):
     from poselift.engine.export import export_clip
     python = python_with("bpy", "POSELIFT_BPY_PYTHON")
-    clip, out = walker
+    clip, _, out = walker
     bvh, _ = export_clip(clip, "bvh", out / "walker.bvh")
     got = run_tool(python, "blender_import.py", bvh, tag="BLENDER")
     high, low, root = np.array(got["high"]), np.array(got["low"]), np.array(got["root"])
@@ -62,3 +68,15 @@ def test_the_demo_walkers_bvh_in_blender(walker):
     assert abs(got["fps"] - clip.fps) < 0.01 and got["frames"] == len(clip)
     assert 1.5 < np.median(high[45:200]) < 1.9 and -0.05 < np.median(low[45:200]) < 0.15
     assert root[200, 0] - root[45, 0] < -5.0
+
+
+def test_the_live_floor_estimate_settles_within_seconds_then_holds(walker):
+    _, floors, _ = walker
+    t = np.array([f[0] for f in floors]) - floors[0][0]
+    up = np.array([f[1] for f in floors])
+    height = np.array([f[2] for f in floors])
+    angle = np.degrees(np.arccos(np.clip(up @ up[-1], -1, 1)))  # from the final estimate
+    late = t >= 3.0
+    print(f"\nfloor: within 2 deg of the final after {t[np.flatnonzero(angle > 2)[-1] + 1]:.2f} s; after 3 s it moves "
+          f"{angle[late].max():.2f} deg, the camera height {np.ptp(height[late]):.0f} mm")
+    assert angle[late].max() < 1.0 and np.ptp(height[late]) < 100
