@@ -116,16 +116,19 @@ class TrajectoryFilter:
 
     def __call__(self, root_mm: np.ndarray, t: float) -> np.ndarray:
         root_mm = np.asarray(root_mm, np.float64)
-        if not np.isfinite(root_mm).all() or root_mm[2] <= 0:
-            self.reset()
-            return np.full(3, np.nan)
+        if not np.isfinite(root_mm).all() or root_mm[2] <= 0:  # no fit this frame (a degenerate 2D pose)
+            predicted = self._filter.predict(t)
+            return np.full(3, np.nan) if predicted is None else self._to_camera(predicted)
         z = root_mm[2]
         measured = np.array([root_mm[0] / z, root_mm[1] / z, math.log(z)])
         if self._filter.predict(t) is not None and np.abs(self._filter.predict(t) - measured).max() > self.JUMP:
             self.reset()  # no one moves that far between two frames: another person, a new take
-        ray_x, ray_y, log_z = self._filter(measured, t)
-        z = math.exp(log_z)
-        return np.array([ray_x * z, ray_y * z, z])
+        return self._to_camera(self._filter(measured, t))
+
+    @staticmethod
+    def _to_camera(state: np.ndarray) -> np.ndarray:
+        z = math.exp(state[2])
+        return np.array([state[0] * z, state[1] * z, z])
 
 
 def filter_trajectory(roots_mm: np.ndarray, times: np.ndarray, smoother: TrajectoryFilter | None = None) -> np.ndarray:

@@ -39,10 +39,12 @@ def test_trajectory_filter_is_causal_and_removes_depth_jitter_without_lagging_a_
     assert vel(smooth) < 0.2 * vel(noisy)
     prefix = filter_trajectory(noisy[:100], t[:100])
     assert np.allclose(prefix, smooth[:100])  # the past never depends on the future
-    # a gap restarts it: no value is carried over the missing frames
+    # a frame without a fit (a degenerate 2D pose) carries the prediction; a jump restarts it
     f = TrajectoryFilter()
-    f(noisy[0], 0.0)
-    assert np.isnan(f(np.full(3, np.nan), 0.1)).all() and np.allclose(f(noisy[5], 0.2), noisy[5])
+    f(truth[0], 0.0), f(truth[1], t[1])
+    assert np.allclose(f(np.array([0.0, 0.0, -1.0]), t[2]), truth[2], atol=20.0)  # near where it was heading
+    assert np.allclose(f(truth[3] * [1, 1, 2], t[3]), truth[3] * [1, 1, 2])  # twice as far: someone else
+    assert np.isnan(TrajectoryFilter()(np.full(3, np.nan), 0.0)).all()
 
 
 @pytest.mark.parametrize("bad", [0.0, 5.0, -1.7])
