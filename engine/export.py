@@ -1,5 +1,5 @@
-"""Clip export: npz, CSV, JSON, BVH, TRC (OpenSim), C3D and the side-by-side MP4, each in the
-skeleton format the user picks. A grounded clip exports in the gravity-aligned world (Y up, the floor
+"""Clip export: npz, CSV, JSON, BVH, TRC (OpenSim), C3D, the side-by-side MP4, and the joint angles
+as an OpenSim .mot or CSV, each in the skeleton format the user picks. A grounded clip exports in the gravity-aligned world (Y up, the floor
 at 0, the person moving through it); a root-relative one (made before grounding, or with
 ``frame="camera"``) as before, the pelvis fixed, in camera axes turned Y up. Frames without a person
 stay gaps (empty, null, NaN or an invalid marker), except in BVH, which cannot express one. Files are
