@@ -12,7 +12,7 @@ from ..engine.factory import DEFAULT_WEIGHTS, DEMO_CLIP, PipelineOptions
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--video", type=Path, default=DEMO_CLIP)
-    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="lifter weights (.pt)")
     p.add_argument("--frames", type=int, default=120, help="results to wait for before the capture")
     p.add_argument("-o", "--out", type=Path, default=Path("docs/screenshot.png"))
     args = p.parse_args(argv)

@@ -6,6 +6,7 @@ from collections import deque
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.opengl as gl
+from PySide6 import QtWidgets
 
 from ..calibration import Camera
 from ..engine.world import WorldFrame
@@ -22,6 +23,11 @@ def _bone_segments(points: np.ndarray, skeleton: Skeleton) -> tuple[np.ndarray, 
     seg = points[pairs.ravel()]
     colours = np.repeat([SIDE_RGBA[int(skeleton.sides[c])] for _, c in skeleton.bones], 2, axis=0)
     return seg, colours
+
+
+def _swatch(rgba, width: int = 1) -> str:
+    """A coloured line segment for a rich-text legend."""
+    return f"<span style='color:#{''.join(f'{int(255 * c):02x}' for c in rgba[:3])}'>{'━' * width}</span>"
 
 
 class VideoView(pg.GraphicsLayoutWidget):
@@ -102,6 +108,11 @@ class SkeletonView(gl.GLViewWidget):
         self.resampled = gl.GLScatterPlotItem(pxMode=True, color=(1.0, 0.9, 0.2, 1.0))
         for item in (self.bones, self.joints, self.comparison, self.resampled):
             self.addItem(item)
+        self.legend = QtWidgets.QLabel(f"{_swatch(SIDE_RGBA[-1])}{_swatch(SIDE_RGBA[1])} poselift &nbsp; "
+                                       f"{_swatch(COMPARISON_RGBA, 2)} MediaPipe's own 3D", self)
+        self.legend.setStyleSheet("color: #dddddd; background: rgba(0, 0, 0, 120); padding: 3px 6px;")
+        self.legend.move(8, 8)
+        self.legend.hide()
         self.reset_view()
 
     def reset_view(self) -> None:
@@ -168,6 +179,7 @@ class SkeletonView(gl.GLViewWidget):
             for item in (self.bones, self.joints, self.comparison, self.resampled):
                 item.setData(pos=np.zeros((0, 3)))
             self._show_world(None, None, None)
+            self.legend.hide()
             return
         placed = world.placed(pose3d) if world is not None else None
         self._show_world(world if placed is not None else None, camera, t)
@@ -184,6 +196,7 @@ class SkeletonView(gl.GLViewWidget):
             self.comparison.setData(pos=seg)
         else:
             self.comparison.setData(pos=np.zeros((0, 3)))
+        self.legend.setVisible(len(self.comparison.pos) > 0)
         if resampled is not None and resampled.any():
             self.resampled.setData(pos=pts[resampled], size=18)
         else:

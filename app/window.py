@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..engine.backends import BackendUnavailable, available_backends, make_backend
 from ..engine.factory import PipelineOptions, build_pipeline, load_refiner
 from ..engine.filters import OneEuroFilter
+from ..engine.process import clip_meta, pixel_scale
 from ..engine.export import FORMATS as EXPORT_FORMATS
 from ..engine.export import ExportError, export_clip
 from ..engine.recorder import Recorder, discard, find_unfinished, read_spool
@@ -26,6 +27,10 @@ from .worker import InferenceWorker
 FORMATS = {"H36M-17": H36M, "COCO-17": COCO, "MPI-INF-3DHP-17": MPI_INF_3DHP}
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 MAX_RECENT = 8
+BACKEND_TIPS = {"eager": "eager: PyTorch as written (CPU, or CUDA when chosen at start)",
+                "compile": "compile: torch.compile, fused kernels (CUDA graphs on a GPU); a pause while it compiles",
+                "onnx": "onnx: ONNX Runtime on the CPU",
+                "tensorrt": "tensorrt: NVIDIA TensorRT, the fastest on an NVIDIA GPU"}
 
 
 def make_application() -> QtWidgets.QApplication:
@@ -143,8 +148,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare_box.setToolTip("Show MediaPipe's own 3D (green) beside the lifted skeleton")
         self.compare_box.toggled.connect(lambda _: self._redraw())
         bar.addWidget(self.compare_box)
-        self.backend_box = QtWidgets.QComboBox(toolTip="Inference backend")
-        self.backend_box.addItems(available_backends())
+        self.backend_box = QtWidgets.QComboBox(toolTip="How the 3D lifter runs (the same network and results; "
+                                                       "the speed differs): hover an entry for what it is")
+        for name in available_backends():
+            self.backend_box.addItem(name)
+            self.backend_box.setItemData(self.backend_box.count() - 1, BACKEND_TIPS[name], QtCore.Qt.ToolTipRole)
         self.backend_box.currentTextChanged.connect(self._backend_chosen)
         bar.addWidget(self.backend_box)
         self.refine_box = QtWidgets.QCheckBox("Refine")
@@ -325,7 +333,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.worker.source.stop()
             self.worker.source = None
         self._set_playing(False)
-        self.statusBar().showMessage("End of video: press Space to play it again.", 5000)
+        self.show_info("End of video: press Space to play it again.", 5000)
 
     # ---- drag and drop --------------------------------------------------------------------
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
@@ -402,9 +410,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.worker is None:
             self.record_action.setChecked(False)
             return
-        fps = self.worker.source.fps if self.worker.source else 30.0
-        meta = {"model": self.model_info, "source": str(self.current_path or "webcam")}
-        self.recorder.start(fps, meta)
+        source = self.worker.source
+        fps = source.fps if source else 30.0
+        if isinstance(source, VideoFileSource):  # 2D and camera in the file's own pixels, as process stores
+            meta = clip_meta(source.path, source, self.worker.pipeline, self.model_info)
+            self.recorder.start(fps, meta, pixel_scale(source))
+        else:
+            meta = {"model": self.model_info, "source": "webcam"}
+            if self._shown is not None:
+                meta["camera"] = self.worker.pipeline.camera_for(*self._shown[1].image_size).to_dict()
+            self.recorder.start(fps, meta)
         self.record_action.setChecked(True)
 
     def stop_recording(self) -> Path | None:
@@ -414,8 +429,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.record_action.setChecked(False)
         self.record_label.setText("")
         self.export_action.setEnabled(True)
-        self.statusBar().showMessage(f"Recorded {self.recorder.frames} frames: "
-                                     f"File > Export last recording… to save them.", 8000)
+        self.show_info(f"Recorded {self.recorder.frames} frames: File > Export last recording… to save them.")
         return self.last_spool
 
     def export_recording(self, path: str | Path | None = None) -> Path | None:
@@ -444,7 +458,7 @@ class MainWindow(QtWidgets.QMainWindow):
             discard(self.last_spool)
             self.last_spool = None
             self.export_action.setEnabled(False)
-        self.statusBar().showMessage(f"Saved {out}" + (f". {note}" if note else ""), 8000)
+        self.show_info(f"Saved {out}" + (f". {note}" if note else ""))
         return out
 
     def offer_recovery(self) -> None:
@@ -524,6 +538,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.latency_label.setText(f"latency {st['latency_ms']:.0f} ms")
         self.dropped_label.setText(f"dropped {st['dropped']}")
         self.backend_label.setText(f"backend {st['backend']}")
+
+    def show_info(self, message: str, milliseconds: int = 8000) -> None:
+        """A message in the status bar in its normal colour (an earlier error left it red)."""
+        self.statusBar().setStyleSheet("")
+        self.statusBar().showMessage(message, milliseconds)
 
     def show_error(self, message: str) -> None:
         """One sentence, in the status bar (red) and in a dialog that does not block the stream."""

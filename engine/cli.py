@@ -1,7 +1,8 @@
-"""The ``poselift`` command line: train, eval, process, export, bench."""
+"""The ``poselift`` command line: train, eval, process, export, bench, calibrate."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -14,10 +15,12 @@ from .clip import ClipError
 from .export import FORMATS as EXPORT_FORMATS
 from .export import ExportError
 from .factory import DEFAULT_WEIGHTS, DEMO_CLIP
+from .library import ClusterUnavailable, LibraryError
+from .process import ProcessError
 from .sources import SourceError
 
 USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavailable, CalibrationError, ClipError,
-               ExportError)
+               ExportError, ProcessError, LibraryError, ClusterUnavailable)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -56,14 +59,13 @@ def _eval(args: argparse.Namespace) -> None:
             for source in args.sources:
                 if source == "sh" and all(s.sh16 is None for s in sequences):
                     continue  # detections exist for Human3.6M's own cameras only
-                for occlusion in args.occlude:
-                    for refiner in refiners:
-                        r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
-                                     refiner=refiner, flip=not args.no_flip, progress=not args.quiet)
-                        r.update(suite=suite, note=NOTES[suite])
-                        results.append(r)
-                        tables.append(markdown_table(r))
-                        print(tables[-1] + "\n", flush=True)
+                for occlusion, guess, refiner in itertools.product(args.occlude, args.fov_guess or [None], refiners):
+                    r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
+                                 refiner=refiner, flip=not args.no_flip, progress=not args.quiet, hfov_guess=guess)
+                    r.update(suite=suite, note=NOTES[suite])
+                    results.append(r)
+                    tables.append(markdown_table(r))
+                    print(tables[-1] + "\n", flush=True)
     if len(results) > 1:
         tables.insert(0, summary_table(results))
         print(tables[0] + "\n")
@@ -98,6 +100,8 @@ def _bench(args: argparse.Namespace) -> None:
     from .refine import RefineSettings
 
     lifter = load_weights(args.weights)  # the backends copy what they need; the model itself stays on the CPU
+    if args.streams:
+        return _bench_streams(lifter, args)
     training = []
     if args.training:  # first: the live figures below pin torch to one thread, training uses them all
         from ..models.train import load_train_config, measure_throughput
@@ -119,6 +123,20 @@ def _bench(args: argparse.Namespace) -> None:
         rows.append(bench_decode(args.video, args.width))
         rows += bench_file(args.video, pipeline, args.width, args.frames)
     print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+def _bench_streams(lifter, args: argparse.Namespace) -> None:
+    from .bench import bench_streams, format_streams_table
+
+    rows = bench_streams(lifter, args.streams, "cpu", max_steps=args.steps)
+    if torch_cuda_available():
+        rows += bench_streams(lifter, args.streams, "cuda", max_steps=args.steps)
+        rows += bench_streams(lifter, args.streams, "cuda", compiled=True, max_steps=args.steps)
+    else:
+        print("No CUDA GPU here: CPU figures only.")
+    print(format_streams_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
@@ -209,11 +227,14 @@ def _add_refiner_args(p: argparse.ArgumentParser) -> None:
 
 def _process(args: argparse.Namespace) -> None:
     from .factory import build_pipeline
+    from .library import looks_like_library
     from .process import process_video
 
+    if looks_like_library(args.video):
+        return _process_library(args)
     pipeline, info = build_pipeline(_pipeline_options(args))
     report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet,
-                           max_width=args.width)
+                           max_width=args.width, force=args.force)
     repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
     print(f"{report.frames} frames ({report.frames_with_person} with a person{repaired}) -> {report.clip_path}"
           + (f", {report.video_path}" if report.video_path else ""))
@@ -223,6 +244,23 @@ def _process(args: argparse.Namespace) -> None:
         print("plots: " + ", ".join(map(str, write_plots(Clip.load(report.clip_path), args.out, args.video.stem))))
     if report.error:
         raise SourceError(report.error)
+    if not report.frames_with_person:  # exit 2: a script must not go on to export an empty clip as a result
+        raise ProcessError(f"nobody was found in any of the {report.frames} frames of {args.video}: film the whole "
+                           f"body in view and well lit (the empty clip is kept, {report.clip_path}).")
+
+
+def _process_library(args: argparse.Namespace) -> None:
+    from .library import Job, format_summary, process_library, totals
+
+    job = Job(args.out, _pipeline_options(args), render=not args.no_video, max_width=args.width)
+    rows, library = process_library(str(args.video), job, workers=args.workers, address=args.address,
+                                    force=args.force, progress=not args.quiet)
+    print(format_summary(rows))
+    print(f"summary: {library.out / 'summary.csv'}, {library.out / 'summary.json'}")
+    failed = totals(rows)["failed"]
+    if failed:
+        raise LibraryError(f"{failed} of {len(rows)} videos failed (the reasons are in the table above); the others "
+                           f"are done: fix those and run the same command again, which skips what is done.")
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -255,6 +293,32 @@ def _export(args: argparse.Namespace) -> None:
         print(note)
 
 
+def _calibrate(args: argparse.Namespace) -> None:
+    from ..calibration.intrinsics import Board
+    from .calibrate import calibrate_source
+
+    if args.output.exists() and not args.force:
+        raise CalibrationError(f"{args.output} already exists: choose another name with -o or pass --force.")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    board = Board(args.board, *args.squares, args.square_mm, args.marker_mm, args.dictionary)
+    cal = calibrate_source(args.source, board, args.seconds, progress=not args.quiet)
+    cam = cal.camera
+    cal.save(args.output)
+    print(f"{args.output}: {cam.width}x{cam.height}, focal {cam.f[0]:.1f} / {cam.f[1]:.1f} px, centre "
+          f"({cam.c[0]:.1f}, {cam.c[1]:.1f}), distortion k1 {cam.k[0]:.4f} k2 {cam.k[1]:.4f}; reprojection error "
+          f"{cal.reprojection_error_px:.3f} px RMS over {cal.views} views (board found in {cal.frames_found} of "
+          f"{cal.frames_seen} frames searched). Use it with --camera {args.output}.")
+
+
+def squares(text: str) -> tuple[int, int]:
+    """An argparse type: ``COLUMNSxROWS`` of a board, e.g. 10x7."""
+    try:
+        columns, rows = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not a board size: give squares across x down, e.g. 10x7.")
+    return columns, rows
+
+
 def _card(args: argparse.Namespace) -> None:
     from ..models.card import write_card
 
@@ -263,6 +327,8 @@ def _card(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..calibration.intrinsics import BOARD_KINDS
+
     p = argparse.ArgumentParser(prog="poselift", description="Live monocular 3D human pose.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -288,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--subjects", nargs="+", help="override the test subjects")
     e.add_argument("--occlude", nargs="+", type=float, default=[0.0],
                    help="also score with this fraction of joint-frames occluded in runs (e.g. 0 0.1)")
+    e.add_argument("--fov-guess", nargs="+", type=number_between(1.0, 179.0, "a horizontal field of view in degrees"),
+                   help="score with intrinsics guessed from these horizontal fields of view (degrees) instead of "
+                        "the cameras' calibration: what calibrating is worth")
     e.add_argument("--world", action="store_true",
                    help="the world protocol instead: root trajectory, absolute MPJPE and floor on S9/S11 "
                         "(--sources gt sh), with --height and with each subject's own height")
@@ -301,13 +370,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(run=_eval)
 
-    pr = sub.add_parser("process", help="a video file -> 3D clip (.npz) + side-by-side MP4")
-    pr.add_argument("video", type=Path)
+    pr = sub.add_parser("process", help="a video file, or a folder or glob of them -> 3D clip (.npz) + side-by-side MP4")
+    pr.add_argument("video", type=Path, help="a video file, a folder of videos, or a glob ('season/**/*.mp4')")
     pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
     pr.add_argument("--plots", action="store_true", help="also write PNG plots of the joint angles and the trajectory")
     pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument("--workers", type=int, default=1,
+                    help="folder or glob: videos processed at once on a local Ray cluster (default 1: in turn, "
+                         "without Ray)")
+    pr.add_argument("--address", help="folder or glob: the Ray cluster to run on (default: $RAY_ADDRESS if set)")
+    pr.add_argument("--force", action="store_true",
+                    help="overwrite the outputs of an earlier run (folder or glob: redo the videos done before, and those done with other settings)")
     _add_pipeline_args(pr)
     pr.set_defaults(run=_process)
 
@@ -341,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--width", type=int, default=640, help="scale frames to this width (default 640)")
     b.add_argument("--frames", type=int, help="loop the video to this many frames (memory soak)")
     b.add_argument("--training", type=Path, help="also time training with this config (sampler windows/s, steps/s)")
+    b.add_argument("--streams", nargs="+", type=int,
+                   help="only time the streaming step for this many streams at once (e.g. 1 64 1024): ms per step "
+                        "and person-frames/s, on the CPU and on a GPU when there is one")
     b.add_argument("--json", help="write the figures as JSON")
     b.set_defaults(run=_bench)
     cp = sub.add_parser("compare", help="two 3D clips of one video: acceleration, spikes, the worst frames side by side")
@@ -351,8 +429,23 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--png", type=Path, help="draw the worst frames, first clip left, second right (.png or .jpg)")
     cp.add_argument("--json", help="write the figures as JSON")
     cp.set_defaults(run=_compare)
+    k = sub.add_parser("calibrate", help="camera intrinsics and distortion from a checkerboard or ChArUco "
+                                         "video, or the webcam -> the camera JSON --camera takes")
+    k.add_argument("source", help="a video of the board filmed from many angles, or a webcam index (0, 1, ...)")
+    k.add_argument("--board", choices=BOARD_KINDS, default="checkerboard")
+    k.add_argument("--squares", type=squares, default=(10, 7),
+                   help="squares across x down (default 10x7; a 10x7-square checkerboard has 9x6 inner corners)")
+    k.add_argument("--square-mm", type=float, default=25.0, help="side of a square (mm; the intrinsics do not "
+                                                                 "depend on it)")
+    k.add_argument("--marker-mm", type=float, help="ChArUco: side of a marker (default 0.75 of a square)")
+    k.add_argument("--dictionary", default="DICT_5X5_100", help="ChArUco: the ArUco dictionary of its markers")
+    k.add_argument("--seconds", type=float, default=20.0, help="webcam: how long to look for the board")
+    k.add_argument("-o", "--output", type=Path, default=Path("camera.json"), help="camera JSON to write")
+    k.add_argument("--force", action="store_true", help="overwrite an existing camera JSON")
+    k.add_argument("--quiet", action="store_true", help="no progress bar")
+    k.set_defaults(run=_calibrate)
     c = sub.add_parser("card", help="write a model card (.json + .md) beside the weights")
-    c.add_argument("--weights", type=Path, required=True)
+    c.add_argument("--weights", type=Path, required=True, help="the weights (.pt) the card describes")
     c.add_argument("--eval", type=Path, nargs="+", required=True, help="JSON from `poselift eval --json` (one or more)")
     c.add_argument("--run", dest="run_dir", type=Path, nargs="+", required=True,
                    help="the training run folder (config.json, log.jsonl); several, in order, when one "

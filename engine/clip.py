@@ -41,7 +41,9 @@ class Clip:
         return len(self.pose3d)
 
     @classmethod
-    def from_results(cls, results: list, fps: float, meta: dict | None = None) -> "Clip":
+    def from_results(cls, results: list, fps: float, meta: dict | None = None,
+                     pixel_scale: tuple[float, float] = (1.0, 1.0)) -> "Clip":
+        """``pixel_scale``: from the frames the pipeline saw to the source's own pixels (x, y)."""
         world = {}
         if any(r.world is not None for r in results):
             nan = np.full(3, np.nan)
@@ -53,7 +55,8 @@ class Clip:
                                               "ground": ground.to_dict() if ground else None}}
         return cls(
             pose3d=np.array([r.pose3d for r in results], np.float32).reshape(-1, H36M.num_joints, 3),
-            keypoints=np.array([r.keypoints for r in results], np.float32).reshape(-1, H36M.num_joints, 2),
+            keypoints=(np.array([r.keypoints for r in results], np.float32).reshape(-1, H36M.num_joints, 2)
+                       * np.asarray(pixel_scale, np.float32)),
             confidence=np.array([r.confidence for r in results], np.float32).reshape(-1, H36M.num_joints),
             uncertainty=np.array([r.uncertainty for r in results], np.float32).reshape(-1, H36M.num_joints),
             timestamps=np.array([r.timestamp for r in results], np.float64),

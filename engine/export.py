@@ -146,11 +146,14 @@ def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name
     world = uses_world(clip, options)
     if fmt == "npz":  # Clip.save is atomic itself
         return write_npz(out, clip, sk), None
+    if video is not None and not Path(video).is_file():
+        raise ExportError(f"video {video} does not exist: check the path given with --video.")
+    notes: list[str] = []
     if fmt == "mp4":
         from .render import render_clip_video
-        return _atomic(out, lambda p: render_clip_video(p, clip, sk, video)), None
-    notes: list[str] = []
-    _atomic(out, lambda p: notes.append(WRITERS[fmt](p, clip, sk, world, options)))
+        _atomic(out, lambda p: notes.append(render_clip_video(p, clip, sk, video)))
+    else:
+        _atomic(out, lambda p: notes.append(WRITERS[fmt](p, clip, sk, world, options)))
     return out, notes[0]
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..calibration import Camera
 from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
 from .lifter import TemporalLifter, average_with_mirror, expected_error, input_from_rows, window_2d, with_mirror
@@ -65,7 +66,7 @@ def mediapipe_shaped(kp: np.ndarray, conf: np.ndarray, seed: int) -> tuple[np.nd
 
 def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt", fps: float = FPS,
              frame_step: int = 1, occlusion: float = 0.0, seed: int = 0, refiner: SequenceRefiner | None = None,
-             flip: bool = True, progress: bool = False) -> dict:
+             flip: bool = True, progress: bool = False, hfov_guess: float | None = None) -> dict:
     """P1, P2, N-MPJPE, 3DPCK, AUC, velocity and acceleration error, per action and mean.
 
     ``source`` is "gt" (projected ground truth), "sh" (Stacked Hourglass detections; cameras
@@ -74,7 +75,9 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
     ``occlusion`` > 0 corrupts that fraction of joint-frames in runs (the same ones for a given
     ``seed``); ``refiner`` refines the lifter's output before it is scored; ``flip`` averages the lifter
     over the input and its mirror image. Sequences recorded at another rate than ``fps`` (Human3.6M:
-    50 Hz) are resampled to it.
+    50 Hz) are resampled to it. ``hfov_guess`` normalises the 2D with intrinsics guessed from that
+    horizontal field of view (centred principal point, no distortion), as an uncalibrated user's camera
+    is, instead of each camera's calibration.
     """
 
     rows: dict[str, list] = {k: [] for k in ("p1", "p2", "n_mpjpe", "pck", "auc", "vel", "accel")}
@@ -83,7 +86,8 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         px = seq.detections if source == "sh" else seq.pose2d
         if px is None:
             continue
-        kp = seq.camera.normalize(px)
+        camera = seq.camera if hfov_guess is None else Camera.from_fov(seq.camera.width, seq.camera.height, hfov_guess)
+        kp = camera.normalize(px)
         kp, src_frame = resample(kp, fps, seq.fps) if fps != seq.fps else (kp, np.arange(len(kp)))
         # Joints outside the image (virtual cameras filming close) get confidence 0, as MediaPipe gives.
         conf = seq.camera.inside(px).astype(np.float64)
@@ -115,6 +119,7 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         sigmas.append(sigma[:, 1:].ravel())
     result: dict = {"source": source, "fps": fps, "frames": int(sum(r[2] for r in rows["p1"])),
                     "occlusion": occlusion, "refined": refiner is not None, "flip": flip, "note": MISSING_NOTE,
+                    "hfov_guess": hfov_guess,
                     "per_action": {}, "mean": {}}
     result["per_action"], result["mean"] = metrics.per_action_results(rows)
     if errors:
@@ -136,8 +141,9 @@ def markdown_table(result: dict) -> str:
     occluded = f", {100 * result['occlusion']:g} % of joint-frames occluded" if result.get("occlusion") else ""
     refined = ", refined" if result.get("refined") else ""
     mirrored = ", averaged with the mirror image" if result.get("flip") else ""
-    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}{mirrored}, {result['frames']} frames. "
-             f"{result['note']}", "",
+    guessed = f", intrinsics guessed from a {result['hfov_guess']:g}° field of view" if result.get("hfov_guess") else ""
+    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}{mirrored}{guessed}, "
+             f"{result['frames']} frames. {result['note']}", "",
              "| metric | " + " | ".join(actions) + " | mean |",
              "|---" * (len(actions) + 2) + "|"]
     for key, name in METRIC_NAMES.items():
@@ -152,7 +158,8 @@ def summary_table(results: list[dict]) -> str:
     lines = ["| suite | 2D input | fps | P1 (mm) | P2 (mm) | 3DPCK@150 (%) |", "|---|---|---|---|---|---|"]
     for r in results:
         m, extra = r["mean"], (f", {100 * r['occlusion']:g} % occluded" if r.get("occlusion") else "") + (
-            ", refined" if r.get("refined") else "")
+            ", refined" if r.get("refined") else "") + (
+            f", {r['hfov_guess']:g}° FOV guess" if r.get("hfov_guess") else "")
         lines.append(f"| {r.get('suite', 'h36m')} | {r['source'].upper()}{extra} | {r['fps']:g} | {m['p1']:.1f} | "
                      f"{m['p2']:.1f} | {m['pck']:.1f} |")
     return "\n".join(lines)

@@ -41,6 +41,24 @@ def write_video(path, frames: int = 20, size=(96, 64), fps: int = 25, pix_fmt: s
     return path
 
 
+def demo_segment(path, frames: int):
+    """The demo clip's first ``frames`` frames at 640x360, as an H.264 MP4."""
+    import av
+
+    from poselift.engine.sources import VideoFileSource
+    source = VideoFileSource(DEMO, max_width=640).start()
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
+        for _, frame in zip(range(frames), source):
+            for p in s.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    source.stop()
+    return path
+
+
 @pytest.fixture(scope="session")
 def random_weights(tmp_path_factory):
     """A randomly initialised lifter of the shipped architecture, for tests that check plumbing."""
@@ -156,3 +174,23 @@ def grounded_clip(frames: int = 90, fps: float = 30.0, gaps=(40, 41), pitch_deg:
     clip = Clip(pose3d, kp.astype(np.float32), conf, np.full((frames, 17), 25, np.float32), np.arange(frames) / fps,
                 fps, None, meta, None, trajectory, np.ones(frames, np.float32), contacts)
     return clip, world
+
+
+def demo_cut(path, start: int = 0, frames: int = 15, width: int = 640):
+    """Frames ``start`` to ``start + frames`` of the demo clip, scaled to ``width``, as an H.264 MP4."""
+    import av
+
+    from poselift.engine.sources import VideoFileSource
+
+    source = VideoFileSource(DEMO, max_width=width).start()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
+        for i, frame in zip(range(start + frames), source):
+            if i >= start:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    source.stop()
+    return path

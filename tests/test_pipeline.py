@@ -5,7 +5,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import DEMO, truncated_video
+from conftest import DEMO, demo_segment, truncated_video
 from poselift.engine.backends import BackendUnavailable, available_backends, make_backend
 from poselift.engine.clip import Clip
 from poselift.engine.filters import OneEuroFilter
@@ -138,17 +138,7 @@ def test_one_euro_smooths_rest_and_follows_motion():
 
 
 def test_process_command_on_a_video(tmp_path, random_weights, random_refiner):
-    video = tmp_path / "clip.mp4"
-    source = VideoFileSource(DEMO, max_width=640).start()
-    with av.open(str(video), "w") as out:
-        s = out.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
-        for _, frame in zip(range(45), source):
-            for p in s.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-    source.stop()
+    video = demo_segment(tmp_path / "clip.mp4", 45)
     cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(video), "-o", str(tmp_path / "out"),
            "--weights", str(random_weights), "--quiet", "--smooth", "2", "--refine", "--refiner", str(random_refiner),
            "--threshold", "10"]
