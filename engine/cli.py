@@ -160,7 +160,8 @@ def _pipeline_options(args: argparse.Namespace):
 def _world_settings(args: argparse.Namespace):
     from .world import WorldSettings
 
-    return WorldSettings(args.height, args.camera_pitch, args.camera_roll, args.camera_height)
+    return WorldSettings(args.height, args.camera_pitch, args.camera_roll, args.camera_height,
+                         foot_lock=not args.no_foot_lock)
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -185,6 +186,8 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="the camera's roll in degrees, with --camera-pitch")
     p.add_argument("--camera-height", type=number_between(0.01, 50.0, "a camera height in metres"),
                    help="the camera's height above the floor in metres, instead of estimating it")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="let planted feet slide as measured (the foot lock shifts the body to hold them)")
     _add_refiner_args(p)
 
 
