@@ -121,12 +121,7 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
                     "occlusion": occlusion, "refined": refiner is not None, "flip": flip, "note": MISSING_NOTE,
                     "hfov_guess": hfov_guess,
                     "per_action": {}, "mean": {}}
-    for key, r in rows.items():
-        if r:
-            per_action, mean = metrics.per_action_mean(r)
-            result["mean"][key] = mean
-            for a, v in per_action.items():
-                result["per_action"].setdefault(a, {})[key] = v
+    result["per_action"], result["mean"] = metrics.per_action_results(rows)
     if errors:
         e, s = np.concatenate(errors), np.concatenate(sigmas)
         result["mean"]["uncertainty_corr"] = float(np.corrcoef(e, s)[0, 1])
