@@ -216,4 +216,3 @@ def prominence(person: Keypoints, size: tuple[int, int]) -> float:
     w, h = size
     off_centre = np.hypot((x0 + x1 - w) / w, (y0 + y1 - h) / h) / np.sqrt(2)  # 0 centre .. 1 corner
     return (y1 - y0) / h * (1.0 - 0.5 * min(off_centre, 1.0))
-    world: WorldFrame | None = None  # where the person stands (trajectory, floor, contacts), when grounded
