@@ -52,7 +52,7 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
                         refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
-            "flip": opts.flip, "swap_repair": opts.swap_repair, "receptive_field": model.spec.receptive_field}
+            "flip": opts.flip, "swap_repair": opts.swap_repair, "arch": model.arch, "receptive_field": model.context[0] + 1}
     if refiner is not None:
         info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
                            **vars(opts.refine_settings)}
