@@ -25,6 +25,10 @@ def _train(args: argparse.Namespace) -> None:
     from ..models.train import load_train_config, train
 
     overrides = {k: v for k, v in (("out", args.out), ("data", args.data), ("steps", args.steps)) if v is not None}
+    if args.export_latest:
+        from ..models.train import export_latest
+        print(f"latest weights: {export_latest(load_train_config(args.config, overrides), args.export_latest)}")
+        return
     if is_refiner_config(args.config):
         best = train_refiner(load_refiner_config(args.config, overrides), progress=not args.quiet)
     else:
@@ -230,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="Human3.6M folder (default: $POSELIFT_DATA or ../shared/data/h36m)")
     t.add_argument("--steps", type=int, help="total optimisation steps (overrides the config)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--export-latest", type=Path, metavar="PT",
+                   help="train nothing: write the run's latest EMA weights (OUT/last.pt) to this file")
     t.set_defaults(run=_train)
 
     e = sub.add_parser("eval", help="Human3.6M protocol (S9/S11, all cameras, every frame) and generalisation suites")

@@ -107,7 +107,8 @@ def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], be
              f"windows, {hours:.1f} h on a 2-core CPU"
              + (f" ({len(stages)} schedules, each starting from the previous one's best weights)" if len(stages) > 1 else "")
              + f"; {', '.join(card['data']['train'])} (validation: {card['data']['validation']}); these "
-             f"weights are the EMA at step {state['meta'].get('step', '?')} of the last schedule, the best on validation",
+             f"weights are the EMA at step {state['meta'].get('step', '?')} of the last schedule, "
+             + ("the best on validation" if "val_score" in state["meta"] else "its latest (the run was stopped there)"),
              "",
              "## Human3.6M, S9 and S11 (causal, every frame"
              + (", each frame averaged with its mirror image)" if all(r.get("flip") for r in standard) else ")"), "",

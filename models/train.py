@@ -18,7 +18,7 @@ from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .bandai import load_bandai
-from .checkpoint import LIFTERS
+from .checkpoint import LIFTERS, save_weights
 from .config import load_config
 from .evaluate import evaluate
 from .errors import ConfigError
@@ -170,6 +170,19 @@ def measure_throughput(cfg: TrainConfig, device: str, steps: int = 20) -> dict:
         except (RuntimeError, ModuleNotFoundError):
             pass
     return row
+
+
+def export_latest(cfg: TrainConfig, path: Path) -> Path:
+    """Write the EMA weights of ``cfg.out``/last.pt to ``path``: the latest model of a run stopped before
+    its end (by time, say; it resumes from last.pt all the same)."""
+    last = Path(cfg.out) / "last.pt"
+    if not last.is_file():
+        raise ConfigError(f"{last} does not exist: the run has not written a checkpoint yet.")
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    model = build_lifter(cfg)
+    model.load_state_dict(state["ema"])
+    save_weights(path, model.eval(), {"step": int(state["step"])})
+    return path
 
 
 def _world_clips(cfg: TrainConfig, train_seqs: list[Sequence]) -> dict[str, list[MotionClip]]:

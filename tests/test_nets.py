@@ -170,3 +170,8 @@ def test_each_architecture_trains_end_to_end(arch, tmp_path):
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "val/p1_gt" in r] == [2, 4]
     assert all(np.isfinite(r["val/p1_sh"]) for r in log if "val/p1_sh" in r)
+    from poselift.models.train import export_latest, load_train_config
+    latest = export_latest(load_train_config(str(ROOT / "assets/configs/ci" / f"{arch}.yaml"), {"out": str(tmp_path / "run")}),
+                           tmp_path / "latest.pt")
+    assert torch.load(latest, weights_only=True)["meta"] == {"step": 4}
+    assert load_weights(latest).arch == arch
