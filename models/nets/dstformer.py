@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from ..lifter import NUM_JOINTS
-from .layers import JointHead, RowEmbedding, SpatialBlock, StreamingNet, TemporalBlock, band, valid_frames
+from .layers import (JointHead, RowEmbedding, SpatialBlock, StreamingNet, TemporalBlock, band, stacked_context,
+                     valid_frames)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,7 @@ class DSTFormer(StreamingNet):
 
     @property
     def context(self) -> tuple[int, int]:
-        past, future = band(self.spec.window, self.spec.causal)
-        return self.spec.layers * past, self.spec.layers * future
+        return stacked_context(self.spec.window, self.spec.causal, self.spec.layers)
 
     def _fused(self, i: int, st: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
         a = self.fuse[i](torch.cat([st, ts], -1)).softmax(-1)

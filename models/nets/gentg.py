@@ -20,7 +20,8 @@ from torch import nn
 
 from ..lifter import NUM_JOINTS
 from ..skeletons import H36M
-from .layers import JointHead, RowEmbedding, SpatialBlock, StreamingNet, TemporalBlock, band, hop_distances, skeleton_adjacency, valid_frames
+from .layers import (JointHead, RowEmbedding, SpatialBlock, StreamingNet, TemporalBlock, band, hop_distances,
+                     skeleton_adjacency, stacked_context, valid_frames)
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,7 @@ class TGT(StreamingNet):
 
     @property
     def context(self) -> tuple[int, int]:
-        past, future = band(self.spec.window, self.spec.causal)
-        return self.spec.layers * past, self.spec.layers * future
+        return stacked_context(self.spec.window, self.spec.causal, self.spec.layers)
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         limbs = torch.cat([x[..., self.child, :2] - x[..., self.parent, :2],

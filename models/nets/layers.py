@@ -191,6 +191,12 @@ def band(window: int, causal: bool) -> tuple[int, int]:
     return (window - 1, 0) if causal else ((window - 1) // 2, (window - 1) // 2)
 
 
+def stacked_context(window: int, causal: bool, layers: int) -> tuple[int, int]:
+    """(past, future) frames an output depends on through ``layers`` temporal layers of ``window``."""
+    past, future = band(window, causal)
+    return layers * past, layers * future
+
+
 def valid_frames(x: torch.Tensor, context: tuple[int, int]) -> torch.Tensor:
     """The frames of ``x`` (B, T, ...) whose whole context lies inside the window."""
     past, future = context

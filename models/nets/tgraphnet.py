@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..lifter import NUM_JOINTS, scale_2d
-from .layers import JointHead, StreamingNet, normalized_adjacency, skeleton_adjacency, valid_frames
+from .layers import JointHead, StreamingNet, normalized_adjacency, skeleton_adjacency
 
 ROOT_SIZE_MM = 400.0  # typical depth x 2D size (about the body's RMS extent), the head's zero point
 
