@@ -175,3 +175,19 @@ def test_each_architecture_trains_end_to_end(arch, tmp_path):
                            tmp_path / "latest.pt")
     assert torch.load(latest, weights_only=True)["meta"] == {"step": 4}
     assert load_weights(latest).arch == arch
+
+
+@pytest.mark.parametrize("arch", ["dstformer", "tgraphnet"])
+def test_dense_evaluation_in_chunks_equals_one_pass(arch, monkeypatch):
+    """Evaluation runs long sequences in chunks (attention over time costs a chunk's length squared);
+    the chunk borders change nothing."""
+    from poselift.models.evaluate import predict_sequence
+    from poselift.models.lifter import window_2d
+
+    model = build(arch)
+    rng = np.random.default_rng(2)
+    rows = window_2d(rng.normal(0, 0.1, (70, 17, 2)).astype(np.float32), np.ones((70, 17), np.float32))
+    whole, _ = predict_sequence(model, rows, flip=False)
+    monkeypatch.setattr(model, "eval_chunk", 16)
+    chunked, _ = predict_sequence(model, rows, flip=False)
+    assert np.allclose(chunked, whole, atol=1e-3)

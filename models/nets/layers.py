@@ -231,6 +231,8 @@ class StreamingNet(nn.Module):
     """What the architectures here share beyond their layers: the live step of the causal form."""
 
     arch = ""
+    # Frames per chunk in dense evaluation: temporal attention over a chunk costs its length squared.
+    eval_chunk = 256
 
     def step_module(self) -> CachedStep:
         if not getattr(self.spec, "causal", True):
