@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.lifter import input_from_rows, normalize_2d, window_2d
+from ..models.lifter import IN_FEATURES, input_from_rows, normalize_2d, window_2d
 from ..models.refiner import Denoiser
 from .backends import BackendUnavailable, make_backend
 from .pipeline import Pipeline
@@ -65,6 +65,46 @@ def bench_lifter(model: torch.nn.Module, backends: list[str], steps: int = 2000,
         rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror})", times[warm:],
                            receptive_field=model.context[0] + 1))
     return rows
+
+
+@torch.no_grad()
+def bench_streams(model: torch.nn.Module, streams: list[int], device: str = "cpu", compiled: bool = False,
+                  max_steps: int = 2000, seconds: float = 2.0) -> list[dict]:
+    """The streaming step for S streams at once (S people, or videos, one frame each; no mirror
+    image): ms per step and person-frames per second. Each S runs for about ``seconds`` (at least 10
+    steps, at most ``max_steps``) after 5 warm-up steps; on a GPU every step is waited for.
+    ``compiled``: torch.compile, with CUDA graphs on a GPU. On the CPU one thread, as each worker lifts."""
+    torch.set_num_threads(1)
+    module = model.cpu().eval().step_module().to(device)
+    run = torch.compile(module, mode="reduce-overhead" if device == "cuda" else "default", fullgraph=True,
+                        dynamic=False) if compiled else module
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    rows = []
+    for s in streams:
+        frame = torch.randn(s, (model.spec.num_joints + model.spec.root_features) * IN_FEATURES, device=device)
+        state = module.prime(frame)
+        times: list[float] = []
+        while len(times) < 5 + max_steps and (len(times) < 15 or sum(times[5:]) < seconds):
+            t0 = time.perf_counter()
+            _, _, *state = run(frame, *state)
+            if compiled:
+                state = [x.clone() for x in state]  # CUDA-graph outputs are overwritten by the next replay
+            sync()
+            times.append(time.perf_counter() - t0)
+        kind = "compiled" if compiled else "eager"
+        row = _stats(f"lifter step, {s} streams ({kind}, {device})", times[5:], streams=s, device=device, step=kind,
+                     threads=torch.get_num_threads())
+        row["person_frames_per_s"] = s / (row["median_ms"] / 1000)
+        rows.append(row)
+    return rows
+
+
+def format_streams_table(rows: list[dict]) -> str:
+    lines = ["| device | step | streams | ms per step (median) | p90 | person-frames/s |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['device']} | {r['step']} | {r['streams']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
+                     f"{r['person_frames_per_s']:,.0f} |")
+    return "\n".join(lines)
 
 
 @torch.no_grad()

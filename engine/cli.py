@@ -14,10 +14,11 @@ from .clip import ClipError
 from .export import FORMATS as EXPORT_FORMATS
 from .export import ExportError
 from .factory import DEFAULT_WEIGHTS, DEMO_CLIP
+from .library import ClusterUnavailable, LibraryError
 from .sources import SourceError
 
 USER_ERRORS = (ConfigError, DataError, WeightsError, SourceError, BackendUnavailable, CalibrationError, ClipError,
-               ExportError)
+               ExportError, LibraryError, ClusterUnavailable)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -87,6 +88,8 @@ def _bench(args: argparse.Namespace) -> None:
     from .refine import RefineSettings
 
     lifter = load_weights(args.weights)  # the backends copy what they need; the model itself stays on the CPU
+    if args.streams:
+        return _bench_streams(lifter, args)
     training = []
     if args.training:  # first: the live figures below pin torch to one thread, training uses them all
         from ..models.train import load_train_config, measure_throughput
@@ -108,6 +111,20 @@ def _bench(args: argparse.Namespace) -> None:
         rows.append(bench_decode(args.video, args.width))
         rows += bench_file(args.video, pipeline, args.width, args.frames)
     print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+def _bench_streams(lifter, args: argparse.Namespace) -> None:
+    from .bench import bench_streams, format_streams_table
+
+    rows = bench_streams(lifter, args.streams, "cpu", max_steps=args.steps)
+    if torch_cuda_available():
+        rows += bench_streams(lifter, args.streams, "cuda", max_steps=args.steps)
+        rows += bench_streams(lifter, args.streams, "cuda", compiled=True, max_steps=args.steps)
+    else:
+        print("No CUDA GPU here: CPU figures only.")
+    print(format_streams_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
@@ -177,8 +194,11 @@ def _add_refiner_args(p: argparse.ArgumentParser) -> None:
 
 def _process(args: argparse.Namespace) -> None:
     from .factory import build_pipeline
+    from .library import looks_like_library
     from .process import process_video
 
+    if looks_like_library(args.video):
+        return _process_library(args)
     pipeline, info = build_pipeline(_pipeline_options(args))
     report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet,
                            max_width=args.width)
@@ -187,6 +207,20 @@ def _process(args: argparse.Namespace) -> None:
           + (f", {report.video_path}" if report.video_path else ""))
     if report.error:
         raise SourceError(report.error)
+
+
+def _process_library(args: argparse.Namespace) -> None:
+    from .library import Job, format_summary, process_library, totals
+
+    job = Job(args.out, _pipeline_options(args), render=not args.no_video, max_width=args.width)
+    rows, library = process_library(str(args.video), job, workers=args.workers, address=args.address,
+                                    force=args.force, progress=not args.quiet)
+    print(format_summary(rows))
+    print(f"summary: {library.out / 'summary.csv'}, {library.out / 'summary.json'}")
+    failed = totals(rows)["failed"]
+    if failed:
+        raise LibraryError(f"{failed} of {len(rows)} videos failed (the reasons are in the table above); the others "
+                           f"are done: fix those and run the same command again, which skips what is done.")
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -264,12 +298,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(run=_eval)
 
-    pr = sub.add_parser("process", help="a video file -> 3D clip (.npz) + side-by-side MP4")
-    pr.add_argument("video", type=Path)
+    pr = sub.add_parser("process", help="a video file, or a folder or glob of them -> 3D clip (.npz) + side-by-side MP4")
+    pr.add_argument("video", type=Path, help="a video file, a folder of videos, or a glob ('season/**/*.mp4')")
     pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
     pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument("--workers", type=int, default=1,
+                    help="folder or glob: videos processed at once on a local Ray cluster (default 1: in turn, "
+                         "without Ray)")
+    pr.add_argument("--address", help="folder or glob: the Ray cluster to run on (default: $RAY_ADDRESS if set)")
+    pr.add_argument("--force", action="store_true",
+                    help="folder or glob: redo the videos done before (and those done with other settings)")
     _add_pipeline_args(pr)
     pr.set_defaults(run=_process)
 
@@ -291,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--width", type=int, default=640, help="scale frames to this width (default 640)")
     b.add_argument("--frames", type=int, help="loop the video to this many frames (memory soak)")
     b.add_argument("--training", type=Path, help="also time training with this config (sampler windows/s, steps/s)")
+    b.add_argument("--streams", nargs="+", type=int,
+                   help="only time the streaming step for this many streams at once (e.g. 1 64 1024): ms per step "
+                        "and person-frames/s, on the CPU and on a GPU when there is one")
     b.add_argument("--json", help="write the figures as JSON")
     b.set_defaults(run=_bench)
     cp = sub.add_parser("compare", help="two 3D clips of one video: acceleration, spikes, the worst frames side by side")

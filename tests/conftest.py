@@ -119,3 +119,23 @@ def truncated_video(tmp_path, frames: int = 120, size=(320, 240)):
     raw = cut.read_bytes()
     cut.write_bytes(raw[: len(raw) // 2])
     return cut
+
+
+def demo_cut(path, start: int = 0, frames: int = 15, width: int = 640):
+    """Frames ``start`` to ``start + frames`` of the demo clip, scaled to ``width``, as an H.264 MP4."""
+    import av
+
+    from poselift.engine.sources import VideoFileSource
+
+    source = VideoFileSource(DEMO, max_width=width).start()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = source.width, source.height, "yuv420p"
+        for i, frame in zip(range(start + frames), source):
+            if i >= start:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    source.stop()
+    return path

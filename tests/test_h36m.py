@@ -43,10 +43,18 @@ def test_protocol_split_and_actions(s9):
 
 @needs_h36m
 def test_sh_trunk_weights_match_a_refit():
-    """The shipped SH -> H36M trunk weights are what the training subjects give today."""
-    train = h36m.load_sequences(h36m.TRAIN_SUBJECTS, DATA)
+    """The shipped SH -> H36M trunk weights fit the training subjects as well as a refit does. (The
+    weights themselves are not compared: SH's pelvis, spine and thorax are nearly collinear, so quite
+    different weights give the same fit.)"""
+    train = [s for s in h36m.load_sequences(h36m.TRAIN_SUBJECTS, DATA) if s.sh16 is not None]
     fitted = h36m.fit_sh_trunk_weights(train)
-    assert np.abs(fitted - h36m.SH_TRUNK_WEIGHTS).max() < 1e-3
+    sh, gt = np.concatenate([s.sh16 for s in train]), np.concatenate([s.pose2d for s in train])
+    targets = list(h36m.SH_TRUNK_TARGETS)
+
+    def rms_px(weights):
+        return np.sqrt(((h36m.sh_to_h36m(sh, weights)[:, targets] - gt[:, targets]) ** 2).sum(-1).mean(0))
+
+    assert (rms_px(h36m.SH_TRUNK_WEIGHTS) <= 1.01 * rms_px(fitted)).all()
     assert np.allclose(h36m.SH_TRUNK_WEIGHTS.sum(axis=1), 1.0, atol=1e-3)
 
 

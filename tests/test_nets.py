@@ -191,3 +191,21 @@ def test_dense_evaluation_in_chunks_equals_one_pass(arch, monkeypatch):
     monkeypatch.setattr(model, "eval_chunk", 16)
     chunked, _ = predict_sequence(model, rows, flip=False)
     assert np.allclose(chunked, whole, atol=1e-3)
+
+
+@pytest.mark.parametrize("arch", SMALL)
+def test_many_streams_step_at_once_as_the_live_step(arch):
+    """The batched route steps streams of different lengths together, dropping finished ones from the
+    state (streams first in every architecture's state); each gets what its own live stream gets."""
+    from poselift.engine.backends import make_backend
+    from poselift.engine.batch_lift import BatchLifter, Track2D
+    from poselift.models.lifter import normalize_2d
+
+    model = build(arch)
+    rng = np.random.default_rng(1)
+    streams = [normalize_2d(torch.tensor(rng.normal(0, 0.1, (n, 17, 2)), dtype=torch.float32), torch.rand(n, 17),
+                            True).numpy() for n in (12, 3, 7)]
+    lifted = BatchLifter(model, flip=True, max_streams=4).lift([Track2D([], streams)])[0]
+    for pose, stream in zip(lifted.poses, streams):
+        live = make_backend("eager", model, flip=True)
+        np.testing.assert_allclose(pose, np.stack([live.step(x)[0] for x in stream]), atol=1e-3)

@@ -33,7 +33,7 @@ def test_killed_recording_loses_at_most_the_last_second(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     last = -1
     start = time.monotonic()
-    while time.monotonic() - start < 3:
+    while last < 300 and time.monotonic() - start < 120:  # by count: a loaded machine imports slowly
         last = int(proc.stdout.readline())
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -80,5 +80,5 @@ class DSTFormer(StreamingNet):
         return (*self.head(h), new)
 
     def state_shapes(self, streams: int) -> list[tuple[int, ...]]:
-        tokens = streams * (self.spec.num_joints + self.spec.root_features)
-        return [b.cache_shape(tokens) for i in range(self.spec.layers) for b in (self.st_temporal[i], self.ts_temporal[i])]
+        tokens = self.spec.num_joints + self.spec.root_features
+        return [b.cache_shape(streams, tokens) for i in range(self.spec.layers) for b in (self.st_temporal[i], self.ts_temporal[i])]

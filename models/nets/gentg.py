@@ -99,5 +99,5 @@ class TGT(StreamingNet):
         return (*self.head(h), new)
 
     def state_shapes(self, streams: int) -> list[tuple[int, ...]]:
-        tokens = streams * (self.spec.num_joints + self.spec.root_features + len(H36M.bones))
-        return [b.cache_shape(tokens) for b in self.temporal]
+        tokens = self.spec.num_joints + self.spec.root_features + len(H36M.bones)
+        return [b.cache_shape(streams, tokens) for b in self.temporal]

@@ -127,14 +127,14 @@ class BandAttention(Attention):
         return self.attend(*self.project(x), self.band(x.shape[1], x.device))
 
     def step(self, x: torch.Tensor, cache: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` (M, 1, C) the newest frame's tokens, ``cache`` (2, M, H, past, C / H) the keys and values
+        """``x`` (M, 1, C) the newest frame's tokens, ``cache`` (M, 2, H, past, C / H) the keys and values
         of the frames before it, oldest first (None: as if the stream had always been this frame)."""
         q, k, v = self.project(x)
         if cache is None:
-            cache = torch.stack([k, v]).expand(-1, -1, -1, self.past, -1)
-        keys, values = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+            cache = torch.stack([k, v], 1).expand(-1, -1, -1, self.past, -1)
+        keys, values = torch.cat([cache[:, 0], k], 2), torch.cat([cache[:, 1], v], 2)
         out = self.attend(q, keys, values, self.lag_bias.flip(1)[:, None, :])  # lags past .. 0
-        return out, torch.stack([keys[:, :, 1:], values[:, :, 1:]])
+        return out, torch.stack([keys[:, :, 1:], values[:, :, 1:]], 1)
 
 
 class SpatialBlock(nn.Module):
@@ -172,14 +172,16 @@ class TemporalBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
     def step(self, x: torch.Tensor, cache: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One frame (S, 1, N, C) against ``cache`` (S, N, 2, H, past, C / H): streams first, like every
+        step state, so a batch of streams can be cut down to fewer."""
         b, _, n, c = x.shape
-        h, cache = self.attn.step(self.norm1(x).reshape(b * n, 1, c), cache)
+        h, cache = self.attn.step(self.norm1(x).reshape(b * n, 1, c), None if cache is None else cache.flatten(0, 1))
         x = x + h.reshape(b, 1, n, c)
-        return x + self.mlp(self.norm2(x)), cache
+        return x + self.mlp(self.norm2(x)), cache.unflatten(0, (b, n))
 
-    def cache_shape(self, tokens: int) -> tuple[int, ...]:
+    def cache_shape(self, streams: int, tokens: int) -> tuple[int, ...]:
         a = self.attn
-        return (2, tokens, a.heads, a.past, a.proj.in_features // a.heads)
+        return (streams, tokens, 2, a.heads, a.past, a.proj.in_features // a.heads)
 
 
 def band(window: int, causal: bool) -> tuple[int, int]:
