@@ -124,10 +124,11 @@ def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], be
     if roots:
         lines += ["", "Trajectory head, the root's position in the camera frame (MRPE, mm): "
                   + ", ".join(f"{r['source'].upper()} {r['fps']:g} fps {r['mean']['mrpe']:.0f}" for r in roots) + "."]
-    subset = {r.get("sequence_step", 1) for r in results}
-    if subset != {1}:
-        lines += ["", f"Scored on every {max(subset)}th sequence (`poselift eval --sequence-step {max(subset)}`: "
-                  "the first of Human3.6M's four cameras for every take), a subset for a short-trained model."]
+    subset = {r.get("suite", "h36m"): r.get("sequence_step", 1) for r in results}
+    if set(subset.values()) != {1}:
+        lines += ["", "A subset for a short-trained model (`poselift eval --sequence-step K`, every K-th sequence; "
+                  "8 keeps one take per action through the first camera): "
+                  + ", ".join(f"{suite} every {k}" for suite, k in subset.items()) + "."]
     for r in standard:
         if r["fps"] == 50:
             actions = list(r["per_action"])
