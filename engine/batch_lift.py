@@ -186,4 +186,4 @@ def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, 
     pipeline, info = build_pipeline(opts, keypoints=_ReplayedKeypoints(track.keypoints))
     pipeline.lifter = _ReplayedLifter(pipeline.lifter.spec, track, lifted)
     return process_video(video, out_dir, pipeline, {**info, "backend": "batched"}, render=render, progress=False,
-                         max_width=max_width)
+                         max_width=max_width, force=True)  # not done before (no marker): redone whole

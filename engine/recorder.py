@@ -56,6 +56,7 @@ class Recorder:
         self._file = None
         self._last_flush = 0.0
         self.frames = 0
+        self._scale = np.ones(2)
         self.first_timestamp: float | None = None
         self.last_timestamp: float | None = None
 
@@ -69,8 +70,11 @@ class Recorder:
             return 0.0
         return self.last_timestamp - self.first_timestamp
 
-    def start(self, fps: float, meta: dict | None = None) -> Path:
+    def start(self, fps: float, meta: dict | None = None, pixel_scale: tuple[float, float] = (1.0, 1.0)) -> Path:
+        """``pixel_scale``: from the frames the pipeline sees to the source's own pixels (x, y), so that
+        the recording's 2D is in source pixels like a processed clip's."""
         with self._lock:
+            self._scale = np.asarray(pixel_scale, np.float64)
             return self._start(fps, meta)
 
     def _start(self, fps: float, meta: dict | None) -> Path:
@@ -100,8 +104,8 @@ class Recorder:
     def _append(self, result) -> None:
         world = result.mediapipe.world if result.person else np.full((M, 3), np.nan)
         row = np.concatenate([[result.timestamp, float(result.person)], np.ravel(result.pose3d),
-                              np.ravel(result.keypoints), result.confidence, result.uncertainty, np.ravel(world),
-                              result.refined])
+                              np.ravel(result.keypoints * self._scale), result.confidence, result.uncertainty,
+                              np.ravel(world), result.refined])
         self._file.write(row.astype(np.float32).tobytes())
         self.frames += 1
         if self.first_timestamp is None:

@@ -93,9 +93,10 @@ def compose(image: np.ndarray, keypoints: np.ndarray | None, confidence: np.ndar
     return side_by_side(overlay, draw_skeleton_3d(pose3d, skeleton, height, uncertainty), height)
 
 
-def render_clip_video(path, clip, skeleton: Skeleton, video=None, height: int = 720) -> None:
+def render_clip_video(path, clip, skeleton: Skeleton, video=None, height: int = 720) -> str | None:
     """Render a clip as the side-by-side MP4. With its source video (``video`` or the clip's recorded
-    source, when that file is there) the left half is the video; otherwise the 2D skeleton on grey."""
+    source, when that file is there) the left half is the video; otherwise the 2D skeleton on grey, and
+    the returned note says why."""
     from pathlib import Path
 
     from .export import in_format
@@ -106,7 +107,10 @@ def render_clip_video(path, clip, skeleton: Skeleton, video=None, height: int = 
     cam = clip.meta.get("camera") or {}
     w, h = int(cam.get("width", 640)), int(cam.get("height", 360))
     source_path = Path(video) if video else Path(str(clip.meta.get("source", "")))
-    frames = None
+    frames, note = None, None
+    if not source_path.is_file() and str(source_path) not in (".", "webcam"):
+        note = (f"the source video {source_path} is not there, so the 2D is drawn on grey: pass --video with "
+                f"the video to draw it on the frames.")
     if source_path.is_file():
         source = VideoFileSource(source_path, max_width=w).start()
         frames = iter(source)
@@ -128,3 +132,4 @@ def render_clip_video(path, clip, skeleton: Skeleton, video=None, height: int = 
         writer.close()
         if source_path.is_file():
             source.stop()
+    return note

@@ -179,7 +179,9 @@ class VideoFileSource(Source):
         self._clock: tuple[float, float] | None = None  # (perf_counter, stream time) of the pacing origin
         self.duration = 0.0
         self.frame_count = 0
-        self.width = self.height = 0
+        self.width = self.height = 0  # of the delivered (upright, scaled) frames
+        self.rotation = 0  # degrees counter-clockwise the stored frames are turned to be upright
+        self.source_size = (0, 0)  # upright (width, height) in the file's own pixels
 
     def describe(self) -> str:
         return f"video {self.path}"
@@ -202,7 +204,11 @@ class VideoFileSource(Source):
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self.fps = float(stream.average_rate or stream.guessed_rate or 30.0)
+        self.rotation = self._display_rotation()
         self.width, self.height = stream.codec_context.width, stream.codec_context.height
+        if self.rotation in (90, 270):
+            self.width, self.height = self.height, self.width
+        self.source_size = (self.width, self.height)
         self.frame_count = stream.frames
         if stream.duration and stream.time_base:
             self.duration = float(stream.duration * stream.time_base)
@@ -213,6 +219,18 @@ class VideoFileSource(Source):
         if self.max_width and self.width > self.max_width:
             self.height = 2 * round(self.height * self.max_width / self.width / 2)
             self.width = self.max_width
+
+    def _display_rotation(self) -> int:
+        """The display matrix's rotation, a multiple of 90 degrees: phones store portrait video as
+        landscape frames and this rotation. Read from the first frame (PyAV exposes it per frame)."""
+        import av
+
+        try:
+            with av.open(str(self.path)) as probe:
+                frame = next(probe.decode(video=0), None)
+        except (av.error.FFmpegError, UnicodeDecodeError):
+            return 0  # the decoding thread reports what is wrong with the file
+        return 0 if frame is None else round(frame.rotation / 90) % 4 * 90
 
     def seek(self, seconds: float) -> None:
         """Jump to the frame at ``seconds`` (takes effect on the decoding thread)."""
@@ -281,7 +299,10 @@ class VideoFileSource(Source):
         return self._seek_to is not None
 
     def _image(self, vf) -> np.ndarray:
-        return to_bgr(vf.to_ndarray(format="bgr24", width=self.width, height=self.height))
+        turns = self.rotation // 90
+        w, h = (self.height, self.width) if turns % 2 else (self.width, self.height)
+        image = to_bgr(vf.to_ndarray(format="bgr24", width=w, height=h))
+        return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
     def _close(self) -> None:
         if self._container is not None:

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..calibration import Camera
 from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
 from .lifter import average_with_mirror, expected_error, input_from_rows, window_2d, with_mirror
@@ -72,7 +73,7 @@ def mediapipe_shaped(kp: np.ndarray, conf: np.ndarray, seed: int) -> tuple[np.nd
 
 def evaluate(model: torch.nn.Module, sequences: list[Sequence], source: str = "gt", fps: float = FPS,
              frame_step: int = 1, occlusion: float = 0.0, seed: int = 0, refiner: SequenceRefiner | None = None,
-             flip: bool = True, progress: bool = False) -> dict:
+             flip: bool = True, progress: bool = False, hfov_guess: float | None = None) -> dict:
     """P1, P2, N-MPJPE, 3DPCK, AUC, velocity and acceleration error, per action and mean.
 
     ``source`` is "gt" (projected ground truth), "sh" (Stacked Hourglass detections; cameras
@@ -83,7 +84,9 @@ def evaluate(model: torch.nn.Module, sequences: list[Sequence], source: str = "g
     ``occlusion`` > 0 corrupts that fraction of joint-frames in runs (the same ones for a given
     ``seed``); ``refiner`` refines the lifter's output before it is scored; ``flip`` averages the lifter
     over the input and its mirror image. Sequences recorded at another rate than ``fps`` (Human3.6M:
-    50 Hz) are resampled to it.
+    50 Hz) are resampled to it. ``hfov_guess`` normalises the 2D with intrinsics guessed from that
+    horizontal field of view (centred principal point, no distortion), as an uncalibrated user's camera
+    is, instead of each camera's calibration.
     """
 
     rows: dict[str, list] = {k: [] for k in ("p1", "p2", "n_mpjpe", "pck", "auc", "vel", "accel", "mrpe")}
@@ -93,7 +96,8 @@ def evaluate(model: torch.nn.Module, sequences: list[Sequence], source: str = "g
         px = seq.detections if source == "sh" else seq.pose2d
         if px is None:
             continue
-        kp = seq.camera.normalize(px)
+        camera = seq.camera if hfov_guess is None else Camera.from_fov(seq.camera.width, seq.camera.height, hfov_guess)
+        kp = camera.normalize(px)
         kp, src_frame = resample(kp, fps, seq.fps) if fps != seq.fps else (kp, np.arange(len(kp)))
         # Joints outside the image (virtual cameras filming close) get confidence 0, as MediaPipe gives.
         conf = seq.camera.inside(px).astype(np.float64)
@@ -128,13 +132,9 @@ def evaluate(model: torch.nn.Module, sequences: list[Sequence], source: str = "g
         sigmas.append(sigma[:, 1:].ravel())
     result: dict = {"source": source, "fps": fps, "frames": int(sum(r[2] for r in rows["p1"])),
                     "occlusion": occlusion, "refined": refiner is not None, "flip": flip, "note": MISSING_NOTE,
+                    "hfov_guess": hfov_guess,
                     "per_action": {}, "mean": {}}
-    for key, r in rows.items():
-        if r:
-            per_action, mean = metrics.per_action_mean(r)
-            result["mean"][key] = mean
-            for a, v in per_action.items():
-                result["per_action"].setdefault(a, {})[key] = v
+    result["per_action"], result["mean"] = metrics.per_action_results(rows)
     if errors:
         e, s = np.concatenate(errors), np.concatenate(sigmas)
         result["mean"]["uncertainty_corr"] = float(np.corrcoef(e, s)[0, 1])
@@ -156,8 +156,9 @@ def markdown_table(result: dict) -> str:
     refined = ", refined" if result.get("refined") else ""
     mirrored = ", averaged with the mirror image" if result.get("flip") else ""
     subset = f", every {result['sequence_step']}th sequence" if result.get("sequence_step", 1) > 1 else ""
-    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}{mirrored}{subset}, {result['frames']} frames. "
-             f"{result['note']}", "",
+    guessed = f", intrinsics guessed from a {result['hfov_guess']:g}° field of view" if result.get("hfov_guess") else ""
+    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}{mirrored}{guessed}{subset}, "
+             f"{result['frames']} frames. {result['note']}", "",
              "| metric | " + " | ".join(actions) + " | mean |",
              "|---" * (len(actions) + 2) + "|"]
     for key, name in METRIC_NAMES.items():
@@ -172,7 +173,8 @@ def summary_table(results: list[dict]) -> str:
     lines = ["| suite | 2D input | fps | P1 (mm) | P2 (mm) | 3DPCK@150 (%) |", "|---|---|---|---|---|---|"]
     for r in results:
         m, extra = r["mean"], (f", {100 * r['occlusion']:g} % occluded" if r.get("occlusion") else "") + (
-            ", refined" if r.get("refined") else "")
+            ", refined" if r.get("refined") else "") + (
+            f", {r['hfov_guess']:g}° FOV guess" if r.get("hfov_guess") else "")
         lines.append(f"| {r.get('suite', 'h36m')} | {r['source'].upper()}{extra} | {r['fps']:g} | {m['p1']:.1f} | "
                      f"{m['p2']:.1f} | {m['pck']:.1f} |")
     return "\n".join(lines)

@@ -68,10 +68,12 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     w.format_box.setCurrentText("MPI-INF-3DHP-17")
     assert w.skeleton.bones.pos.shape == (32, 3)
     w.format_box.setCurrentText("H36M-17")
+    assert not w.skeleton.legend.isVisible()
     w.compare_box.setChecked(True)
     assert w.skeleton.comparison.pos.shape == (32, 3)  # MediaPipe's own 3D drawn beside
+    assert w.skeleton.legend.isVisible() and "MediaPipe's own 3D" in w.skeleton.legend.text()
     w.compare_box.setChecked(False)
-    assert len(w.skeleton.comparison.pos) == 0
+    assert len(w.skeleton.comparison.pos) == 0 and not w.skeleton.legend.isVisible()
     w.overlay_box.setChecked(False)
     assert w.video.overlay_point_count() == 0
     w.overlay_box.setChecked(True)
@@ -81,6 +83,10 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     assert w.smoothing_cutoff() == pytest.approx(1.0)
     assert wait_until(qapp, lambda: w.worker.pipeline.smoothing is not None
                       and w.worker.pipeline.smoothing.min_cutoff == pytest.approx(1.0))
+    from PySide6 import QtCore
+    tips = [w.backend_box.itemData(i, QtCore.Qt.ToolTipRole) for i in range(w.backend_box.count())]
+    assert "onnx" in [w.backend_box.itemText(i) for i in range(w.backend_box.count())]
+    assert all(tip and tip.startswith(w.backend_box.itemText(i)) for i, tip in enumerate(tips))
     w.backend_box.setCurrentText("onnx")
     assert wait_until(qapp, lambda: w.worker.pipeline.lifter.name == "onnx")
     assert wait_until(qapp, lambda: "backend onnx" in w.backend_label.text())
@@ -103,12 +109,19 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     assert wait_until(qapp, lambda: w.recorder.frames >= 20)
     assert wait_until(qapp, lambda: "REC" in w.record_label.text())
     spool = w.stop_recording()
+    shown = w._shown[1]  # recorded before it was drawn, and drawn before the recording stopped
     assert spool is not None and w.export_action.isEnabled()
+    w.show_error("an earlier problem")
     bvh = w.export_recording(tmp_path / "take1.bvh")
     assert bvh.read_text().startswith("HIERARCHY") and spool.exists()  # kept until saved as a clip
+    assert w.statusBar().currentMessage().startswith("Saved") and "e05050" not in w.statusBar().styleSheet()
     out = w.export_recording(tmp_path / "take1.npz")
     clip = Clip.load(out)
     assert len(clip) >= 20 and clip.meta["model"]["weights"] == "random.pt"
+    # The app works on frames scaled to 1280 px; the recording is in the video's own 1768 x 994 pixels.
+    assert (clip.meta["camera"]["width"], clip.meta["camera"]["height"]) == (1768, 994)
+    [same] = np.flatnonzero(np.isclose(clip.timestamps, shown.timestamp))
+    assert np.allclose(clip.keypoints[same], shown.keypoints * [1768 / 1280, 994 / shown.image_size[1]], atol=0.1)
     assert np.isfinite(clip.pose3d[~np.isnan(clip.pose3d).any(axis=(1, 2))]).all()
     assert not spool.exists()
     assert "fps" in w.fps_label.text() and "latency" in w.latency_label.text()
@@ -174,3 +187,26 @@ def test_closing_while_recording_keeps_the_recording_for_next_start(qapp, make_w
     keep.click()
     out = again.export_recording(tmp_path / "recovered.npz")
     assert out is not None and len(Clip.load(out)) >= 10
+
+
+def test_everyone_is_drawn_with_an_id_and_a_click_chooses_who_is_followed(qapp, make_window):
+    w = make_window()
+    w.people_box.setCurrentIndex(1)  # 2 people
+    assert wait_until(qapp, lambda: w.worker.pipeline.keypoints.num_poses == 2)
+    assert w.open_path(DEMO)
+    assert wait_until(qapp, lambda: w._shown is not None and len(w._shown[1].people) == 2, timeout=120)
+    result = w._shown[1]
+    followed = result.person_id
+    labels = [label.toPlainText() for label in w.video.labels_shown()]
+    assert sorted(labels) == sorted([f"{followed} ●", f"{next(p.person_id for p in result.people if p is not result)}"])
+    assert len(w.skeleton.others.pos) == 32  # the other person's 16 bones in the 3D view, in their colour
+    assert w.skeleton.bones.pos.shape == (32, 3) and w.video.overlay_point_count() == 17
+    other = next(p for p in result.people if p.person_id != followed)
+    x0, y0, x1, y1 = other.mediapipe.box()
+    assert w.follow_at((x0 + x1) / 2, (y0 + y1) / 2) == other.person_id  # a click on the other person
+    assert wait_until(qapp, lambda: w._shown[1].person_id == other.person_id, timeout=60)
+    assert w.follow_at(1.0, 1.0) is None  # beside everyone: back to the most prominent
+    assert wait_until(qapp, lambda: w.worker.pipeline.followed == followed, timeout=60)
+    w.close()
+    again = make_window()
+    assert again.people_box.currentData() == 2  # remembered

@@ -31,6 +31,9 @@ def test_protocol_on_a_few_sequences(s9, random_weights):
     assert "S9 Discussion 1" in markdown_table(r)
     sh = evaluate(model, seqs, "sh", fps=25)
     assert sh["frames"] == sum((len(s) + 1) // 2 for s in seqs if s.sh16 is not None)
+    wide = evaluate(model, seqs, "gt", hfov_guess=90)  # an uncalibrated user's guess, not the calibration
+    assert wide["frames"] == r["frames"] and wide["mean"]["p1"] != m["p1"] and wide["hfov_guess"] == 90
+    assert "intrinsics guessed from a 90° field of view" in markdown_table(wide)
 
 
 @needs_h36m

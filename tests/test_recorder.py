@@ -85,3 +85,16 @@ def test_a_recording_from_before_the_refined_joints_still_finalises(tmp_path):
     assert FIELDS[-1][0] == "refined" and find_unfinished(tmp_path)[0].frames == 3
     clip = read_spool(spool)
     assert len(clip) == 3 and (clip.pose3d == 7.0).all() and clip.refined is None
+
+
+def test_recordings_store_2d_in_the_sources_pixels(tmp_path):
+    """The pipeline sees frames scaled down; the recording's 2D is in the video's own pixels."""
+    from poselift.engine.keypoints import Keypoints
+    from poselift.engine.pipeline import Result
+    rec = Recorder(tmp_path)
+    rec.start(30.0, {"camera": {"width": 1768, "height": 994}}, pixel_scale=(1768 / 1280, 994 / 720))
+    kp = np.tile([[640.0, 360.0]], (17, 1))
+    rec.append(Result(0, 0.0, 0.0, 0.0, (1280, 720), True, kp, np.ones(17), np.zeros((17, 3)), np.full(17, 20.0),
+                      Keypoints.empty()))
+    clip = read_spool(rec.stop())
+    assert np.allclose(clip.keypoints[0], [884.0, 497.0], atol=1e-3)  # the centre of the 1768 x 994 video

@@ -148,3 +148,38 @@ def test_4k_frames_are_scaled_on_the_decoding_thread(tmp_path):
     assert len(frames) == 3 and frames[0].image.shape == (360, 640, 3)
     full = list(VideoFileSource(path).start())
     assert full[0].image.shape == (2160, 3840, 3)
+
+
+def phone_video(path, upright, rotation_ccw: int = 90, frames: int = 6):
+    """A video as phones write portrait takes: the frames stored turned clockwise, plus a display matrix
+    that turns them back (``rotation_ccw`` degrees counter-clockwise)."""
+    import av
+
+    stored = np.ascontiguousarray(np.rot90(upright, -rotation_ccw // 90))
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.height, stream.width = stored.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.set_display_rotation(rotation_ccw)
+        for _ in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_phone_videos_come_out_upright(tmp_path, rotation):
+    upright = np.full((128, 64, 3), 30, np.uint8)  # portrait: a bright "head" at the top, a mark on the left
+    upright[:32] = 230
+    upright[64:96, :16] = 140
+    path = phone_video(tmp_path / "phone.mp4", upright, rotation)
+    source = VideoFileSource(path).start()
+    frames = list(source)
+    assert (source.width, source.height) == (64, 128) and source.rotation == rotation % 360
+    assert len(frames) == 6 and frames[0].image.shape == (128, 64, 3)
+    assert np.abs(frames[0].image.astype(int) - upright).mean() < 6
+    half = VideoFileSource(path, max_width=32).start()
+    assert next(iter(half)).image.shape == (64, 32, 3) and half.source_size == (64, 128)
+    half.stop()
