@@ -60,7 +60,7 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
                         world=WorldStream(opts.world) if opts.world else None)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people,
-            "receptive_field": model.spec.receptive_field}
+            "arch": model.arch, "receptive_field": model.context[0] + 1}
     if refiner is not None:
         info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
                            **vars(opts.refine_settings)}
