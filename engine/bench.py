@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.lifter import LifterStep, TemporalLifter, input_from_rows, normalize_2d, window_2d
+from ..models.lifter import IN_FEATURES, input_from_rows, normalize_2d, window_2d
 from ..models.refiner import Denoiser
 from .backends import BackendUnavailable, make_backend
 from .pipeline import Pipeline
@@ -33,7 +33,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _random_keypoints(model: TemporalLifter, steps: int) -> tuple[np.ndarray, np.ndarray]:
+def _random_keypoints(model: torch.nn.Module, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded stream of 2D keypoints (normalised image coordinates) and confidences."""
     j = model.spec.num_joints
     kp = np.random.default_rng(0).normal(0, 0.1, (steps, j, 2)).astype(np.float32)
@@ -41,10 +41,10 @@ def _random_keypoints(model: TemporalLifter, steps: int) -> tuple[np.ndarray, np
 
 
 @torch.no_grad()
-def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, device: str | None = None,
-                 flip: bool = True) -> list[dict]:
+def bench_lifter(model: torch.nn.Module, backends: list[str], steps: int = 2000, device: str | None = None,
+                 flip: bool = True, people: int = 1) -> list[dict]:
     """One live step per backend (2D normalisation + cached temporal step, with ``flip`` for the
-    frame and its mirror image, as live by default), batch 1."""
+    frame and its mirror image, as live by default), for ``people`` people batched in one call."""
     torch.set_num_threads(1)  # as live: MediaPipe and decoding need the other cores
     kp, conf = _random_keypoints(model, steps)
     rows = []
@@ -58,30 +58,31 @@ def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, 
         for i in range(steps):
             t0 = time.perf_counter()
             x = normalize_2d(torch.from_numpy(kp[i]), torch.from_numpy(conf[i]), model.spec.root_features).numpy()
-            backend.step(x)
+            backend.step_streams({person: x for person in range(people)})
             times.append(time.perf_counter() - t0)
         warm = min(200, steps // 5)  # the first steps include compilation and allocation
         mirror = ", + mirror image" if flip else ", no mirror image"
-        rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror})", times[warm:],
-                           receptive_field=model.spec.receptive_field))
+        who = f", {people} people in one batch" if people > 1 else ""
+        rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror}{who})", times[warm:],
+                           receptive_field=model.context[0] + 1))
     return rows
 
 
 @torch.no_grad()
-def bench_streams(model: TemporalLifter, streams: list[int], device: str = "cpu", compiled: bool = False,
+def bench_streams(model: torch.nn.Module, streams: list[int], device: str = "cpu", compiled: bool = False,
                   max_steps: int = 2000, seconds: float = 2.0) -> list[dict]:
     """The streaming step for S streams at once (S people, or videos, one frame each; no mirror
     image): ms per step and person-frames per second. Each S runs for about ``seconds`` (at least 10
     steps, at most ``max_steps``) after 5 warm-up steps; on a GPU every step is waited for.
     ``compiled``: torch.compile, with CUDA graphs on a GPU. On the CPU one thread, as each worker lifts."""
     torch.set_num_threads(1)
-    module = LifterStep(model.cpu().eval()).to(device)
+    module = model.cpu().eval().step_module().to(device)
     run = torch.compile(module, mode="reduce-overhead" if device == "cuda" else "default", fullgraph=True,
                         dynamic=False) if compiled else module
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     rows = []
     for s in streams:
-        frame = torch.randn(s, model.spec.in_channels, device=device)
+        frame = torch.randn(s, (model.spec.num_joints + model.spec.root_features) * IN_FEATURES, device=device)
         state = module.prime(frame)
         times: list[float] = []
         while len(times) < 5 + max_steps and (len(times) < 15 or sum(times[5:]) < seconds):
@@ -108,7 +109,7 @@ def format_streams_table(rows: list[dict]) -> str:
 
 
 @torch.no_grad()
-def bench_refiner(lifter: TemporalLifter, refiner: Denoiser, settings: list[RefineSettings], steps: int = 1000
+def bench_refiner(lifter: torch.nn.Module, refiner: Denoiser, settings: list[RefineSettings], steps: int = 1000
                   ) -> list[dict]:
     """The refine step beside the eager lifter step it follows, timed in the same loop, batch 1.
     Threshold 0 resamples every joint: the most a frame can cost."""
@@ -138,17 +139,18 @@ def bench_refiner(lifter: TemporalLifter, refiner: Denoiser, settings: list[Refi
 
 
 @torch.no_grad()
-def bench_window_recompute(model: TemporalLifter, steps: int = 300) -> dict:
+def bench_window_recompute(model: torch.nn.Module, steps: int = 300) -> dict:
     """What one step would cost without the streaming cache: the whole window through the network."""
     torch.set_num_threads(1)
     model = model.cpu().eval()
-    x = torch.randn(1, model.spec.receptive_field, model.spec.in_channels // 3, 3)
+    frames = sum(model.context) + 1
+    x = torch.randn(1, frames, model.spec.num_joints + model.spec.root_features, 3)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         model(x)
         times.append(time.perf_counter() - t0)
-    return _stats(f"whole {model.spec.receptive_field}-frame window, no cache (eager, cpu)", times[steps // 5:])
+    return _stats(f"whole {frames}-frame window, no cache (eager, cpu)", times[steps // 5:])
 
 
 def bench_decode(path: str | Path, max_width: int | None = 640) -> dict:
@@ -164,7 +166,7 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
 
     Decoding runs on its own thread, as live; the figures are per stage, end-to-end throughput, and
     capture-to-result latency; memory is sampled to show whether it grows over a long run."""
-    waits, total = [], 0
+    waits, total, people = [], 0, 0
     stages: dict[str, list[float]] = {}
     latency, memory = [], []
     want = frames
@@ -182,6 +184,7 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
                 stages.setdefault(k, []).append(v / 1000)
             latency.append(result.t_result - frame.t_capture)
             total += 1
+            people += len(result.people)
             if total % 500 == 0:
                 memory.append(rss_mb())
             if want and total >= want:
@@ -191,12 +194,14 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
         if not want or total >= want:
             break
     elapsed = time.perf_counter() - t_start
-    rows = [_stats(f"keypoints (MediaPipe, {source.width} px)" if k == "keypoints" else k, v)
+    who = f", up to {max_people(pipeline)} people" if max_people(pipeline) > 1 else ""
+    rows = [_stats((f"keypoints (MediaPipe, {source.width} px)" if k == "keypoints" else k) + who, v)
             for k, v in stages.items()]
-    rows.append(_stats("wait for the decoding thread", waits))
+    rows.append(_stats("wait for the decoding thread" + who, waits))
     rows.append(bench_live_latency(path, pipeline, max_width))
     summary = {"stage": "end-to-end", "frames": total, "fps": total / elapsed, "seconds": elapsed,
-               "peak_rss_mb": peak_rss_mb()}
+               "peak_rss_mb": peak_rss_mb(), "people": max_people(pipeline),
+               "people_per_frame": people / max(total, 1)}
     if len(memory) >= 4:
         early = memory[max(1, len(memory) // 10)]
         summary["rss_mb_early"] = early
@@ -204,6 +209,11 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
         summary["rss_growth_pct"] = 100 * (memory[-1] - early) / early
     rows.append(summary)
     return rows
+
+
+def max_people(pipeline: Pipeline) -> int:
+    """How many people the pipeline's front end follows at most."""
+    return getattr(pipeline.keypoints, "num_poses", 1)
 
 
 def bench_live_latency(path: str | Path, pipeline: Pipeline, max_width: int | None = 640) -> dict:
@@ -215,7 +225,8 @@ def bench_live_latency(path: str | Path, pipeline: Pipeline, max_width: int | No
         latency.append(result.t_result - frame.t_capture)
     source.stop()
     pipeline.reset()
-    return _stats("capture-to-result latency (real-time playback)", latency, dropped=source.dropped)
+    who = f", up to {max_people(pipeline)} people" if max_people(pipeline) > 1 else ""
+    return _stats(f"capture-to-result latency (real-time playback{who})", latency, dropped=source.dropped)
 
 
 def format_table(rows: list[dict]) -> str:
@@ -234,5 +245,8 @@ def format_table(rows: list[dict]) -> str:
         if r["stage"] == "end-to-end":
             extra = (f", RSS {r['rss_mb_early']:.0f} -> {r['rss_mb_end']:.0f} MB ({r['rss_growth_pct']:+.1f} %)"
                      if "rss_growth_pct" in r else "")
-            lines.append(f"\nEnd-to-end: {r['frames']} frames at {r['fps']:.1f} fps; peak RSS {r['peak_rss_mb']:.0f} MB{extra}.")
+            who = (f" (up to {r['people']} people, {r['people_per_frame']:.2f} per frame)" if r.get("people", 1) > 1
+                   else "")
+            lines.append(f"\nEnd-to-end{who}: {r['frames']} frames at {r['fps']:.1f} fps; "
+                         f"peak RSS {r['peak_rss_mb']:.0f} MB{extra}.")
     return "\n".join(lines)

@@ -11,9 +11,11 @@ from ..calibration import Camera
 from ..models.checkpoint import load_weights
 from .backends import make_backend
 from .filters import OneEuroFilter
+from .keypoints import MediaPipePose, MediaPipePoses
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
 from .swaps import SwapRepair
+from .world import WorldSettings, WorldStream
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = ROOT / "weights" / "lifter_tcn81.pt"
@@ -35,6 +37,8 @@ class PipelineOptions:
     refiner: Path = DEFAULT_REFINER
     refine_settings: RefineSettings = field(default_factory=RefineSettings)
     swap_repair: bool = True  # swap MediaPipe's left/right label swaps back before lifting
+    people: int = 1  # 1: the legacy single-person MediaPipe (faster); more: the Tasks API, up to this many
+    world: WorldSettings | None = field(default_factory=WorldSettings)  # None: root-relative only
 
 
 def file_sha256(path: Path) -> str:
@@ -43,6 +47,8 @@ def file_sha256(path: Path) -> str:
 
 def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dict]:
     """The pipeline and a description of the model for clip metadata."""
+    if keypoints is None:
+        keypoints = MediaPipePoses(opts.people) if opts.people > 1 else MediaPipePose()
     torch.set_num_threads(1)  # one live step is tiny; MediaPipe and decoding need the other cores
     model = load_weights(opts.weights)
     backend = make_backend(opts.backend, model, opts.device, opts.flip)
@@ -50,9 +56,11 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     smoothing = OneEuroFilter(min_cutoff=opts.smoothing) if opts.smoothing else None
     refiner = load_refiner(opts.refiner, opts.refine_settings) if opts.refine else None
     pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
-                        refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None)
+                        refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
+                        world=WorldStream(opts.world) if opts.world else None)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
-            "flip": opts.flip, "swap_repair": opts.swap_repair, "receptive_field": model.spec.receptive_field}
+            "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people,
+            "arch": model.arch, "receptive_field": model.context[0] + 1}
     if refiner is not None:
         info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
                            **vars(opts.refine_settings)}

@@ -188,8 +188,9 @@ def process_one(video: Path, job: Job, progress: bool = False) -> VideoRow:
     """One video with its own fresh pipeline (MediaPipe's tracking and the streams start clean)."""
     def work() -> ProcessReport:
         pipeline, info = build_pipeline(job.opts)
+        # A video without its done marker is redone whole: what an interrupted run left of it goes.
         return process_video(video, job.out, pipeline, info, render=job.render, progress=progress,
-                             max_width=job.max_width, force=True)  # the plan has decided what is redone
+                             max_width=job.max_width, force=True)
     return timed_row(video, work)
 
 
