@@ -1,11 +1,15 @@
 """The two views: the video with its 2D overlay, and the 3D skeleton (pyqtgraph.opengl)."""
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.opengl as gl
 from PySide6 import QtCore, QtWidgets
 
+from ..calibration import Camera
+from ..engine.world import WorldFrame
 from ..models.skeletons import Skeleton
 
 # RGBA in 0..1: left blue, right orange-red, centre light grey (as the rendered MP4).
@@ -123,20 +127,32 @@ class VideoView(pg.GraphicsLayoutWidget):
 
 
 class SkeletonView(gl.GLViewWidget):
-    """The root-relative skeleton standing on a ground grid, orbit/zoom with the mouse.
+    """The skeleton on a ground grid, orbit/zoom with the mouse. Joint dots grow with their uncertainty.
 
-    Camera axes (x right, y down, z forward) are shown with z up in the scene: (x, z, -y) in metres.
-    Joint dots grow with their uncertainty."""
+    Grounded (a ``WorldFrame`` with a floor): the person moves over the estimated floor, the grid,
+    with a short trail of the root (``trail_visible``) and the camera's frustum; the world's Y-up axes
+    show as (X, -Z, Y) in metres, the view following the person. Otherwise the root-relative pose
+    stands on the grid, camera axes (x right, y down, z forward) shown as (x, z, -y)."""
 
     DEFAULT_VIEW = {"distance": 4.2, "elevation": 12, "azimuth": -80}
+    TRAIL_S = 3.0
+    TRAIL_RGBA = (0.95, 0.8, 0.3, 0.9)
+    FRUSTUM_RGBA = (0.6, 0.75, 1.0, 0.8)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setBackgroundColor((24, 24, 28))
-        grid = gl.GLGridItem()
+        self.grid = grid = gl.GLGridItem()
         grid.setSize(4, 4)
         grid.setSpacing(0.25, 0.25)
         self.addItem(grid)
+        self.trail = gl.GLLinePlotItem(mode="line_strip", width=2, antialias=True, color=self.TRAIL_RGBA)
+        self.frustum = gl.GLLinePlotItem(mode="lines", width=1, antialias=True, color=self.FRUSTUM_RGBA)
+        self.addItem(self.trail)
+        self.addItem(self.frustum)
+        self.trail_visible = True
+        self._trail: deque[tuple[float, np.ndarray]] = deque()
+        self._grounded = False
         self.bones = gl.GLLinePlotItem(mode="lines", width=3, antialias=True)
         self.joints = gl.GLScatterPlotItem(pxMode=True)
         self.comparison = gl.GLLinePlotItem(mode="lines", width=2, antialias=True, color=COMPARISON_RGBA)
@@ -159,22 +175,76 @@ class SkeletonView(gl.GLViewWidget):
         p = np.asarray(pose_mm, dtype=np.float64) / 1000.0
         return np.column_stack([p[:, 0], p[:, 2], floor_mm / 1000.0 - p[:, 1]])
 
+    @staticmethod
+    def world_to_scene(points_mm: np.ndarray) -> np.ndarray:
+        """World (Y up, Z towards the camera) mm -> scene (Z up) metres."""
+        p = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3) / 1000.0
+        return np.column_stack([p[:, 0], -p[:, 2], p[:, 1]])
+
+    def _show_world(self, world: WorldFrame | None, camera: Camera | None, t: float | None) -> None:
+        """Grid under the person, trail and frustum for a grounded frame; put back when not grounded."""
+        grounded = world is not None and world.ground is not None and np.isfinite(world.root_mm).all()
+        if not grounded:
+            if self._grounded:
+                self.grid.resetTransform()
+                self.grid.setSize(4, 4)
+                self.reset_view()
+                self._grounded = False
+            self._trail.clear()
+            for item in (self.trail, self.frustum):
+                item.setData(pos=np.zeros((0, 3)))
+            return
+        root = self.world_to_scene(world.ground.to_world(world.root_mm))[0]
+        if not self._grounded:
+            self.grid.setSize(10, 10)
+            self._grounded = True
+        self.grid.resetTransform()
+        self.grid.translate(round(root[0]), round(root[1]), 0.0)  # 1 m steps: the floor stays put
+        self.opts["center"] = pg.Vector(root[0], root[1], 0.9)
+        if t is not None:
+            self._trail.append((t, root))
+            while self._trail and (self._trail[0][0] < t - self.TRAIL_S or self._trail[0][0] > t):
+                self._trail.popleft()
+        trail = np.array([p for _, p in self._trail]) if self.trail_visible and len(self._trail) > 1 else np.zeros((0, 3))
+        self.trail.setData(pos=trail * [1, 1, 0] + [0, 0, 0.005])
+        self.frustum.setData(pos=self._frustum(world, camera) if camera is not None else np.zeros((0, 3)))
+
+    def _frustum(self, world: WorldFrame, camera: Camera, depth_mm: float = 600.0) -> np.ndarray:
+        """Line pairs of the camera's viewing pyramid, ``depth_mm`` deep, in the scene."""
+        corners = np.array([[0, 0], [camera.width, 0], [camera.width, camera.height], [0, camera.height]], float)
+        rays = camera.rays(corners)
+        tips = np.column_stack([rays, np.ones(4)]) * depth_mm
+        pts = world.ground.to_world(np.vstack([np.zeros(3), tips]))
+        scene = self.world_to_scene(pts)
+        apex, rim = scene[0], scene[1:]
+        sides = np.stack([np.repeat(apex[None], 4, 0), rim], 1).reshape(-1, 3)
+        edges = np.stack([rim, np.roll(rim, -1, 0)], 1).reshape(-1, 3)
+        return np.vstack([sides, edges])
+
     def show_pose(self, pose3d: np.ndarray | None, uncertainty: np.ndarray | None, skeleton: Skeleton,
                   comparison: np.ndarray | None = None, comparison_skeleton: Skeleton | None = None,
-                  resampled: np.ndarray | None = None) -> None:
+                  resampled: np.ndarray | None = None, world: WorldFrame | None = None,
+                  camera: Camera | None = None, t: float | None = None) -> None:
+        """``world`` places the pose (root-relative, in ``skeleton``'s joints) over the floor; ``t`` (s)
+        adds to the trail (redraws of the same frame pass None)."""
         if pose3d is None or not np.isfinite(pose3d).all():
             for item in (self.bones, self.joints, self.comparison, self.resampled):
                 item.setData(pos=np.zeros((0, 3)))
+            self._show_world(None, None, None)
             self.legend.hide()
             return
+        placed = world.placed(pose3d) if world is not None else None
+        self._show_world(world if placed is not None else None, camera, t)
         floor = float(np.max(pose3d[:, 1]))  # the lowest joint stands on the grid
-        pts = self.to_scene(pose3d, floor)
+        pts = self.world_to_scene(placed) if placed is not None else self.to_scene(pose3d, floor)
         seg, colours = _bone_segments(pts, skeleton)
         self.bones.setData(pos=seg, color=colours)
         sizes = 8 + np.clip(np.nan_to_num(uncertainty, nan=0.0) / 8.0, 0, 16) if uncertainty is not None else 8
         self.joints.setData(pos=pts, size=sizes, color=np.array([SIDE_RGBA[int(s)] for s in skeleton.sides]))
         if comparison is not None and np.isfinite(comparison).all():
-            seg, _ = _bone_segments(self.to_scene(comparison, floor), comparison_skeleton or skeleton)
+            shown = (self.world_to_scene(world.placed(comparison)) if placed is not None
+                     else self.to_scene(comparison, floor))
+            seg, _ = _bone_segments(shown, comparison_skeleton or skeleton)
             self.comparison.setData(pos=seg)
         else:
             self.comparison.setData(pos=np.zeros((0, 3)))
@@ -198,3 +268,55 @@ class SkeletonView(gl.GLViewWidget):
         else:
             self.others.setData(pos=np.zeros((0, 3)))
 
+
+class AnglePlot(pg.PlotWidget):
+    """The last seconds of one joint angle, left and right (or one trunk/pelvis angle), live."""
+
+    CHOICES = {"hip flexion": ("hip_flexion_l", "hip_flexion_r"), "knee flexion": ("knee_flexion_l", "knee_flexion_r"),
+               "hip abduction": ("hip_abduction_l", "hip_abduction_r"),
+               "shank inclination": ("shank_inclination_l", "shank_inclination_r"),
+               "shoulder flexion": ("shoulder_flexion_l", "shoulder_flexion_r"),
+               "elbow flexion": ("elbow_flexion_l", "elbow_flexion_r"),
+               "trunk flexion": ("trunk_flexion",), "trunk lateral lean": ("trunk_lateral",),
+               "pelvis tilt": ("pelvis_tilt",), "pelvis obliquity": ("pelvis_obliquity",)}
+    WINDOW_S = 10.0
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackground((24, 24, 28))
+        self.setLabel("left", "degrees")
+        self.setLabel("bottom", "seconds ago")
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.addLegend(offset=(5, 5))
+        colours = [[int(255 * c) for c in SIDE_RGBA[side][:3]] for side in (-1, 1)]
+        self.curves = [self.plot([], [], pen=pg.mkPen(colours[i], width=2), name=("left", "right")[i]) for i in range(2)]
+        self._samples: deque[tuple[float, dict]] = deque()
+        self.choice = next(iter(self.CHOICES))
+
+    def choose(self, name: str) -> None:
+        self.choice = name
+        self._redraw()
+
+    def add(self, t: float, angles: dict[str, float] | None) -> None:
+        """One frame's angles (None: no person; the curve breaks)."""
+        if self._samples and t < self._samples[-1][0]:
+            self._samples.clear()  # a seek or a new source
+        self._samples.append((t, angles or {}))
+        while self._samples and self._samples[0][0] < t - self.WINDOW_S:
+            self._samples.popleft()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if not self._samples:
+            for c in self.curves:
+                c.setData([], [])
+            return
+        now = self._samples[-1][0]
+        x = np.array([t - now for t, _ in self._samples])
+        names = self.CHOICES[self.choice]
+        for i, curve in enumerate(self.curves):
+            if i < len(names):
+                y = np.array([a.get(names[i], np.nan) for _, a in self._samples], float)
+                curve.setData(x, y, connect="finite")
+            else:
+                curve.setData([], [])

@@ -20,9 +20,10 @@ from ..engine.export import ExportError, export_clip
 from ..engine.recorder import Recorder, discard, find_unfinished, read_spool
 from ..engine.refine import StreamingRefiner
 from ..engine.sources import SourceError, VideoFileSource, WebcamSource
+from ..engine.world import frame_angles
 from ..models.errors import WeightsError
 from ..models.skeletons import COCO, H36M, MEDIAPIPE, MPI_INF_3DHP, convert, convert_confidence, convert_largest
-from .views import SkeletonView, VideoView
+from .views import AnglePlot, SkeletonView, VideoView
 from .worker import InferenceWorker
 
 FORMATS = {"H36M-17": H36M, "COCO-17": COCO, "MPI-INF-3DHP-17": MPI_INF_3DHP}
@@ -86,9 +87,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.video = VideoView()
         self.skeleton = SkeletonView()
         self.video.clicked.connect(self.follow_at)
+        self.angle_plot = AnglePlot()
+        right = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        right.addWidget(self.skeleton)
+        right.addWidget(self.angle_plot)
+        right.setSizes([480, 160])
         split = QtWidgets.QSplitter()
         split.addWidget(self.video)
-        split.addWidget(self.skeleton)
+        split.addWidget(right)
         split.setSizes([640, 560])
         self.setCentralWidget(split)
         self._build_controls()
@@ -158,19 +164,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare_box.setToolTip("Show MediaPipe's own 3D (green) beside the lifted skeleton")
         self.compare_box.toggled.connect(lambda _: self._redraw())
         bar.addWidget(self.compare_box)
-        self.backend_box = QtWidgets.QComboBox(toolTip="How the 3D lifter runs (the same network and results; "
-                                                       "the speed differs): hover an entry for what it is")
-        for name in available_backends():
-            self.backend_box.addItem(name)
-            self.backend_box.setItemData(self.backend_box.count() - 1, BACKEND_TIPS[name], QtCore.Qt.ToolTipRole)
         self.people_box = QtWidgets.QComboBox(toolTip="How many people to follow: one is fastest; with more, "
                                                       "click a person in the video to follow them in 3D")
         for n in range(1, MAX_PEOPLE + 1):
             self.people_box.addItem("1 person" if n == 1 else f"{n} people", n)
         self.people_box.currentIndexChanged.connect(self._people_chosen)
         bar.addWidget(self.people_box)
-        self.backend_box = QtWidgets.QComboBox(toolTip="Inference backend")
-        self.backend_box.addItems(available_backends())
+        self.backend_box = QtWidgets.QComboBox(toolTip="How the 3D lifter runs (the same network and results; "
+                                                       "the speed differs): hover an entry for what it is")
+        for name in available_backends():
+            self.backend_box.addItem(name)
+            self.backend_box.setItemData(self.backend_box.count() - 1, BACKEND_TIPS[name], QtCore.Qt.ToolTipRole)
         self.backend_box.currentTextChanged.connect(self._backend_chosen)
         bar.addWidget(self.backend_box)
         self.refine_box = QtWidgets.QCheckBox("Refine")
@@ -187,6 +191,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.refine_box.setEnabled(False)
             self.threshold_box.setEnabled(False)
             self.refine_box.setToolTip(f"Diffusion refinement: the refiner weights {self.options.refiner} are missing")
+        self.trail_box = QtWidgets.QCheckBox("Trail", checked=True, toolTip="The root's path over the last seconds")
+        self.trail_box.toggled.connect(self._trail_toggled)
+        bar.addWidget(self.trail_box)
+        self.angle_box = QtWidgets.QComboBox(toolTip="The joint angle plotted under the 3D view")
+        self.angle_box.addItems(list(AnglePlot.CHOICES))
+        self.angle_box.currentTextChanged.connect(self.angle_plot.choose)
+        bar.addWidget(self.angle_box)
         reset = QtGui.QAction("Reset view", self, shortcut=QtGui.QKeySequence(QtCore.Qt.Key_V))
         reset.triggered.connect(self.skeleton.reset_view)
         bar.addAction(reset)
@@ -251,7 +262,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _options_from_controls(self) -> PipelineOptions:
         return PipelineOptions(weights=self.options.weights, backend=self.backend_box.currentText(),
                                device=self.options.device, flip=self.options.flip, camera=self.options.camera,
-                               hfov_deg=self.options.hfov_deg, people=self.people_box.currentData())
+                               hfov_deg=self.options.hfov_deg, people=self.people_box.currentData(),
+                               world=self.options.world)
 
     def recent_files(self) -> list[str]:
         return [p for p in (self.settings.value("recent", [], type=list) or []) if p]
@@ -536,14 +548,20 @@ class MainWindow(QtWidgets.QMainWindow):
         if latest is None:
             return
         self._shown = latest
-        self._redraw()
         result = latest[1]
+        self._redraw(result.timestamp)
+        self.angle_plot.add(result.timestamp, frame_angles(result.pose3d, result.world) if result.person else None)
         if self._duration and not self._seeking:
             self.seek_slider.blockSignals(True)
             self.seek_slider.setValue(int(result.timestamp * 10))
             self.seek_slider.blockSignals(False)
 
-    def _redraw(self) -> None:
+    def _trail_toggled(self, on: bool) -> None:
+        self.skeleton.trail_visible = on
+        self._redraw()
+
+    def _redraw(self, t: float | None = None) -> None:
+        """Draw the frame on screen again; ``t`` when it is a new frame (it extends the trail)."""
         if self._shown is None:
             return
         image, result = self._shown
@@ -560,7 +578,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 comparison = convert(mp3d - mp3d[:1], H36M.name, skeleton.name)
             resampled = result.refined if skeleton is H36M else None
             self.video.show_overlay(kp, conf, skeleton)
-            self.skeleton.show_pose(pose, sigma, skeleton, comparison, skeleton, resampled)
+            camera = self.worker.pipeline.camera_for(*result.image_size) if self.worker else None
+            self.skeleton.show_pose(pose, sigma, skeleton, comparison, skeleton, resampled, result.world, camera, t)
         else:
             self.video.show_overlay(None, None, skeleton)
             self.skeleton.show_pose(None, None, skeleton)

@@ -129,11 +129,13 @@ class Camera:
         uv = np.asarray(uv)
         return (uv[..., 0] >= 0) & (uv[..., 0] < self.width) & (uv[..., 1] >= 0) & (uv[..., 1] < self.height)
 
+    def rays(self, uv: np.ndarray) -> np.ndarray:
+        """Pixels -> viewing rays as ideal normalised coordinates (x/z, y/z), lens distortion removed."""
+        return self.undistort((np.asarray(uv, dtype=np.float64) - np.asarray(self.c)) / np.asarray(self.f))
+
     def normalize(self, uv: np.ndarray) -> np.ndarray:
         """Pixels -> the lifter's image plane ``((u - cx) / f, (v - cy) / f)``, lens distortion removed."""
-        xy = (np.asarray(uv, dtype=np.float64) - np.asarray(self.c)) / np.asarray(self.f)
-        xy = self.undistort(xy)
-        return xy * (np.asarray(self.f) / self.focal)
+        return self.rays(uv) * (np.asarray(self.f) / self.focal)
 
     def denormalize(self, xy: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`normalize`."""

@@ -6,8 +6,13 @@ the swing that turns its rest direction onto its direction in the frame. A joint
 children (the pelvis, the thorax) is oriented by the best rigid fit of all its child bones, and each
 child hangs from a zero-length branch joint of its own, so every bone direction is reproduced
 exactly; positions are exact too when the clip's bone lengths are constant (motion capture), and
-otherwise off only by each bone's deviation from its median length. Y up, centimetres, channels
-ZXY (Blender's importer default); the root carries the translation.
+otherwise off only by each bone's deviation from its median length. Y up, centimetres by default,
+channels ZXY (Blender's importer default); the root carries the translation: the person's path
+through the world for a grounded clip, else the pelvis held over the origin, feet on the floor.
+
+The rest pose is either that mean pose or (``rest="tpose"``, for retargeting onto other rigs) a
+T-pose facing +Z: legs straight down, trunk and head straight up, arms out sideways, the same bone
+lengths.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from scipy.spatial.transform import Rotation
 from ..models.skeletons import Skeleton
 
 MM_TO_CM = 0.1
+REST_POSES = ("mean", "tpose")
 
 
 def camera_to_y_up(points: np.ndarray) -> np.ndarray:
@@ -123,26 +129,51 @@ def fill_gaps(pose: np.ndarray) -> tuple[np.ndarray, int]:
     return pose[idx], int((~valid).sum())
 
 
-def write_bvh(path, pose3d_mm: np.ndarray, fps: float, skeleton: Skeleton,
-              root_translation_mm: np.ndarray | None = None) -> int:
-    """Write ``pose3d_mm`` (T, J, 3), camera axes, as BVH. Returns the number of gap frames filled."""
-    pose, filled = fill_gaps(np.asarray(pose3d_mm, dtype=np.float64))
-    pos = camera_to_y_up(pose) * MM_TO_CM
+def tpose_direction(skeleton: Skeleton, joint: int) -> np.ndarray:
+    """The T-pose direction (Y up, facing +Z, the person's left at +X) of the bone ending at ``joint``."""
+    name, parent = skeleton.joints[joint], skeleton.joints[skeleton.parents[joint]]
+    side = 1.0 if name.startswith("left_") else -1.0 if name.startswith("right_") else 0.0
+    part = name.split("_", 1)[-1]
+    if part in ("shoulder", "elbow", "wrist"):
+        return np.array([side, 0.0, 0.0])
+    if part == "hip" and parent == "pelvis":
+        return np.array([side, 0.0, 0.0])
+    if part in ("hip", "knee", "ankle"):  # COCO's hips hang from the shoulders
+        return np.array([0.0, -1.0, 0.0])
+    if side:  # eyes, ears: up and out
+        return _unit(np.array([side, 1.0, 0.0]))
+    return np.array([0.0, 1.0, 0.0])  # spine, thorax, neck, head
+
+
+def rest_pose(rel: np.ndarray, skeleton: Skeleton, rest: str = "mean") -> np.ndarray:
+    """Rest joint positions (J, 3) from root-relative positions (T, J, 3): median bone lengths along
+    each bone's mean direction (``mean``) or along the T-pose's (``tpose``)."""
     root = skeleton.parents.index(-1)
-    if root_translation_mm is not None:
-        pos = pos + camera_to_y_up(fill_gaps(root_translation_mm[:, None, :])[0]) * MM_TO_CM
-    else:  # stand the person on the floor (Y = 0) at the origin
-        pos = pos + np.array([0.0, np.median(pos[:, root, 1] - pos[:, :, 1].min(axis=1)), 0.0])
-    rel = pos - pos[:, root:root + 1]
     lengths = {c: np.median(np.linalg.norm(rel[:, c] - rel[:, p], axis=-1)) for p, c in skeleton.bones}
-    rest = np.zeros((skeleton.num_joints, 3))
+    out = np.zeros((skeleton.num_joints, 3))
     order = [root]
     while order:
         j = order.pop(0)
         for c in (c for c, p in enumerate(skeleton.parents) if p == j):
-            direction = _unit(_unit(rel[:, c] - rel[:, j]).mean(axis=0))
-            rest[c] = rest[j] + lengths[c] * direction
+            direction = tpose_direction(skeleton, c) if rest == "tpose" else _unit(_unit(rel[:, c] - rel[:, j]).mean(axis=0))
+            out[c] = out[j] + lengths[c] * direction
             order.append(c)
+    return out
+
+
+def write_bvh(path, pose3d_mm: np.ndarray, fps: float, skeleton: Skeleton, y_up: bool = False,
+              units_per_mm: float = MM_TO_CM, rest: str = "mean") -> int:
+    """Write ``pose3d_mm`` (T, J, 3) as BVH: world positions already Y up with the floor at 0 when
+    ``y_up``, else root-relative camera axes (then the lowest joint is stood on the floor, the root
+    over the origin). Returns the number of gap frames filled."""
+    pose, filled = fill_gaps(np.asarray(pose3d_mm, dtype=np.float64))
+    root = skeleton.parents.index(-1)
+    pos = (pose if y_up else camera_to_y_up(pose)) * units_per_mm
+    if not y_up:  # stand the person on the floor (Y = 0) at the origin, whichever joint is the root
+        pos = pos - pos[:, root:root + 1] * [1.0, 0.0, 1.0]
+        pos = pos - np.array([0.0, np.median(pos[:, :, 1].min(axis=1)), 0.0])
+    rel = pos - pos[:, root:root + 1]
+    rest = rest_pose(rel, skeleton, rest)
     joints = build_hierarchy(rest, skeleton)
     local = solve_rotations(rel, rest, joints, skeleton)
     euler = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_euler("ZXY", degrees=True).reshape(len(pos), -1, 3)

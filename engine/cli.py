@@ -29,6 +29,10 @@ def _train(args: argparse.Namespace) -> None:
     from ..models.train import load_train_config, train
 
     overrides = {k: v for k, v in (("out", args.out), ("data", args.data), ("steps", args.steps)) if v is not None}
+    if args.export_latest:
+        from ..models.train import export_latest
+        print(f"latest weights: {export_latest(load_train_config(args.config, overrides), args.export_latest)}")
+        return
     if is_refiner_config(args.config):
         best = train_refiner(load_refiner_config(args.config, overrides), progress=not args.quiet)
     else:
@@ -42,7 +46,11 @@ def _eval(args: argparse.Namespace) -> None:
     from ..models.h36m import FPS
     from ..models.suites import NOTES, load_suite
 
+    if args.sequence_step < 1:
+        raise ConfigError(f"--sequence-step must be at least 1 (1 scores every sequence), got {args.sequence_step}.")
     model = load_weights(args.weights)
+    if args.world:
+        return _eval_world(args, model)
     refiners = [None]
     if args.refine:
         from ..models.refiner import refine_sequence, stream_noise
@@ -52,7 +60,7 @@ def _eval(args: argparse.Namespace) -> None:
                                                                  args.sampler_steps))
     results, tables = [], []
     for suite in args.suites:
-        sequences = load_suite(suite, args.data, args.bandai_data, args.subjects)
+        sequences = load_suite(suite, args.data, args.bandai_data, args.subjects)[:: args.sequence_step]
         # --fps resamples Human3.6M's 50 Hz suites; the others run at their own rate.
         for fps in args.fps if sequences[0].fps == FPS else [sequences[0].fps]:
             for source in args.sources:
@@ -61,7 +69,7 @@ def _eval(args: argparse.Namespace) -> None:
                 for occlusion, guess, refiner in itertools.product(args.occlude, args.fov_guess or [None], refiners):
                     r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
                                  refiner=refiner, flip=not args.no_flip, progress=not args.quiet, hfov_guess=guess)
-                    r.update(suite=suite, note=NOTES[suite])
+                    r.update(suite=suite, note=NOTES[suite], sequence_step=args.sequence_step)
                     results.append(r)
                     tables.append(markdown_table(r))
                     print(tables[-1] + "\n", flush=True)
@@ -75,6 +83,21 @@ def _eval(args: argparse.Namespace) -> None:
                                                "refine": settings, "results": results}, indent=2))
     if args.markdown:
         Path(args.markdown).write_text("\n\n".join(tables) + "\n")
+
+
+def _eval_world(args: argparse.Namespace, model) -> None:
+    from ..models.h36m import TEST_SUBJECTS, load_sequences
+    from ..models.world_eval import HEIGHTS, angles_table, evaluate_world, world_table
+
+    sequences = load_sequences(args.subjects or TEST_SUBJECTS, args.data)
+    results = [evaluate_world(model, sequences, source, args.height, heights, not args.no_flip, not args.quiet)
+               for source in args.sources if source in ("gt", "sh") for heights in HEIGHTS]
+    tables = world_table(results) + "\n\n" + angles_table(results)
+    print(tables)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"weights": str(args.weights), "results": results}, indent=2))
+    if args.markdown:
+        Path(args.markdown).write_text(tables + "\n")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -141,7 +164,15 @@ def _pipeline_options(args: argparse.Namespace):
     return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, flip=not args.no_flip,
                            camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine, refiner=args.refiner,
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
-                           swap_repair=not args.no_swap_repair, people=args.people)
+                           swap_repair=not args.no_swap_repair, people=args.people,
+                           world=_world_settings(args))
+
+
+def _world_settings(args: argparse.Namespace):
+    from .world import WorldSettings
+
+    return WorldSettings(args.height, args.camera_pitch, args.camera_roll, args.camera_height,
+                         foot_lock=not args.no_foot_lock)
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -162,6 +193,15 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
                         "per person, NAME_p0_3d.npz, ...; default 1, the faster single-person MediaPipe")
     p.add_argument("--no-swap-repair", action="store_true",
                    help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
+    add_height_arg(p)
+    p.add_argument("--camera-pitch", type=number_between(-89.0, 89.0, "a camera tilt in degrees"),
+                   help="the camera's downward tilt in degrees, instead of estimating it from the feet")
+    p.add_argument("--camera-roll", type=number_between(-89.0, 89.0, "a camera roll in degrees"), default=0.0,
+                   help="the camera's roll in degrees, with --camera-pitch")
+    p.add_argument("--camera-height", type=number_between(0.01, 50.0, "a camera height in metres"),
+                   help="the camera's height above the floor in metres, instead of estimating it")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="let planted feet slide as measured (the foot lock shifts the body to hold them)")
     _add_refiner_args(p)
 
 
@@ -185,6 +225,14 @@ def int_between(lo: int, hi: int, what: str):
             raise argparse.ArgumentTypeError(f"{text} is not {what}: give a whole number from {lo} to {hi}.")
         return int(text)
     return parse
+
+
+def add_height_arg(p: argparse.ArgumentParser) -> None:
+    from ..calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
+
+    p.add_argument("--height", type=number_between(*HEIGHT_RANGE_M, "a person's height in metres"),
+                   default=DEFAULT_HEIGHT_M, help=f"the subject's height in metres, the world's scale "
+                                                  f"(default {DEFAULT_HEIGHT_M:g})")
 
 
 def _add_flip_arg(p: argparse.ArgumentParser) -> None:
@@ -222,6 +270,10 @@ def _process(args: argparse.Namespace) -> None:
         clips = ", ".join(map(str, [report.clip_path, *report.person_clips]))
         print(f"{report.frames} frame{'s' * (report.frames != 1)} ({report.frames_with_person} with a person"
               f"{repaired}) -> {clips}" + (f", {report.video_path}" if report.video_path else ""))
+        if args.plots:
+            from .clip import Clip
+            from .plots import write_plots
+            print("plots: " + ", ".join(map(str, write_plots(Clip.load(report.clip_path), args.out, path.stem))))
         if report.error:
             raise SourceError(report.error)
         if not report.frames_with_person:
@@ -267,11 +319,13 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from .clip import Clip
-    from .export import export_clip
+    from .export import ExportOptions, export_clip
 
     clip = Clip.load(args.clip)
     fmt = args.to or args.output.suffix.lstrip(".")
-    out, note = export_clip(clip, fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video)
+    options = ExportOptions(args.frame, args.units, args.rest, args.marker_names, args.rows, args.fill_gaps)
+    out, note = export_clip(clip, fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video,
+                            options=options)
     print(f"{len(clip)} frames -> {out}")
     if note:
         print(note)
@@ -322,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="Human3.6M folder (default: $POSELIFT_DATA or ../shared/data/h36m)")
     t.add_argument("--steps", type=int, help="total optimisation steps (overrides the config)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--export-latest", type=Path, metavar="PT",
+                   help="train nothing: write the run's latest EMA weights (OUT/last.pt) to this file")
     t.set_defaults(run=_train)
 
     e = sub.add_parser("eval", help="Human3.6M protocol (S9/S11, all cameras, every frame) and generalisation suites")
@@ -336,11 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "ground truth with MediaPipe-shaped errors")
     e.add_argument("--fps", nargs="+", type=float, default=[50.0], help="resample the 50 Hz input to these rates")
     e.add_argument("--subjects", nargs="+", help="override the test subjects")
+    e.add_argument("--sequence-step", type=int, default=1, metavar="K",
+                   help="score every K-th sequence only (sequences run take by take, cameras innermost: 4 keeps "
+                        "the first camera of each Human3.6M take); a subset for slow models, said in every table")
     e.add_argument("--occlude", nargs="+", type=float, default=[0.0],
                    help="also score with this fraction of joint-frames occluded in runs (e.g. 0 0.1)")
     e.add_argument("--fov-guess", nargs="+", type=number_between(1.0, 179.0, "a horizontal field of view in degrees"),
                    help="score with intrinsics guessed from these horizontal fields of view (degrees) instead of "
                         "the cameras' calibration: what calibrating is worth")
+    e.add_argument("--world", action="store_true",
+                   help="the world protocol instead: root trajectory, absolute MPJPE and floor on S9/S11 "
+                        "(--sources gt sh), with --height and with each subject's own height")
+    add_height_arg(e)
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     _add_refiner_args(e)
     e.add_argument("--seed", type=int, default=0, help="occlusion and refiner noise seed")
@@ -354,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("video", type=Path, help="a video, an image, a folder of videos or of images (each lifted on its own), or a glob ('season/**/*.mp4')")
     pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
+    pr.add_argument("--plots", action="store_true", help="also write PNG plots of the joint angles and the trajectory")
     pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.add_argument("--workers", type=int, default=1,
@@ -372,6 +436,18 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--skeleton", default="h36m17", choices=["h36m17", "coco17", "mpi_inf_3dhp17"])
     x.add_argument("--video", type=Path, help="source video for the mp4 (default: the clip's recorded source)")
     x.add_argument("--force", action="store_true", help="overwrite an existing file")
+    x.add_argument("--frame", choices=("auto", "world", "camera"), default="auto",
+                   help="world: the person moving over the floor, Y up (needs a grounded clip); camera: "
+                        "root-relative, as clips before grounding; auto (default): world when the clip has it")
+    x.add_argument("--units", choices=("mm", "cm", "m"), help="length unit (default: BVH cm, TRC m, others mm)")
+    x.add_argument("--rest", choices=("mean", "tpose"), default="mean",
+                   help="BVH rest pose: the clip's mean pose, or a T-pose for retargeting")
+    x.add_argument("--marker-names", choices=("opensim", "poselift"), default="opensim",
+                   help="TRC/C3D marker names: Pose2Sim/Sports2D's (LHip, RKnee, ...) or poselift's (left_hip, ...)")
+    x.add_argument("--rows", choices=("joint", "frame"), default="joint",
+                   help="CSV: one row per frame and joint, or one row per frame")
+    x.add_argument("--fill-gaps", type=number_between(0.0, 10.0, "a gap length in seconds"), default=0.0,
+                   help="TRC/C3D: interpolate gaps up to this many seconds (OpenSim's IK needs a marker in every frame)")
     x.set_defaults(run=_export)
 
     b = sub.add_parser("bench", help="per-stage latency, throughput and memory (median, p90)")

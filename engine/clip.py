@@ -29,6 +29,13 @@ class Clip:
     mediapipe_world: np.ndarray | None = None  # (N, 33, 3) mm, MediaPipe's own 3D
     meta: dict = field(default_factory=dict)  # skeleton, units, camera, model, source, ...
     refined: np.ndarray | None = None  # (N, 17) bool, the joints the refiner resampled
+    # World grounding (absent in clips made before it, or with grounding off); meta["world"] holds
+    # the subject height used and the floor (engine.world.ground_of):
+    trajectory: np.ndarray | None = None  # (N, 3) mm, the root in the camera frame, metric
+    scale: np.ndarray | None = None  # (N,) factor from pose3d to the subject's height
+    contacts: np.ndarray | None = None  # (N, 2) bool, left / right foot planted
+
+    WORLD_ARRAYS = ("trajectory", "scale", "contacts")
 
     def __len__(self) -> int:
         return len(self.pose3d)
@@ -37,6 +44,15 @@ class Clip:
     def from_results(cls, results: list, fps: float, meta: dict | None = None,
                      pixel_scale: tuple[float, float] = (1.0, 1.0)) -> "Clip":
         """``pixel_scale``: from the frames the pipeline saw to the source's own pixels (x, y)."""
+        world = {}
+        if any(r.world is not None for r in results):
+            nan = np.full(3, np.nan)
+            world = {"trajectory": np.array([r.world.root_mm if r.world else nan for r in results], np.float32),
+                     "scale": np.array([r.world.scale if r.world else np.nan for r in results], np.float32),
+                     "contacts": np.array([r.world.contacts if r.world else (False, False) for r in results], bool)}
+            ground = next((r.world.ground for r in reversed(results) if r.world and r.world.ground), None)
+            meta = {**(meta or {}), "world": {**(meta or {}).get("world", {}),
+                                              "ground": ground.to_dict() if ground else None}}
         return cls(
             pose3d=np.array([r.pose3d for r in results], np.float32).reshape(-1, H36M.num_joints, 3),
             keypoints=(np.array([r.keypoints for r in results], np.float32).reshape(-1, H36M.num_joints, 2)
@@ -49,6 +65,7 @@ class Clip:
                                       for r in results], np.float32).reshape(-1, MEDIAPIPE.num_joints, 3),
             meta={"skeleton": H36M.name, "units": "mm", **(meta or {})},
             refined=np.array([r.refined for r in results], bool).reshape(-1, H36M.num_joints),
+            **world,
         )
 
     def save(self, path: str | Path) -> Path:
@@ -62,6 +79,7 @@ class Clip:
             arrays["mediapipe_world"] = self.mediapipe_world
         if self.refined is not None:
             arrays["refined"] = self.refined
+        arrays.update({k: getattr(self, k) for k in self.WORLD_ARRAYS if getattr(self, k) is not None})
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
@@ -82,7 +100,8 @@ class Clip:
                            data["timestamps"], float(meta["fps"]),
                            data["mediapipe_world"] if "mediapipe_world" in data.files else None,
                            {k: v for k, v in meta.items() if k not in ("version", "fps")},
-                           data["refined"] if "refined" in data.files else None)
+                           data["refined"] if "refined" in data.files else None,
+                           **{k: data[k] for k in cls.WORLD_ARRAYS if k in data.files})
         except ClipError:
             raise
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:

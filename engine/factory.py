@@ -15,6 +15,7 @@ from .keypoints import MediaPipePose, MediaPipePoses
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
 from .swaps import SwapRepair
+from .world import WorldSettings, WorldStream
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = ROOT / "weights" / "lifter_tcn81.pt"
@@ -37,6 +38,7 @@ class PipelineOptions:
     refine_settings: RefineSettings = field(default_factory=RefineSettings)
     swap_repair: bool = True  # swap MediaPipe's left/right label swaps back before lifting
     people: int = 1  # 1: the legacy single-person MediaPipe (faster); more: the Tasks API, up to this many
+    world: WorldSettings | None = field(default_factory=WorldSettings)  # None: root-relative only
 
 
 def file_sha256(path: Path) -> str:
@@ -54,10 +56,11 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     smoothing = OneEuroFilter(min_cutoff=opts.smoothing) if opts.smoothing else None
     refiner = load_refiner(opts.refiner, opts.refine_settings) if opts.refine else None
     pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
-                        refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None)
+                        refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
+                        world=WorldStream(opts.world) if opts.world else None)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people,
-            "receptive_field": model.spec.receptive_field}
+            "arch": model.arch, "receptive_field": model.context[0] + 1}
     if refiner is not None:
         info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
                            **vars(opts.refine_settings)}

@@ -20,6 +20,7 @@ from .keypoints import Keypoints, MediaPipePose
 from .sources import Frame
 from .swaps import SwapRepair
 from .tracker import PersonTracker
+from .world import WorldFrame, WorldStream
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage (the whole frame's)
     person_id: int | None = None  # the tracker's id for this person (kept while they are missed briefly)
     people: list["Result"] = field(default_factory=list)  # every person lifted in this frame, this one included
+    world: WorldFrame | None = None  # where the person stands (trajectory, floor, contacts), when grounded
 
     @property
     def latency_ms(self) -> float:
@@ -80,7 +82,8 @@ class Pipeline:
     def __init__(self, lifter: LifterBackend, camera: Camera | None = None, hfov_deg: float = 60.0,
                  keypoints: Callable[[np.ndarray], list[Keypoints]] | None = None,
                  refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
-                 swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None):
+                 swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
+                 world: WorldStream | None = None):
         self.lifter = lifter
         self.calibration = camera
         self.hfov_deg = hfov_deg
@@ -92,6 +95,8 @@ class Pipeline:
         self.tracker = tracker if tracker is not None else PersonTracker()
         self.streams: dict[int, PersonStream] = {}
         self.followed: int | None = None  # the person whose result process() returns
+        self.world = world  # the template: each person is grounded by a WorldStream of its settings
+        self._worlds: dict[int, WorldStream] = {}  # kept through brief misses (the floor stays)
 
     def reset(self) -> None:
         """Everyone afresh: after a seek or a source change."""
@@ -105,6 +110,7 @@ class Pipeline:
     def follow(self, person_id: int | None) -> None:
         """Follow this person (None: the most prominent one, chosen again when they leave)."""
         self.followed = person_id
+    world: WorldFrame | None = None  # where the person stands (trajectory, floor, contacts), when grounded
 
     def camera_for(self, width: int, height: int) -> Camera:
         """The calibrated camera, or intrinsics guessed from the field of view for this frame size."""
@@ -128,6 +134,8 @@ class Pipeline:
         for gone in set(self.streams) - {pid for pid, _ in tracked}:
             del self.streams[gone]
             self.lifter.release(gone)
+            if gone in self._worlds:
+                self._worlds[gone].reset()
         camera = self.camera_for(w, h)
         prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera)
                     for pid, mp in tracked}
@@ -150,9 +158,10 @@ class Pipeline:
                 pose = smoothing(pose, frame.timestamp)
             spent["refine"] += tb - ta
             spent["filter"] += time.perf_counter() - tb
+            world = self._world_for(pid).step(pose, kp, conf, camera, frame.timestamp) if self.world else None
             people.append(Result(frame.index, frame.timestamp, frame.t_capture, 0.0, (w, h), True, kp, conf,
                                  np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined,
-                                 repaired, timings, pid))
+                                 repaired, timings, pid, world=world))
         for stage, on in (("refine", self.refiner), ("filter", self.smoothing)):
             if on is not None and people:
                 timings[stage] = 1000 * spent[stage]  # for everyone in the frame
@@ -160,6 +169,15 @@ class Pipeline:
         for r in people:
             r.t_result, r.people = t4, people
         return self._followed_result(frame, people, (w, h), timings)
+
+    def _world_for(self, person_id: int) -> WorldStream:
+        """This person's grounding, made on first sight and kept while the tracker knows them."""
+        known = {t.id for t in self.tracker.tracks}
+        for pid in [pid for pid in self._worlds if pid not in known and pid != person_id]:
+            del self._worlds[pid]
+        if person_id not in self._worlds:
+            self._worlds[person_id] = WorldStream(self.world.settings, self.world.window_s)
+        return self._worlds[person_id]
 
     def _prepare(self, stream: PersonStream, mp: Keypoints, camera: Camera):
         kp = convert(mp.landmarks, MEDIAPIPE.name, H36M.name)

@@ -148,9 +148,10 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
 
 def clip_meta(path: Path, source: VideoFileSource, pipeline: Pipeline, model_info: dict) -> dict:
     """The clip's metadata: the source's absolute path (MP4 export from another folder still finds
-    it), the camera in the source's own pixels, the model."""
+    it), the camera in the source's own pixels, the model, the world grounding's settings."""
     camera = pipeline.camera_for(source.width, source.height).resized(*source.source_size)
-    return {"source": str(path.resolve()), "camera": camera.to_dict(), "model": model_info}
+    world = {"world": pipeline.world.settings.to_dict()} if pipeline.world else {}
+    return {"source": str(path.resolve()), "camera": camera.to_dict(), "model": model_info, **world}
 
 
 def pixel_scale(source: VideoFileSource) -> tuple[float, float]:

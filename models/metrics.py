@@ -79,3 +79,15 @@ def per_action_mean(rows: Iterable[tuple[str, float, int]]) -> tuple[dict[str, f
         count[action] += n
     per_action = {a: total[a] / count[a] for a in sorted(total)}
     return per_action, float(np.mean(list(per_action.values())))
+
+
+def per_action_results(rows: dict[str, list[tuple[str, float, int]]]) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Every metric's rows (``per_action_mean``) at once: {action: {metric: value}} and {metric: mean}."""
+    per_action: dict[str, dict[str, float]] = {}
+    means: dict[str, float] = {}
+    for key, r in rows.items():
+        if r:
+            by_action, means[key] = per_action_mean(r)
+            for a, v in by_action.items():
+                per_action.setdefault(a, {})[key] = v
+    return per_action, means

@@ -139,6 +139,43 @@ def truncated_video(tmp_path, frames: int = 120, size=(320, 240)):
     return cut
 
 
+def grounded_clip(frames: int = 90, fps: float = 30.0, gaps=(40, 41), pitch_deg: float = 12.0,
+                  camera_height_mm: float = 1500.0):
+    """A person (the TEMPLATE pose, legs swinging) walking 3 m along the camera's x axis, 5 m in front
+    of a camera pitched down ``pitch_deg`` and ``camera_height_mm`` above the floor, as a grounded clip;
+    also returns the world truth (N, 17, 3) mm (Y up, floor 0, the camera's foot point at the origin)."""
+    import numpy as np
+
+    from poselift.calibration.floor import Ground, up_from_tilt
+    from poselift.engine.clip import Clip
+    base = np.array(TEMPLATE, float) * [1, -1, -1]  # Y up, facing the camera
+    world = []
+    for t in range(frames):
+        pose = base.copy()
+        swing = 0.4 * np.sin(2 * np.pi * t / fps)
+        for hip, knee, ankle, sign in ((1, 2, 3, 1), (4, 5, 6, -1)):
+            c, s = np.cos(sign * swing), np.sin(sign * swing)
+            rot = np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+            pose[[knee, ankle]] = (pose[[knee, ankle]] - pose[hip]) @ rot.T + pose[hip]
+        world.append(pose + [-1500 + 3000 * t / (frames - 1), 950 - 70 + 66, -5000])
+    world = np.array(world)
+    ground = Ground(tuple(up_from_tilt(pitch_deg)), camera_height_mm)
+    cam = (world - [0, camera_height_mm, 0]) @ ground.rotation  # rows of the rotation: camera -> world
+    pose3d = (cam - cam[:, :1]).astype(np.float32)
+    trajectory = cam[:, 0].astype(np.float32)
+    pose3d[list(gaps)] = np.nan
+    trajectory[list(gaps)] = np.nan
+    f, c = 1000.0, np.array([640.0, 360.0])
+    kp = cam[..., :2] / cam[..., 2:] * f + c
+    conf = np.where(np.isnan(pose3d[..., 0]), 0, 0.9).astype(np.float32)
+    meta = {"skeleton": "h36m17", "units": "mm", "camera": {"f": [f, f], "c": c.tolist(), "width": 1280, "height": 720},
+            "world": {"height_m": 1.7, "ground": ground.to_dict()}}
+    contacts = np.zeros((frames, 2), bool)
+    clip = Clip(pose3d, kp.astype(np.float32), conf, np.full((frames, 17), 25, np.float32), np.arange(frames) / fps,
+                fps, None, meta, None, trajectory, np.ones(frames, np.float32), contacts)
+    return clip, world
+
+
 def demo_cut(path, start: int = 0, frames: int = 15, width: int = 640):
     """Frames ``start`` to ``start + frames`` of the demo clip, scaled to ``width``, as an H.264 MP4."""
     import av

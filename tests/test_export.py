@@ -72,7 +72,7 @@ def test_bvh_of_a_clip_with_gaps_and_other_formats(tmp_path):
 def test_csv_and_json(tmp_path):
     clip = synthetic_clip()
     out, _ = export_clip(clip, "csv", tmp_path / "c.csv", skeleton="mpi_inf_3dhp17")
-    table = pd.read_csv(out)
+    table = pd.read_csv(out, comment="#")
     assert list(table.columns[:6]) == ["frame", "time_s", "joint", "x_mm", "y_mm", "z_mm"]
     assert len(table) == len(clip) * 17
     mpi = convert(clip.pose3d.astype(float), "h36m17", "mpi_inf_3dhp17")
@@ -93,15 +93,15 @@ def test_trc_and_c3d_markers_match_the_clip(tmp_path):
     want = camera_to_y_up(clip.pose3d.astype(float))
     out, _ = export_clip(clip, "trc", tmp_path / "m.trc")
     lines = out.read_text().splitlines()
-    assert lines[2].split("\t")[:5] == ["30.00", "30.00", "60", "17", "mm"]
+    assert lines[2].split("\t")[:5] == ["30", "30", "60", "17", "m"]
     data = pd.read_csv(out, sep="\t", skiprows=5, header=None)
-    values = data.iloc[:, 2:2 + 51].to_numpy(float).reshape(-1, 17, 3)
+    values = 1000 * data.iloc[:, 2:2 + 51].to_numpy(float).reshape(-1, 17, 3)
     assert np.allclose(values[20], want[20], atol=1e-3)
     assert np.isnan(values[11]).all()
 
     out, _ = export_clip(clip, "c3d", tmp_path / "m.c3d")
     c3d = ezc3d.c3d(str(out))  # an independent reader
-    assert c3d["parameters"]["POINT"]["LABELS"]["value"] == list(H36M.joints)
+    assert c3d["parameters"]["POINT"]["LABELS"]["value"][:3] == ["Hip", "RHip", "RKnee"]
     assert c3d["parameters"]["POINT"]["RATE"]["value"][0] == 30
     points = np.transpose(c3d["data"]["points"][:3], (2, 1, 0))
     assert points.shape == (60, 17, 3)
@@ -159,3 +159,53 @@ def test_bad_requests_are_one_sentence_and_lose_nothing(tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
     assert Clip.load(src).pose3d.shape == clip.pose3d.shape  # the source clip is untouched
     assert get_skeleton("coco17") is COCO
+
+
+def test_grounded_clip_exports_the_walk_through_the_world(tmp_path):
+    from conftest import grounded_clip
+    from poselift.engine.export import ExportOptions
+    clip, world = grounded_clip()
+    want = (world - world[0, 0] * [1, 0, 1]) / 10  # cm, Y up, floor 0, starting over the origin
+    valid = np.isfinite(clip.pose3d).all(axis=(1, 2))
+    for rest in ("mean", "tpose"):
+        out, note = export_clip(clip, "bvh", tmp_path / f"{rest}.bvh", options=ExportOptions(rest=rest))
+        got = bvh_world_positions(out, len(clip))
+        pos = np.stack([got[name] for name in H36M.joints], axis=1)
+        assert np.abs(pos[valid] - want[valid]).max() < 0.1  # within 1 mm, root motion included
+        assert "2 frame(s) without a person" in note
+    tpose = out.read_text().split("MOTION")[0]
+    assert "JOINT left_shoulder" in tpose and "OFFSET 0.000000 0.000000 0.000000" in tpose
+    out, _ = export_clip(clip, "bvh", tmp_path / "m.bvh", options=ExportOptions(units="m"))
+    pos = np.stack([bvh_world_positions(out, len(clip))[n] for n in H36M.joints], axis=1)
+    assert np.abs(pos[valid] - want[valid] / 100).max() < 0.001
+
+    out, _ = export_clip(clip, "csv", tmp_path / "w.csv", options=ExportOptions(rows="frame", units="m"))
+    header = [ln for ln in out.read_text().splitlines() if ln.startswith("#")]
+    assert "# fps: 30.0" in header and "# skeleton: h36m17" in header and "# units: m" in header
+    assert any(h.startswith("# axes: world: Y up") for h in header)
+    table = pd.read_csv(out, comment="#")
+    assert len(table) == len(clip) and "right_ankle_y_m" in table.columns
+    assert np.allclose(table["pelvis_y_m"][valid], world[valid, 0, 1] / 1000, atol=1e-4)
+    assert table.loc[40, "pelvis_x_m"] != table.loc[40, "pelvis_x_m"]  # a gap stays a gap (NaN)
+
+    doc = json.loads(export_clip(clip, "json", tmp_path / "w.json")[0].read_text())
+    assert doc["axes"].startswith("world") and np.allclose(doc["camera_position_mm"][1], 1500, atol=1)
+    # root-relative on request, as clips before grounding
+    out, _ = export_clip(clip, "csv", tmp_path / "c.csv", options=ExportOptions(frame="camera"))
+    assert "root-relative" in out.read_text().splitlines()[3]
+
+
+def test_old_clips_export_as_before_and_refuse_world_options_in_one_sentence(tmp_path):
+    from poselift.engine.export import ExportOptions
+    clip = synthetic_clip()
+    out, _ = export_clip(clip, "bvh", tmp_path / "coco.bvh", skeleton="coco17")
+    got = bvh_world_positions(out, len(clip))
+    lowest = np.min([got[n][:, 1] for n in COCO.joints], axis=0)
+    assert np.abs(np.median(lowest)) < 0.5  # the feet on the floor, not the nose at the pelvis's height
+    with pytest.raises(ExportError, match="this clip has no world trajectory .* export it with --frame camera"):
+        export_clip(clip, "trc", tmp_path / "w.trc", options=ExportOptions(frame="world"))
+    assert not (tmp_path / "w.trc").exists()
+    src = clip.save(tmp_path / "old.npz")
+    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "export", str(src), "-o",
+                             str(tmp_path / "w.bvh"), "--frame", "world"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no world trajectory" in result.stderr

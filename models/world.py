@@ -1,0 +1,187 @@
+"""The lifted body in the world: metric scale from the subject's height, the camera-frame root
+trajectory, the floor under the feet, foot contacts and foot skating (H36M-17 poses).
+
+Scale: the lifter's root-relative pose has the size of the bodies it was trained on; a subject of
+height H is that pose times ``H / stature(pose)``, with the stature estimated from the pose's own
+bones (:func:`stature_mm`). The trajectory is then the closed-form translation that reprojects the
+scaled pose onto the 2D (``calibration.trajectory``), filtered causally. The floor comes from where
+the feet stop: the lower ankle of each frame in which it hardly moves (``calibration.floor``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..calibration.floor import CAMERA_UP, Ground, fit_up
+from ..calibration.trajectory import TrajectoryFilter, filter_trajectory, root_translation
+from .skeletons import H36M
+
+# Standing height per (mean leg + pelvis-to-thorax + thorax-to-head-top): the head top stands 1.045x
+# that chain above the ankle joints in Human3.6M's upright frames, and the ankle joint stands 3.9 %
+# of the stature above the sole (Winter, Biomechanics and Motor Control of Human Movement).
+ANKLE_HEIGHT_PER_STATURE = 0.039
+STATURE_PER_CHAIN = 1.045 / (1 - ANKLE_HEIGHT_PER_STATURE)
+ANKLES = (H36M.index("left_ankle"), H36M.index("right_ankle"))  # contacts are stored in this order
+FOOT_NAMES = ("left", "right")
+# A foot is planted while its ankle is within this fraction of the stature above its standing height
+# and moves slower than this many statures per second (walking swings the foot at ~2 statures/s).
+CONTACT_HEIGHT_PER_STATURE = 0.06
+CONTACT_SPEED_PER_STATURE = 0.45
+CONTACT_SPAN = 2  # frames the speed is measured over (a monocular ankle jitters from frame to frame)
+# The foot lock pins a planted ankle where it touched down, moving the whole body; the pin itself
+# follows the unlocked ankle with this time constant (s), so the body never drifts from the image.
+LOCK_FOLLOW_S = 2.0
+
+
+def _length(pose: np.ndarray, a: int, b: int) -> np.ndarray:
+    return np.linalg.norm(pose[..., a, :] - pose[..., b, :], axis=-1)
+
+
+def stature_mm(pose: np.ndarray) -> np.ndarray:
+    """Standing height (...) implied by the bones of H36M-17 poses (..., 17, 3) in mm."""
+    h = H36M.index
+    leg = 0.5 * sum(_length(pose, h(f"{s}_hip"), h(f"{s}_knee")) + _length(pose, h(f"{s}_knee"), h(f"{s}_ankle"))
+                    for s in ("left", "right"))
+    chain = leg + _length(pose, h("thorax"), h("pelvis")) + _length(pose, h("head_top"), h("thorax"))
+    return STATURE_PER_CHAIN * chain
+
+
+def causal_scale(pose: np.ndarray, height_m: float) -> np.ndarray:
+    """Per frame (N,), the factor that gives poses (N, 17, 3) a stature of ``height_m``: the height
+    over the mean stature of the frames so far (gaps skipped), as a live stream knows it."""
+    s = stature_mm(pose)
+    seen = np.isfinite(s)
+    total, count = np.cumsum(np.where(seen, s, 0.0)), np.cumsum(seen)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, 1000.0 * height_m * count / total, np.nan)
+
+
+def camera_trajectory(pose: np.ndarray, rays: np.ndarray, confidence: np.ndarray, times: np.ndarray,
+                      height_m: float, smooth: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Scale (N,) and camera-frame root trajectory (N, 3) mm of a root-relative pose sequence
+    (N, 17, 3) seen along ``rays`` (N, 17, 2) with ``confidence`` (N, 17); causal, frame by frame."""
+    scale = causal_scale(pose, height_m)
+    root = root_translation(scale[:, None, None] * pose, rays, confidence)
+    return scale, (filter_trajectory(root, times, TrajectoryFilter()) if smooth else root)
+
+
+def _speed(points: np.ndarray, times: np.ndarray, span: int = 1) -> np.ndarray:
+    """Causal speed (N, ...) of points (N, ..., 3) over the last ``span`` frames (fewer at the start;
+    the first frame gets its successor's)."""
+    n = len(points)
+    if n < 2:
+        return np.zeros(points.shape[:-1])
+    now = np.arange(n)
+    back = np.maximum(now - span, 0)
+    now[0] = 1
+    dt = (times[now] - times[back]).reshape((-1,) + (1,) * (points.ndim - 2))
+    return np.linalg.norm(points[now] - points[back], axis=-1) / dt
+
+
+def contact_candidates(ankles_cam: np.ndarray, times: np.ndarray, up: np.ndarray, stature: float) -> np.ndarray:
+    """Points (M, 3) where a foot rested: per frame the lower ankle (along ``up``) when it moved
+    slower than the contact speed. ``ankles_cam`` (N, 2, 3) mm, camera axes, metric."""
+    height = ankles_cam @ up
+    lower = np.argmin(np.where(np.isfinite(height), height, np.inf), axis=1)
+    speed = _speed(ankles_cam, times)
+    rows = np.arange(len(ankles_cam))
+    slow = speed[rows, lower] < CONTACT_SPEED_PER_STATURE * stature
+    pts = ankles_cam[rows, lower][slow]
+    return pts[np.isfinite(pts).all(-1)]
+
+
+def fit_ground(ankles_cam: np.ndarray, times: np.ndarray, prior_up: np.ndarray, stature: float,
+               fixed_up: bool = False) -> Ground | None:
+    """The floor under the feet (N, 2, 3) mm: twice, pick the resting lower ankles and fit the floor's
+    normal to them (regularised towards ``prior_up``; kept as given with ``fixed_up``), then its height
+    from their median height less the ankle's own. None when no foot has rested yet."""
+    up = np.asarray(prior_up, np.float64)
+    pts = np.zeros((0, 3))
+    for _ in range(1 if fixed_up else 2):
+        pts = contact_candidates(ankles_cam, times, up, stature)
+        if len(pts) == 0:
+            return None
+        if not fixed_up:
+            up = fit_up(pts, prior_up)
+    floor = float(np.median(pts @ up)) - ANKLE_HEIGHT_PER_STATURE * stature
+    return Ground(tuple(float(v) for v in up), -floor)
+
+
+def body_up(pose: np.ndarray) -> np.ndarray:
+    """The mean pelvis-to-thorax direction of poses (N, 17, 3), camera axes: the prior for gravity
+    (people stand and walk nearly upright on average)."""
+    h = H36M.index
+    trunk = pose[:, h("thorax")] - pose[:, h("pelvis")]
+    trunk = trunk[np.isfinite(trunk).all(-1)]
+    if not len(trunk):
+        return CAMERA_UP.copy()
+    v = (trunk / np.linalg.norm(trunk, axis=-1, keepdims=True).clip(1e-9)).mean(0)
+    return v / np.linalg.norm(v)
+
+
+def foot_contacts(ankles_world: np.ndarray, times: np.ndarray, stature: float) -> np.ndarray:
+    """Per frame and foot (left, right) whether it is planted (N, 2): its ankle near the floor
+    (world Y up, floor at 0, mm) and nearly still."""
+    rest = ANKLE_HEIGHT_PER_STATURE * stature
+    low = ankles_world[..., 1] < rest + CONTACT_HEIGHT_PER_STATURE * stature
+    slow = _speed(ankles_world, times, CONTACT_SPAN) < CONTACT_SPEED_PER_STATURE * stature
+    return low & slow & np.isfinite(ankles_world).all(-1)
+
+
+def contact_runs(contacts: np.ndarray) -> list[tuple[int, int, int]]:
+    """(foot, first frame, last frame) of every run of planted frames, per foot."""
+    runs = []
+    for foot in range(contacts.shape[1]):
+        c = np.r_[False, contacts[:, foot], False].astype(int)
+        starts, ends = np.flatnonzero(np.diff(c) == 1), np.flatnonzero(np.diff(c) == -1) - 1
+        runs += [(foot, int(s), int(e)) for s, e in zip(starts, ends)]
+    return sorted(runs, key=lambda r: r[1])
+
+
+def foot_skating(ankles_world: np.ndarray, contacts: np.ndarray, min_frames: int = 3) -> np.ndarray:
+    """Per step (a run of at least ``min_frames`` planted frames), how far (mm) the planted ankle
+    slides along the floor: its largest horizontal distance from where it touched down."""
+    out = []
+    for foot, s, e in contact_runs(contacts):
+        if e - s + 1 >= min_frames:
+            xz = ankles_world[s:e + 1, foot][:, [0, 2]]
+            out.append(float(np.linalg.norm(xz - xz[0], axis=-1).max()))
+    return np.array(out)
+
+
+class FootLock:
+    """Causal foot planting: while a foot is planted its ankle is held where it touched down (in the
+    floor plane) by shifting the whole body; the pin drifts back to the measured ankle over
+    ``LOCK_FOLLOW_S`` so the correction stays small. With both feet down, the stiller one holds (the
+    other is landing or lifting off). Returns the horizontal shift (world X, Z; mm)."""
+
+    def __init__(self, follow_s: float = LOCK_FOLLOW_S):
+        self.follow_s = follow_s
+        self.reset()
+
+    def reset(self) -> None:
+        self.offset = np.zeros(2)
+        self._pins: list[np.ndarray | None] = [None, None]
+        self._last: np.ndarray | None = None
+        self._t: float | None = None
+
+    def __call__(self, ankles_world: np.ndarray, contacts: np.ndarray, t: float) -> np.ndarray:
+        """``ankles_world`` (2, 3) mm as measured (left, right), ``contacts`` (2,) bool."""
+        dt = 0.0 if self._t is None else max(t - self._t, 0.0)
+        self._t = t
+        follow = 1.0 - np.exp(-dt / self.follow_s)
+        raw = ankles_world[:, [0, 2]]
+        moved = np.zeros(2) if self._last is None else np.linalg.norm(raw - self._last, axis=-1)
+        self._last = raw.copy()
+        for foot in range(2):
+            if not contacts[foot]:
+                self._pins[foot] = None
+            elif self._pins[foot] is None:  # touch-down, where the body is drawn now
+                self._pins[foot] = raw[foot] + self.offset
+            else:
+                self._pins[foot] = self._pins[foot] + follow * (raw[foot] - self._pins[foot])
+        if contacts.any():
+            holder = int(np.argmin(np.where(contacts, moved, np.inf)))
+            self.offset = self._pins[holder] - raw[holder]
+        else:  # in the air: let the shift go as the pins would
+            self.offset = (1.0 - follow) * self.offset
+        return self.offset.copy()

@@ -1,0 +1,165 @@
+"""World grounding: the closed-form root translation, the causal trajectory filter, metric scale
+from a height, the floor and gravity from the feet, contacts and foot skating."""
+import numpy as np
+import pytest
+
+from conftest import TEMPLATE, needs_h36m
+from poselift.calibration import Camera
+from poselift.calibration.floor import Ground, fit_up, tilt_of, up_from_tilt, world_rotation
+from poselift.calibration.trajectory import TrajectoryFilter, check_height, filter_trajectory, root_translation
+from poselift.models.world import (ANKLES, FootLock, body_up, causal_scale, contact_runs, fit_ground, foot_contacts, foot_skating,
+                                   stature_mm)
+
+POSE = np.array(TEMPLATE, float)
+
+
+def test_root_translation_reprojects_exactly_through_a_distorted_lens():
+    cam = Camera(f=(1100.0, 1000.0), c=(640.0, 360.0), width=1280, height=720, k=(-0.2, 0.05, 0.0), p=(1e-3, -5e-4))
+    truth = np.array([[400.0, -150.0, 4200.0], [-900.0, 300.0, 6500.0], [0.0, 0.0, 2500.0]])
+    poses = POSE[None] + [[0, 0, 0]]
+    uv = cam.project(POSE[None] + truth[:, None])
+    t = root_translation(np.repeat(poses, 3, 0), cam.rays(uv), np.ones((3, 17)))
+    assert np.abs(t - truth).max() < 0.5
+    # scaling the pose scales the distance alike: height is the only assumption behind depth
+    t2 = root_translation(1.1 * np.repeat(poses, 3, 0), cam.rays(uv), np.ones((3, 17)))
+    assert np.allclose(t2, 1.1 * t, rtol=1e-6)
+    # a frame with no weighted joints has no translation
+    assert np.isnan(root_translation(POSE, cam.rays(uv[0]), np.zeros(17))).all()
+
+
+def test_trajectory_filter_is_causal_and_removes_depth_jitter_without_lagging_a_steady_walk():
+    rng = np.random.default_rng(0)
+    t = np.arange(300) / 30
+    truth = np.stack([-1500 + 300 * t, np.full_like(t, 200), 5000 - 150 * t], -1)  # steady walk, 0.34 m/s
+    noisy = truth * np.exp(rng.normal(0, 0.03, (300, 1)))  # 3 % depth noise along the ray
+    smooth = filter_trajectory(noisy, t)
+    late = slice(60, None)
+    assert np.linalg.norm(smooth[late] - truth[late], axis=-1).mean() < 0.5 * np.linalg.norm(noisy[late] - truth[late], axis=-1).mean()
+    vel = lambda r: np.linalg.norm(np.diff(r[late], axis=0) - np.diff(truth[late], axis=0), axis=-1).mean()
+    assert vel(smooth) < 0.2 * vel(noisy)
+    prefix = filter_trajectory(noisy[:100], t[:100])
+    assert np.allclose(prefix, smooth[:100])  # the past never depends on the future
+    # a frame without a fit (a degenerate 2D pose) carries the prediction; a jump restarts it
+    f = TrajectoryFilter()
+    f(truth[0], 0.0), f(truth[1], t[1])
+    assert np.allclose(f(np.array([0.0, 0.0, -1.0]), t[2]), truth[2], atol=20.0)  # near where it was heading
+    assert np.allclose(f(truth[3] * [1, 1, 2], t[3]), truth[3] * [1, 1, 2])  # twice as far: someone else
+    assert np.isnan(TrajectoryFilter()(np.full(3, np.nan), 0.0)).all()
+
+
+@pytest.mark.parametrize("bad", [0.0, 5.0, -1.7])
+def test_a_height_no_person_has_is_refused_in_one_sentence(bad):
+    with pytest.raises(ValueError, match=r"out of range: give the person's height in metres, from 0.5 to 2.5"):
+        check_height(bad)
+    assert check_height(1.85) == 1.85
+
+
+def test_scale_gives_the_pose_the_height_asked_for():
+    poses = np.repeat(POSE[None], 10, 0)
+    poses[3] = np.nan
+    s = causal_scale(poses, 1.8)
+    assert np.isfinite(s).all()
+    assert np.allclose(stature_mm(s[:, None, None] * POSE), 1800.0)
+
+
+def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera():
+    # A world walk (Y up, floor 0) on a diagonal: the planted foot stays put, the other swings past it.
+    fps, n = 30, 150
+    t = np.arange(n) / fps
+    cam_up = up_from_tilt(20.0, -4.0)
+    rot = world_rotation(cam_up)
+    heading, start, step = np.array([0.87, 0.0, 0.5]), np.array([-1500.0, 0.0, -5000.0]), 600.0
+    world = np.zeros((n, 17, 3))
+    for f in range(n):
+        phase, k = (f % 30) / 30, f // 30
+        world[f] = POSE * [1, -1, -1] + start + [0, 950, 0] + heading * step * (k + phase)
+        for foot in (0, 1):
+            along = step * k if k % 2 == foot else step * (k - np.cos(np.pi * phase))  # eased swing
+            lift = 0 if k % 2 == foot else 150 * np.sin(np.pi * phase)
+            side = np.array([-heading[2], 0, heading[0]]) * (80 if foot else -80)
+            world[f, ANKLES[foot]] = start + heading * along + side + [0, 66 + lift, 0]
+    camera = (world - [0, 2000, 0]) @ rot  # the camera 2 m up; rotation rows map camera -> world
+    ground = fit_ground(camera[:, ANKLES], t, body_up(camera), 1700.0)
+    assert np.degrees(np.arccos(np.dot(ground.up, cam_up))) < 1.0
+    assert abs(ground.camera_height_mm - 2000) < 20
+    pitch, roll = tilt_of(np.array(ground.up))
+    assert abs(pitch - 20) < 1 and abs(roll + 4) < 1
+    back = Ground(ground.up, ground.camera_height_mm).to_world(camera)
+    assert np.abs(back[..., 1] - world[..., 1]).max() < 25
+    contacts = foot_contacts(back[:, ANKLES], t, 1700.0)
+    stance = np.array([[(f // 30) % 2 == foot for foot in (0, 1)] for f in range(n)])
+    assert contacts[stance].mean() > 0.95 and contacts[~stance].mean() < 0.35  # slow ends of a swing count
+    assert len(contact_runs(contacts)) >= 4
+    # Monocular depth makes the whole body wander (here a random walk along the floor): the lock holds
+    # each planted ankle where it touched down all the same.
+    wander = np.cumsum(np.random.default_rng(2).normal(0, 8, (n, 2)), axis=0)
+    noisy = back[:, ANKLES].copy()
+    noisy[..., [0, 2]] += wander[:, None]
+    lock, locked = FootLock(), noisy.copy()
+    for f in range(n):
+        locked[f, :, [0, 2]] += lock(noisy[f], stance[f], t[f])[:, None]
+    raw, held = np.median(foot_skating(noisy, stance)), np.median(foot_skating(locked, stance))
+    assert raw > 25 and held < 0.5 * raw  # the pin follows the wander over LOCK_FOLLOW_S, no faster
+
+
+def test_fit_up_leaves_the_tilt_to_the_prior_when_the_feet_never_travel():
+    prior = up_from_tilt(10.0)
+    pts = np.random.default_rng(1).normal([0, 1500, 4000], [30, 10, 30], (50, 3))
+    assert np.degrees(np.arccos(fit_up(pts, prior) @ prior)) < 2
+
+
+@needs_h36m
+def test_human36m_root_trajectory_and_gravity_from_the_lifted_walk(s9):
+    from poselift.engine.factory import DEFAULT_WEIGHTS
+    from poselift.models.checkpoint import load_weights
+    from poselift.models.world_eval import evaluate_world
+
+    seq = [s for s in s9 if s.take == "Walking 1"][:1]
+    r = evaluate_world(load_weights(DEFAULT_WEIGHTS), seq, "gt", heights="subject")  # S9 is 1.79 m
+    assert r["mean"]["root"] < 150 and r["mean"]["abs_mpjpe"] < 180  # about 1-3 % of a 5 m distance
+    assert r["mean"]["root_vel"] < r["mean"]["root"] / 5
+    assert r["mean"]["up_deg"] < 5
+
+
+def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trips(tmp_path):
+    from types import SimpleNamespace
+
+    from conftest import grounded_clip
+    from poselift.engine.clip import Clip
+    from poselift.engine.world import WorldSettings, WorldStream, world_pose
+    clip, world = grounded_clip(frames=300, gaps=())
+    cam = Camera.from_dict(clip.meta["camera"])
+    true_up = np.array(clip.meta["world"]["ground"]["up"])
+    stream = WorldStream(WorldSettings(height_m=float(stature_mm(world[0]) / 1000), foot_lock=False))
+    results, angle = [], []
+    for f in range(len(clip)):
+        w = stream.step(clip.pose3d[f], clip.keypoints[f], clip.confidence[f], cam, clip.timestamps[f])
+        angle.append(np.degrees(np.arccos(np.clip(np.dot(w.ground.up, true_up), -1, 1))) if w.ground else np.nan)
+        results.append(SimpleNamespace(pose3d=clip.pose3d[f], keypoints=clip.keypoints[f], person=True,
+                                       confidence=clip.confidence[f], uncertainty=clip.uncertainty[f],
+                                       timestamp=clip.timestamps[f], refined=np.zeros(17, bool), world=w,
+                                       mediapipe=SimpleNamespace(world=np.zeros((33, 3)))))
+    angle = np.array(angle)
+    settled = int(3 * clip.fps)
+    assert stream.settled and np.nanmax(angle[settled:]) < 3.0
+    assert np.ptp(angle[settled:]) < 1.0  # after settling, the floor holds still
+    root = np.array([r.world.root_mm for r in results])
+    cam_root = clip.trajectory
+    assert np.linalg.norm(root[30:] - cam_root[30:], axis=-1).mean() < 30
+    again = Clip.load(Clip.from_results(results, clip.fps, {"world": {"height_m": 1.7}}).save(tmp_path / "w.npz"))
+    assert again.trajectory.shape == (300, 3) and again.contacts.shape == (300, 2) and again.scale.shape == (300,)
+    assert again.meta["world"]["height_m"] == 1.7 and again.meta["world"]["ground"]["camera_height_mm"] > 0
+    assert np.isfinite(world_pose(again)[30:]).all()
+
+
+@pytest.mark.parametrize("height", ["0", "5"])
+def test_process_refuses_a_height_no_person_has_before_writing_anything(tmp_path, height):
+    import subprocess
+    import sys
+
+    from conftest import DEMO
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", str(DEMO), "-o", str(out),
+                             "--height", height], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "not a person's height in metres: give a number from 0.5 to 2.5" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()

@@ -1,0 +1,82 @@
+"""The demo clip's walker, grounded: she walks several metres to the left over a level floor, her
+planted feet hardly slide, and her BVH stands upright on Blender's grid at the clip's rate.
+
+The clip has two people and MediaPipe Pose follows one; to follow the walker, the man on the roof is
+painted out (everything above the roof's edge). ``pytest -s`` prints the figures the README quotes."""
+import numpy as np
+import pytest
+
+from conftest import DEMO
+from test_tools import python_with, run_tool
+
+
+@pytest.fixture(scope="module")
+def walker(tmp_path_factory):
+    """The grounded clip of the walker and, per frame with a floor, (time, floor up, camera height)."""
+    from poselift.engine.clip import Clip
+    from poselift.engine.factory import PipelineOptions, build_pipeline
+    from poselift.engine.keypoints import MediaPipePose
+    from poselift.engine.sources import VideoFileSource
+
+    mp = MediaPipePose()
+
+    def walker_only(image):
+        image = image.copy()
+        image[: int(0.48 * image.shape[0])] = 127
+        return mp(image)
+
+    pipeline, info = build_pipeline(PipelineOptions(), keypoints=walker_only)
+    source = VideoFileSource(DEMO)
+    source.start()
+    results = [pipeline.process(frame) for frame in source]
+    source.stop()
+    floors = [(r.timestamp, r.world.ground.up, r.world.ground.camera_height_mm) for r in results
+              if r.world is not None and r.world.ground is not None]
+    clip = Clip.from_results(results, source.fps, {"world": pipeline.world.settings.to_dict(), "model": info})
+    return clip, floors, tmp_path_factory.mktemp("walker")
+
+
+def test_the_demo_walker_walks_metres_over_the_floor_without_skating(walker):
+    from poselift.engine.world import world_pose
+    from poselift.models.world import ANKLES, foot_skating
+    clip, _, _ = walker
+    world = world_pose(clip)
+    seen = np.flatnonzero(np.isfinite(world[:, 0, 0]))
+    walk = world[45:201, 0]  # she enters at the right (frame ~42) and leaves at the left (~200)
+    travel = walk[-1] - walk[0]
+    ground = clip.meta["world"]["ground"]
+    slides = foot_skating(world[:, ANKLES], clip.contacts)
+    print(f"\nwalker: frames {seen[0]}-{seen[-1]}, travel 45->200 {travel[[0, 2]] / 1000} m, "
+          f"head top median {np.median(world[seen, 10, 1]):.0f} mm, ankles median {np.median(world[seen][:, ANKLES, 1]):.0f} mm, "
+          f"camera pitch {ground['pitch_deg']} deg roll {ground['roll_deg']} deg height {ground['camera_height_mm']} mm, "
+          f"{len(slides)} steps, slide median {np.median(slides):.1f} mm, max {slides.max():.1f} mm")
+    assert travel[0] < -5000 and abs(travel[2]) < 0.3 * abs(travel[0])  # leftwards, across the frame
+    assert 1500 < np.median(world[seen, 10, 1]) < 1900
+    assert 0 < np.median(world[seen][:, ANKLES, 1]) < 150
+    assert len(slides) >= 10 and np.median(slides) < 30
+
+
+def test_the_demo_walkers_bvh_in_blender(walker):
+    from poselift.engine.export import export_clip
+    python = python_with("bpy", "POSELIFT_BPY_PYTHON")
+    clip, _, out = walker
+    bvh, _ = export_clip(clip, "bvh", out / "walker.bvh")
+    got = run_tool(python, "blender_import.py", bvh, tag="BLENDER")
+    high, low, root = np.array(got["high"]), np.array(got["low"]), np.array(got["root"])
+    print(f"\nBlender: {got['fps']:.2f} fps, {got['frames']} frames, head top median {np.median(high[45:200]):.2f} m, "
+          f"lowest joint median {np.median(low[45:200]):.3f} m, root 45->200 {root[200] - root[45]}")
+    assert abs(got["fps"] - clip.fps) < 0.01 and got["frames"] == len(clip)
+    assert 1.5 < np.median(high[45:200]) < 1.9 and -0.05 < np.median(low[45:200]) < 0.15
+    assert root[200, 0] - root[45, 0] < -5.0
+
+
+def test_the_live_floor_estimate_settles_within_seconds_then_holds(walker):
+    _, floors, _ = walker
+    t = np.array([f[0] for f in floors]) - floors[0][0]
+    up = np.array([f[1] for f in floors])
+    height = np.array([f[2] for f in floors])
+    angle = np.degrees(np.arccos(np.clip(up @ up[-1], -1, 1)))  # from the final estimate
+    late = t >= 3.0
+    print(f"\nfloor: within 2 deg of the final after {t[np.flatnonzero(angle > 2)[-1] + 1]:.2f} s; after 3 s it moves "
+          f"{angle[late].max():.2f} deg, the camera height {np.ptp(height[late]):.0f} mm")
+    assert angle[late].max() < 1.0 and np.ptp(height[late]) < 100
