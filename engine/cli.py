@@ -260,6 +260,7 @@ def _process(args: argparse.Namespace) -> None:
         return _process_library(args)
     inputs = image_files(args.video) if args.video.is_dir() else [args.video]
     pipeline, info = build_pipeline(_pipeline_options(args))
+    nobody = []
     for path in inputs:
         pipeline.reset()  # each file on its own: nobody carried over from the one before
         report = process_video(path, args.out, pipeline, info, render=not args.no_video,
@@ -275,9 +276,15 @@ def _process(args: argparse.Namespace) -> None:
             print("plots: " + ", ".join(map(str, write_plots(Clip.load(report.clip_path), args.out, path.stem))))
         if report.error:
             raise SourceError(report.error)
-        if not report.frames_with_person:  # exit 2: a script must not go on to export an empty clip as a result
-            raise ProcessError(f"nobody was found in any of the {report.frames} frames of {path}: film the whole "
-                               f"body in view and well lit (the empty clip is kept, {report.clip_path}).")
+        if not report.frames_with_person:
+            nobody.append(path)
+    if len(inputs) > 1 and nobody:  # a folder of images: the others are done first
+        raise ProcessError(f"nobody was found in {len(nobody)} of the {len(inputs)} images "
+                           f"({', '.join(p.name for p in nobody)}): their empty clips are kept; photograph the whole "
+                           f"body in view and well lit.")
+    if nobody:  # exit 2: a script must not go on to export an empty clip as a result
+        raise ProcessError(f"nobody was found in any of the {report.frames} frames of {nobody[0]}: film the whole "
+                           f"body in view and well lit (the empty clip is kept, {report.clip_path}).")
 
 
 def _process_library(args: argparse.Namespace) -> None:

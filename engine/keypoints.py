@@ -183,6 +183,7 @@ class MediaPipePose:
             found = self._search.tiles(rgb, frame)[:1]
             self._idle = 0 if found else IDLE_FRAMES
             return found
+        self._idle = 0
         lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark])
         world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark])
         return [_keypoints(lm, world, np.zeros(2), frame, frame)]
@@ -190,6 +191,7 @@ class MediaPipePose:
     def reset(self) -> None:
         """Forget the tracked person (the next frame runs the detector again)."""
         self._pose.reset()
+        self._idle = 0
 
     def close(self) -> None:
         self._pose.close()

@@ -202,8 +202,14 @@ def test_a_photo_a_folder_of_them_and_a_three_frame_clip_get_their_person(tmp_pa
     assert len(clip) == 1 and np.isfinite(clip.pose3d).all()
     out = _process(photos, "-o", tmp_path / "many", "--weights", random_weights, "--no-video", "--people", "2")
     assert out.count("1 frame (1 with a person)") == 2
-    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["both_3d.npz", "both_p0_3d.npz", "both_p1_3d.npz",
-                                                                   "roof_3d.npz", "roof_p0_3d.npz"]  # followed + each
+    written = sorted(p.name for p in (tmp_path / "many").iterdir())  # the followed person's clip, and each person's
+    assert written == ["both_3d.npz", "both_p0_3d.npz", "both_p1_3d.npz", "roof_3d.npz", "roof_p0_3d.npz"]
+    cv2.imwrite(str(photos / "blank.png"), np.zeros((360, 640, 3), np.uint8))
+    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", str(photos), "-o",
+                             str(tmp_path / "blank"), "--weights", str(random_weights), "--no-video", "--quiet"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "nobody was found in 1 of the 3 images (blank.png)" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "blank").iterdir()) == ["blank_3d.npz", "both_3d.npz", "roof_3d.npz"]
     short = _write_video(tmp_path / "start.mp4", demo_frames[:3])  # the clip's first frames: the man is small
     assert "3 frames (3 with a person)" in _process(short, "-o", tmp_path / "short", "--weights", random_weights)
 
