@@ -12,23 +12,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Hashable
 
 import numpy as np
 import torch
 
 from ..models.lifter import IN_FEATURES, LifterSpec, average_with_mirror, expected_error, with_mirror
 from .factory import PipelineOptions, build_pipeline
-from .keypoints import Keypoints, MediaPipePose
+from .keypoints import Keypoints
 from .process import ProcessReport, process_video
 from .sources import SourceError, VideoFileSource
 
 
 @dataclass
 class Track2D:
-    """A video's first pass: MediaPipe's output per frame, and the lifter's input per stream (a stream
-    runs from the person appearing to the person leaving: the pipeline resets the lifter between)."""
-    keypoints: list[Keypoints]
+    """A video's first pass: MediaPipe's output per frame (everyone it found), and the lifter's input
+    per stream (a stream runs from a person appearing to their track ending)."""
+    keypoints: list[list[Keypoints]]
     streams: list[np.ndarray]  # (frames, J or J + 1, 3) network input each
+    num_poses: int = 1  # how many people the front end looked for (the pipeline follows by it)
 
 
 @dataclass
@@ -39,63 +41,86 @@ class Lifted:
 
 
 class _RecordingKeypoints:
-    def __init__(self, detector: MediaPipePose):
+    def __init__(self, detector):
         self.detector = detector
-        self.frames: list[Keypoints] = []
+        self.num_poses = getattr(detector, "num_poses", 1)
+        self.frames: list[list[Keypoints]] = []
 
-    def __call__(self, image: np.ndarray) -> Keypoints:
+    def __call__(self, image: np.ndarray) -> list[Keypoints]:
         self.frames.append(self.detector(image))
         return self.frames[-1]
 
+    def reset(self) -> None:
+        self.detector.reset()
+
 
 class _ReplayedKeypoints:
-    def __init__(self, frames: list[Keypoints]):
-        self._frames = iter(frames)
+    def __init__(self, track: Track2D):
+        self.num_poses = track.num_poses
+        self._frames = iter(track.keypoints)
 
-    def __call__(self, image: np.ndarray) -> Keypoints:
+    def __call__(self, image: np.ndarray) -> list[Keypoints]:
         return next(self._frames)
 
 
-class _RecordingLifter:
-    """Stands in for the lifter backend in the first pass: keeps the inputs, lifts nothing."""
+class _StandInLifter:
+    """Takes the lifter backend's place: each person's stream (keyed by track id, as the pipeline
+    steps them) gets the next stream number when it starts, and ends on ``release`` or ``reset``."""
 
     def __init__(self, spec: LifterSpec):
         self.spec = spec
-        self.streams: list[list[np.ndarray]] = []
-        self._open = False
+        self.started = 0  # streams so far
+        self._open: dict[Hashable, tuple[int, int]] = {}  # key -> (stream number, frames in it so far)
 
     def reset(self) -> None:
-        self._open = False
+        self._open.clear()
 
-    def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not self._open:
+    def release(self, key: Hashable) -> None:
+        self._open.pop(key, None)
+
+    def step_streams(self, inputs: dict[Hashable, np.ndarray]) -> dict[Hashable, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        for key, x in inputs.items():
+            if key not in self._open:
+                self._open[key] = (self.started, 0)
+                self.started += 1
+            stream, frame = self._open[key]
+            self._open[key] = (stream, frame + 1)
+            out[key] = self._frame(stream, frame, np.asarray(x, np.float32))
+        return out
+
+    def _frame(self, stream: int, frame: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+class _RecordingLifter(_StandInLifter):
+    """The first pass's: keeps the inputs, lifts nothing."""
+
+    def __init__(self, spec: LifterSpec):
+        super().__init__(spec)
+        self.streams: list[list[np.ndarray]] = []
+
+    def _frame(self, stream: int, frame: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if stream == len(self.streams):
             self.streams.append([])
-            self._open = True
-        self.streams[-1].append(np.asarray(x, np.float32))
+        self.streams[stream].append(x)
         nan = np.full((self.spec.num_joints, 3), np.nan)
         return nan, nan[:, 0]
 
 
-class _ReplayedLifter:
-    """Stands in for the lifter backend in the second pass: hands out the batched results in order,
-    checking that the pipeline asks for the very frames the first pass recorded."""
+class _ReplayedLifter(_StandInLifter):
+    """The second pass's: hands out the batched results, checking that the pipeline asks for the
+    very frames the first pass recorded."""
 
     def __init__(self, spec: LifterSpec, track: Track2D, lifted: Lifted):
-        self.spec = spec
+        super().__init__(spec)
         self._track, self._lifted = track, lifted
-        self._stream, self._frame, self._open = -1, 0, False
 
-    def reset(self) -> None:
-        self._open = False
-
-    def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not self._open:
-            self._stream, self._frame, self._open = self._stream + 1, 0, True
-        s, i = self._stream, self._frame
-        if not np.allclose(self._track.streams[s][i], x, atol=1e-5):
-            raise RuntimeError(f"stream {s} frame {i}: the replay's lifter input differs from the first pass's.")
-        self._frame += 1
-        return self._lifted.poses[s][i], self._lifted.uncertainties[s][i]
+    def _frame(self, stream: int, frame: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not np.allclose(self._track.streams[stream][frame], x, atol=1e-5):
+            raise RuntimeError(f"stream {stream} frame {frame}: the replay's lifter input differs from the first "
+                               f"pass's.")
+        return self._lifted.poses[stream][frame], self._lifted.uncertainties[stream][frame]
 
 
 class BatchLifter:
@@ -165,8 +190,8 @@ class BatchLifter:
 def track_2d(video: str | Path, opts: PipelineOptions, max_width: int | None = None) -> Track2D:
     """The first pass over a video: MediaPipe and the pipeline up to the lifter. A fault part-way ends
     it quietly: the second pass meets the same fault at the same frame and reports it."""
-    recorder = _RecordingKeypoints(MediaPipePose())
-    pipeline, _ = build_pipeline(replace(opts, refine=False, smoothing=None), keypoints=recorder)
+    pipeline, _ = build_pipeline(replace(opts, refine=False, smoothing=None))
+    pipeline.keypoints = recorder = _RecordingKeypoints(pipeline.keypoints)
     pipeline.lifter = lifter = _RecordingLifter(pipeline.lifter.spec)
     source = VideoFileSource(video, max_width=max_width)
     source.start()  # a missing or unreadable video raises here
@@ -177,13 +202,14 @@ def track_2d(video: str | Path, opts: PipelineOptions, max_width: int | None = N
         pass
     finally:
         source.stop()
-    return Track2D(recorder.frames, [np.stack(s) for s in lifter.streams])
+    return Track2D(recorder.frames, [np.stack(s) for s in lifter.streams], recorder.num_poses)
 
 
 def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, track: Track2D, lifted: Lifted,
                  render: bool = True, max_width: int | None = None) -> ProcessReport:
     """The second pass: ``process_video`` with the recorded 2D and the batched lifter's poses."""
-    pipeline, info = build_pipeline(opts, keypoints=_ReplayedKeypoints(track.keypoints))
+    pipeline, info = build_pipeline(opts, keypoints=_ReplayedKeypoints(track))
     pipeline.lifter = _ReplayedLifter(pipeline.lifter.spec, track, lifted)
     return process_video(video, out_dir, pipeline, {**info, "backend": "batched"}, render=render, progress=False,
-                         max_width=max_width, force=True)  # not done before (no marker): redone whole
+                         max_width=max_width, force=True,  # not done before (no marker): redone whole
+                         per_person=opts.people > 1)

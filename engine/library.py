@@ -40,7 +40,7 @@ class VideoRow:
     status: str  # "processed", "done before" (skipped) or "failed"
     frames: int = 0
     frames_with_person: int = 0
-    people: int = 0  # MediaPipe Pose follows one person: 1 when anyone was seen
+    people: int = 0  # with --people N, the clips of people written; else 1 when anyone was seen
     frames_repaired: int = 0
     video_fps: float = 0.0
     seconds: float = 0.0  # wall time spent on the video
@@ -52,8 +52,9 @@ class VideoRow:
     @classmethod
     def from_report(cls, video: Path, report: ProcessReport, fps: float, seconds: float) -> "VideoRow":
         nobody = "" if report.frames_with_person else f"nobody was found in any of its {report.frames} frames."
+        people = len(report.person_clips) if report.person_clips else int(report.frames_with_person > 0)
         return cls(str(video), "failed" if report.error else "processed", report.frames, report.frames_with_person,
-                   int(report.frames_with_person > 0), report.frames_repaired, round(fps, 3), round(seconds, 2),
+                   people, report.frames_repaired, round(fps, 3), round(seconds, 2),
                    round(report.frames / max(seconds, 1e-9), 2), str(report.clip_path),
                    str(report.video_path or ""), report.error or nobody)
 
@@ -190,7 +191,7 @@ def process_one(video: Path, job: Job, progress: bool = False) -> VideoRow:
         pipeline, info = build_pipeline(job.opts)
         # A video without its done marker is redone whole: what an interrupted run left of it goes.
         return process_video(video, job.out, pipeline, info, render=job.render, progress=progress,
-                             max_width=job.max_width, force=True)
+                             max_width=job.max_width, force=True, per_person=job.opts.people > 1)
     return timed_row(video, work)
 
 

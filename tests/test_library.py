@@ -202,3 +202,22 @@ def test_two_videos_on_a_local_ray_cluster_each_worker_lifting_or_one_batching_a
         a, b = Clip.load(each / f"{name}_3d.npz"), Clip.load(tmp_path / "batched" / f"{name}_3d.npz")
         assert b.meta["model"]["backend"] == "batched" and np.isnan(a.pose3d).sum() == np.isnan(b.pose3d).sum()
         assert np.nanmax(np.abs(a.pose3d - b.pose3d)) < 1e-3  # the same poses, lifted in one batch
+
+
+def test_batched_route_writes_what_each_worker_would_for_two_people(tmp_path, folder):
+    from poselift.engine.batch_lift import finish_video, track_2d
+    from poselift.engine.factory import PipelineOptions
+    from poselift.engine.library import Job, process_one
+
+    opts = PipelineOptions(people=2)
+    video = folder / "take2.mp4"
+    row = process_one(video, Job(tmp_path / "each", opts, render=False))
+    assert row.status == "processed" and row.people >= 1
+    track = track_2d(video, opts)
+    [lifted] = BatchLifter(load_weights(opts.weights)).lift([track])
+    report = finish_video(video, tmp_path / "batched", opts, track, lifted, render=False)
+    assert len(report.person_clips) == row.people
+    for each in sorted((tmp_path / "each").glob("*_3d.npz")):
+        a, b = Clip.load(each), Clip.load(tmp_path / "batched" / each.name)
+        assert np.isnan(a.pose3d).sum() == np.isnan(b.pose3d).sum()
+        assert np.nanmax(np.abs(a.pose3d - b.pose3d)) < 1e-3
