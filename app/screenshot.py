@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--video", type=Path, default=DEMO_CLIP)
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="lifter weights (.pt)")
     p.add_argument("--frames", type=int, default=120, help="results to wait for before the capture")
+    p.add_argument("--people", type=int, default=1, help="people to follow (the app's People choice)")
     p.add_argument("-o", "--out", type=Path, default=Path("docs/screenshot.png"))
     args = p.parse_args(argv)
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = QtCore.QSettings(str(args.out.with_suffix(".ini")), QtCore.QSettings.IniFormat)
     settings.clear()
     settings.setValue("comparison", True)
+    settings.setValue("people", args.people)
     window = MainWindow(PipelineOptions(weights=args.weights), settings=settings,
                         recorder=Recorder(args.out.parent / ".screenshot-spool"))
     window.resize(1400, 640)

@@ -6,7 +6,7 @@ from collections import deque
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.opengl as gl
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from ..calibration import Camera
 from ..engine.world import WorldFrame
@@ -15,6 +15,17 @@ from ..models.skeletons import Skeleton
 # RGBA in 0..1: left blue, right orange-red, centre light grey (as the rendered MP4).
 SIDE_RGBA = {-1: (0.16, 0.55, 0.92, 1.0), 1: (0.92, 0.35, 0.16, 1.0), 0: (0.8, 0.8, 0.8, 1.0)}
 COMPARISON_RGBA = (0.55, 0.85, 0.45, 0.9)
+# One colour per tracked person (by id), for their label and, when not followed, their skeleton.
+PERSON_RGBA = ((0.95, 0.80, 0.20, 1.0), (0.30, 0.85, 0.55, 1.0), (0.85, 0.45, 0.90, 1.0),
+               (0.35, 0.80, 0.95, 1.0), (0.95, 0.55, 0.55, 1.0), (0.70, 0.70, 0.30, 1.0))
+
+
+def person_rgba(person_id: int) -> tuple[float, float, float, float]:
+    return PERSON_RGBA[person_id % len(PERSON_RGBA)]
+
+
+def _rgb255(rgba) -> list[int]:
+    return [int(255 * c) for c in rgba[:3]]
 
 
 def _bone_segments(points: np.ndarray, skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +42,11 @@ def _swatch(rgba, width: int = 1) -> str:
 
 
 class VideoView(pg.GraphicsLayoutWidget):
-    """The frame as an image, bones as line pairs and joints as dots on top (y grows downwards)."""
+    """The frame as an image, bones as line pairs and joints as dots on top (y grows downwards).
+    The followed person is drawn in left/right colours, everyone else in their own colour, and each
+    is labelled with their id; a click on the picture is reported in image pixels (``clicked``)."""
+
+    clicked = QtCore.Signal(float, float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -45,6 +60,11 @@ class VideoView(pg.GraphicsLayoutWidget):
             self.box.addItem(item)
         self.joints = pg.ScatterPlotItem(size=7, pen=None)
         self.box.addItem(self.joints)
+        self.others = [pg.PlotDataItem(connect="pairs", pen=pg.mkPen(_rgb255(c), width=2)) for c in PERSON_RGBA]
+        self.labels: list[pg.TextItem] = []
+        for item in self.others:
+            self.box.addItem(item)
+        self.scene().sigMouseClicked.connect(self._clicked)
         self.overlay_visible = True
         self._shape: tuple[int, int] | None = None
 
@@ -73,6 +93,37 @@ class VideoView(pg.GraphicsLayoutWidget):
 
     def overlay_point_count(self) -> int:
         return len(self.joints.data)
+
+    def show_people(self, people: list[tuple[int, np.ndarray, np.ndarray, bool]], skeleton: Skeleton,
+                    min_conf: float = 0.3) -> None:
+        """Everyone's id above their head, and the skeletons of those not followed in their colour:
+        ``people`` holds (id, keypoints, confidence, followed)."""
+        shown = people if self.overlay_visible else []
+        pairs: dict[int, list] = {}
+        for pid, kp, conf, followed in shown:
+            if not followed:
+                pairs.setdefault(pid % len(self.others), []).extend(
+                    (kp[p], kp[c]) for p, c in skeleton.bones if min(conf[p], conf[c]) >= min_conf)
+        for slot, item in enumerate(self.others):
+            xy = np.array(pairs.get(slot, np.zeros((0, 2, 2)))).reshape(-1, 2)
+            item.setData(xy[:, 0], xy[:, 1])
+        while len(self.labels) < len(shown):
+            self.labels.append(pg.TextItem(anchor=(0.5, 1.0)))
+            self.box.addItem(self.labels[-1])
+        for label, person in zip(self.labels, shown + [None] * len(self.labels)):
+            label.setVisible(person is not None)
+            if person is not None:
+                pid, kp, conf, followed = person
+                label.setText(f"{pid}" + (" ●" if followed else ""), color=_rgb255(person_rgba(pid)))
+                label.setPos(float(kp[:, 0].mean()), float(kp[:, 1].min()) - 4)
+
+    def labels_shown(self) -> list[pg.TextItem]:
+        return [label for label in self.labels if label.isVisible()]
+
+    def _clicked(self, event) -> None:
+        if self._shape is not None and event.button() == QtCore.Qt.LeftButton:
+            point = self.box.mapSceneToView(event.scenePos())
+            self.clicked.emit(point.x(), point.y())
 
 
 class SkeletonView(gl.GLViewWidget):
@@ -106,7 +157,8 @@ class SkeletonView(gl.GLViewWidget):
         self.joints = gl.GLScatterPlotItem(pxMode=True)
         self.comparison = gl.GLLinePlotItem(mode="lines", width=2, antialias=True, color=COMPARISON_RGBA)
         self.resampled = gl.GLScatterPlotItem(pxMode=True, color=(1.0, 0.9, 0.2, 1.0))
-        for item in (self.bones, self.joints, self.comparison, self.resampled):
+        self.others = gl.GLLinePlotItem(mode="lines", width=2, antialias=True)  # the people not followed
+        for item in (self.bones, self.joints, self.comparison, self.resampled, self.others):
             self.addItem(item)
         self.legend = QtWidgets.QLabel(f"{_swatch(SIDE_RGBA[-1])}{_swatch(SIDE_RGBA[1])} poselift &nbsp; "
                                        f"{_swatch(COMPARISON_RGBA, 2)} MediaPipe's own 3D", self)
@@ -202,6 +254,21 @@ class SkeletonView(gl.GLViewWidget):
         else:
             self.resampled.setData(pos=np.zeros((0, 3)))
 
+    def show_others(self, people: list[tuple[int, np.ndarray]], skeleton: Skeleton, world: bool = False) -> None:
+        """The people not followed, each in their own colour: (id, pose in mm, already placed
+        beside the followed one in its camera axes), each standing on the grid; with ``world``, poses
+        placed in the world (Y up, mm), as the grounded followed one."""
+        segments, colours = [], []
+        for pid, pose in people:
+            if np.isfinite(pose).all():
+                shown = self.world_to_scene(pose) if world else self.to_scene(pose, float(np.max(pose[:, 1])))
+                seg, _ = _bone_segments(shown, skeleton)
+                segments.append(seg)
+                colours.append(np.repeat([person_rgba(pid)], len(seg), axis=0))
+        if segments:
+            self.others.setData(pos=np.concatenate(segments), color=np.concatenate(colours))
+        else:
+            self.others.setData(pos=np.zeros((0, 3)))
 
 
 class AnglePlot(pg.PlotWidget):

@@ -7,11 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..engine.backends import BackendUnavailable, available_backends, make_backend
 from ..engine.factory import PipelineOptions, build_pipeline, load_refiner
 from ..engine.filters import OneEuroFilter
+from ..engine.keypoints import MediaPipePose, MediaPipePoses
 from ..engine.process import clip_meta, pixel_scale
 from ..engine.export import FORMATS as EXPORT_FORMATS
 from ..engine.export import ExportError, export_clip
@@ -31,6 +33,7 @@ BACKEND_TIPS = {"eager": "eager: PyTorch as written (CPU, or CUDA when chosen at
                 "compile": "compile: torch.compile, fused kernels (CUDA graphs on a GPU); a pause while it compiles",
                 "onnx": "onnx: ONNX Runtime on the CPU",
                 "tensorrt": "tensorrt: NVIDIA TensorRT, the fastest on an NVIDIA GPU"}
+MAX_PEOPLE = 4
 
 
 def make_application() -> QtWidgets.QApplication:
@@ -42,6 +45,18 @@ def make_application() -> QtWidgets.QApplication:
         app = QtWidgets.QApplication([sys.argv[0]])
         app.setApplicationName("poselift")
     return app
+
+
+def placed_beside(anchor, other) -> np.ndarray:
+    """``other``'s root-relative 3D moved sideways from ``anchor``'s by how far apart their pelvises
+    are in the picture, at ``anchor``'s millimetres per pixel (3D size over 2D size): a layout for
+    the view, not a measured position."""
+    if other is anchor:
+        return other.pose3d
+    spread = lambda a: np.sqrt(((a - a.mean(0)) ** 2).sum(-1).mean())  # noqa: E731
+    mm_per_px = spread(anchor.pose3d[:, :2]) / max(spread(anchor.keypoints), 1e-6)
+    shift = (other.keypoints[0] - anchor.keypoints[0]) * mm_per_px
+    return other.pose3d + [shift[0], 0.0, 0.0]
 
 
 def webcam_indices() -> list[int]:
@@ -76,6 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
         right.addWidget(self.skeleton)
         right.addWidget(self.angle_plot)
         right.setSizes([480, 160])
+        self.video.clicked.connect(self.follow_at)
         split = QtWidgets.QSplitter()
         split.addWidget(self.video)
         split.addWidget(right)
@@ -148,6 +164,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare_box.setToolTip("Show MediaPipe's own 3D (green) beside the lifted skeleton")
         self.compare_box.toggled.connect(lambda _: self._redraw())
         bar.addWidget(self.compare_box)
+        self.people_box = QtWidgets.QComboBox(toolTip="How many people to follow: one is fastest; with more, "
+                                                      "click a person in the video to follow them in 3D")
+        for n in range(1, MAX_PEOPLE + 1):
+            self.people_box.addItem("1 person" if n == 1 else f"{n} people", n)
+        self.people_box.currentIndexChanged.connect(self._people_chosen)
+        bar.addWidget(self.people_box)
         self.backend_box = QtWidgets.QComboBox(toolTip="How the 3D lifter runs (the same network and results; "
                                                        "the speed differs): hover an entry for what it is")
         for name in available_backends():
@@ -216,6 +238,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare_box.setChecked(s.value("comparison", False, type=bool))
         self.refine_box.setChecked(self.refine_box.isEnabled() and s.value("refine", False, type=bool))
         self.threshold_box.setValue(s.value("refine_threshold", self.threshold_box.value(), type=int))
+        self.people_box.setCurrentIndex(min(max(s.value("people", self.options.people, type=int), 1), MAX_PEOPLE) - 1)
         backend = s.value("backend", self.options.backend, type=str)
         if backend in available_backends():
             self.backend_box.blockSignals(True)
@@ -233,12 +256,14 @@ class MainWindow(QtWidgets.QMainWindow):
         s.setValue("refine", self.refine_box.isChecked())
         s.setValue("refine_threshold", self.threshold_box.value())
         s.setValue("backend", self.backend_box.currentText())
+        s.setValue("people", self.people_box.currentData())
         s.sync()
 
     def _options_from_controls(self) -> PipelineOptions:
         return PipelineOptions(weights=self.options.weights, backend=self.backend_box.currentText(),
                                device=self.options.device, flip=self.options.flip, camera=self.options.camera,
-                               hfov_deg=self.options.hfov_deg, world=self.options.world)
+                               hfov_deg=self.options.hfov_deg, people=self.people_box.currentData(),
+                               world=self.options.world)
 
     def recent_files(self) -> list[str]:
         return [p for p in (self.settings.value("recent", [], type=list) or []) if p]
@@ -384,6 +409,38 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.worker.call(apply)
 
+    def _people_chosen(self) -> None:
+        if self.worker is None:
+            return
+        people = self.people_box.currentData()
+        keypoints = MediaPipePoses(people) if people > 1 else MediaPipePose()
+        pipeline = self.worker.pipeline
+
+        def swap() -> None:
+            old, pipeline.keypoints = pipeline.keypoints, keypoints
+            pipeline.reset()
+            old.close()
+
+        self.worker.call(swap)
+
+    def follow_at(self, x: float, y: float) -> int | None:
+        """Follow the person at (x, y) in the picture (image pixels); a click beside everyone goes
+        back to following the most prominent person. Returns the id followed, None for automatic."""
+        if self.worker is None or self._shown is None:
+            return None
+        hits = []
+        for person in self._shown[1].people:
+            x0, y0, x1, y1 = person.mediapipe.box()
+            pad = 0.15 * (y1 - y0)
+            if x0 - pad <= x <= x1 + pad and y0 - pad <= y <= y1 + pad:
+                hits.append((np.hypot(x - (x0 + x1) / 2, y - (y0 + y1) / 2), person.person_id))
+        chosen = min(hits)[1] if hits else None
+        pipeline = self.worker.pipeline
+        self.worker.call(lambda: pipeline.follow(chosen))
+        self.statusBar().showMessage(f"Following person {chosen}." if chosen is not None else
+                                     "Following the most prominent person (click a person to follow them).", 5000)
+        return chosen
+
     def _backend_chosen(self, name: str) -> None:
         if self.worker is None or not name:
             return
@@ -526,6 +583,23 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.video.show_overlay(None, None, skeleton)
             self.skeleton.show_pose(None, None, skeleton)
+        self._draw_people(result, skeleton)
+
+    def _draw_people(self, result, skeleton) -> None:
+        """Everyone's id in the video; the people not followed in their colours, in 2D and in 3D
+        beside the followed one (placed by where they stand in the picture)."""
+        anchor = result if result.person else (result.people[0] if result.people else None)
+        self.video.show_people([(p.person_id, convert(p.keypoints, H36M.name, skeleton.name),
+                                 convert_confidence(p.confidence, H36M.name, skeleton.name), p is result)
+                                for p in result.people], skeleton)
+        grounded = result.person and result.world is not None and result.world.placed(result.pose3d) is not None
+        others = []
+        for p in result.people:
+            placed = p.world.placed(p.pose3d) if grounded and p.world is not None else None
+            if p is not result and (placed is not None or not grounded):  # grounded: each where they stand
+                others.append((p.person_id, convert(placed if grounded else placed_beside(anchor, p), H36M.name,
+                                                    skeleton.name)))
+        self.skeleton.show_others(others, skeleton, world=grounded)
 
     def _refresh_status(self) -> None:
         if self.recorder.recording:

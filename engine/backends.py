@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import tempfile
 from pathlib import Path
+from typing import Hashable
 
 import numpy as np
 import torch
@@ -27,7 +28,11 @@ class LifterBackend:
     """Streams one frame at a time: ``step(x)`` with the frame's network input (J, 3) returns the
     root-relative pose (J, 3) in mm and its per-joint uncertainty (J,) in mm. With ``flip`` the
     frame's mirror image runs as a second stream in the same call, and the two predictions are
-    averaged."""
+    averaged.
+
+    Several people are several streams, each with its own history, keyed by the caller (a person's
+    track id): ``step_streams({key: x, ...})`` steps all of them in one batched call. A key seen for
+    the first time starts a fresh window; ``release(key)`` ends one without touching the others."""
 
     name = "eager"
 
@@ -37,32 +42,53 @@ class LifterBackend:
         self.spec = model.spec
         self.flip = flip
         self.module = LifterStep(model.cpu().eval()).to(self.device)
-        self.state: list | None = None
+        self.states: dict[Hashable, list[torch.Tensor]] = {}  # per stream key: each layer's cache
 
     @property
     def streams(self) -> int:
+        """Network streams per person: the frame, and its mirror image with ``flip``."""
         return 2 if self.flip else 1
 
     def reset(self) -> None:
-        """Forget the history: the next frame starts a new window."""
-        self.state = None
+        """Forget every history: the next frames start new windows."""
+        self.states.clear()
+
+    def release(self, key: Hashable) -> None:
+        """Forget one stream's history (its person has gone); the others carry on."""
+        self.states.pop(key, None)
+
+    def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.step_streams({0: x})[0]
 
     @torch.no_grad()
-    def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = torch.as_tensor(np.asarray(x, np.float32), device=self.device).reshape(-1, IN_FEATURES)
-        frames = (with_mirror(rows) if self.flip else rows[None]).flatten(1)
-        if self.state is None:
-            self.state = self._prime(frames)
-        pose, log_scale, *self.state = self._run(frames, self.state)
-        pose, log_scale = torch.as_tensor(pose), torch.as_tensor(log_scale)
-        pose, log_scale = average_with_mirror(pose, log_scale) if self.flip else (pose[0], log_scale[0])
-        return self._to_numpy(pose), self._to_numpy(expected_error(log_scale))
+    def step_streams(self, inputs: dict[Hashable, np.ndarray]) -> dict[Hashable, tuple[np.ndarray, np.ndarray]]:
+        keys = list(inputs)
+        rows = torch.stack([torch.as_tensor(np.asarray(inputs[k], np.float32)).reshape(-1, IN_FEATURES)
+                            for k in keys]).to(self.device)  # (P, J + 1, 3)
+        s = self.streams
+        frames = (with_mirror(rows).transpose(0, 1) if self.flip else rows[:, None]).flatten(2)  # (P, S, F)
+        fresh = [i for i, k in enumerate(keys) if k not in self.states]
+        if fresh:
+            primed = self._prime(frames[fresh].flatten(0, 1))
+            for n, i in enumerate(fresh):
+                self.states[keys[i]] = [layer[n * s:(n + 1) * s] for layer in primed]
+        state = [torch.cat(layers) for layers in zip(*(self.states[k] for k in keys))]
+        pose, log_scale, *state = (torch.as_tensor(t) for t in self._run(frames.flatten(0, 1), state))
+        for n, k in enumerate(keys):
+            self.states[k] = [layer[n * s:(n + 1) * s] for layer in state]
+        pose, log_scale = pose.unflatten(0, (len(keys), s)), log_scale.unflatten(0, (len(keys), s))
+        if self.flip:
+            pose, log_scale = average_with_mirror(pose.transpose(0, 1), log_scale.transpose(0, 1))
+        else:
+            pose, log_scale = pose[:, 0], log_scale[:, 0]
+        pose, sigma = self._to_numpy(pose), self._to_numpy(expected_error(log_scale))
+        return {k: (pose[n], sigma[n]) for n, k in enumerate(keys)}
 
-    def _prime(self, frame: torch.Tensor) -> list:
-        return self.module.prime(frame)
+    def _prime(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        return self.module.prime(frames)
 
-    def _run(self, frame, state):
-        return self.module(frame, *state)
+    def _run(self, frames: torch.Tensor, state: list[torch.Tensor]):
+        return self.module(frames, *state)
 
     @staticmethod
     def _to_numpy(t) -> np.ndarray:
@@ -83,32 +109,39 @@ class CompileBackend(LifterBackend):
 
 
 class OnnxBackend(LifterBackend):
+    """ONNX graphs have a fixed batch: one session per number of streams stepped together, exported
+    the first time that many are (one person's, then two people's, ...)."""
+
     name = "onnx"
 
     def __init__(self, model: TemporalLifter, device: str = "cpu", flip: bool = True,
-                 path: str | Path | None = None):
+                 folder: str | Path | None = None):
         super().__init__(model, "cpu", flip)
-        import onnxruntime as ort
+        self._folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="poselift-onnx-"))
+        self._sessions: dict[int, object] = {}
+        self._session_for(self.streams)  # fails now, not on the first frame, if ONNX Runtime cannot load it
 
-        from ..models.export import export_onnx
+    def _session_for(self, batch: int):
+        if batch not in self._sessions:
+            import onnxruntime as ort
 
-        if path is None:
-            path = Path(tempfile.mkdtemp(prefix="poselift-onnx-")) / "lifter_step.onnx"
-        export_onnx(model, path, self.streams)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self._inputs = [i.name for i in self._session.get_inputs()]
+            from ..models.export import export_onnx
 
-    def _prime(self, frame):
-        return [s.numpy() for s in self.module.prime(frame)]
+            path = export_onnx(self.model, self._folder / f"lifter_step_{batch}.onnx", batch)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            self._sessions[batch] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return self._sessions[batch]
 
-    def _run(self, frame, state):
-        feed = dict(zip(self._inputs, [frame.numpy(), *state]))
-        return self._session.run(None, feed)
+    def _run(self, frames, state):
+        session = self._session_for(len(frames))
+        names = [i.name for i in session.get_inputs()]
+        return [torch.from_numpy(o) for o in session.run(None, dict(zip(names, [t.numpy() for t in (frames, *state)])))]
 
 
 class TensorRTBackend(LifterBackend):
+    """Compiled once per number of streams stepped together, as ONNX."""
+
     name = "tensorrt"
 
     def __init__(self, model: TemporalLifter, device: str = "cuda", flip: bool = True):
@@ -119,16 +152,22 @@ class TensorRTBackend(LifterBackend):
         if not torch.cuda.is_available():
             raise BackendUnavailable("the tensorrt backend needs an NVIDIA GPU, and torch sees none here: "
                                      "choose --backend eager, compile or onnx.")
-        import torch_tensorrt
-
         super().__init__(model, "cuda", flip)
-        example = [torch.zeros(self.streams, self.spec.in_channels, device="cuda"),
-                   *[s.cuda() for s in self.module.initial_state(self.streams)]]
-        self._trt = torch_tensorrt.compile(self.module, ir="dynamo", inputs=example,
-                                           enabled_precisions={torch.float32})
+        self._engines: dict[int, object] = {}
+        self._engine_for(self.streams)
 
-    def _run(self, frame, state):
-        return self._trt(frame, *state)
+    def _engine_for(self, batch: int):
+        if batch not in self._engines:
+            import torch_tensorrt
+
+            example = [torch.zeros(batch, self.spec.in_channels, device="cuda"),
+                       *[s.cuda() for s in self.module.initial_state(batch)]]
+            self._engines[batch] = torch_tensorrt.compile(self.module, ir="dynamo", inputs=example,
+                                                          enabled_precisions={torch.float32})
+        return self._engines[batch]
+
+    def _run(self, frames, state):
+        return self._engine_for(len(frames))(frames, *state)
 
 
 def available_backends() -> list[str]:

@@ -42,9 +42,9 @@ def _random_keypoints(model: TemporalLifter, steps: int) -> tuple[np.ndarray, np
 
 @torch.no_grad()
 def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, device: str | None = None,
-                 flip: bool = True) -> list[dict]:
+                 flip: bool = True, people: int = 1) -> list[dict]:
     """One live step per backend (2D normalisation + cached temporal step, with ``flip`` for the
-    frame and its mirror image, as live by default), batch 1."""
+    frame and its mirror image, as live by default), for ``people`` people batched in one call."""
     torch.set_num_threads(1)  # as live: MediaPipe and decoding need the other cores
     kp, conf = _random_keypoints(model, steps)
     rows = []
@@ -58,11 +58,12 @@ def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, 
         for i in range(steps):
             t0 = time.perf_counter()
             x = normalize_2d(torch.from_numpy(kp[i]), torch.from_numpy(conf[i]), model.spec.root_features).numpy()
-            backend.step(x)
+            backend.step_streams({person: x for person in range(people)})
             times.append(time.perf_counter() - t0)
         warm = min(200, steps // 5)  # the first steps include compilation and allocation
         mirror = ", + mirror image" if flip else ", no mirror image"
-        rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror})", times[warm:],
+        who = f", {people} people in one batch" if people > 1 else ""
+        rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror}{who})", times[warm:],
                            receptive_field=model.spec.receptive_field))
     return rows
 
@@ -164,7 +165,7 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
 
     Decoding runs on its own thread, as live; the figures are per stage, end-to-end throughput, and
     capture-to-result latency; memory is sampled to show whether it grows over a long run."""
-    waits, total = [], 0
+    waits, total, people = [], 0, 0
     stages: dict[str, list[float]] = {}
     latency, memory = [], []
     want = frames
@@ -182,6 +183,7 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
                 stages.setdefault(k, []).append(v / 1000)
             latency.append(result.t_result - frame.t_capture)
             total += 1
+            people += len(result.people)
             if total % 500 == 0:
                 memory.append(rss_mb())
             if want and total >= want:
@@ -191,12 +193,14 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
         if not want or total >= want:
             break
     elapsed = time.perf_counter() - t_start
-    rows = [_stats(f"keypoints (MediaPipe, {source.width} px)" if k == "keypoints" else k, v)
+    who = f", up to {max_people(pipeline)} people" if max_people(pipeline) > 1 else ""
+    rows = [_stats((f"keypoints (MediaPipe, {source.width} px)" if k == "keypoints" else k) + who, v)
             for k, v in stages.items()]
-    rows.append(_stats("wait for the decoding thread", waits))
+    rows.append(_stats("wait for the decoding thread" + who, waits))
     rows.append(bench_live_latency(path, pipeline, max_width))
     summary = {"stage": "end-to-end", "frames": total, "fps": total / elapsed, "seconds": elapsed,
-               "peak_rss_mb": peak_rss_mb()}
+               "peak_rss_mb": peak_rss_mb(), "people": max_people(pipeline),
+               "people_per_frame": people / max(total, 1)}
     if len(memory) >= 4:
         early = memory[max(1, len(memory) // 10)]
         summary["rss_mb_early"] = early
@@ -204,6 +208,11 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
         summary["rss_growth_pct"] = 100 * (memory[-1] - early) / early
     rows.append(summary)
     return rows
+
+
+def max_people(pipeline: Pipeline) -> int:
+    """How many people the pipeline's front end follows at most."""
+    return getattr(pipeline.keypoints, "num_poses", 1)
 
 
 def bench_live_latency(path: str | Path, pipeline: Pipeline, max_width: int | None = 640) -> dict:
@@ -215,7 +224,8 @@ def bench_live_latency(path: str | Path, pipeline: Pipeline, max_width: int | No
         latency.append(result.t_result - frame.t_capture)
     source.stop()
     pipeline.reset()
-    return _stats("capture-to-result latency (real-time playback)", latency, dropped=source.dropped)
+    who = f", up to {max_people(pipeline)} people" if max_people(pipeline) > 1 else ""
+    return _stats(f"capture-to-result latency (real-time playback{who})", latency, dropped=source.dropped)
 
 
 def format_table(rows: list[dict]) -> str:
@@ -234,5 +244,8 @@ def format_table(rows: list[dict]) -> str:
         if r["stage"] == "end-to-end":
             extra = (f", RSS {r['rss_mb_early']:.0f} -> {r['rss_mb_end']:.0f} MB ({r['rss_growth_pct']:+.1f} %)"
                      if "rss_growth_pct" in r else "")
-            lines.append(f"\nEnd-to-end: {r['frames']} frames at {r['fps']:.1f} fps; peak RSS {r['peak_rss_mb']:.0f} MB{extra}.")
+            who = (f" (up to {r['people']} people, {r['people_per_frame']:.2f} per frame)" if r.get("people", 1) > 1
+                   else "")
+            lines.append(f"\nEnd-to-end{who}: {r['frames']} frames at {r['fps']:.1f} fps; "
+                         f"peak RSS {r['peak_rss_mb']:.0f} MB{extra}.")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import sys
@@ -109,6 +110,8 @@ def _bench(args: argparse.Namespace) -> None:
         training = [measure_throughput(cfg, d) for d in ["cpu"] + (["cuda"] if torch_cuda_available() else [])]
     rows = bench_lifter(lifter, args.backends, steps=args.steps, flip=not args.no_flip)
     rows += bench_lifter(lifter, ["eager"], steps=args.steps, flip=args.no_flip)  # the other setting, for the ratio
+    if args.people > 1:  # everyone in one batched step, beside one person's
+        rows += bench_lifter(lifter, ["eager"], steps=args.steps, flip=not args.no_flip, people=args.people)
     rows.append(bench_window_recompute(lifter))
     if args.refiner.is_file():
         refiner = load_weights(args.refiner, arch="diffusion_refiner")
@@ -119,9 +122,10 @@ def _bench(args: argparse.Namespace) -> None:
                              device="cuda")
     rows += training
     if args.video:
-        pipeline, _ = build_pipeline(_pipeline_options(args))
         rows.append(bench_decode(args.video, args.width))
-        rows += bench_file(args.video, pipeline, args.width, args.frames)
+        for people in sorted({1, args.people}):  # with --people N, single-person beside it, in one run
+            pipeline, _ = build_pipeline(dataclasses.replace(_pipeline_options(args), people=people))
+            rows += bench_file(args.video, pipeline, args.width, args.frames)
     print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
@@ -154,7 +158,8 @@ def _pipeline_options(args: argparse.Namespace):
     return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, flip=not args.no_flip,
                            camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine, refiner=args.refiner,
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
-                           swap_repair=not args.no_swap_repair, world=_world_settings(args))
+                           swap_repair=not args.no_swap_repair, people=args.people,
+                           world=_world_settings(args))
 
 
 def _world_settings(args: argparse.Namespace):
@@ -177,6 +182,9 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smooth", type=number_between(1e-3, 1e3, "a cutoff in Hz"),
                    help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
+    p.add_argument("--people", type=int_between(1, 8, "a number of people"), default=1,
+                   help="follow up to this many people (MediaPipe's Tasks API; slower): process writes one clip "
+                        "per person, NAME_p0_3d.npz, ...; default 1, the faster single-person MediaPipe")
     p.add_argument("--no-swap-repair", action="store_true",
                    help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
     add_height_arg(p)
@@ -212,6 +220,15 @@ def add_height_arg(p: argparse.ArgumentParser) -> None:
                                                   f"(default {DEFAULT_HEIGHT_M:g})")
 
 
+def int_between(lo: int, hi: int, what: str):
+    """An argparse type: a whole number from ``lo`` to ``hi``, refused in one sentence otherwise."""
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or not lo <= int(text) <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is not {what}: give a whole number from {lo} to {hi}.")
+        return int(text)
+    return parse
+
+
 def _add_flip_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-flip", action="store_true",
                    help="lift each frame once, without averaging in its mirror image (cheaper, less accurate)")
@@ -231,25 +248,30 @@ def _add_refiner_args(p: argparse.ArgumentParser) -> None:
 def _process(args: argparse.Namespace) -> None:
     from .factory import build_pipeline
     from .library import looks_like_library
-    from .process import process_video
+    from .process import ProcessError, image_files, process_video
 
     if looks_like_library(args.video):
         return _process_library(args)
+    inputs = image_files(args.video) if args.video.is_dir() else [args.video]
     pipeline, info = build_pipeline(_pipeline_options(args))
-    report = process_video(args.video, args.out, pipeline, info, render=not args.no_video, progress=not args.quiet,
-                           max_width=args.width, force=args.force)
-    repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
-    print(f"{report.frames} frames ({report.frames_with_person} with a person{repaired}) -> {report.clip_path}"
-          + (f", {report.video_path}" if report.video_path else ""))
-    if args.plots:
-        from .clip import Clip
-        from .plots import write_plots
-        print("plots: " + ", ".join(map(str, write_plots(Clip.load(report.clip_path), args.out, args.video.stem))))
-    if report.error:
-        raise SourceError(report.error)
-    if not report.frames_with_person:  # exit 2: a script must not go on to export an empty clip as a result
-        raise ProcessError(f"nobody was found in any of the {report.frames} frames of {args.video}: film the whole "
-                           f"body in view and well lit (the empty clip is kept, {report.clip_path}).")
+    for path in inputs:
+        pipeline.reset()  # each file on its own: nobody carried over from the one before
+        report = process_video(path, args.out, pipeline, info, render=not args.no_video,
+                               progress=not args.quiet and len(inputs) == 1, max_width=args.width,
+                               force=args.force, per_person=args.people > 1)
+        repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
+        clips = ", ".join(map(str, [report.clip_path, *report.person_clips]))
+        print(f"{report.frames} frame{'s' * (report.frames != 1)} ({report.frames_with_person} with a person"
+              f"{repaired}) -> {clips}" + (f", {report.video_path}" if report.video_path else ""))
+        if args.plots:
+            from .clip import Clip
+            from .plots import write_plots
+            print("plots: " + ", ".join(map(str, write_plots(Clip.load(report.clip_path), args.out, path.stem))))
+        if report.error:
+            raise SourceError(report.error)
+        if not report.frames_with_person:  # exit 2: a script must not go on to export an empty clip as a result
+            raise ProcessError(f"nobody was found in any of the {report.frames} frames of {path}: film the whole "
+                               f"body in view and well lit (the empty clip is kept, {report.clip_path}).")
 
 
 def _process_library(args: argparse.Namespace) -> None:
@@ -373,8 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(run=_eval)
 
-    pr = sub.add_parser("process", help="a video file, or a folder or glob of them -> 3D clip (.npz) + side-by-side MP4")
-    pr.add_argument("video", type=Path, help="a video file, a folder of videos, or a glob ('season/**/*.mp4')")
+    pr = sub.add_parser("process", help="a video or an image, a folder or glob of videos, or a folder of images -> 3D clip (.npz) + side-by-side MP4")
+    pr.add_argument("video", type=Path, help="a video, an image, a folder of videos or of images (each lifted on its own), or a glob ('season/**/*.mp4')")
     pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
     pr.add_argument("--plots", action="store_true", help="also write PNG plots of the joint angles and the trajectory")

@@ -11,6 +11,7 @@ from ..calibration import Camera
 from ..models.checkpoint import load_weights
 from .backends import make_backend
 from .filters import OneEuroFilter
+from .keypoints import MediaPipePose, MediaPipePoses
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
 from .swaps import SwapRepair
@@ -37,6 +38,7 @@ class PipelineOptions:
     refine_settings: RefineSettings = field(default_factory=RefineSettings)
     swap_repair: bool = True  # swap MediaPipe's left/right label swaps back before lifting
     world: WorldSettings | None = field(default_factory=WorldSettings)  # None: root-relative only
+    people: int = 1  # 1: the legacy single-person MediaPipe (faster); more: the Tasks API, up to this many
 
 
 def file_sha256(path: Path) -> str:
@@ -45,6 +47,8 @@ def file_sha256(path: Path) -> str:
 
 def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dict]:
     """The pipeline and a description of the model for clip metadata."""
+    if keypoints is None:
+        keypoints = MediaPipePoses(opts.people) if opts.people > 1 else MediaPipePose()
     torch.set_num_threads(1)  # one live step is tiny; MediaPipe and decoding need the other cores
     model = load_weights(opts.weights)
     backend = make_backend(opts.backend, model, opts.device, opts.flip)
@@ -55,7 +59,8 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
                         refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
                         world=WorldStream(opts.world) if opts.world else None)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
-            "flip": opts.flip, "swap_repair": opts.swap_repair, "receptive_field": model.spec.receptive_field}
+            "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people,
+            "receptive_field": model.spec.receptive_field}
     if refiner is not None:
         info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
                            **vars(opts.refine_settings)}

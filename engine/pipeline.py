@@ -1,7 +1,9 @@
-"""One frame in, one :class:`Result` out: MediaPipe 2D -> H36M-17 + confidence -> left/right swap
-repair -> image-plane normalisation -> streaming lifter -> optional refiner -> optional One-Euro filter."""
+"""One frame in, one :class:`Result` per person out: MediaPipe 2D -> person tracker -> per person:
+H36M-17 + confidence -> left/right swap repair -> image-plane normalisation -> streaming lifter (all
+people in one batched step) -> optional refiner -> optional One-Euro filter."""
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -17,6 +19,7 @@ from .filters import OneEuroFilter
 from .keypoints import Keypoints, MediaPipePose
 from .sources import Frame
 from .swaps import SwapRepair
+from .tracker import PersonTracker
 from .world import WorldFrame, WorldStream
 
 
@@ -35,7 +38,9 @@ class Result:
     mediapipe: Keypoints  # MediaPipe's raw 33 landmarks and its own 3D, for comparison
     refined: np.ndarray = field(default_factory=lambda: np.zeros(H36M.num_joints, bool))
     repaired: np.ndarray = field(default_factory=lambda: np.zeros(H36M.num_joints, bool))  # left/right swapped back
-    timings: dict[str, float] = field(default_factory=dict)  # ms per stage
+    timings: dict[str, float] = field(default_factory=dict)  # ms per stage (the whole frame's)
+    person_id: int | None = None  # the tracker's id for this person (kept while they are missed briefly)
+    people: list["Result"] = field(default_factory=list)  # every person lifted in this frame, this one included
     world: WorldFrame | None = None  # where the person stands (trajectory, floor, contacts), when grounded
 
     @property
@@ -52,11 +57,33 @@ class Refiner(Protocol):
     def reset(self) -> None: ...
 
 
+class PersonStream:
+    """What the pipeline keeps for one tracked person while they stay in view: their lifter stream
+    (keyed by ``id`` in the backend) and their own copy of each stateful stage (swap repair,
+    refiner, filter), made from the pipeline's stage and remade when that is replaced (the app's
+    switches). The stream ends when the person is missed; it starts afresh when they are seen again."""
+
+    def __init__(self, person_id: int):
+        self.id = person_id
+        self._stages: dict[str, tuple[object, object]] = {}  # name -> (the pipeline's stage, this person's copy)
+
+    def stage(self, name: str, template):
+        if template is None:
+            return None
+        held = self._stages.get(name)
+        if held is None or held[0] is not template:
+            own = copy.copy(template)  # shares models and settings; reset() gives it its own state
+            own.reset()
+            self._stages[name] = held = (template, own)
+        return held[1]
+
+
 class Pipeline:
     def __init__(self, lifter: LifterBackend, camera: Camera | None = None, hfov_deg: float = 60.0,
-                 keypoints: Callable[[np.ndarray], Keypoints] | None = None,
+                 keypoints: Callable[[np.ndarray], list[Keypoints]] | None = None,
                  refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
-                 swap_repair: SwapRepair | None = None, world: WorldStream | None = None):
+                 swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
+                 world: WorldStream | None = None):
         self.lifter = lifter
         self.calibration = camera
         self.hfov_deg = hfov_deg
@@ -65,21 +92,23 @@ class Pipeline:
         self.refiner = refiner
         self.smoothing = smoothing
         self.swap_repair = swap_repair
-        self.world = world
-        self._tracking = False
+        self.world = world  # the template of each person's world grounding
+        self.tracker = tracker if tracker is not None else PersonTracker()
+        self.streams: dict[int, PersonStream] = {}
+        self.followed: int | None = None  # the person whose result process() returns
 
     def reset(self) -> None:
-        """A new window: after a seek, a source change or the person leaving."""
+        """Everyone afresh: after a seek or a source change."""
         self.lifter.reset()
-        if self.refiner is not None:
-            self.refiner.reset()
-        if self.smoothing is not None:
-            self.smoothing.reset()
-        if self.swap_repair is not None:
-            self.swap_repair.reset()
-        if self.world is not None:
-            self.world.reset()
-        self._tracking = False
+        self.streams.clear()
+        self.tracker.reset()
+        self.followed = None
+        if hasattr(self.keypoints, "reset"):
+            self.keypoints.reset()
+
+    def follow(self, person_id: int | None) -> None:
+        """Follow this person (None: the most prominent one, chosen again when they leave)."""
+        self.followed = person_id
 
     def camera_for(self, width: int, height: int) -> Camera:
         """The calibrated camera, or intrinsics guessed from the field of view for this frame size."""
@@ -93,42 +122,85 @@ class Pipeline:
         return self._guessed
 
     def process(self, frame: Frame) -> Result:
-        timings = {}
+        """Every person in the frame, lifted; returns the followed person's result (an empty one when
+        they are missed in this frame), with everyone's in ``people``."""
         h, w = frame.image.shape[:2]
         t0 = time.perf_counter()
-        mp = self.keypoints(frame.image)
+        tracked = self.tracker.update(self.keypoints(frame.image))
         t1 = time.perf_counter()
-        timings["keypoints"] = 1000 * (t1 - t0)
-        j = H36M.num_joints
-        if not mp.detected:
-            if self._tracking:
-                self.reset()
-            nan = np.full((j, 3), np.nan)
-            return Result(frame.index, frame.timestamp, frame.t_capture, time.perf_counter(), (w, h), False,
-                          np.zeros((j, 2)), np.zeros(j), nan, nan[:, 0].copy(), mp, timings=timings)
-        self._tracking = True
-        kp = convert(mp.landmarks, MEDIAPIPE.name, H36M.name)
-        conf = convert_confidence(mp.visibility, MEDIAPIPE.name, H36M.name)
-        repaired = np.zeros(j, bool)
-        if self.swap_repair is not None:
-            kp, conf, repaired = self.swap_repair(kp, conf)
-        xy = self.camera_for(w, h).normalize(kp)
-        rows = window_2d(xy, conf)
+        timings = {"keypoints": 1000 * (t1 - t0)}
+        for gone in set(self.streams) - {pid for pid, _ in tracked}:
+            del self.streams[gone]
+            self.lifter.release(gone)
+        camera = self.camera_for(w, h)
+        prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera)
+                    for pid, mp in tracked}
         t2 = time.perf_counter()
-        pose, sigma = self.lifter.step(input_from_rows(rows, self.lifter.spec).numpy())
+        lifted = self.lifter.step_streams({pid: p[3] for pid, p in prepared.items()}) if prepared else {}
         t3 = time.perf_counter()
         timings["prepare"] = 1000 * (t2 - t1)
         timings["lifter"] = 1000 * (t3 - t2)
-        refined = np.zeros(j, bool)
-        if self.refiner is not None:
-            pose, refined = self.refiner(pose, sigma, rows)
-            t4 = time.perf_counter()
-            timings["refine"] = 1000 * (t4 - t3)
-            t3 = t4
-        if self.smoothing is not None:
-            pose = self.smoothing(pose, frame.timestamp)
-            timings["filter"] = 1000 * (time.perf_counter() - t3)
-        world = self.world.step(pose, kp, conf, self.camera_for(w, h), frame.timestamp) if self.world else None
-        return Result(frame.index, frame.timestamp, frame.t_capture, time.perf_counter(), (w, h), True,
-                      kp, conf, np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined, repaired,
-                      timings, world)
+        people, spent = [], {"refine": 0.0, "filter": 0.0}
+        for pid, mp in tracked:
+            kp, conf, repaired, _, rows = prepared[pid]
+            pose, sigma = lifted[pid]
+            stream = self.streams[pid]
+            refined = np.zeros(len(kp), bool)
+            ta = time.perf_counter()
+            if (refiner := stream.stage("refiner", self.refiner)) is not None:
+                pose, refined = refiner(pose, sigma, rows)
+            tb = time.perf_counter()
+            if (smoothing := stream.stage("smoothing", self.smoothing)) is not None:
+                pose = smoothing(pose, frame.timestamp)
+            spent["refine"] += tb - ta
+            spent["filter"] += time.perf_counter() - tb
+            world = stream.stage("world", self.world)
+            placed = world.step(pose, kp, conf, camera, frame.timestamp) if world is not None else None
+            people.append(Result(frame.index, frame.timestamp, frame.t_capture, 0.0, (w, h), True, kp, conf,
+                                 np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined,
+                                 repaired, timings, pid, world=placed))
+        for stage, on in (("refine", self.refiner), ("filter", self.smoothing)):
+            if on is not None and people:
+                timings[stage] = 1000 * spent[stage]  # for everyone in the frame
+        t4 = time.perf_counter()
+        for r in people:
+            r.t_result, r.people = t4, people
+        return self._followed_result(frame, people, (w, h), timings)
+
+    def _prepare(self, stream: PersonStream, mp: Keypoints, camera: Camera):
+        kp = convert(mp.landmarks, MEDIAPIPE.name, H36M.name)
+        conf = convert_confidence(mp.visibility, MEDIAPIPE.name, H36M.name)
+        repaired = np.zeros(len(kp), bool)
+        if (swap_repair := stream.stage("swap_repair", self.swap_repair)) is not None:
+            kp, conf, repaired = swap_repair(kp, conf)
+        rows = window_2d(camera.normalize(kp), conf)
+        return kp, conf, repaired, input_from_rows(rows, self.lifter.spec).numpy(), rows
+
+    def _followed_result(self, frame: Frame, people: list[Result], size: tuple[int, int], timings: dict) -> Result:
+        # One person at a time (the legacy front end): whoever it sees is the one. Otherwise the
+        # followed person keeps their place while their track lives, seen or not.
+        single = getattr(self.keypoints, "num_poses", 1) == 1
+        if self.followed not in {t.id for t in self.tracker.tracks} or (single and people):
+            self.followed = max(people, key=lambda r: prominence(r.mediapipe, size)).person_id if people else None
+        for r in people:
+            if r.person_id == self.followed:
+                return r
+        return absent(frame.index, frame.timestamp, frame.t_capture, time.perf_counter(), size, timings,
+                      self.followed, people)
+
+
+def absent(index: int, timestamp: float, t_capture: float, t_result: float, size: tuple[int, int],
+           timings: dict | None = None, person_id: int | None = None, people: list[Result] | None = None) -> Result:
+    """The result for a frame in which the person is not seen: no keypoints, NaN 3D."""
+    j = H36M.num_joints
+    nan = np.full((j, 3), np.nan)
+    return Result(index, timestamp, t_capture, t_result, size, False, np.zeros((j, 2)), np.zeros(j), nan,
+                  nan[:, 0].copy(), Keypoints.empty(), timings=timings or {}, person_id=person_id, people=people or [])
+
+
+def prominence(person: Keypoints, size: tuple[int, int]) -> float:
+    """How much a person stands out: their height in the frame, less for being off-centre."""
+    x0, y0, x1, y1 = person.box()
+    w, h = size
+    off_centre = np.hypot((x0 + x1 - w) / w, (y0 + y1 - h) / h) / np.sqrt(2)  # 0 centre .. 1 corner
+    return (y1 - y0) / h * (1.0 - 0.5 * min(off_centre, 1.0))

@@ -1,4 +1,4 @@
-"""Offline processing of a video file: every frame through the live pipeline, nothing dropped.
+"""Offline processing of a video file or an image: every frame through the live pipeline, nothing dropped.
 
 The clip is saved as it grows, flagged ``partial`` in its meta, so that a kill keeps what was done;
 the finished run replaces it with the whole clip. Earlier outputs are never overwritten unasked.
@@ -6,7 +6,8 @@ the finished run replaces it with the whole clip. Earlier outputs are never over
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -14,10 +15,12 @@ from tqdm import tqdm
 from ..calibration import CalibrationError
 from ..models.skeletons import H36M
 from .clip import Clip
-from .pipeline import Pipeline
-from .render import compose
+from .pipeline import Pipeline, Result, absent
+from .render import compose, draw_overlay
 from .sources import SourceError, VideoFileSource
 from .video_writer import VideoWriter
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class ProcessError(ValueError):
@@ -58,6 +61,15 @@ class ProgressiveClip:
         return clip.save(self.path)
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The images in ``folder``, by name."""
+    images = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        raise SourceError(f"folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
+                          f"pass a video, an image, or a folder of images.")
+    return images
+
+
 @dataclass
 class ProcessReport:
     clip_path: Path
@@ -66,20 +78,28 @@ class ProcessReport:
     frames_with_person: int
     frames_repaired: int = 0  # frames where a left/right label swap was swapped back
     error: str | None = None  # the source's fault, if it broke part-way (what came before is kept)
+    person_clips: list[Path] = field(default_factory=list)  # with per_person: one clip per person, p0, p1, ...
 
 
 def render_result(image, result, height: int = 720):
+    """The followed person's 2D and 3D, everyone else's 2D."""
+    for other in result.people:
+        if other is not result:
+            image = draw_overlay(image, other.keypoints, other.confidence, H36M)
     return compose(image, result.keypoints, result.confidence, result.pose3d, result.uncertainty, H36M, height)
 
 
 def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, model_info: dict,
                   render: bool = True, progress: bool = True, max_width: int | None = None,
-                  force: bool = False, save_every: float = 5.0) -> ProcessReport:
-    """``save_every``: seconds between saves of the clip so far (flagged partial)."""
+                  force: bool = False, save_every: float = 5.0, per_person: bool = False) -> ProcessReport:
+    """Every frame of ``path`` through ``pipeline``: ``OUT/NAME_3d.npz`` holds the followed person's
+    3D, saved as it grows (``save_every`` seconds, flagged partial); with ``per_person``, also
+    ``OUT/NAME_p0_3d.npz``, ``NAME_p1_3d.npz``, ... one for each person, written at the end."""
     path, out_dir = Path(path), Path(out_dir)
     clip_path = out_dir / f"{path.stem}_3d.npz"
     video_path = out_dir / f"{path.stem}_3d.mp4" if render else None
-    check_outputs([p for p in (clip_path, video_path) if p], force)
+    earlier = sorted(out_dir.glob(f"{path.stem}_p*_3d.npz")) if per_person and out_dir.is_dir() else []
+    check_outputs([p for p in (clip_path, video_path, *earlier) if p], force)
     source = VideoFileSource(path, max_width=max_width)
     source.start()  # raises SourceError for a missing or unreadable file before anything is written
     try:
@@ -116,8 +136,14 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
     if not results:
         raise SourceError(error or f"video {path} holds no frames.")
     saver.save(results)
+    person_paths = []
+    if per_person:
+        for n, person in enumerate(people_in(results)):
+            person_paths.append(Clip.from_results(person, source.fps, {**saver.meta, "person": n}, saver.pixel_scale)
+                                .save(out_dir / f"{path.stem}_p{n}_3d.npz"))
     return ProcessReport(clip_path, video_path if writer and writer.frames else None, len(results),
-                         sum(r.person for r in results), sum(bool(r.repaired.any()) for r in results), error)
+                         sum(bool(r.people) for r in results), sum(bool(r.repaired.any()) for r in results), error,
+                         person_paths)
 
 
 def clip_meta(path: Path, source: VideoFileSource, pipeline: Pipeline, model_info: dict) -> dict:
@@ -131,3 +157,14 @@ def clip_meta(path: Path, source: VideoFileSource, pipeline: Pipeline, model_inf
 def pixel_scale(source: VideoFileSource) -> tuple[float, float]:
     """From the frames delivered (scaled down to ``max_width``) to the source's own pixels (x, y)."""
     return source.source_size[0] / source.width, source.source_size[1] / source.height
+
+
+def people_in(results: list[Result], min_share: float = 0.05) -> list[list[Result]]:
+    """Each person tracked in at least ``min_share`` of the frames (fewer are the detector's false
+    alarms), in order of first appearance: their result in every frame, absent where not seen."""
+    seen = Counter(p.person_id for r in results for p in r.people)
+    order = [pid for pid in dict.fromkeys(p.person_id for r in results for p in r.people)
+             if seen[pid] >= max(1.0, min_share * len(results))]
+    return [[next((p for p in r.people if p.person_id == pid), None)
+             or absent(r.index, r.timestamp, r.t_capture, r.t_result, r.image_size, person_id=pid) for r in results]
+            for pid in order]

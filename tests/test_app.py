@@ -187,3 +187,26 @@ def test_closing_while_recording_keeps_the_recording_for_next_start(qapp, make_w
     keep.click()
     out = again.export_recording(tmp_path / "recovered.npz")
     assert out is not None and len(Clip.load(out)) >= 10
+
+
+def test_everyone_is_drawn_with_an_id_and_a_click_chooses_who_is_followed(qapp, make_window):
+    w = make_window()
+    w.people_box.setCurrentIndex(1)  # 2 people
+    assert wait_until(qapp, lambda: w.worker.pipeline.keypoints.num_poses == 2)
+    assert w.open_path(DEMO)
+    assert wait_until(qapp, lambda: w._shown is not None and len(w._shown[1].people) == 2, timeout=120)
+    result = w._shown[1]
+    followed = result.person_id
+    labels = [label.toPlainText() for label in w.video.labels_shown()]
+    assert sorted(labels) == sorted([f"{followed} ●", f"{next(p.person_id for p in result.people if p is not result)}"])
+    assert len(w.skeleton.others.pos) == 32  # the other person's 16 bones in the 3D view, in their colour
+    assert w.skeleton.bones.pos.shape == (32, 3) and w.video.overlay_point_count() == 17
+    other = next(p for p in result.people if p.person_id != followed)
+    x0, y0, x1, y1 = other.mediapipe.box()
+    assert w.follow_at((x0 + x1) / 2, (y0 + y1) / 2) == other.person_id  # a click on the other person
+    assert wait_until(qapp, lambda: w._shown[1].person_id == other.person_id, timeout=60)
+    assert w.follow_at(1.0, 1.0) is None  # beside everyone: back to the most prominent
+    assert wait_until(qapp, lambda: w.worker.pipeline.followed == followed, timeout=60)
+    w.close()
+    again = make_window()
+    assert again.people_box.currentData() == 2  # remembered

@@ -1,0 +1,240 @@
+"""Everyone in view: the Tasks API front end, the person tracker, one lifter stream per person, the
+pipeline's per-person results, and process writing one clip per person; single images and short clips."""
+import subprocess
+import sys
+import zipfile
+from dataclasses import replace
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from conftest import DEMO
+from poselift.engine.backends import make_backend
+from poselift.engine.clip import Clip
+from poselift.engine.factory import PipelineOptions, build_pipeline
+from poselift.engine.filters import OneEuroFilter
+from poselift.engine.keypoints import Keypoints, MediaPipePose, MediaPipePoses
+from poselift.engine.pipeline import Pipeline
+from poselift.engine.pose_bundle import pose_landmarker_bundle
+from poselift.engine.sources import VideoFileSource
+from poselift.engine.swaps import SwapRepair
+from poselift.engine.tracker import PersonTracker
+from poselift.models.checkpoint import load_weights
+
+
+@pytest.fixture(scope="module")
+def demo_frames():
+    source = VideoFileSource(DEMO, max_width=640).start()
+    frames = list(source)
+    source.stop()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo_frames, random_weights):
+    """The whole demo clip through the two-person pipeline: per frame, the followed id and each
+    person's (id, box)."""
+    pipeline, _ = build_pipeline(PipelineOptions(weights=random_weights, people=2))
+    rows = []
+    for frame in demo_frames:
+        r = pipeline.process(frame)
+        rows.append((r.person_id, [(p.person_id, p.mediapipe.box()) for p in r.people]))
+        assert all(p.people is r.people and np.isfinite(p.pose3d).all() for p in r.people)
+    pipeline.keypoints.close()
+    return rows
+
+
+def test_the_tasks_bundle_is_built_from_the_wheel_and_finds_both_people(tmp_path, demo_frames):
+    bundle = pose_landmarker_bundle(tmp_path)
+    with zipfile.ZipFile(bundle) as z:
+        assert sorted(z.namelist()) == ["pose_detector.tflite", "pose_landmarks_detector.tflite"]
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())
+    assert pose_landmarker_bundle(tmp_path) == bundle  # built once, then reused
+    tasks, legacy = MediaPipePoses(2), MediaPipePose(search_tiles=False)
+    both, agree = 0, []
+    for frame in demo_frames[60:100]:  # the man on the roof and the woman walking below
+        people, (one,) = tasks(frame.image), legacy(frame.image) or (None,)
+        both += len(people) == 2
+        if one is not None:  # the same landmark model: the same person's landmarks agree
+            best = min(people, key=lambda p: np.abs(p.box() - one.box()).sum())
+            seen = (best.visibility > 0.5) & (one.visibility > 0.5)
+            agree.append(np.median(np.linalg.norm(best.landmarks[seen] - one.landmarks[seen], axis=1)))
+    tasks.close()
+    legacy.close()
+    assert both >= 36
+    assert len(agree) >= 20 and np.median(agree) < 4.0  # pixels, in a 640 x 360 frame
+
+
+def _person(offset_x: float, landmarks: np.ndarray, visibility: np.ndarray) -> Keypoints:
+    return Keypoints(landmarks + [offset_x, 0.0], visibility, np.zeros((33, 3)), True)
+
+
+def test_tracker_keeps_identities_through_misses_and_a_crossing(demo_frames):
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    base = man.landmarks - man.landmarks.mean(0) + [0, 180]
+    tracker = PersonTracker()
+    ids = {}
+    for t in range(60):  # A walks right, B walks left; they cross around frame 30
+        a, b = _person(100 + 6 * t, base, man.visibility), _person(460 - 6 * t, base + [0, 8], man.visibility)
+        frame = [a, b]
+        if 28 <= t < 31:
+            frame = [a]  # B hidden behind A for three frames
+        if t in (10, 45):
+            frame = []  # MediaPipe finds nobody
+        for pid, person in tracker.update(frame[::-1] if t % 2 else frame):  # in either order
+            ids.setdefault(pid, set()).add("A" if person is a else "B")
+    assert ids == {0: {"A"}, 1: {"B"}}
+    assert tracker.update([_person(2000, base, man.visibility)])[0][0] == 2  # a stranger far away: a new id
+
+
+def _identity_switches(rows, width=640, height=360):
+    """Identity switches against a per-frame ground truth of who is where in the demo clip: the man
+    stands on the roof (head in the upper half) until he jumps at frame ~156, then runs off to the
+    right; the woman walks along the grass, right to left. Counted as MOT does: a person's id
+    changes from the one they had when last seen."""
+    last, switches, ids = {}, 0, {"man": set(), "woman": set()}
+    for index, (_, people) in enumerate(rows):
+        for pid, (x0, y0, x1, y1) in people:
+            who = "man" if y0 < 0.45 * height or (index > 156 and (x0 + x1) / 2 > 0.5 * width) else "woman"
+            if who in last and last[who] != pid and last[who] in {p for p, _ in people}:
+                continue  # a second pose on the same person (a false alarm), not a switch
+            switches += who in last and last[who] != pid
+            last[who] = pid
+            ids[who].add(pid)
+    return switches, ids
+
+
+def test_demo_clip_both_people_keep_their_ids_and_the_man_is_followed(demo_run):
+    switches, ids = _identity_switches(demo_run)
+    assert switches == 0 and len(ids["man"]) == 1 and len(ids["woman"]) == 1, ids
+    (man,), (woman,) = ids["man"], ids["woman"]
+    seen = {pid: sum(pid in {p for p, _ in people} for _, people in demo_run) for pid in (man, woman)}
+    assert seen[man] >= 170 and seen[woman] >= 130, seen
+    followed = [f for f, _ in demo_run]
+    # He is there from the first frame; the view stays on him through the frames MediaPipe misses
+    # him (his jump), rather than jumping to the woman.
+    assert set(followed[:200]) == {man}
+
+
+def test_people_step_in_one_batch_each_with_its_own_history(random_weights):
+    model = load_weights(random_weights)
+    x = np.random.default_rng(0).normal(size=(30, 3, 17, 3)).astype(np.float32)
+    for name in ("eager", "onnx"):
+        for flip in (True, False):
+            alone = [make_backend("eager", model, flip=flip) for _ in range(3)]
+            together = make_backend(name, model, flip=flip)
+            for t in range(30):
+                present = [0, 1] if t < 10 else [0, 2] if t < 20 else [0, 1, 2]  # 2 arrives, 1 leaves and returns
+                if t == 10:
+                    together.release(1)
+                    alone[1].reset()
+                out = together.step_streams({k: x[t, k] for k in present})
+                for k in present:
+                    pose, sigma = alone[k].step(x[t, k])
+                    assert np.abs(out[k][0] - pose).max() < 1e-2 and np.abs(out[k][1] - sigma).max() < 1e-2, (name, t, k)
+
+
+def test_pipeline_lifts_each_person_as_if_alone(demo_frames, random_weights, random_refiner):
+    from poselift.engine.factory import load_refiner
+    from poselift.engine.refine import RefineSettings
+
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    walk = [[_person(3.0 * t, man.landmarks, man.visibility), _person(300 - 4.0 * t, man.landmarks, man.visibility)]
+            for t in range(24)]
+    for t in range(14, 18):
+        walk[t] = walk[t][:1]  # the second person leaves for four frames
+
+    def run(frames, follow=None):
+        feed = iter(frames)
+        pipe = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=lambda _: next(feed),
+                        swap_repair=SwapRepair(), smoothing=OneEuroFilter(1.0),
+                        refiner=load_refiner(random_refiner, RefineSettings(threshold_mm=0.0)))
+        pipe.keypoints.num_poses = 2
+        if follow is not None:
+            pipe.follow(follow)
+        return [pipe.process(replace(demo_frames[0], index=i, timestamp=i / 30)) for i in range(len(frames))]
+
+    both = run(walk)
+    first_alone = run([w[:1] for w in walk])
+    for r, alone in zip(both, first_alone):
+        first = next(p for p in r.people if p.person_id == 0)
+        assert np.abs(first.pose3d - alone.pose3d).max() < 1e-3  # the other person changes nothing
+        assert r.person_id == 0  # the most prominent (largest, then most central) is followed
+    second = [next((p for p in r.people if p.person_id == 1), None) for r in both]
+    assert [p is not None for p in second] == [len(w) == 2 for w in walk]
+    assert np.abs(second[0].pose3d - both[0].people[0].pose3d).max() > 1.0  # its own stream, not a copy
+    later = run([w[1:] or [] for w in walk][18:])  # the second person's return starts a fresh window
+    assert np.abs(second[18].pose3d - later[0].pose3d).max() < 1e-3
+    followed = run(walk, follow=1)
+    assert [r.person for r in followed] == [len(w) == 2 for w in walk]  # follows 1, absent while 1 is away
+
+
+def _write_video(path, frames):
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f.image, format="bgr24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def _process(*args):
+    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", *map(str, args), "--quiet"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_a_photo_a_folder_of_them_and_a_three_frame_clip_get_their_person(tmp_path, demo_frames, random_weights):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "roof.jpg"), demo_frames[0].image)
+    cv2.imwrite(str(photos / "both.png"), demo_frames[80].image)
+    (photos / "notes.txt").write_text("not an image")
+    out = _process(photos / "roof.jpg", "-o", tmp_path / "one", "--weights", random_weights)
+    assert "1 frame (1 with a person)" in out
+    clip = Clip.load(tmp_path / "one" / "roof_3d.npz")
+    assert len(clip) == 1 and np.isfinite(clip.pose3d).all()
+    out = _process(photos, "-o", tmp_path / "many", "--weights", random_weights, "--no-video", "--people", "2")
+    assert out.count("1 frame (1 with a person)") == 2
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["both_p0_3d.npz", "both_p1_3d.npz", "roof_p0_3d.npz"]
+    short = _write_video(tmp_path / "start.mp4", demo_frames[:3])  # the clip's first frames: the man is small
+    assert "3 frames (3 with a person)" in _process(short, "-o", tmp_path / "short", "--weights", random_weights)
+
+
+def test_process_writes_one_clip_per_person(tmp_path, demo_frames, random_weights):
+    video = _write_video(tmp_path / "walk.mp4", demo_frames[60:100])
+    out = _process(video, "-o", tmp_path / "out", "--weights", random_weights, "--people", "2")
+    man, woman = Clip.load(tmp_path / "out" / "walk_p0_3d.npz"), Clip.load(tmp_path / "out" / "walk_p1_3d.npz")
+    assert "walk_p0_3d.npz" in out and not (tmp_path / "out" / "walk_p2_3d.npz").exists()
+    assert len(man) == len(woman) == 40 and man.meta["person"] == 0 and woman.meta["person"] == 1
+    assert np.isfinite(man.pose3d).all(axis=(1, 2)).sum() >= 36 and np.isfinite(woman.pose3d).all(axis=(1, 2)).sum() >= 36
+    head = man.keypoints[:, 10, 1][np.isfinite(man.pose3d).all(axis=(1, 2))]
+    assert (head < 0.3 * 360).all()  # p0 is the man on the roof throughout, p1 the woman below
+    assert (woman.keypoints[np.isfinite(woman.pose3d).all(axis=(1, 2)), 10, 1] > 0.45 * 360).all()
+    with av.open(str(tmp_path / "out" / "walk_3d.mp4")) as rendered:
+        assert sum(1 for _ in rendered.decode(video=0)) == 40
+
+
+def test_bench_reports_the_people_followed(tmp_path, demo_frames, random_weights):
+    from poselift.engine.bench import bench_file, bench_lifter, format_table
+
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    two = [_person(0.0, man.landmarks, man.visibility), _person(250.0, man.landmarks, man.visibility)]
+
+    def keypoints(_image):
+        return two
+
+    keypoints.num_poses = 2
+    pipeline = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=keypoints)
+    rows = bench_file(_write_video(tmp_path / "v.mp4", demo_frames[:12]), pipeline)
+    summary = rows[-1]
+    assert summary["people"] == 2 and summary["people_per_frame"] == 2.0 and summary["frames"] == 12
+    assert "End-to-end (up to 2 people, 2.00 per frame): 12 frames" in format_table(rows)
+    (row,) = bench_lifter(load_weights(random_weights), ["eager"], steps=50, people=3)
+    assert "3 people in one batch" in row["stage"] and row["median_ms"] > 0
