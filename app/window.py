@@ -86,12 +86,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.video = VideoView()
         self.skeleton = SkeletonView()
+        self.video.clicked.connect(self.follow_at)
         self.angle_plot = AnglePlot()
         right = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         right.addWidget(self.skeleton)
         right.addWidget(self.angle_plot)
         right.setSizes([480, 160])
-        self.video.clicked.connect(self.follow_at)
         split = QtWidgets.QSplitter()
         split.addWidget(self.video)
         split.addWidget(right)

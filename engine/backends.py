@@ -1,7 +1,9 @@
 """Inference backends for the lifter's streaming step, chosen by name.
 
-Each backend runs the same :class:`~poselift.models.lifter.LifterStep` (batch norm folded, explicit
-state): ``eager`` (torch, CPU or CUDA), ``compile`` (torch.compile; CUDA graphs on a GPU), ``onnx``
+Each backend runs the step module the lifter's architecture provides (``model.step_module()``: for
+the TCN :class:`~poselift.models.lifter.LifterStep`, batch norm folded; for the others
+:class:`~poselift.models.nets.layers.CachedStep`), a frame and explicit state in, a pose and the new
+state out, whatever the architecture: ``eager`` (torch, CPU or CUDA), ``compile`` (torch.compile; CUDA graphs on a GPU), ``onnx``
 (ONNX Runtime on the CPU) and ``tensorrt`` (torch-tensorrt, an optional extra). A backend that
 cannot run here says so in one sentence; nothing falls back silently.
 """
@@ -15,7 +17,7 @@ from typing import Hashable
 import numpy as np
 import torch
 
-from ..models.lifter import IN_FEATURES, LifterStep, TemporalLifter, average_with_mirror, expected_error, with_mirror
+from ..models.lifter import IN_FEATURES, average_with_mirror, expected_error, with_mirror
 
 BACKENDS = ("eager", "compile", "onnx", "tensorrt")
 
@@ -36,12 +38,12 @@ class LifterBackend:
 
     name = "eager"
 
-    def __init__(self, model: TemporalLifter, device: str = "cpu", flip: bool = True):
+    def __init__(self, model: torch.nn.Module, device: str = "cpu", flip: bool = True):
         self.device = torch.device(device)
         self.model = model
         self.spec = model.spec
         self.flip = flip
-        self.module = LifterStep(model.cpu().eval()).to(self.device)
+        self.module = model.cpu().eval().step_module().to(self.device)
         self.states: dict[Hashable, list[torch.Tensor]] = {}  # per stream key: each layer's cache
 
     @property
@@ -98,7 +100,7 @@ class LifterBackend:
 class CompileBackend(LifterBackend):
     name = "compile"
 
-    def __init__(self, model: TemporalLifter, device: str = "cpu", flip: bool = True):
+    def __init__(self, model: torch.nn.Module, device: str = "cpu", flip: bool = True):
         super().__init__(model, device, flip)
         mode = "reduce-overhead" if self.device.type == "cuda" else "default"  # CUDA graphs on a GPU
         self._compiled = torch.compile(self.module, mode=mode, fullgraph=True, dynamic=False)
@@ -114,7 +116,7 @@ class OnnxBackend(LifterBackend):
 
     name = "onnx"
 
-    def __init__(self, model: TemporalLifter, device: str = "cpu", flip: bool = True,
+    def __init__(self, model: torch.nn.Module, device: str = "cpu", flip: bool = True,
                  folder: str | Path | None = None):
         super().__init__(model, "cpu", flip)
         self._folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="poselift-onnx-"))
@@ -144,7 +146,7 @@ class TensorRTBackend(LifterBackend):
 
     name = "tensorrt"
 
-    def __init__(self, model: TemporalLifter, device: str = "cuda", flip: bool = True):
+    def __init__(self, model: torch.nn.Module, device: str = "cuda", flip: bool = True):
         if importlib.util.find_spec("torch_tensorrt") is None:
             raise BackendUnavailable("the tensorrt backend needs torch-tensorrt, which is not installed: "
                                      "pip install 'poselift[tensorrt]' on a machine with an NVIDIA GPU, "
@@ -160,7 +162,7 @@ class TensorRTBackend(LifterBackend):
         if batch not in self._engines:
             import torch_tensorrt
 
-            example = [torch.zeros(batch, self.spec.in_channels, device="cuda"),
+            example = [torch.zeros(batch, (self.spec.num_joints + self.spec.root_features) * IN_FEATURES, device="cuda"),
                        *[s.cuda() for s in self.module.initial_state(batch)]]
             self._engines[batch] = torch_tensorrt.compile(self.module, ir="dynamo", inputs=example,
                                                           enabled_precisions={torch.float32})
@@ -180,7 +182,7 @@ def available_backends() -> list[str]:
     return names
 
 
-def make_backend(name: str, model: TemporalLifter, device: str | None = None, flip: bool = True) -> LifterBackend:
+def make_backend(name: str, model: torch.nn.Module, device: str | None = None, flip: bool = True) -> LifterBackend:
     """The backend called ``name`` running ``model``, on the CPU unless ``device`` says otherwise
     (one live step is too small to gain from a GPU; TensorRT always runs on one). ``flip`` also lifts
     the mirror image of every frame, in the same batched call, and averages the two (a more accurate

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.lifter import LifterSpec, LifterStep, TemporalLifter, average_with_mirror, expected_error, with_mirror
+from ..models.lifter import IN_FEATURES, LifterSpec, average_with_mirror, expected_error, with_mirror
 from .factory import PipelineOptions, build_pipeline
 from .keypoints import Keypoints, MediaPipePose
 from .process import ProcessReport, process_video
@@ -100,15 +100,15 @@ class _ReplayedLifter:
 
 class BatchLifter:
     """Lifts whole streams of lifter input, ``max_streams`` at a time in one step each frame, with the
-    live causal step (:class:`LifterStep`): every frame sees only itself and its past, as live."""
+    live causal step (the architecture's step module): every frame sees only itself and its past, as live."""
 
     FLUSH = 256  # steps whose outputs wait on the device before they are copied back
 
-    def __init__(self, model: TemporalLifter, device: str = "cpu", flip: bool = True, max_streams: int = 4096):
+    def __init__(self, model: torch.nn.Module, device: str = "cpu", flip: bool = True, max_streams: int = 4096):
         self.device = torch.device(device)
         self.flip = flip
         self.max_streams = max_streams
-        self.module = LifterStep(model.cpu().eval()).to(self.device)
+        self.module = model.cpu().eval().step_module().to(self.device)
 
     @torch.no_grad()
     def lift(self, tracks: list[Track2D]) -> list[Lifted]:
@@ -140,7 +140,8 @@ class BatchLifter:
         thousands of streams would not fit a GPU); each step's slice goes over, the outputs come back
         every ``FLUSH`` steps."""
         lengths = [len(x) for x in inputs]
-        frames = torch.zeros(lengths[0], len(inputs), self.module.spec.in_channels)
+        spec = self.module.spec
+        frames = torch.zeros(lengths[0], len(inputs), (spec.num_joints + spec.root_features) * IN_FEATURES)
         for j, x in enumerate(inputs):
             frames[: len(x), j] = x.flatten(1)
         j = self.module.spec.num_joints

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.lifter import LifterStep, TemporalLifter, input_from_rows, normalize_2d, window_2d
+from ..models.lifter import IN_FEATURES, input_from_rows, normalize_2d, window_2d
 from ..models.refiner import Denoiser
 from .backends import BackendUnavailable, make_backend
 from .pipeline import Pipeline
@@ -33,7 +33,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _random_keypoints(model: TemporalLifter, steps: int) -> tuple[np.ndarray, np.ndarray]:
+def _random_keypoints(model: torch.nn.Module, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded stream of 2D keypoints (normalised image coordinates) and confidences."""
     j = model.spec.num_joints
     kp = np.random.default_rng(0).normal(0, 0.1, (steps, j, 2)).astype(np.float32)
@@ -41,7 +41,7 @@ def _random_keypoints(model: TemporalLifter, steps: int) -> tuple[np.ndarray, np
 
 
 @torch.no_grad()
-def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, device: str | None = None,
+def bench_lifter(model: torch.nn.Module, backends: list[str], steps: int = 2000, device: str | None = None,
                  flip: bool = True, people: int = 1) -> list[dict]:
     """One live step per backend (2D normalisation + cached temporal step, with ``flip`` for the
     frame and its mirror image, as live by default), for ``people`` people batched in one call."""
@@ -64,25 +64,25 @@ def bench_lifter(model: TemporalLifter, backends: list[str], steps: int = 2000, 
         mirror = ", + mirror image" if flip else ", no mirror image"
         who = f", {people} people in one batch" if people > 1 else ""
         rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror}{who})", times[warm:],
-                           receptive_field=model.spec.receptive_field))
+                           receptive_field=model.context[0] + 1))
     return rows
 
 
 @torch.no_grad()
-def bench_streams(model: TemporalLifter, streams: list[int], device: str = "cpu", compiled: bool = False,
+def bench_streams(model: torch.nn.Module, streams: list[int], device: str = "cpu", compiled: bool = False,
                   max_steps: int = 2000, seconds: float = 2.0) -> list[dict]:
     """The streaming step for S streams at once (S people, or videos, one frame each; no mirror
     image): ms per step and person-frames per second. Each S runs for about ``seconds`` (at least 10
     steps, at most ``max_steps``) after 5 warm-up steps; on a GPU every step is waited for.
     ``compiled``: torch.compile, with CUDA graphs on a GPU. On the CPU one thread, as each worker lifts."""
     torch.set_num_threads(1)
-    module = LifterStep(model.cpu().eval()).to(device)
+    module = model.cpu().eval().step_module().to(device)
     run = torch.compile(module, mode="reduce-overhead" if device == "cuda" else "default", fullgraph=True,
                         dynamic=False) if compiled else module
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     rows = []
     for s in streams:
-        frame = torch.randn(s, model.spec.in_channels, device=device)
+        frame = torch.randn(s, (model.spec.num_joints + model.spec.root_features) * IN_FEATURES, device=device)
         state = module.prime(frame)
         times: list[float] = []
         while len(times) < 5 + max_steps and (len(times) < 15 or sum(times[5:]) < seconds):
@@ -109,7 +109,7 @@ def format_streams_table(rows: list[dict]) -> str:
 
 
 @torch.no_grad()
-def bench_refiner(lifter: TemporalLifter, refiner: Denoiser, settings: list[RefineSettings], steps: int = 1000
+def bench_refiner(lifter: torch.nn.Module, refiner: Denoiser, settings: list[RefineSettings], steps: int = 1000
                   ) -> list[dict]:
     """The refine step beside the eager lifter step it follows, timed in the same loop, batch 1.
     Threshold 0 resamples every joint: the most a frame can cost."""
@@ -139,17 +139,18 @@ def bench_refiner(lifter: TemporalLifter, refiner: Denoiser, settings: list[Refi
 
 
 @torch.no_grad()
-def bench_window_recompute(model: TemporalLifter, steps: int = 300) -> dict:
+def bench_window_recompute(model: torch.nn.Module, steps: int = 300) -> dict:
     """What one step would cost without the streaming cache: the whole window through the network."""
     torch.set_num_threads(1)
     model = model.cpu().eval()
-    x = torch.randn(1, model.spec.receptive_field, model.spec.in_channels // 3, 3)
+    frames = sum(model.context) + 1
+    x = torch.randn(1, frames, model.spec.num_joints + model.spec.root_features, 3)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         model(x)
         times.append(time.perf_counter() - t0)
-    return _stats(f"whole {model.spec.receptive_field}-frame window, no cache (eager, cpu)", times[steps // 5:])
+    return _stats(f"whole {frames}-frame window, no cache (eager, cpu)", times[steps // 5:])
 
 
 def bench_decode(path: str | Path, max_width: int | None = 640) -> dict:

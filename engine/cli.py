@@ -29,6 +29,10 @@ def _train(args: argparse.Namespace) -> None:
     from ..models.train import load_train_config, train
 
     overrides = {k: v for k, v in (("out", args.out), ("data", args.data), ("steps", args.steps)) if v is not None}
+    if args.export_latest:
+        from ..models.train import export_latest
+        print(f"latest weights: {export_latest(load_train_config(args.config, overrides), args.export_latest)}")
+        return
     if is_refiner_config(args.config):
         best = train_refiner(load_refiner_config(args.config, overrides), progress=not args.quiet)
     else:
@@ -42,6 +46,8 @@ def _eval(args: argparse.Namespace) -> None:
     from ..models.h36m import FPS
     from ..models.suites import NOTES, load_suite
 
+    if args.sequence_step < 1:
+        raise ConfigError(f"--sequence-step must be at least 1 (1 scores every sequence), got {args.sequence_step}.")
     model = load_weights(args.weights)
     if args.world:
         return _eval_world(args, model)
@@ -54,7 +60,7 @@ def _eval(args: argparse.Namespace) -> None:
                                                                  args.sampler_steps))
     results, tables = [], []
     for suite in args.suites:
-        sequences = load_suite(suite, args.data, args.bandai_data, args.subjects)
+        sequences = load_suite(suite, args.data, args.bandai_data, args.subjects)[:: args.sequence_step]
         # --fps resamples Human3.6M's 50 Hz suites; the others run at their own rate.
         for fps in args.fps if sequences[0].fps == FPS else [sequences[0].fps]:
             for source in args.sources:
@@ -63,7 +69,7 @@ def _eval(args: argparse.Namespace) -> None:
                 for occlusion, guess, refiner in itertools.product(args.occlude, args.fov_guess or [None], refiners):
                     r = evaluate(model, sequences, source, fps=fps, occlusion=occlusion, seed=args.seed,
                                  refiner=refiner, flip=not args.no_flip, progress=not args.quiet, hfov_guess=guess)
-                    r.update(suite=suite, note=NOTES[suite])
+                    r.update(suite=suite, note=NOTES[suite], sequence_step=args.sequence_step)
                     results.append(r)
                     tables.append(markdown_table(r))
                     print(tables[-1] + "\n", flush=True)
@@ -212,14 +218,6 @@ def number_between(lo: float, hi: float, what: str):
     return parse
 
 
-def add_height_arg(p: argparse.ArgumentParser) -> None:
-    from ..calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
-
-    p.add_argument("--height", type=number_between(*HEIGHT_RANGE_M, "a person's height in metres"),
-                   default=DEFAULT_HEIGHT_M, help=f"the subject's height in metres, the world's scale "
-                                                  f"(default {DEFAULT_HEIGHT_M:g})")
-
-
 def int_between(lo: int, hi: int, what: str):
     """An argparse type: a whole number from ``lo`` to ``hi``, refused in one sentence otherwise."""
     def parse(text: str) -> int:
@@ -227,6 +225,14 @@ def int_between(lo: int, hi: int, what: str):
             raise argparse.ArgumentTypeError(f"{text} is not {what}: give a whole number from {lo} to {hi}.")
         return int(text)
     return parse
+
+
+def add_height_arg(p: argparse.ArgumentParser) -> None:
+    from ..calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
+
+    p.add_argument("--height", type=number_between(*HEIGHT_RANGE_M, "a person's height in metres"),
+                   default=DEFAULT_HEIGHT_M, help=f"the subject's height in metres, the world's scale "
+                                                  f"(default {DEFAULT_HEIGHT_M:g})")
 
 
 def _add_flip_arg(p: argparse.ArgumentParser) -> None:
@@ -363,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="Human3.6M folder (default: $POSELIFT_DATA or ../shared/data/h36m)")
     t.add_argument("--steps", type=int, help="total optimisation steps (overrides the config)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--export-latest", type=Path, metavar="PT",
+                   help="train nothing: write the run's latest EMA weights (OUT/last.pt) to this file")
     t.set_defaults(run=_train)
 
     e = sub.add_parser("eval", help="Human3.6M protocol (S9/S11, all cameras, every frame) and generalisation suites")
@@ -377,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "ground truth with MediaPipe-shaped errors")
     e.add_argument("--fps", nargs="+", type=float, default=[50.0], help="resample the 50 Hz input to these rates")
     e.add_argument("--subjects", nargs="+", help="override the test subjects")
+    e.add_argument("--sequence-step", type=int, default=1, metavar="K",
+                   help="score every K-th sequence only (sequences run take by take, cameras innermost: 4 keeps "
+                        "the first camera of each Human3.6M take); a subset for slow models, said in every table")
     e.add_argument("--occlude", nargs="+", type=float, default=[0.0],
                    help="also score with this fraction of joint-frames occluded in runs (e.g. 0 0.1)")
     e.add_argument("--fov-guess", nargs="+", type=number_between(1.0, 179.0, "a horizontal field of view in degrees"),

@@ -37,8 +37,8 @@ class PipelineOptions:
     refiner: Path = DEFAULT_REFINER
     refine_settings: RefineSettings = field(default_factory=RefineSettings)
     swap_repair: bool = True  # swap MediaPipe's left/right label swaps back before lifting
-    world: WorldSettings | None = field(default_factory=WorldSettings)  # None: root-relative only
     people: int = 1  # 1: the legacy single-person MediaPipe (faster); more: the Tasks API, up to this many
+    world: WorldSettings | None = field(default_factory=WorldSettings)  # None: root-relative only
 
 
 def file_sha256(path: Path) -> str:
@@ -60,7 +60,7 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
                         world=WorldStream(opts.world) if opts.world else None)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people,
-            "receptive_field": model.spec.receptive_field}
+            "arch": model.arch, "receptive_field": model.context[0] + 1}
     if refiner is not None:
         info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
                            **vars(opts.refine_settings)}

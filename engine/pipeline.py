@@ -92,10 +92,11 @@ class Pipeline:
         self.refiner = refiner
         self.smoothing = smoothing
         self.swap_repair = swap_repair
-        self.world = world  # the template of each person's world grounding
         self.tracker = tracker if tracker is not None else PersonTracker()
         self.streams: dict[int, PersonStream] = {}
         self.followed: int | None = None  # the person whose result process() returns
+        self.world = world  # the template: each person is grounded by a WorldStream of its settings
+        self._worlds: dict[int, WorldStream] = {}  # kept through brief misses (the floor stays)
 
     def reset(self) -> None:
         """Everyone afresh: after a seek or a source change."""
@@ -109,6 +110,7 @@ class Pipeline:
     def follow(self, person_id: int | None) -> None:
         """Follow this person (None: the most prominent one, chosen again when they leave)."""
         self.followed = person_id
+    world: WorldFrame | None = None  # where the person stands (trajectory, floor, contacts), when grounded
 
     def camera_for(self, width: int, height: int) -> Camera:
         """The calibrated camera, or intrinsics guessed from the field of view for this frame size."""
@@ -132,6 +134,8 @@ class Pipeline:
         for gone in set(self.streams) - {pid for pid, _ in tracked}:
             del self.streams[gone]
             self.lifter.release(gone)
+            if gone in self._worlds:
+                self._worlds[gone].reset()
         camera = self.camera_for(w, h)
         prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera)
                     for pid, mp in tracked}
@@ -154,11 +158,10 @@ class Pipeline:
                 pose = smoothing(pose, frame.timestamp)
             spent["refine"] += tb - ta
             spent["filter"] += time.perf_counter() - tb
-            world = stream.stage("world", self.world)
-            placed = world.step(pose, kp, conf, camera, frame.timestamp) if world is not None else None
+            world = self._world_for(pid).step(pose, kp, conf, camera, frame.timestamp) if self.world else None
             people.append(Result(frame.index, frame.timestamp, frame.t_capture, 0.0, (w, h), True, kp, conf,
                                  np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined,
-                                 repaired, timings, pid, world=placed))
+                                 repaired, timings, pid, world=world))
         for stage, on in (("refine", self.refiner), ("filter", self.smoothing)):
             if on is not None and people:
                 timings[stage] = 1000 * spent[stage]  # for everyone in the frame
@@ -166,6 +169,15 @@ class Pipeline:
         for r in people:
             r.t_result, r.people = t4, people
         return self._followed_result(frame, people, (w, h), timings)
+
+    def _world_for(self, person_id: int) -> WorldStream:
+        """This person's grounding, made on first sight and kept while the tracker knows them."""
+        known = {t.id for t in self.tracker.tracks}
+        for pid in [pid for pid in self._worlds if pid not in known and pid != person_id]:
+            del self._worlds[pid]
+        if person_id not in self._worlds:
+            self._worlds[person_id] = WorldStream(self.world.settings, self.world.window_s)
+        return self._worlds[person_id]
 
     def _prepare(self, stream: PersonStream, mp: Keypoints, camera: Camera):
         kp = convert(mp.landmarks, MEDIAPIPE.name, H36M.name)

@@ -73,10 +73,6 @@ class WorldStream:
         self._recent: deque[tuple[np.ndarray, float]] = deque(maxlen=CONTACT_SPAN + 1)  # world ankles, time
         self.lock = FootLock() if self.settings.foot_lock else None
 
-    def __copy__(self) -> "WorldStream":
-        """A fresh stream with the same settings (one per tracked person)."""
-        return WorldStream(self.settings, self.window_s)
-
     def reset(self) -> None:
         """The person left: the trajectory and the scale restart; the floor (the camera's) stays."""
         self.trajectory.reset()

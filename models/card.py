@@ -5,8 +5,12 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
+import dataclasses
 
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .checkpoint import LIFTERS, load_weights
 from .evaluate import METRIC_NAMES
 from .h36m import MISSING_NOTE
 
@@ -33,6 +37,34 @@ def _training_stages(run: Path) -> list[dict]:
     return [{"steps": steps[-1]["step"] if steps else 0, "hours_cpu": round(sum(gaps) / 3600, 2), "config": config}]
 
 
+def macs_per_frame(model: torch.nn.Module) -> int:
+    """Multiply-accumulates of one live step for one stream: what each new frame costs. A non-causal
+    model is counted by its causal twin (the same layers, the band of frames on one side)."""
+    if not getattr(model.spec, "causal", True):
+        model = type(model)(dataclasses.replace(model.spec, causal=True))
+    step = model.cpu().eval().step_module()
+    rows = model.spec.num_joints + model.spec.root_features
+    frame = torch.zeros(1, rows * 3)
+    with torch.no_grad():
+        state = step.prime(frame)
+        with FlopCounterMode(display=False) as counter:
+            step(frame, *state)
+    return counter.get_total_flops() // 2
+
+
+def describe(model: torch.nn.Module) -> str:
+    """One line on what a lifter is: architecture, causality, frames it sees, size and cost."""
+    params = sum(p.numel() for p in model.parameters())
+    past, future = model.context
+    if model.arch == "temporal_lifter":
+        return (f"Causal temporal-convolution lifter: receptive field {model.spec.receptive_field} frames, "
+                f"{params / 1e6:.2f} M parameters, {model.spec.channels} channels")
+    seen = "one frame" if past + future == 0 else (
+        f"causal, each frame sees the {past} before it" if not future else
+        f"non-causal, each frame sees {past} frames before it and {future} after")
+    return f"{LIFTERS[model.arch][2]} ({seen}), {params / 1e6:.2f} M parameters"
+
+
 def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], bench_json: Path | None, out: Path,
                notes: Path | None = None) -> tuple[Path, Path]:
     """Write ``out``.json (machine-readable) and ``out``.md (for people). ``runs`` are the training
@@ -54,9 +86,11 @@ def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], be
         "; Bandai dataset-1 through seeded virtual cameras" if config.get("cross_validation") else "")
     standard = [r for r in results if r.get("suite", "h36m") == "h36m"]
     suites = [r for r in results if r.get("suite", "h36m") != "h36m"]
+    model = load_weights(weights)
     card = {"weights": weights.name, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-            "architecture": "causal dilated temporal convolutions (streaming, cached)", "spec": state["spec"],
-            "receptive_field": 3 ** state["spec"]["levels"], "parameters": params,
+            "arch": model.arch, "architecture": describe(model), "spec": state["spec"],
+            "receptive_field": model.context[0] + model.context[1] + 1, "parameters": params,
+            "macs_per_frame": macs_per_frame(model),
             "license": BANDAI_LICENSE if bandai else LICENSE,
             "data": {"train": config["subjects"] + (["Bandai dataset-2"] if bandai else []), "validation": validation,
                      "test": ["S9", "S11"], "note": MISSING_NOTE},
@@ -66,14 +100,15 @@ def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], be
     json_path.write_text(json.dumps(card, indent=2))
 
     lines = [f"# {weights.name}", "",
-             f"Causal temporal-convolution lifter: receptive field {card['receptive_field']} frames, "
-             f"{params / 1e6:.2f} M parameters, {state['spec']['channels']} channels. **{card['license']}.**", "",
+             f"{card['architecture']}; {card['macs_per_frame'] / 1e6:.2f} M multiply-accumulates per frame. "
+             f"**{card['license']}.**", "",
              f"- sha256: `{card['sha256']}`",
              f"- trained: {' + '.join(str(st['steps']) for st in stages)} steps of {config['batch_size']} "
              f"windows, {hours:.1f} h on a 2-core CPU"
              + (f" ({len(stages)} schedules, each starting from the previous one's best weights)" if len(stages) > 1 else "")
              + f"; {', '.join(card['data']['train'])} (validation: {card['data']['validation']}); these "
-             f"weights are the EMA at step {state['meta'].get('step', '?')} of the last schedule, the best on validation",
+             f"weights are the EMA at step {state['meta'].get('step', '?')} of the last schedule, "
+             + ("the best on validation" if "val_score" in state["meta"] else "its latest (the run was stopped there)"),
              "",
              "## Human3.6M, S9 and S11 (causal, every frame"
              + (", each frame averaged with its mirror image)" if all(r.get("flip") for r in standard) else ")"), "",
@@ -85,6 +120,15 @@ def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], be
         lines.append(f"| {r['source'].upper()} | {r['fps']:g} | {m['p1']:.1f} | {m['p2']:.1f} | {m['n_mpjpe']:.1f} | "
                      f"{m['pck']:.1f} | {m['auc']:.1f} | {m.get('accel', float('nan')):.2f} | "
                      f"{m.get('uncertainty_corr', float('nan')):.2f} |")
+    roots = [r for r in standard if "mrpe" in r["mean"]]
+    if roots:
+        lines += ["", "Trajectory head, the root's position in the camera frame (MRPE, mm): "
+                  + ", ".join(f"{r['source'].upper()} {r['fps']:g} fps {r['mean']['mrpe']:.0f}" for r in roots) + "."]
+    subset = {r.get("suite", "h36m"): r.get("sequence_step", 1) for r in results}
+    if set(subset.values()) != {1}:
+        lines += ["", "A subset for a short-trained model (`poselift eval --sequence-step K`, every K-th sequence; "
+                  "8 keeps one take per action through the first camera): "
+                  + ", ".join(f"{suite} every {k}" for suite, k in subset.items()) + "."]
     for r in standard:
         if r["fps"] == 50:
             actions = list(r["per_action"])

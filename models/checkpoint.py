@@ -10,11 +10,12 @@ import torch
 
 from .errors import WeightsError
 from .lifter import LifterSpec, TemporalLifter
+from .nets import NETS
 from .refiner import Denoiser, RefinerSpec
 
 # Architecture name in the file -> (spec class, model class, what users call it).
-ARCHITECTURES = {"temporal_lifter": (LifterSpec, TemporalLifter, "temporal lifter"),
-                 "diffusion_refiner": (RefinerSpec, Denoiser, "diffusion refiner")}
+LIFTERS = {"temporal_lifter": (LifterSpec, TemporalLifter, "temporal lifter"), **NETS}
+ARCHITECTURES = {**LIFTERS, "diffusion_refiner": (RefinerSpec, Denoiser, "diffusion refiner")}
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -24,16 +25,16 @@ def save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_weights(path: Path, model: TemporalLifter | Denoiser, meta: dict | None = None) -> None:
+def save_weights(path: Path, model: torch.nn.Module, meta: dict | None = None) -> None:
     save_atomic({"arch": model.arch, "spec": model.spec.to_dict(),
                  "state_dict": model.state_dict(), "meta": meta or {}}, Path(path))
 
 
 def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cpu",
-                 arch: str = "temporal_lifter") -> torch.nn.Module:
+                 arch: str | None = None) -> torch.nn.Module:
     """A model of architecture ``arch`` in eval mode from a weights file, or one sentence saying what
-    is wrong. The lifter by default; ``arch="diffusion_refiner"`` for the refiner."""
-    spec_class, model_class, what = ARCHITECTURES[arch]
+    is wrong. By default any lifter architecture (the one the file names); ``arch="diffusion_refiner"``
+    for the refiner."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist: pass a .pt file from weights/ or a training run.")
@@ -42,9 +43,12 @@ def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as e:
         raise WeightsError(f"weights file {path} is corrupt or not a poselift checkpoint "
                            f"({type(e).__name__}): re-download or retrain it.") from e
-    if not isinstance(state, dict) or state.get("arch") != arch or "state_dict" not in state:
+    allowed = LIFTERS if arch is None else {arch: ARCHITECTURES[arch]}
+    if not isinstance(state, dict) or state.get("arch") not in allowed or "state_dict" not in state:
+        what = "lifter" if arch is None else ARCHITECTURES[arch][2]
         raise WeightsError(f"weights file {path} is not a {what} checkpoint: "
                            f"it was made for another architecture or program.")
+    spec_class, model_class, what = allowed[state["arch"]]
     try:
         model = model_class(spec_class(**state["spec"]))
         model.load_state_dict(state["state_dict"])

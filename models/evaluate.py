@@ -10,7 +10,8 @@ from tqdm import tqdm
 from ..calibration import Camera
 from . import metrics
 from .h36m import FPS, MISSING_NOTE, Sequence
-from .lifter import TemporalLifter, average_with_mirror, expected_error, input_from_rows, window_2d, with_mirror
+from .lifter import average_with_mirror, expected_error, input_from_rows, window_2d, with_mirror
+from .nets.tgraphnet import root_position
 from .occlusion import occlude
 from .windows import Augment, mediapipe_errors
 
@@ -19,25 +20,31 @@ SequenceRefiner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarra
 
 
 @torch.no_grad()
-def predict_sequence(model: TemporalLifter, rows: torch.Tensor, flip: bool = True, chunk: int = 8192
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Causal prediction for every frame of a sequence, as the live stream would give it.
+def predict_sequence(model: torch.nn.Module, rows: torch.Tensor, flip: bool = True, with_root: bool = False):
+    """Causal prediction for every frame of a sequence, as the live stream would give it (for a
+    non-causal model, with the future frames it needs).
 
-    ``rows`` (N, J+1, 3): the sequence's ``window_2d`` (normalised 2D with the pelvis row). The start
-    is padded with copies of the first frame, exactly as the streaming lifter starts. ``flip`` also
-    lifts the mirrored input and averages the two. Returns pose (N, J, 3) mm and uncertainty (N, J) mm.
+    ``model`` is any lifter architecture; ``rows`` (N, J+1, 3): the sequence's ``window_2d``
+    (normalised 2D with the pelvis row). The start is padded with copies of the first frame, exactly as
+    the streaming lifter starts (and the end with copies of the last, for a non-causal model).
+    ``flip`` also lifts the mirrored input and averages the two. Returns pose (N, J, 3) mm and
+    uncertainty (N, J) mm, and with ``with_root`` the trajectory head's output (N,) as well.
     """
     x = input_from_rows(rows.to(next(model.parameters()).device), model.spec)
-    rf = model.spec.receptive_field
-    x = torch.cat([x[:1].expand(rf - 1, -1, -1), x])
+    past, future = model.context
+    x = torch.cat([x[:1].expand(past, -1, -1), x, x[-1:].expand(future, -1, -1)])
     batch = with_mirror(x) if flip else x[None]
-    poses, scales = [], []
+    chunk = getattr(model, "eval_chunk", 8192)
+    poses, scales, roots = [], [], []
     for s in range(0, len(rows), chunk):
-        p, ls = model(batch[:, s: s + chunk + rf - 1], dense=True)
-        p, ls = average_with_mirror(p, ls) if flip else (p[0], ls[0])
+        out = model(batch[:, s: s + chunk + past + future], **({"with_root": True} if with_root else {}))
+        p, ls = average_with_mirror(*out[:2]) if flip else (out[0][0], out[1][0])
         poses.append(p)
         scales.append(expected_error(ls))
-    return torch.cat(poses).cpu().numpy(), torch.cat(scales).cpu().numpy()
+        if with_root:
+            roots.append(out[2].mean(0))  # the mirror image's depth is the frame's own
+    result = torch.cat(poses).cpu().numpy(), torch.cat(scales).cpu().numpy()
+    return (*result, torch.cat(roots).cpu().numpy()) if with_root else result
 
 
 def resample(kp: np.ndarray, fps: float, source_fps: float = FPS) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +71,7 @@ def mediapipe_shaped(kp: np.ndarray, conf: np.ndarray, seed: int) -> tuple[np.nd
     return out[0][0].numpy().astype(kp.dtype), out[1][0].numpy().astype(conf.dtype)
 
 
-def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt", fps: float = FPS,
+def evaluate(model: torch.nn.Module, sequences: list[Sequence], source: str = "gt", fps: float = FPS,
              frame_step: int = 1, occlusion: float = 0.0, seed: int = 0, refiner: SequenceRefiner | None = None,
              flip: bool = True, progress: bool = False, hfov_guess: float | None = None) -> dict:
     """P1, P2, N-MPJPE, 3DPCK, AUC, velocity and acceleration error, per action and mean.
@@ -72,6 +79,8 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
     ``source`` is "gt" (projected ground truth), "sh" (Stacked Hourglass detections; cameras
     without detections are skipped) or "mp" (ground truth with MediaPipe-shaped errors, seeded).
     ``frame_step`` > 1 scores a subset of frames (validation only).
+    A model with a trajectory head (TGraphNet's) is also scored on the root's position in the camera
+    frame (MRPE, mm).
     ``occlusion`` > 0 corrupts that fraction of joint-frames in runs (the same ones for a given
     ``seed``); ``refiner`` refines the lifter's output before it is scored; ``flip`` averages the lifter
     over the input and its mirror image. Sequences recorded at another rate than ``fps`` (Human3.6M:
@@ -80,7 +89,8 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
     is, instead of each camera's calibration.
     """
 
-    rows: dict[str, list] = {k: [] for k in ("p1", "p2", "n_mpjpe", "pck", "auc", "vel", "accel")}
+    rows: dict[str, list] = {k: [] for k in ("p1", "p2", "n_mpjpe", "pck", "auc", "vel", "accel", "mrpe")}
+    trajectory = bool(getattr(model.spec, "trajectory", False))
     errors, sigmas, resampled = [], [], []
     for i, seq in enumerate(tqdm(sequences, desc=f"eval {source}", disable=not progress, leave=False)):
         px = seq.detections if source == "sh" else seq.pose2d
@@ -97,7 +107,7 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         if occlusion > 0:
             kp, conf, _ = occlude(kp, conf, occlusion, np.random.default_rng([seed, i]))
         x2d = window_2d(kp, conf)
-        pred, sigma = predict_sequence(model, x2d, flip)
+        pred, sigma, *root = predict_sequence(model, x2d, flip, with_root=trajectory)
         if refiner is not None:
             pred, mask = refiner(pred, sigma, x2d.numpy())
             resampled.append(mask[:, 1:].mean())
@@ -105,6 +115,9 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
         gt = seq.pose3d[src_frame[keep]] - seq.pose3d[src_frame[keep], :1]
         pred, sigma = pred[keep], sigma[keep]
         n = len(keep)
+        if root:
+            xyz = root_position(torch.as_tensor(root[0][keep]), torch.as_tensor(kp[keep]), torch.as_tensor(conf[keep])).numpy()
+            rows["mrpe"].append((seq.action, float(np.linalg.norm(xyz - seq.pose3d[src_frame[keep], 0], axis=-1).mean()), n))
         rows["p1"].append((seq.action, float(metrics.mpjpe(pred, gt).mean()), n))
         rows["p2"].append((seq.action, float(metrics.p_mpjpe(pred, gt).mean()), n))
         rows["n_mpjpe"].append((seq.action, float(metrics.n_mpjpe(pred, gt).mean()), n))
@@ -132,7 +145,8 @@ def evaluate(model: TemporalLifter, sequences: list[Sequence], source: str = "gt
 
 
 METRIC_NAMES = {"p1": "P1 (mm)", "p2": "P2 (mm)", "n_mpjpe": "N-MPJPE (mm)", "pck": "3DPCK@150 (%)",
-                "auc": "AUC (%)", "vel": "MPJVE (mm/frame)", "accel": "Accel (mm/frame²)"}
+                "auc": "AUC (%)", "vel": "MPJVE (mm/frame)", "accel": "Accel (mm/frame²)",
+                "mrpe": "MRPE, root (mm)"}
 
 
 def markdown_table(result: dict) -> str:
@@ -141,8 +155,9 @@ def markdown_table(result: dict) -> str:
     occluded = f", {100 * result['occlusion']:g} % of joint-frames occluded" if result.get("occlusion") else ""
     refined = ", refined" if result.get("refined") else ""
     mirrored = ", averaged with the mirror image" if result.get("flip") else ""
+    subset = f", every {result['sequence_step']}th sequence" if result.get("sequence_step", 1) > 1 else ""
     guessed = f", intrinsics guessed from a {result['hfov_guess']:g}° field of view" if result.get("hfov_guess") else ""
-    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}{mirrored}{guessed}, "
+    lines = [f"Source: {result['source']} 2D, {result['fps']:g} fps{occluded}{refined}{mirrored}{guessed}{subset}, "
              f"{result['frames']} frames. {result['note']}", "",
              "| metric | " + " | ".join(actions) + " | mean |",
              "|---" * (len(actions) + 2) + "|"]

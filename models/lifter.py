@@ -55,13 +55,20 @@ def normalize_2d(kp: torch.Tensor, conf: torch.Tensor, root_features: bool = Fal
     the person's distance.
     """
     rel = kp - kp[..., :1, :]
-    w = conf.clamp(0.05, 1.0)
-    scale = ((rel.square().sum(-1) * w).sum(-1) / w.sum(-1)).sqrt().clamp_min(1e-4)
+    scale = scale_2d(kp, conf)
     x = torch.cat([rel / scale[..., None, None], conf[..., None]], dim=-1)
     if root_features:
         root = torch.cat([kp[..., :1, :], torch.zeros_like(kp[..., :1, :1])], dim=-1)
         x = torch.cat([x, root], dim=-2)
     return x
+
+
+def scale_2d(kp: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
+    """Per frame (...,): the confidence-weighted RMS distance of the joints from the pelvis, the 2D size
+    ``normalize_2d`` divides by (and what a root-depth estimate needs back)."""
+    w = conf.clamp(0.05, 1.0)
+    rel = kp - kp[..., :1, :]
+    return ((rel.square().sum(-1) * w).sum(-1) / w.sum(-1)).sqrt().clamp_min(1e-4)
 
 
 def window_2d(kp: np.ndarray | torch.Tensor, conf: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -106,11 +113,22 @@ class TemporalLifter(nn.Module):
         # Per joint: 3 coordinates (the pelvis is pinned to the origin afterwards) and a log-scale.
         self.head = nn.Conv1d(c, j * 4, 1)
 
-    def forward(self, x: torch.Tensor, dense: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def context(self) -> tuple[int, int]:
+        """Frames before and after an output frame that it depends on."""
+        return self.spec.receptive_field - 1, 0
+
+    def step_module(self) -> LifterStep:
+        return LifterStep(self)
+
+    def forward(self, x: torch.Tensor, dense: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` (B, T, J, 3) network input (J + 1 rows with root features). Strided (training): T must equal the receptive field and
-        one frame comes out. Dense: T >= receptive field, T - receptive_field + 1 frames come out.
+        one frame comes out. Dense: T >= receptive field, T - receptive_field + 1 frames come out. ``dense``
+        None: strided for exactly the receptive field, dense for more.
         Returns pose (B, T', J, 3) in mm with the pelvis at 0 and log_scale (B, T', J)."""
         b, t = x.shape[:2]
+        if dense is None:
+            dense = t != self.spec.receptive_field
         if not dense and t != self.spec.receptive_field:
             raise ValueError(f"strided mode takes exactly {self.spec.receptive_field} frames, got {t}.")
         h = x.reshape(b, t, -1).transpose(1, 2)
@@ -120,7 +138,7 @@ class TemporalLifter(nn.Module):
             res = h[:, :, 2 * d:] if dense else h[:, :, 2::3]
             h = self.drop(F.relu(self.temporal_bn[i](self._conv(self.temporal[i], h, d, dense))))
             h = res + self.drop(F.relu(self.pointwise_bn[i](self.pointwise[i](h))))
-        return self._decode(self.head(h).transpose(1, 2))
+        return decode_output(self.head(h).transpose(1, 2), self.spec.num_joints)
 
     @staticmethod
     def _conv(conv: nn.Conv1d, h: torch.Tensor, dilation: int, dense: bool) -> torch.Tensor:
@@ -128,13 +146,16 @@ class TemporalLifter(nn.Module):
             return F.conv1d(h, conv.weight, dilation=dilation)
         return F.conv1d(h, conv.weight, stride=3)
 
-    def _decode(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        j = self.spec.num_joints
-        pose = out[..., : j * 3].reshape(*out.shape[:-1], j, 3) * 100.0  # decimetre-scale outputs
-        pose = pose - pose[..., :1, :]
-        # b = e^3 ~ 20 mm at initialisation, kept within 1 mm .. 3 m.
-        log_scale = (out[..., j * 3:] + 3.0).clamp(0.0, 8.0)
-        return pose, log_scale
+
+
+def decode_output(out: torch.Tensor, j: int = NUM_JOINTS) -> tuple[torch.Tensor, torch.Tensor]:
+    """A head's raw output (..., J * 4) -> pose (..., J, 3) mm with the pelvis at 0 and log-scale (..., J):
+    every lifter architecture ends this way."""
+    pose = out[..., : j * 3].reshape(*out.shape[:-1], j, 3) * 100.0  # decimetre-scale outputs
+    pose = pose - pose[..., :1, :]
+    # b = e^3 ~ 20 mm at initialisation, kept within 1 mm .. 3 m.
+    log_scale = (out[..., j * 3:] + 3.0).clamp(0.0, 8.0)
+    return pose, log_scale
 
 
 def expected_error(log_scale: torch.Tensor) -> torch.Tensor:
@@ -154,6 +175,13 @@ def lifter_loss(pose: torch.Tensor, log_scale: torch.Tensor, target: torch.Tenso
     mpjpe = err.mean()
     nll = (err[..., 1:].detach() / log_scale[..., 1:].exp() + 3.0 * log_scale[..., 1:]).mean()
     return mpjpe + nll_weight * nll, {"mpjpe": mpjpe.item(), "nll": nll.item()}
+
+
+def bone_length_error(pose: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of the H36M-17 bone lengths of ``pose`` and ``target`` (..., J, 3), mm."""
+    parents, children = (list(ends) for ends in zip(*H36M.bones))
+    lengths = [(p[..., children, :] - p[..., parents, :]).norm(dim=-1) for p in (pose, target)]
+    return (lengths[0] - lengths[1]).abs().mean()
 
 
 class LifterStep(nn.Module):
@@ -182,7 +210,7 @@ class LifterStep(nn.Module):
             self.register_buffer(f"b_pointwise{i}", b)
         self.register_buffer("w_head", lifter.head.weight.detach().flatten(1).T.contiguous())
         self.register_buffer("b_head", lifter.head.bias.detach().clone())
-        self._decode = lifter._decode
+        self.num_joints = self.spec.num_joints
 
     def initial_state(self, streams: int = 1) -> list[torch.Tensor]:
         c, cin = self.spec.channels, self.spec.in_channels
@@ -206,7 +234,7 @@ class LifterStep(nn.Module):
             buf = torch.cat([state[i + 1][:, :, 1:], h[:, :, None]], dim=2)
             new_state.append(buf)
             h = self._block(i, d, buf, h)
-        pose, log_scale = self._decode(h @ self.w_head + self.b_head)
+        pose, log_scale = decode_output(h @ self.w_head + self.b_head, self.num_joints)
         return (pose, log_scale, *new_state)
 
     def _block(self, i: int, d: int, buf: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

@@ -181,12 +181,18 @@ def _prefetch(batches: Iterator[Any], depth: int = 3) -> Iterator[Any]:
     q: queue.Queue = queue.Queue(maxsize=depth)
 
     def produce() -> None:
-        for b in batches:
-            q.put(b)
+        try:
+            for b in batches:
+                q.put(b)
+        except Exception as e:  # handed to the training thread, which would otherwise wait for ever
+            q.put(e)
 
     threading.Thread(target=produce, daemon=True).start()
     while True:
-        yield q.get()
+        item = q.get()
+        if isinstance(item, Exception):
+            raise item
+        yield item
 
 
 class _Logger:

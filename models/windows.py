@@ -32,6 +32,7 @@ class Augment:
     noise: float = 0.0  # Gaussian 2D noise, fraction of the pose's 2D scale
     outlier: float = 0.0  # per joint: a detector miss, displaced by up to 40 % of the scale
     dropout: float = 0.0  # per joint: lost entirely (confidence 0, position meaningless)
+    mask_frames: float = 0.0  # per frame: every joint lost (masked pretraining hides frames and joints)
     hip_spread: float = 0.08  # hip width and height jitter, fraction (MediaPipe's hips differ from H36M)
     # Ground-truth-2D windows only: each bone group's length scaled by exp(N(0, bone_scale)), the 3D
     # rebuilt along the skeleton and projected again, so the lifter meets new body proportions.
@@ -104,19 +105,20 @@ class WindowSampler:
     def __len__(self) -> int:
         return self.real.frames
 
-    def sample(self, batch: int, gen: torch.Generator, aug: Augment | None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sample(self, batch: int, gen: torch.Generator, aug: Augment | None, with_root: bool = False
+               ) -> tuple[torch.Tensor, ...]:
         """Returns 2D (B, T, J, 2) normalised image coords, confidence (B, T, J), 3D targets (B, L, J, 3)
-        for the last L = ``outputs`` frames, on the sampler's device."""
+        for the last L = ``outputs`` frames, on the sampler's device; ``with_root`` also the root's
+        position in the camera frame (B, L, 3) mm for those frames."""
         virtual = int(round(batch * aug.virtual)) if aug is not None and self.world else 0
-        kp, conf, target, ground_truth = self._real(batch - virtual, gen, aug)
+        kp, conf, target, root, ground_truth = self._real(batch - virtual, gen, aug)
         if virtual:
-            v_kp, v_conf, v_target = self._virtual(virtual, gen, aug)
-            kp, conf, target = torch.cat([kp, v_kp]), torch.cat([conf, v_conf]), torch.cat([target, v_target])
+            more = self._virtual(virtual, gen, aug)
+            kp, conf, target, root = (torch.cat([a, b]) for a, b in zip((kp, conf, target, root), more))
             ground_truth = torch.cat([ground_truth, torch.ones(virtual, dtype=torch.bool, device=self.device)])
         if aug is not None:
-            kp, conf, target = self._perturb(kp, conf, target, ground_truth, gen, aug)
-        return kp, conf, target
+            kp, conf, target, root = self._perturb(kp, conf, target, root, ground_truth, gen, aug)
+        return (kp, conf, target, root) if with_root else (kp, conf, target)
 
     def _rand(self, *shape: int, gen: torch.Generator) -> torch.Tensor:
         return torch.rand(shape, generator=gen, device=self.device)
@@ -136,12 +138,13 @@ class WindowSampler:
         kp = torch.where(use_det[:, None, None, None], _lerp(self.det2d, i0, i1, a), _lerp(self.gt2d, i0, i1, a))
         l = self.outputs
         target = _lerp(self.pose3d, i0[:, -l:], i1[:, -l:], a[:, -l:])
+        target_root = _lerp(self.root3d, i0[:, -l:], i1[:, -l:], a[:, -l:])[:, :, 0]
         if aug is not None and aug.bone_scale > 0:
             gt = ~use_det
             rel = _lerp(self.pose3d, i0[gt], i1[gt], a[gt])
             root = _lerp(self.root3d, i0[gt], i1[gt], a[gt])
             kp[gt], target[gt] = rescale_bones(kp[gt], rel, root, self._bone_factors(int(gt.sum()), gen, aug), l)
-        return kp, torch.ones(kp.shape[:3], device=self.device), target, ~use_det
+        return kp, torch.ones(kp.shape[:3], device=self.device), target, target_root, ~use_det
 
     def _virtual(self, batch: int, gen: torch.Generator, aug: Augment):
         use_bandai = torch.zeros(batch, dtype=torch.bool, device=self.device)
@@ -161,19 +164,21 @@ class WindowSampler:
             world = root + scale_bones(world - root, self._bone_factors(batch, gen, aug)[:, None])
         cam, xy, inside = film(world, draw_cameras(*framing(world), gen, aug.cameras))
         target = cam[:, -self.outputs:] - cam[:, -self.outputs:, :1]
-        return xy, inside.float(), target
+        return xy, inside.float(), target, cam[:, -self.outputs:, 0]
 
     def _bone_factors(self, batch: int, gen: torch.Generator, aug: Augment) -> torch.Tensor:
         """Per window, one length factor per bone (child joint), equal for left and right twins."""
         groups = torch.exp(aug.bone_scale * torch.randn(batch, len(BONE_GROUPS), generator=gen, device=self.device))
         return torch.cat([torch.ones(batch, 1, device=self.device), groups[:, _GROUP_OF]], dim=1)
 
-    def _perturb(self, kp: torch.Tensor, conf: torch.Tensor, target: torch.Tensor, ground_truth: torch.Tensor,
-                 gen: torch.Generator, aug: Augment) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _perturb(self, kp: torch.Tensor, conf: torch.Tensor, target: torch.Tensor, root: torch.Tensor,
+                 ground_truth: torch.Tensor, gen: torch.Generator, aug: Augment
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         b, t, j, _ = kp.shape
         flip = self._rand(b, gen=gen) < aug.flip
         kp = torch.where(flip[:, None, None, None], flip_pose(kp, H36M), kp)
         target = torch.where(flip[:, None, None, None], flip_pose(target, H36M), target)
+        root = torch.where(flip[:, None, None], root * torch.tensor([-1.0, 1.0, 1.0], device=self.device), root)
         conf = conf * (0.8 + 0.2 * self._rand(b, t, j, gen=gen))
         kp, conf = mediapipe_errors(kp, conf, ground_truth, gen, aug)
 
@@ -188,7 +193,10 @@ class WindowSampler:
         dropped = self._rand(b, t, j, gen=gen) < aug.dropout
         kp = torch.where(dropped[..., None], kp[:, :, :1] + shift, kp)
         conf = torch.where(dropped, torch.zeros_like(conf), conf)
-        return kp, conf, target
+        masked = self._rand(b, t, 1, gen=gen) < aug.mask_frames
+        kp = torch.where(masked[..., None], kp[:, :, :1], kp)  # nothing left but the pelvis's place
+        conf = torch.where(masked, torch.zeros_like(conf), conf)
+        return kp, conf, target, root
 
 
 def _scale(kp: torch.Tensor) -> torch.Tensor:

@@ -202,7 +202,8 @@ def test_a_photo_a_folder_of_them_and_a_three_frame_clip_get_their_person(tmp_pa
     assert len(clip) == 1 and np.isfinite(clip.pose3d).all()
     out = _process(photos, "-o", tmp_path / "many", "--weights", random_weights, "--no-video", "--people", "2")
     assert out.count("1 frame (1 with a person)") == 2
-    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["both_p0_3d.npz", "both_p1_3d.npz", "roof_p0_3d.npz"]
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["both_3d.npz", "both_p0_3d.npz", "both_p1_3d.npz",
+                                                                   "roof_3d.npz", "roof_p0_3d.npz"]  # followed + each
     short = _write_video(tmp_path / "start.mp4", demo_frames[:3])  # the clip's first frames: the man is small
     assert "3 frames (3 with a person)" in _process(short, "-o", tmp_path / "short", "--weights", random_weights)
 

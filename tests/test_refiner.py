@@ -134,7 +134,7 @@ def test_occlusion_runs_are_seeded_and_spare_the_pelvis():
 def test_refiner_weights_are_checked(random_weights, random_refiner):
     with pytest.raises(WeightsError, match="is not a diffusion refiner checkpoint"):
         load_weights(random_weights, arch="diffusion_refiner")
-    with pytest.raises(WeightsError, match="is not a temporal lifter checkpoint"):
+    with pytest.raises(WeightsError, match="is not a lifter checkpoint"):
         load_weights(random_refiner)
 
 
