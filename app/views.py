@@ -254,13 +254,15 @@ class SkeletonView(gl.GLViewWidget):
         else:
             self.resampled.setData(pos=np.zeros((0, 3)))
 
-    def show_others(self, people: list[tuple[int, np.ndarray]], skeleton: Skeleton) -> None:
+    def show_others(self, people: list[tuple[int, np.ndarray]], skeleton: Skeleton, world: bool = False) -> None:
         """The people not followed, each in their own colour: (id, pose in mm, already placed
-        beside the followed one in its camera axes), each standing on the grid."""
+        beside the followed one in its camera axes), each standing on the grid; with ``world``, poses
+        placed in the world (Y up, mm), as the grounded followed one."""
         segments, colours = [], []
         for pid, pose in people:
             if np.isfinite(pose).all():
-                seg, _ = _bone_segments(self.to_scene(pose, float(np.max(pose[:, 1]))), skeleton)
+                shown = self.world_to_scene(pose) if world else self.to_scene(pose, float(np.max(pose[:, 1])))
+                seg, _ = _bone_segments(shown, skeleton)
                 segments.append(seg)
                 colours.append(np.repeat([person_rgba(pid)], len(seg), axis=0))
         if segments:

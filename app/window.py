@@ -592,8 +592,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.video.show_people([(p.person_id, convert(p.keypoints, H36M.name, skeleton.name),
                                  convert_confidence(p.confidence, H36M.name, skeleton.name), p is result)
                                 for p in result.people], skeleton)
-        self.skeleton.show_others([(p.person_id, convert(placed_beside(anchor, p), H36M.name, skeleton.name))
-                                   for p in result.people if p is not result], skeleton)
+        grounded = result.person and result.world is not None and result.world.placed(result.pose3d) is not None
+        others = []
+        for p in result.people:
+            placed = p.world.placed(p.pose3d) if grounded and p.world is not None else None
+            if p is not result and (placed is not None or not grounded):  # grounded: each where they stand
+                others.append((p.person_id, convert(placed if grounded else placed_beside(anchor, p), H36M.name,
+                                                    skeleton.name)))
+        self.skeleton.show_others(others, skeleton, world=grounded)
 
     def _refresh_status(self) -> None:
         if self.recorder.recording:

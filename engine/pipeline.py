@@ -110,7 +110,6 @@ class Pipeline:
     def follow(self, person_id: int | None) -> None:
         """Follow this person (None: the most prominent one, chosen again when they leave)."""
         self.followed = person_id
-    world: WorldFrame | None = None  # where the person stands (trajectory, floor, contacts), when grounded
 
     def camera_for(self, width: int, height: int) -> Camera:
         """The calibrated camera, or intrinsics guessed from the field of view for this frame size."""
