@@ -43,20 +43,7 @@ def write_video(path, frames: int = 20, size=(96, 64), fps: int = 25, pix_fmt: s
 
 def demo_segment(path, frames: int):
     """The demo clip's first ``frames`` frames at 640x360, as an H.264 MP4."""
-    import av
-
-    from poselift.engine.sources import VideoFileSource
-    source = VideoFileSource(DEMO, max_width=640).start()
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
-        for _, frame in zip(range(frames), source):
-            for p in s.encode(av.VideoFrame.from_ndarray(frame.image, format="bgr24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
-    source.stop()
-    return path
+    return demo_cut(path, 0, frames)
 
 
 @pytest.fixture(scope="session")
