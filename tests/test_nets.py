@@ -193,6 +193,48 @@ def test_dense_evaluation_in_chunks_equals_one_pass(arch, monkeypatch):
     assert np.allclose(chunked, whole, atol=1e-3)
 
 
+@pytest.mark.parametrize("arch", ["dstformer", "tgraphnet"])
+def test_evaluation_of_a_non_causal_form_centres_every_frame(arch, monkeypatch):
+    """`poselift eval` of non-causal weights: every frame is scored from the window centred on it, the
+    ends padded with copies of the first and last frame, in chunks as for a causal one."""
+    from poselift.models.evaluate import predict_sequence
+    from poselift.models.lifter import input_from_rows, window_2d
+
+    model = build(arch, causal=False, **({} if arch == "tgraphnet" else {"window": 5}))
+    past, future = model.context
+    rng = np.random.default_rng(3)
+    rows = window_2d(rng.normal(0, 0.1, (40, 17, 2)).astype(np.float32), np.ones((40, 17), np.float32))
+    pose, sigma = predict_sequence(model, rows, flip=False)
+    assert pose.shape == (40, 17, 3) and sigma.shape == (40, 17)
+    x = input_from_rows(rows, model.spec)
+    with torch.no_grad():
+        centred, _ = model(x[20 - past: 21 + future][None])
+        last, _ = model(torch.cat([x[-1 - past:], x[-1:].expand(future, -1, -1)])[None])
+    assert np.allclose(pose[20], centred[0, 0].numpy(), atol=1e-3)
+    assert np.allclose(pose[-1], last[0, 0].numpy(), atol=1e-3)
+    monkeypatch.setattr(model, "eval_chunk", 16)
+    assert np.allclose(predict_sequence(model, rows, flip=False)[0], pose, atol=1e-3)
+
+
+def test_the_non_causal_form_starts_from_the_causal_forms_weights(tmp_path):
+    """`init:` accepts the other form of the same architecture (they share their parameters)."""
+    from poselift.models.loop import LoopConfig, fit
+
+    save_weights(tmp_path / "causal.pt", build("dstformer", window=5))
+    centred = build("dstformer", window=5, causal=False)
+    frames = sum(centred.context) + 3
+
+    def batches(step):
+        while True:
+            yield random_input(frames)
+
+    cfg = LoopConfig(steps=1, lr=0.0, val_every=1, warmup_steps=1, init=str(tmp_path / "causal.pt"))
+    best = load_weights(fit(cfg, centred, tmp_path / "run", batches, lambda net, b: (net(b)[0].square().mean(), {}),
+                            lambda m: (1.0, {}), progress=False))
+    assert not best.spec.causal and best.context == (4, 4)
+    assert all(torch.equal(a, b) for a, b in zip(best.parameters(), load_weights(tmp_path / "causal.pt").parameters()))
+
+
 @pytest.mark.parametrize("arch", SMALL)
 def test_many_streams_step_at_once_as_the_live_step(arch):
     """The batched route steps streams of different lengths together, dropping finished ones from the

@@ -155,6 +155,30 @@ def test_training_starts_from_init_weights_of_the_same_architecture(tmp_path):
         fit(cfg, wider, tmp_path / "other", batches, loss_fn, lambda m: (1.0, {}), progress=False)
 
 
+def test_a_time_budget_stops_the_run_validated_and_resumable(tmp_path):
+    from poselift.models.lifter import LifterSpec, TemporalLifter
+    from poselift.models.loop import LoopConfig, fit
+
+    spec = LifterSpec(channels=16, levels=1)
+
+    def loss_fn(net, batch):
+        pose, _ = net(batch)
+        return pose.square().mean(), {}
+
+    def batches(step):
+        while True:
+            yield torch.randn(2, spec.receptive_field, spec.num_joints, 3)
+
+    validated = []
+    cfg = LoopConfig(steps=1000, val_every=1000, warmup_steps=1, max_minutes=1e-9)
+    best = fit(cfg, TemporalLifter(spec), tmp_path / "run", batches, loss_fn,
+               lambda m: (validated.append(1) or 1.0, {}), progress=False)
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert last["step"] == 1 and validated == [1] and best.is_file()  # stopped at once, scored and saved
+    fit(cfg, TemporalLifter(spec), tmp_path / "run", batches, loss_fn, lambda m: (2.0, {}), progress=False)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 2
+
+
 @needs_h36m
 @needs_bandai
 def test_training_throughput_is_measured(tmp_path, monkeypatch):
