@@ -177,6 +177,26 @@ def test_each_architecture_trains_end_to_end(arch, tmp_path):
     assert load_weights(latest).arch == arch
 
 
+@needs_h36m
+@needs_bandai
+def test_a_non_causal_form_trains_end_to_end(tmp_path):
+    """`causal: false` trains through the same command: windows carry the future frames it needs."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "assets/configs/ci/tgraphnet.yaml").read_text())
+    config["model"]["causal"] = False
+    (tmp_path / "centred.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "POSELIFT_DATA": str(DATA), "POSELIFT_BANDAI": str(BANDAI), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "poselift.engine.cli", "train", "--config", str(tmp_path / "centred.yaml"),
+           "--out", str(tmp_path / "run"), "--quiet"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    best = load_weights(tmp_path / "run" / "best.pt")
+    assert not best.spec.causal and best.context == (4, 4)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["val/p1_gt"]) for r in log if "val/p1_gt" in r)
+
+
 @pytest.mark.parametrize("arch", ["dstformer", "tgraphnet"])
 def test_dense_evaluation_in_chunks_equals_one_pass(arch, monkeypatch):
     """Evaluation runs long sequences in chunks (attention over time costs a chunk's length squared);
