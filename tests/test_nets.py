@@ -271,3 +271,17 @@ def test_many_streams_step_at_once_as_the_live_step(arch):
     for pose, stream in zip(lifted.poses, streams):
         live = make_backend("eager", model, flip=True)
         np.testing.assert_allclose(pose, np.stack([live.step(x)[0] for x in stream]), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["gentg_tgt", "dstformer", "dstformer_noncausal", "tgraphnet", "tgraphnet_noncausal",
+                                  "sparse_gcn_transformer"])
+def test_shipped_weights_match_their_cards(name):
+    """Every shipped architecture's weights load, and their card describes exactly these weights."""
+    import hashlib
+
+    path = ROOT / "weights" / f"{name}.pt"
+    model = load_weights(path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert card["arch"] == model.arch and card["spec"].get("causal", True) is (not name.endswith("_noncausal"))
+    assert {r["suite"] for r in card["evaluation"]} == {"h36m", "h36m-virtual", "bandai1-virtual"}
