@@ -9,6 +9,8 @@ the feet stop: the lower ankle of each frame in which it hardly moves (``calibra
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from ..calibration.floor import CAMERA_UP, Ground, fit_up
@@ -89,15 +91,16 @@ def contact_candidates(ankles_cam: np.ndarray, times: np.ndarray, up: np.ndarray
     return pts[np.isfinite(pts).all(-1)]
 
 
-def fit_ground(ankles_cam: np.ndarray, times: np.ndarray, prior_up: np.ndarray, stature: float,
+def fit_ground(tracks: Sequence[tuple[np.ndarray, np.ndarray]], prior_up: np.ndarray, stature: float,
                fixed_up: bool = False) -> Ground | None:
-    """The floor under the feet (N, 2, 3) mm: twice, pick the resting lower ankles and fit the floor's
-    normal to them (regularised towards ``prior_up``; kept as given with ``fixed_up``), then its height
-    from their median height less the ankle's own. None when no foot has rested yet."""
+    """The floor under the feet of everyone seen: each track is one person's ankles (N, 2, 3) mm and
+    times (N,). Twice, pick every track's resting lower ankles and fit the floor's normal to them all
+    (regularised towards ``prior_up``; kept as given with ``fixed_up``), then its height from their
+    median height less the ankle's own. None when no foot has rested yet."""
     up = np.asarray(prior_up, np.float64)
     pts = np.zeros((0, 3))
     for _ in range(1 if fixed_up else 2):
-        pts = contact_candidates(ankles_cam, times, up, stature)
+        pts = np.concatenate([np.zeros((0, 3))] + [contact_candidates(a, t, up, stature) for a, t in tracks])
         if len(pts) == 0:
             return None
         if not fixed_up:

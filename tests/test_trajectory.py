@@ -79,7 +79,7 @@ def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera(
             side = np.array([-heading[2], 0, heading[0]]) * (80 if foot else -80)
             world[f, ANKLES[foot]] = start + heading * along + side + [0, 66 + lift, 0]
     camera = (world - [0, 2000, 0]) @ rot  # the camera 2 m up; rotation rows map camera -> world
-    ground = fit_ground(camera[:, ANKLES], t, body_up(camera), 1700.0)
+    ground = fit_ground([(camera[:, ANKLES], t)], body_up(camera), 1700.0)
     assert np.degrees(np.arccos(np.dot(ground.up, cam_up))) < 1.0
     assert abs(ground.camera_height_mm - 2000) < 20
     pitch, roll = tilt_of(np.array(ground.up))
@@ -141,7 +141,7 @@ def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trip
                                        mediapipe=SimpleNamespace(world=np.zeros((33, 3)))))
     angle = np.array(angle)
     settled = int(3 * clip.fps)
-    assert stream.settled and np.nanmax(angle[settled:]) < 3.0
+    assert stream.floor.settled and np.nanmax(angle[settled:]) < 3.0
     assert np.ptp(angle[settled:]) < 1.0  # after settling, the floor holds still
     root = np.array([r.world.root_mm for r in results])
     cam_root = clip.trajectory
