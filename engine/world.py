@@ -14,13 +14,15 @@ from ..calibration import Camera
 from ..calibration.floor import Ground, up_from_tilt
 from ..calibration.trajectory import DEFAULT_HEIGHT_M, TrajectoryFilter, check_height, root_translation
 from ..models.angles import joint_angles
-from ..models.world import ANKLES, CONTACT_SPAN, FootLock, body_up, fit_ground, foot_contacts, stature_mm
+from ..models.world import (ANKLES, CONTACT_SPAN, LEVEL_BAND_PER_STATURE, FootLock, body_up, fit_ground, foot_contacts,
+                            stature_mm)
 from .bvh import camera_to_y_up
 
 REFIT_EVERY_S = 1 / 6  # seconds between floor refits while settling
 REFIT_EVERY_S_SETTLED = 1.0  # and once settled
 SETTLE_S = 3.0  # seconds of feet seen before the floor counts as settled
 SETTLED_WEIGHT = 0.05  # after settling, each refit moves the estimate this fraction of the way
+LEVEL_CHANGE_S = 1.0  # refits this long on another level (a lower floor found) move the floor there at once
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Floor:
         self._refit_t = -np.inf
         self.ground: Ground | None = None
         self.settled = False
+        self._elsewhere_since: float | None = None  # since when the refits have found another level
 
     def track(self) -> int:
         """A key for one person's new stretch in view."""
@@ -106,18 +109,30 @@ class Floor:
         fixed = st.camera_pitch_deg is not None
         poses = np.concatenate([p for p, _ in tracks])
         prior = up_from_tilt(st.camera_pitch_deg, st.camera_roll_deg) if fixed else body_up(poses)
-        fit = fit_ground([(p[:, ANKLES], s) for p, s in tracks], prior, 1000.0 * st.height_m, fixed_up=fixed)
+        stature = 1000.0 * st.height_m
+        fit = fit_ground([(p[:, ANKLES], s) for p, s in tracks], prior, stature, fixed_up=fixed)
         if fit is None:
             return
         if st.camera_height_m is not None:
             fit = Ground(fit.up, 1000.0 * st.camera_height_m)
-        if self.settled and self.ground is not None:  # settled: only nudge, so the world stays put
+        if self.settled and not self._level_changed(fit, stature, t):  # settled: only nudge, so the world stays put
             up = np.asarray(self.ground.up) + SETTLED_WEIGHT * (np.asarray(fit.up) - np.asarray(self.ground.up))
             up /= np.linalg.norm(up)
             h = self.ground.camera_height_mm + SETTLED_WEIGHT * (fit.camera_height_mm - self.ground.camera_height_mm)
             fit = Ground(tuple(float(v) for v in up), h)
         self.ground = fit
         self.settled = self.settled or t - self._first_t >= SETTLE_S
+
+    def _level_changed(self, fit: Ground, stature: float, t: float) -> bool:
+        """Whether the refits have put the floor on another level for ``LEVEL_CHANGE_S``."""
+        if abs(fit.camera_height_mm - self.ground.camera_height_mm) <= LEVEL_BAND_PER_STATURE * stature:
+            self._elsewhere_since = None
+            return False
+        self._elsewhere_since = t if self._elsewhere_since is None else self._elsewhere_since
+        if t - self._elsewhere_since < LEVEL_CHANGE_S:
+            return False
+        self._elsewhere_since = None
+        return True
 
 
 class WorldStream:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..calibration.floor import CAMERA_UP, Ground, fit_up
+from ..calibration.floor import CAMERA_UP, Ground, fit_up, lowest_level
 from ..calibration.trajectory import TrajectoryFilter, filter_trajectory, root_translation
 from .skeletons import H36M
 
@@ -28,6 +28,10 @@ FOOT_NAMES = ("left", "right")
 # and moves slower than this many statures per second (walking swings the foot at ~2 statures/s).
 CONTACT_HEIGHT_PER_STATURE = 0.06
 CONTACT_SPEED_PER_STATURE = 0.45
+# Resting feet within this fraction of the stature of one plane stand on the same level: a monocular
+# body's place in the camera frame is uncertain by a few per cent of its distance, so steps and
+# kerbs merge with the floor; a roof, a stage or a table top does not.
+LEVEL_BAND_PER_STATURE = 0.2
 CONTACT_SPAN = 2  # frames the speed is measured over (a monocular ankle jitters from frame to frame)
 # The foot lock pins a planted ankle where it touched down, moving the whole body; the pin itself
 # follows the unlocked ankle with this time constant (s), so the body never drifts from the image.
@@ -94,15 +98,17 @@ def contact_candidates(ankles_cam: np.ndarray, times: np.ndarray, up: np.ndarray
 def fit_ground(tracks: Sequence[tuple[np.ndarray, np.ndarray]], prior_up: np.ndarray, stature: float,
                fixed_up: bool = False) -> Ground | None:
     """The floor under the feet of everyone seen: each track is one person's ankles (N, 2, 3) mm and
-    times (N,). Twice, pick every track's resting lower ankles and fit the floor's normal to them all
-    (regularised towards ``prior_up``; kept as given with ``fixed_up``), then its height from their
-    median height less the ankle's own. None when no foot has rested yet."""
+    times (N,). Twice, pick every track's resting lower ankles, keep those on the lowest level
+    (``lowest_level``) and fit the floor's normal to them (regularised towards ``prior_up``; kept as
+    given with ``fixed_up``), then its height from their median height less the ankle's own. None
+    when no foot has rested yet."""
     up = np.asarray(prior_up, np.float64)
     pts = np.zeros((0, 3))
     for _ in range(1 if fixed_up else 2):
         pts = np.concatenate([np.zeros((0, 3))] + [contact_candidates(a, t, up, stature) for a, t in tracks])
         if len(pts) == 0:
             return None
+        pts = pts[lowest_level(pts, up, LEVEL_BAND_PER_STATURE * stature)]
         if not fixed_up:
             up = fit_up(pts, prior_up)
     floor = float(np.median(pts @ up)) - ANKLE_HEIGHT_PER_STATURE * stature
