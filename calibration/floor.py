@@ -61,11 +61,13 @@ def lowest_level(points_mm: np.ndarray, prior_up: np.ndarray, band_mm: float) ->
     anchors = np.vstack([a[upright], pts[rng.integers(0, len(pts), LEVEL_TRIALS)]])
     near = np.abs(np.einsum("tnk,tk->tn", pts[None] - anchors[:, None], normals)) < band_mm  # (T, N)
     support = near.sum(1)
-    below = -np.einsum("tk,tk->t", anchors, normals)  # the camera's height above each plane
     ok = support >= LEVEL_MIN_SHARE * len(pts)
     if not ok.any():
         return np.ones(len(pts), bool)
-    low = ok & (below > below[ok].max() - band_mm)  # the planes of the lowest level; its best fit
+    # How high each plane's points stand along the prior (a plane tilted across two levels stands
+    # between them); the planes of the lowest level, and of those the best supported.
+    level = (near * (pts @ n0)).sum(1) / support.clip(1)
+    low = ok & (level < level[ok].min() + band_mm)
     return near[np.flatnonzero(low)[np.argmax(support[low])]]
 
 

@@ -186,8 +186,7 @@ class WorldStream:
         recent = [a for a, _ in self._recent]
         contacts = foot_contacts(np.array(recent), np.array([s for _, s in self._recent]), self.stature_mm)[-1]
         if self.lock is not None:
-            shift = self.lock(ankles, contacts, t)
-            root = root + ground.rotation.T @ np.array([shift[0], 0.0, shift[1]])
+            root = root + self.lock(absolute[list(ANKLES)], contacts, t, np.array(ground.up))
         return WorldFrame(root, scale, ground, contacts)
 
 

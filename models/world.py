@@ -35,7 +35,7 @@ LEVEL_BAND_PER_STATURE = 0.2
 CONTACT_SPAN = 2  # frames the speed is measured over (a monocular ankle jitters from frame to frame)
 # The foot lock pins a planted ankle where it touched down, moving the whole body; the pin itself
 # follows the unlocked ankle with this time constant (s), so the body never drifts from the image.
-LOCK_FOLLOW_S = 2.0
+LOCK_FOLLOW_S = 3.0
 
 
 def _length(pose: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -158,39 +158,39 @@ def foot_skating(ankles_world: np.ndarray, contacts: np.ndarray, min_frames: int
 
 
 class FootLock:
-    """Causal foot planting: while a foot is planted its ankle is held where it touched down (in the
-    floor plane) by shifting the whole body; the pin drifts back to the measured ankle over
-    ``LOCK_FOLLOW_S`` so the correction stays small. With both feet down, the stiller one holds (the
-    other is landing or lifting off). Returns the horizontal shift (world X, Z; mm)."""
+    """Causal foot planting: while a foot is planted its ankle is held where it touched down (along
+    the floor) by shifting the whole body; the pin drifts back to the measured ankle over
+    ``LOCK_FOLLOW_S`` so the correction stays small. With both feet down, each pin pulls the body
+    halfway (the least-squares shift). Pins live in camera axes, so a floor estimate that is still
+    being refined does not move them; the shift is taken along the floor of the moment."""
 
     def __init__(self, follow_s: float = LOCK_FOLLOW_S):
         self.follow_s = follow_s
         self.reset()
 
     def reset(self) -> None:
-        self.offset = np.zeros(2)
+        self.offset = np.zeros(3)
         self._pins: list[np.ndarray | None] = [None, None]
-        self._last: np.ndarray | None = None
         self._t: float | None = None
 
-    def __call__(self, ankles_world: np.ndarray, contacts: np.ndarray, t: float) -> np.ndarray:
-        """``ankles_world`` (2, 3) mm as measured (left, right), ``contacts`` (2,) bool."""
+    def __call__(self, ankles: np.ndarray, contacts: np.ndarray, t: float, up: np.ndarray) -> np.ndarray:
+        """``ankles`` (2, 3) mm as measured (left, right; camera axes), ``contacts`` (2,) bool, ``up``
+        the floor's normal in the same axes. Returns the body's shift (3,) mm, along the floor."""
         dt = 0.0 if self._t is None else max(t - self._t, 0.0)
         self._t = t
         follow = 1.0 - np.exp(-dt / self.follow_s)
-        raw = ankles_world[:, [0, 2]]
-        moved = np.zeros(2) if self._last is None else np.linalg.norm(raw - self._last, axis=-1)
-        self._last = raw.copy()
+        up = np.asarray(up, np.float64) / np.linalg.norm(up)
+        along_floor = np.eye(3) - np.outer(up, up)
         for foot in range(2):
             if not contacts[foot]:
                 self._pins[foot] = None
             elif self._pins[foot] is None:  # touch-down, where the body is drawn now
-                self._pins[foot] = raw[foot] + self.offset
+                self._pins[foot] = ankles[foot] + self.offset
             else:
-                self._pins[foot] = self._pins[foot] + follow * (raw[foot] - self._pins[foot])
+                self._pins[foot] = self._pins[foot] + follow * (ankles[foot] - self._pins[foot])
         if contacts.any():
-            holder = int(np.argmin(np.where(contacts, moved, np.inf)))
-            self.offset = self._pins[holder] - raw[holder]
+            self.offset = np.mean([self._pins[f] - ankles[f] for f in range(2) if contacts[f]], axis=0)
         else:  # in the air: let the shift go as the pins would
             self.offset = (1.0 - follow) * self.offset
+        self.offset = along_floor @ self.offset
         return self.offset.copy()

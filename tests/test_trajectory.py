@@ -62,12 +62,11 @@ def test_scale_gives_the_pose_the_height_asked_for():
     assert np.allclose(stature_mm(s[:, None, None] * POSE), 1800.0)
 
 
-def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera():
-    # A world walk (Y up, floor 0) on a diagonal: the planted foot stays put, the other swings past it.
-    fps, n = 30, 150
+def walk_filmed_by_a_tilted_camera(n: int = 150, fps: int = 30):
+    """A world walk (Y up, floor 0) on a diagonal, the planted foot still while the other swings past
+    it, seen by a camera 2 m up pitched 20 degrees down and rolled -4: (times, world, camera, up)."""
     t = np.arange(n) / fps
     cam_up = up_from_tilt(20.0, -4.0)
-    rot = world_rotation(cam_up)
     heading, start, step = np.array([0.87, 0.0, 0.5]), np.array([-1500.0, 0.0, -5000.0]), 600.0
     world = np.zeros((n, 17, 3))
     for f in range(n):
@@ -78,7 +77,13 @@ def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera(
             lift = 0 if k % 2 == foot else 150 * np.sin(np.pi * phase)
             side = np.array([-heading[2], 0, heading[0]]) * (80 if foot else -80)
             world[f, ANKLES[foot]] = start + heading * along + side + [0, 66 + lift, 0]
-    camera = (world - [0, 2000, 0]) @ rot  # the camera 2 m up; rotation rows map camera -> world
+    camera = (world - [0, 2000, 0]) @ world_rotation(cam_up)  # rotation rows map camera -> world
+    return t, world, camera, cam_up
+
+
+def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera():
+    t, world, camera, cam_up = walk_filmed_by_a_tilted_camera()
+    n = len(t)
     ground = fit_ground([(camera[:, ANKLES], t)], body_up(camera), 1700.0)
     assert np.degrees(np.arccos(np.dot(ground.up, cam_up))) < 1.0
     assert abs(ground.camera_height_mm - 2000) < 20
@@ -97,9 +102,28 @@ def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera(
     noisy[..., [0, 2]] += wander[:, None]
     lock, locked = FootLock(), noisy.copy()
     for f in range(n):
-        locked[f, :, [0, 2]] += lock(noisy[f], stance[f], t[f])[:, None]
+        locked[f] += lock(noisy[f], stance[f], t[f], np.array([0.0, 1.0, 0.0]))
     raw, held = np.median(foot_skating(noisy, stance)), np.median(foot_skating(locked, stance))
     assert raw > 25 and held < 0.5 * raw  # the pin follows the wander over LOCK_FOLLOW_S, no faster
+
+
+def test_the_floor_is_the_lowest_level_when_someone_stands_on_a_roof():
+    # The walker's feet, and a second person standing longer on a roof 2.2 m up, behind her: one
+    # plane through all their resting feet would tilt and rise towards the roof.
+    t, _, camera, cam_up = walk_filmed_by_a_tilted_camera()
+    rng = np.random.default_rng(3)
+    roof = np.zeros((300, 17, 3))
+    for f in range(300):
+        roof[f] = POSE * [1, -1, -1] + [1500, 950 + 2200, -9000] + rng.normal(0, 5, 3)
+        roof[f, ANKLES[0]], roof[f, ANKLES[1]] = [1420, 2266, -9000], [1580, 2266, -9000]
+    roof_cam = (roof - [0, 2000, 0]) @ world_rotation(cam_up)
+    tracks = [(camera[:, ANKLES], t), (roof_cam[:, ANKLES], np.arange(300) / 30)]
+    prior = body_up(np.concatenate([camera, roof_cam]))
+    ground = fit_ground(tracks, prior, 1700.0)
+    assert np.degrees(np.arccos(np.dot(ground.up, cam_up))) < 1.0
+    assert abs(ground.camera_height_mm - 2000) < 20
+    on_roof = fit_ground(tracks[1:], prior, 1700.0)  # alone, the roof is the floor
+    assert abs(on_roof.camera_height_mm - (2000 - 2200)) < 20
 
 
 def test_fit_up_leaves_the_tilt_to_the_prior_when_the_feet_never_travel():

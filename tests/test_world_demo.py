@@ -53,7 +53,7 @@ def test_the_demo_walker_walks_metres_over_the_floor_without_skating(walker):
     assert travel[0] < -5000 and abs(travel[2]) < 0.3 * abs(travel[0])  # leftwards, across the frame
     assert 1500 < np.median(world[seen, 10, 1]) < 1900
     assert 0 < np.median(world[seen][:, ANKLES, 1]) < 150
-    assert len(slides) >= 10 and np.median(slides) < 30
+    assert len(slides) >= 10 and slides.max() < 30  # every step under 3 cm
 
 
 def test_the_demo_walkers_bvh_in_blender(walker):
