@@ -145,6 +145,19 @@ def test_human36m_root_trajectory_and_gravity_from_the_lifted_walk(s9):
     assert r["mean"]["up_deg"] < 5
 
 
+@needs_h36m
+def test_the_world_protocol_scores_a_learned_trajectory_head_beside_the_closed_form(s9):
+    from poselift.engine.factory import DEFAULT_WEIGHTS
+    from poselift.models.checkpoint import load_weights
+    from poselift.models.world_eval import evaluate_world, world_table
+
+    seq = [s for s in s9 if s.take == "Walking 1"][:1]
+    tgraphnet = evaluate_world(load_weights(DEFAULT_WEIGHTS.with_name("tgraphnet.pt")), seq, "gt", heights="subject")
+    tcn = evaluate_world(load_weights(DEFAULT_WEIGHTS), seq, "gt", heights="subject")
+    assert 0 < tgraphnet["mean"]["root_head"] < 5000 and "root_head" not in tcn["mean"]
+    assert "root, learned head (mm)" in world_table([tgraphnet, tcn]).splitlines()[0]
+
+
 def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trips(tmp_path):
     from types import SimpleNamespace
 
