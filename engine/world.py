@@ -14,8 +14,8 @@ from ..calibration import Camera
 from ..calibration.floor import Ground, up_from_tilt
 from ..calibration.trajectory import DEFAULT_HEIGHT_M, TrajectoryFilter, check_height, root_translation
 from ..models.angles import joint_angles
-from ..models.world import (ANKLES, CONTACT_SPAN, LEVEL_BAND_PER_STATURE, FootLock, body_up, fit_ground, foot_contacts,
-                            stature_mm)
+from ..models.world import (ANKLES, CONTACT_SPAN, LEVEL_BAND_PER_STATURE, FootLock, StandingLevel, body_up, fit_ground,
+                            foot_contacts, stature_mm)
 from .bvh import camera_to_y_up
 
 REFIT_EVERY_S = 1 / 6  # seconds between floor refits while settling
@@ -144,6 +144,7 @@ class WorldStream:
         self.floor = floor if floor is not None else Floor(self.settings)
         self.trajectory = TrajectoryFilter()
         self.lock = FootLock() if self.settings.foot_lock else None
+        self.standing = StandingLevel(self.stature_mm)
         self.reset()
 
     def reset(self) -> None:
@@ -152,6 +153,7 @@ class WorldStream:
         self._stature_sum, self._stature_n = 0.0, 0
         self._recent: deque[tuple[np.ndarray, float]] = deque(maxlen=CONTACT_SPAN + 1)  # world ankles, time
         self._key = self.floor.track()
+        self.standing.reset()
         if self.lock is not None:
             self.lock.reset()
 
@@ -183,8 +185,9 @@ class WorldStream:
         if self._recent and t <= self._recent[-1][1]:
             self._recent.clear()
         self._recent.append((ankles, t))
-        recent = [a for a, _ in self._recent]
-        contacts = foot_contacts(np.array(recent), np.array([s for _, s in self._recent]), self.stature_mm)[-1]
+        on = np.array([0.0, self.standing(ankles, t), 0.0])  # what they stand on: the floor, or above it
+        recent = np.array([a for a, _ in self._recent]) - on
+        contacts = foot_contacts(recent, np.array([s for _, s in self._recent]), self.stature_mm)[-1]
         if self.lock is not None:
             root = root + self.lock(absolute[list(ANKLES)], contacts, t, np.array(ground.up))
         return WorldFrame(root, scale, ground, contacts)

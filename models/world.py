@@ -9,6 +9,7 @@ the feet stop: the lower ankle of each frame in which it hardly moves (``calibra
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import Sequence
 
 import numpy as np
@@ -32,6 +33,7 @@ CONTACT_SPEED_PER_STATURE = 0.45
 # body's place in the camera frame is uncertain by a few per cent of its distance, so steps and
 # kerbs merge with the floor; a roof, a stage or a table top does not.
 LEVEL_BAND_PER_STATURE = 0.2
+STANDING_S = 1.0  # what a person stands on: the lowest of their resting ankles over this long
 CONTACT_SPAN = 2  # frames the speed is measured over (a monocular ankle jitters from frame to frame)
 # The foot lock pins a planted ankle where it touched down, moving the whole body; the pin itself
 # follows the unlocked ankle with this time constant (s), so the body never drifts from the image.
@@ -155,6 +157,37 @@ def foot_skating(ankles_world: np.ndarray, contacts: np.ndarray, min_frames: int
             xz = ankles_world[s:e + 1, foot][:, [0, 2]]
             out.append(float(np.linalg.norm(xz - xz[0], axis=-1).max()))
     return np.array(out)
+
+
+class StandingLevel:
+    """The height (mm, world Y) of what one person stands on, frame by frame: the floor (0) unless
+    their resting ankles have stood a level's band or more above it over the last ``STANDING_S`` (a
+    roof, a stage, a plyometric box), so that their feet count as planted there too. Held while they
+    are in the air."""
+
+    def __init__(self, stature: float):
+        self.stature = stature
+        self.reset()
+
+    def reset(self) -> None:
+        self.level = 0.0
+        self._rests: deque[tuple[float, float]] = deque()  # (time, resting lower ankle's height)
+        self._last: tuple[np.ndarray, float] | None = None
+
+    def __call__(self, ankles_world: np.ndarray, t: float) -> float:
+        """``ankles_world`` (2, 3) mm (left, right) as placed on the floor."""
+        if self._last is not None and t > self._last[1]:
+            foot = int(np.nanargmin(ankles_world[:, 1])) if np.isfinite(ankles_world[:, 1]).any() else 0
+            speed = np.linalg.norm(ankles_world[foot] - self._last[0][foot]) / (t - self._last[1])
+            if speed < CONTACT_SPEED_PER_STATURE * self.stature:
+                self._rests.append((t, float(ankles_world[foot, 1])))
+        self._last = (np.array(ankles_world, np.float64), t)
+        while self._rests and self._rests[0][0] < t - STANDING_S:
+            self._rests.popleft()
+        if self._rests:
+            raised = min(y for _, y in self._rests) - ANKLE_HEIGHT_PER_STATURE * self.stature
+            self.level = raised if raised > LEVEL_BAND_PER_STATURE * self.stature else 0.0
+        return self.level
 
 
 class FootLock:

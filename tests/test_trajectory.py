@@ -126,6 +126,22 @@ def test_the_floor_is_the_lowest_level_when_someone_stands_on_a_roof():
     assert abs(on_roof.camera_height_mm - (2000 - 2200)) < 20
 
 
+def test_feet_on_a_box_count_as_planted_and_the_level_drops_with_the_person():
+    # A drop jump: standing on a 50 cm box for a second, 12 frames in the air, then on the floor.
+    from poselift.models.world import StandingLevel
+    fps, rest = 30, 66.0
+    ankle_y = np.r_[np.full(30, 500 + rest), np.linspace(500 + rest, rest, 12), np.full(30, rest)]
+    forward = np.r_[np.zeros(30), np.linspace(0, 400, 12), np.full(30, 400.0)]
+    ankles = np.stack([np.stack([forward, ankle_y, np.full_like(forward, side)], -1) for side in (-90, 90)], 1)
+    t = np.arange(len(ankles)) / fps
+    standing = StandingLevel(1700.0)
+    levels = np.array([standing(ankles[f], t[f]) for f in range(len(t))])
+    assert np.allclose(levels[2:42], 500, atol=1) and np.allclose(levels[43:], 0)  # held in the air
+    planted = foot_contacts(ankles - levels[:, None, None] * [0, 1, 0], t, 1700.0)
+    assert planted[3:30].all() and not planted[31:41].any() and planted[44:].all()
+    assert not foot_contacts(ankles, t, 1700.0)[3:30].any()  # against the floor alone: never planted
+
+
 def test_fit_up_leaves_the_tilt_to_the_prior_when_the_feet_never_travel():
     prior = up_from_tilt(10.0)
     pts = np.random.default_rng(1).normal([0, 1500, 4000], [30, 10, 30], (50, 3))
