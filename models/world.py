@@ -33,6 +33,8 @@ CONTACT_SPEED_PER_STATURE = 0.45
 # body's place in the camera frame is uncertain by a few per cent of its distance, so steps and
 # kerbs merge with the floor; a roof, a stage or a table top does not.
 LEVEL_BAND_PER_STATURE = 0.2
+STRAIGHT_DEG = 20.0  # a body standing straight: trunk, thigh and shank within this of one line
+STRAIGHT_MIN_SHARE = 0.1  # the frames standing straight that make the gravity prior, at least this share
 STANDING_S = 1.0  # what a person stands on: the lowest of their resting ankles over this long
 CONTACT_SPAN = 2  # frames the speed is measured over (a monocular ankle jitters from frame to frame)
 # The foot lock pins a planted ankle where it touched down, moving the whole body; the pin itself
@@ -117,15 +119,29 @@ def fit_ground(tracks: Sequence[tuple[np.ndarray, np.ndarray]], prior_up: np.nda
     return Ground(tuple(float(v) for v in up), -floor)
 
 
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True).clip(1e-9)
+
+
 def body_up(pose: np.ndarray) -> np.ndarray:
-    """The mean pelvis-to-thorax direction of poses (N, 17, 3), camera axes: the prior for gravity
-    (people stand and walk nearly upright on average)."""
+    """The prior for gravity from poses (N, 17, 3), camera axes: the mean pelvis-to-thorax direction
+    of the frames in which the person stands straight (trunk, thighs and shanks within
+    ``STRAIGHT_DEG`` of one line: a standing body is plumb), or of every frame when too few are (people
+    sit, crouch and bend, but stand and walk nearly upright on average)."""
     h = H36M.index
-    trunk = pose[:, h("thorax")] - pose[:, h("pelvis")]
-    trunk = trunk[np.isfinite(trunk).all(-1)]
-    if not len(trunk):
+    seen = np.isfinite(pose).all((-1, -2))
+    pose = pose[seen]
+    if not len(pose):
         return CAMERA_UP.copy()
-    v = (trunk / np.linalg.norm(trunk, axis=-1, keepdims=True).clip(1e-9)).mean(0)
+    trunk = _unit_rows(pose[:, h("thorax")] - pose[:, h("pelvis")])
+    straight = np.ones(len(pose), bool)
+    for side in ("left", "right"):
+        thigh = _unit_rows(pose[:, h(f"{side}_hip")] - pose[:, h(f"{side}_knee")])
+        shank = _unit_rows(pose[:, h(f"{side}_knee")] - pose[:, h(f"{side}_ankle")])
+        line = np.cos(np.radians(STRAIGHT_DEG))
+        straight &= ((trunk * thigh).sum(-1) > line) & ((thigh * shank).sum(-1) > line)
+    use = trunk[straight] if straight.sum() >= STRAIGHT_MIN_SHARE * len(trunk) else trunk
+    v = use.mean(0)
     return v / np.linalg.norm(v)
 
 
