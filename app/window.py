@@ -474,6 +474,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recorder.start(fps, meta, pixel_scale(source))
         else:
             meta = {"model": self.model_info, "source": "webcam"}
+            if self.worker.pipeline.world is not None:
+                meta["world"] = self.worker.pipeline.world.to_dict()
             if self._shown is not None:
                 meta["camera"] = self.worker.pipeline.camera_for(*self._shown[1].image_size).to_dict()
             self.recorder.start(fps, meta)

@@ -16,6 +16,11 @@ CAMERA_UP = np.array([0.0, -1.0, 0.0])  # a level camera's up, in camera axes (y
 # body's mean trunk axis; chosen on Human3.6M training subjects): a person standing still leaves the
 # tilt to the prior, a walk across the room decides it along the way walked.
 PRIOR_SPREAD_M = 0.3
+# Candidate planes for the floor: through three contact points (tilted at most this far from the prior
+# up) or level with the prior through one; this many of each, drawn with a fixed seed (repeatable).
+LEVEL_MAX_TILT_DEG = 25.0
+LEVEL_TRIALS = 96
+LEVEL_MIN_SHARE = 0.15  # a level holds at least this share of the contact points
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -35,6 +40,35 @@ def fit_up(points_mm: np.ndarray, prior_up: np.ndarray, prior_spread_m: float = 
     scatter = d.T @ d / len(d) - prior_spread_m**2 * np.outer(n0, n0)
     n = np.linalg.eigh(scatter)[1][:, 0]
     return n if n @ n0 >= 0 else -n
+
+
+def lowest_level(points_mm: np.ndarray, prior_up: np.ndarray, band_mm: float) -> np.ndarray:
+    """Which contact points (N, 3) mm lie on the floor: the lowest plane (nearly square to
+    ``prior_up``) that at least ``LEVEL_MIN_SHARE`` of them lie within ``band_mm`` of. People also
+    stand on roofs, stairs and tables, whose feet would tilt or lift a plane fitted to all of them.
+    Returns a (N,) bool mask; all of them when they are too few to tell levels apart."""
+    pts = np.asarray(points_mm, np.float64)
+    n0 = _unit(np.asarray(prior_up, np.float64))
+    if len(pts) < 4:
+        return np.ones(len(pts), bool)
+    rng = np.random.default_rng(0)
+    a, b, c = (pts[rng.integers(0, len(pts), LEVEL_TRIALS)] for _ in range(3))
+    normals = np.cross(b - a, c - a)
+    normals /= np.linalg.norm(normals, axis=-1, keepdims=True).clip(1e-9)
+    normals *= np.sign(normals @ n0)[:, None]
+    upright = normals @ n0 > np.cos(np.radians(LEVEL_MAX_TILT_DEG))
+    normals = np.vstack([normals[upright], np.repeat(n0[None], LEVEL_TRIALS, 0)])
+    anchors = np.vstack([a[upright], pts[rng.integers(0, len(pts), LEVEL_TRIALS)]])
+    near = np.abs(np.einsum("tnk,tk->tn", pts[None] - anchors[:, None], normals)) < band_mm  # (T, N)
+    support = near.sum(1)
+    ok = support >= LEVEL_MIN_SHARE * len(pts)
+    if not ok.any():
+        return np.ones(len(pts), bool)
+    # How high each plane's points stand along the prior (a plane tilted across two levels stands
+    # between them); the planes of the lowest level, and of those the best supported.
+    level = (near * (pts @ n0)).sum(1) / support.clip(1)
+    low = ok & (level < level[ok].min() + band_mm)
+    return near[np.flatnonzero(low)[np.argmax(support[low])]]
 
 
 def up_from_tilt(pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:

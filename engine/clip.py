@@ -30,7 +30,7 @@ class Clip:
     meta: dict = field(default_factory=dict)  # skeleton, units, camera, model, source, ...
     refined: np.ndarray | None = None  # (N, 17) bool, the joints the refiner resampled
     # World grounding (absent in clips made before it, or with grounding off); meta["world"] holds
-    # the subject height used and the floor (engine.world.ground_of):
+    # the subject height used and the camera's floor as last estimated (calibration.floor.Ground.to_dict):
     trajectory: np.ndarray | None = None  # (N, 3) mm, the root in the camera frame, metric
     scale: np.ndarray | None = None  # (N,) factor from pose3d to the subject's height
     contacts: np.ndarray | None = None  # (N, 2) bool, left / right foot planted

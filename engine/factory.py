@@ -15,7 +15,7 @@ from .keypoints import MediaPipePose, MediaPipePoses
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
 from .swaps import SwapRepair
-from .world import WorldSettings, WorldStream
+from .world import WorldSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = ROOT / "weights" / "lifter_tcn81.pt"
@@ -57,7 +57,7 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     refiner = load_refiner(opts.refiner, opts.refine_settings) if opts.refine else None
     pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
                         refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
-                        world=WorldStream(opts.world) if opts.world else None)
+                        world=opts.world)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people,
             "arch": model.arch, "receptive_field": model.context[0] + 1}

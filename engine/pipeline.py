@@ -20,7 +20,7 @@ from .keypoints import Keypoints, MediaPipePose
 from .sources import Frame
 from .swaps import SwapRepair
 from .tracker import PersonTracker
-from .world import WorldFrame, WorldStream
+from .world import Floor, WorldFrame, WorldSettings, WorldStream
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Pipeline:
                  keypoints: Callable[[np.ndarray], list[Keypoints]] | None = None,
                  refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
                  swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
-                 world: WorldStream | None = None):
+                 world: WorldSettings | None = None):
         self.lifter = lifter
         self.calibration = camera
         self.hfov_deg = hfov_deg
@@ -95,8 +95,9 @@ class Pipeline:
         self.tracker = tracker if tracker is not None else PersonTracker()
         self.streams: dict[int, PersonStream] = {}
         self.followed: int | None = None  # the person whose result process() returns
-        self.world = world  # the template: each person is grounded by a WorldStream of its settings
-        self._worlds: dict[int, WorldStream] = {}  # kept through brief misses (the floor stays)
+        self.world = world  # None: root-relative only
+        self.floor = Floor(world) if world is not None else None  # the camera's, shared by everyone in view
+        self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept through brief misses
 
     def reset(self) -> None:
         """Everyone afresh: after a seek or a source change."""
@@ -104,6 +105,9 @@ class Pipeline:
         self.streams.clear()
         self.tracker.reset()
         self.followed = None
+        self._worlds.clear()
+        if self.floor is not None:
+            self.floor.reset()
         if hasattr(self.keypoints, "reset"):
             self.keypoints.reset()
 
@@ -175,7 +179,7 @@ class Pipeline:
         for pid in [pid for pid in self._worlds if pid not in known and pid != person_id]:
             del self._worlds[pid]
         if person_id not in self._worlds:
-            self._worlds[person_id] = WorldStream(self.world.settings, self.world.window_s)
+            self._worlds[person_id] = WorldStream(self.world, self.floor)
         return self._worlds[person_id]
 
     def _prepare(self, stream: PersonStream, mp: Keypoints, camera: Camera):

@@ -150,7 +150,7 @@ def clip_meta(path: Path, source: VideoFileSource, pipeline: Pipeline, model_inf
     """The clip's metadata: the source's absolute path (MP4 export from another folder still finds
     it), the camera in the source's own pixels, the model, the world grounding's settings."""
     camera = pipeline.camera_for(source.width, source.height).resized(*source.source_size)
-    world = {"world": pipeline.world.settings.to_dict()} if pipeline.world else {}
+    world = {"world": pipeline.world.to_dict()} if pipeline.world else {}
     return {"source": str(path.resolve()), "camera": camera.to_dict(), "model": model_info, **world}
 
 

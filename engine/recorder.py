@@ -17,16 +17,27 @@ from pathlib import Path
 
 import numpy as np
 
+from ..calibration.floor import Ground
 from ..models.skeletons import H36M, MEDIAPIPE
 from .clip import Clip
 
 J, M = H36M.num_joints, MEDIAPIPE.num_joints
 # Record layout: timestamp, person flag, pose3d, keypoints, confidence, uncertainty, MediaPipe 3D,
-# the refiner's resampled joints (1 or 0; recordings from before it was added lack it).
+# the refiner's resampled joints (1 or 0), then the world grounding: the root in the camera frame (mm),
+# the scale, the planted feet (1 or 0) and the floor as then estimated (up, camera height mm), NaN
+# where unknown. Recordings from before the world and the refined joints were added lack them.
 FIELDS = (("timestamp", (1,)), ("person", (1,)), ("pose3d", (J, 3)), ("keypoints", (J, 2)),
-          ("confidence", (J,)), ("uncertainty", (J,)), ("mediapipe_world", (M, 3)), ("refined", (J,)))
-RECORD = sum(int(np.prod(shape)) for _, shape in FIELDS)
-_LAYOUTS = {RECORD: FIELDS, RECORD - J: FIELDS[:-1]}
+          ("confidence", (J,)), ("uncertainty", (J,)), ("mediapipe_world", (M, 3)), ("refined", (J,)),
+          ("trajectory", (3,)), ("scale", (1,)), ("contacts", (2,)), ("ground", (4,)))
+
+
+def _size(fields) -> int:
+    return sum(int(np.prod(shape)) for _, shape in fields)
+
+
+RECORD = _size(FIELDS)
+_LAYOUTS = {_size(f): f for f in (FIELDS, FIELDS[:-4], FIELDS[:-5])}
+_NO_WORLD = np.full(10, np.nan)
 
 
 def default_spool_root() -> Path:
@@ -105,7 +116,7 @@ class Recorder:
         world = result.mediapipe.world if result.person else np.full((M, 3), np.nan)
         row = np.concatenate([[result.timestamp, float(result.person)], np.ravel(result.pose3d),
                               np.ravel(result.keypoints * self._scale), result.confidence, result.uncertainty,
-                              np.ravel(world), result.refined])
+                              np.ravel(world), result.refined, _world_record(result.world)])
         self._file.write(row.astype(np.float32).tobytes())
         self.frames += 1
         if self.first_timestamp is None:
@@ -130,6 +141,14 @@ class Recorder:
             return self.path
 
 
+def _world_record(world) -> np.ndarray:
+    if world is None:
+        return _NO_WORLD
+    g = world.ground
+    floor = [*g.up, g.camera_height_mm] if g is not None else [np.nan] * 4
+    return np.concatenate([world.root_mm, [world.scale], world.contacts, floor])
+
+
 def read_spool(path: str | Path) -> Clip:
     """The clip held by a spool folder; a torn last record (from a crash) is ignored."""
     path = Path(path)
@@ -145,11 +164,17 @@ def read_spool(path: str | Path) -> Clip:
         n = int(np.prod(shape))
         parts[name] = raw[:, i: i + n].reshape(-1, *shape)
         i += n
+    meta = {"skeleton": H36M.name, "units": "mm", **header.get("meta", {})}
+    world = {}
+    if "scale" in parts and np.isfinite(parts["scale"]).any():
+        floors = parts["ground"][np.isfinite(parts["ground"]).all(1)].astype(np.float64)
+        ground = Ground(tuple(floors[-1, :3]), float(floors[-1, 3])).to_dict() if len(floors) else None
+        meta["world"] = {**meta.get("world", {}), "ground": ground}
+        world = {"trajectory": parts["trajectory"], "scale": parts["scale"][:, 0], "contacts": parts["contacts"] > 0.5}
     return Clip(pose3d=parts["pose3d"], keypoints=parts["keypoints"], confidence=parts["confidence"],
                 uncertainty=parts["uncertainty"], timestamps=parts["timestamp"][:, 0].astype(np.float64),
-                fps=float(header["fps"]), mediapipe_world=parts["mediapipe_world"],
-                meta={"skeleton": H36M.name, "units": "mm", **header.get("meta", {})},
-                refined=parts["refined"] > 0.5 if "refined" in parts else None)
+                fps=float(header["fps"]), mediapipe_world=parts["mediapipe_world"], meta=meta,
+                refined=parts["refined"] > 0.5 if "refined" in parts else None, **world)
 
 
 def finalize(spool: str | Path, out: str | Path, overwrite: bool = False) -> Path:

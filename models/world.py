@@ -9,9 +9,12 @@ the feet stop: the lower ankle of each frame in which it hardly moves (``calibra
 """
 from __future__ import annotations
 
+from collections import deque
+from typing import Sequence
+
 import numpy as np
 
-from ..calibration.floor import CAMERA_UP, Ground, fit_up
+from ..calibration.floor import CAMERA_UP, Ground, fit_up, lowest_level
 from ..calibration.trajectory import TrajectoryFilter, filter_trajectory, root_translation
 from .skeletons import H36M
 
@@ -26,10 +29,17 @@ FOOT_NAMES = ("left", "right")
 # and moves slower than this many statures per second (walking swings the foot at ~2 statures/s).
 CONTACT_HEIGHT_PER_STATURE = 0.06
 CONTACT_SPEED_PER_STATURE = 0.45
+# Resting feet within this fraction of the stature of one plane stand on the same level: a monocular
+# body's place in the camera frame is uncertain by a few per cent of its distance, so steps and
+# kerbs merge with the floor; a roof, a stage or a table top does not.
+LEVEL_BAND_PER_STATURE = 0.2
+STRAIGHT_DEG = 20.0  # a body standing straight: trunk, thigh and shank within this of one line
+STRAIGHT_MIN_SHARE = 0.1  # the frames standing straight that make the gravity prior, at least this share
+STANDING_S = 1.0  # what a person stands on: the lowest of their resting ankles over this long
 CONTACT_SPAN = 2  # frames the speed is measured over (a monocular ankle jitters from frame to frame)
 # The foot lock pins a planted ankle where it touched down, moving the whole body; the pin itself
 # follows the unlocked ankle with this time constant (s), so the body never drifts from the image.
-LOCK_FOLLOW_S = 2.0
+LOCK_FOLLOW_S = 3.0
 
 
 def _length(pose: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -89,32 +99,49 @@ def contact_candidates(ankles_cam: np.ndarray, times: np.ndarray, up: np.ndarray
     return pts[np.isfinite(pts).all(-1)]
 
 
-def fit_ground(ankles_cam: np.ndarray, times: np.ndarray, prior_up: np.ndarray, stature: float,
+def fit_ground(tracks: Sequence[tuple[np.ndarray, np.ndarray]], prior_up: np.ndarray, stature: float,
                fixed_up: bool = False) -> Ground | None:
-    """The floor under the feet (N, 2, 3) mm: twice, pick the resting lower ankles and fit the floor's
-    normal to them (regularised towards ``prior_up``; kept as given with ``fixed_up``), then its height
-    from their median height less the ankle's own. None when no foot has rested yet."""
+    """The floor under the feet of everyone seen: each track is one person's ankles (N, 2, 3) mm and
+    times (N,). Twice, pick every track's resting lower ankles, keep those on the lowest level
+    (``lowest_level``) and fit the floor's normal to them (regularised towards ``prior_up``; kept as
+    given with ``fixed_up``), then its height from their median height less the ankle's own. None
+    when no foot has rested yet."""
     up = np.asarray(prior_up, np.float64)
     pts = np.zeros((0, 3))
     for _ in range(1 if fixed_up else 2):
-        pts = contact_candidates(ankles_cam, times, up, stature)
+        pts = np.concatenate([np.zeros((0, 3))] + [contact_candidates(a, t, up, stature) for a, t in tracks])
         if len(pts) == 0:
             return None
+        pts = pts[lowest_level(pts, up, LEVEL_BAND_PER_STATURE * stature)]
         if not fixed_up:
             up = fit_up(pts, prior_up)
     floor = float(np.median(pts @ up)) - ANKLE_HEIGHT_PER_STATURE * stature
     return Ground(tuple(float(v) for v in up), -floor)
 
 
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True).clip(1e-9)
+
+
 def body_up(pose: np.ndarray) -> np.ndarray:
-    """The mean pelvis-to-thorax direction of poses (N, 17, 3), camera axes: the prior for gravity
-    (people stand and walk nearly upright on average)."""
+    """The prior for gravity from poses (N, 17, 3), camera axes: the mean pelvis-to-thorax direction
+    of the frames in which the person stands straight (trunk, thighs and shanks within
+    ``STRAIGHT_DEG`` of one line: a standing body is plumb), or of every frame when too few are (people
+    sit, crouch and bend, but stand and walk nearly upright on average)."""
     h = H36M.index
-    trunk = pose[:, h("thorax")] - pose[:, h("pelvis")]
-    trunk = trunk[np.isfinite(trunk).all(-1)]
-    if not len(trunk):
+    seen = np.isfinite(pose).all((-1, -2))
+    pose = pose[seen]
+    if not len(pose):
         return CAMERA_UP.copy()
-    v = (trunk / np.linalg.norm(trunk, axis=-1, keepdims=True).clip(1e-9)).mean(0)
+    trunk = _unit_rows(pose[:, h("thorax")] - pose[:, h("pelvis")])
+    straight = np.ones(len(pose), bool)
+    for side in ("left", "right"):
+        thigh = _unit_rows(pose[:, h(f"{side}_hip")] - pose[:, h(f"{side}_knee")])
+        shank = _unit_rows(pose[:, h(f"{side}_knee")] - pose[:, h(f"{side}_ankle")])
+        line = np.cos(np.radians(STRAIGHT_DEG))
+        straight &= ((trunk * thigh).sum(-1) > line) & ((thigh * shank).sum(-1) > line)
+    use = trunk[straight] if straight.sum() >= STRAIGHT_MIN_SHARE * len(trunk) else trunk
+    v = use.mean(0)
     return v / np.linalg.norm(v)
 
 
@@ -148,40 +175,71 @@ def foot_skating(ankles_world: np.ndarray, contacts: np.ndarray, min_frames: int
     return np.array(out)
 
 
+class StandingLevel:
+    """The height (mm, world Y) of what one person stands on, frame by frame: the floor (0) unless
+    their resting ankles have stood a level's band or more above it over the last ``STANDING_S`` (a
+    roof, a stage, a plyometric box), so that their feet count as planted there too. Held while they
+    are in the air."""
+
+    def __init__(self, stature: float):
+        self.stature = stature
+        self.reset()
+
+    def reset(self) -> None:
+        self.level = 0.0
+        self._rests: deque[tuple[float, float]] = deque()  # (time, resting lower ankle's height)
+        self._last: tuple[np.ndarray, float] | None = None
+
+    def __call__(self, ankles_world: np.ndarray, t: float) -> float:
+        """``ankles_world`` (2, 3) mm (left, right) as placed on the floor."""
+        if self._last is not None and t > self._last[1]:
+            foot = int(np.nanargmin(ankles_world[:, 1])) if np.isfinite(ankles_world[:, 1]).any() else 0
+            speed = np.linalg.norm(ankles_world[foot] - self._last[0][foot]) / (t - self._last[1])
+            if speed < CONTACT_SPEED_PER_STATURE * self.stature:
+                self._rests.append((t, float(ankles_world[foot, 1])))
+        self._last = (np.array(ankles_world, np.float64), t)
+        while self._rests and self._rests[0][0] < t - STANDING_S:
+            self._rests.popleft()
+        if self._rests:
+            raised = min(y for _, y in self._rests) - ANKLE_HEIGHT_PER_STATURE * self.stature
+            self.level = raised if raised > LEVEL_BAND_PER_STATURE * self.stature else 0.0
+        return self.level
+
+
 class FootLock:
-    """Causal foot planting: while a foot is planted its ankle is held where it touched down (in the
-    floor plane) by shifting the whole body; the pin drifts back to the measured ankle over
-    ``LOCK_FOLLOW_S`` so the correction stays small. With both feet down, the stiller one holds (the
-    other is landing or lifting off). Returns the horizontal shift (world X, Z; mm)."""
+    """Causal foot planting: while a foot is planted its ankle is held where it touched down (along
+    the floor) by shifting the whole body; the pin drifts back to the measured ankle over
+    ``LOCK_FOLLOW_S`` so the correction stays small. With both feet down, each pin pulls the body
+    halfway (the least-squares shift). Pins live in camera axes, so a floor estimate that is still
+    being refined does not move them; the shift is taken along the floor of the moment."""
 
     def __init__(self, follow_s: float = LOCK_FOLLOW_S):
         self.follow_s = follow_s
         self.reset()
 
     def reset(self) -> None:
-        self.offset = np.zeros(2)
+        self.offset = np.zeros(3)
         self._pins: list[np.ndarray | None] = [None, None]
-        self._last: np.ndarray | None = None
         self._t: float | None = None
 
-    def __call__(self, ankles_world: np.ndarray, contacts: np.ndarray, t: float) -> np.ndarray:
-        """``ankles_world`` (2, 3) mm as measured (left, right), ``contacts`` (2,) bool."""
+    def __call__(self, ankles: np.ndarray, contacts: np.ndarray, t: float, up: np.ndarray) -> np.ndarray:
+        """``ankles`` (2, 3) mm as measured (left, right; camera axes), ``contacts`` (2,) bool, ``up``
+        the floor's normal in the same axes. Returns the body's shift (3,) mm, along the floor."""
         dt = 0.0 if self._t is None else max(t - self._t, 0.0)
         self._t = t
         follow = 1.0 - np.exp(-dt / self.follow_s)
-        raw = ankles_world[:, [0, 2]]
-        moved = np.zeros(2) if self._last is None else np.linalg.norm(raw - self._last, axis=-1)
-        self._last = raw.copy()
+        up = np.asarray(up, np.float64) / np.linalg.norm(up)
+        along_floor = np.eye(3) - np.outer(up, up)
         for foot in range(2):
             if not contacts[foot]:
                 self._pins[foot] = None
             elif self._pins[foot] is None:  # touch-down, where the body is drawn now
-                self._pins[foot] = raw[foot] + self.offset
+                self._pins[foot] = ankles[foot] + self.offset
             else:
-                self._pins[foot] = self._pins[foot] + follow * (raw[foot] - self._pins[foot])
+                self._pins[foot] = self._pins[foot] + follow * (ankles[foot] - self._pins[foot])
         if contacts.any():
-            holder = int(np.argmin(np.where(contacts, moved, np.inf)))
-            self.offset = self._pins[holder] - raw[holder]
+            self.offset = np.mean([self._pins[f] - ankles[f] for f in range(2) if contacts[f]], axis=0)
         else:  # in the air: let the shift go as the pins would
             self.offset = (1.0 - follow) * self.offset
+        self.offset = along_floor @ self.offset
         return self.offset.copy()

@@ -10,12 +10,14 @@ into the gravity-aligned world by the true camera rotation (so the angles alone 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from . import metrics
 from .evaluate import predict_sequence
 from .h36m import MISSING_NOTE, Sequence
 from .lifter import TemporalLifter, window_2d
+from .nets.tgraphnet import root_position
 from .angles import ANGLE_NAMES, angle_difference, joint_angles
 from .world import ANKLES, body_up, camera_trajectory, fit_ground, stature_mm
 
@@ -27,14 +29,16 @@ def evaluate_world(model: TemporalLifter, sequences: list[Sequence], source: str
                    heights: str = "default", flip: bool = True, progress: bool = False) -> dict:
     """Root error, absolute MPJPE (mm), root velocity error (mm/frame), the floor's tilt error (deg)
     and camera-height error (mm), per action and their mean over actions."""
-    rows: dict[str, list] = {k: [] for k in ("root", "root_raw", "abs_mpjpe", "root_vel", "up_deg", "camera_height",
-                                             *(f"angle:{a}" for a in ANGLE_NAMES))}
+    head = bool(getattr(model.spec, "trajectory", False))  # TGraphNet's learned root, scored beside the closed form
+    rows: dict[str, list] = {k: [] for k in ("root", "root_raw", "root_head", "abs_mpjpe", "root_vel", "up_deg",
+                                             "camera_height", *(f"angle:{a}" for a in ANGLE_NAMES))}
     for seq in tqdm(sequences, desc=f"world {source}", disable=not progress, leave=False):
         px = seq.detections if source == "sh" else seq.pose2d
         if px is None:
             continue
         conf = seq.camera.inside(px).astype(np.float64)
-        pred, _ = predict_sequence(model, window_2d(seq.camera.normalize(px), conf), flip)
+        kp = seq.camera.normalize(px)
+        pred, _, *learned = predict_sequence(model, window_2d(kp, conf), flip, with_root=head)
         gt = seq.pose3d.astype(np.float64)
         h = height_m if heights == "default" else float(np.median(stature_mm(gt))) / 1000.0
         times = np.arange(len(seq)) / seq.fps
@@ -44,10 +48,13 @@ def evaluate_world(model: TemporalLifter, sequences: list[Sequence], source: str
         n = len(seq)
         rows["root"].append((seq.action, metrics.trajectory_error(root, gt[:, 0]), n))
         rows["root_raw"].append((seq.action, metrics.trajectory_error(raw, gt[:, 0]), n))
+        if learned:
+            xyz = root_position(*(torch.as_tensor(a) for a in (learned[0], kp, conf))).numpy()
+            rows["root_head"].append((seq.action, metrics.trajectory_error(xyz, gt[:, 0]), n))
         rows["abs_mpjpe"].append((seq.action, float(metrics.mpjpe(absolute, gt).mean()), n))
         rows["root_vel"].append((seq.action, float(np.linalg.norm(np.diff(root, axis=0) - np.diff(gt[:, 0], axis=0),
                                                                   axis=-1).mean()), n))
-        ground = fit_ground(absolute[:, ANKLES], times, body_up(absolute), 1000.0 * h)
+        ground = fit_ground([(absolute[:, ANKLES], times)], body_up(absolute), 1000.0 * h)
         if ground is not None:
             true_up = np.asarray(seq.camera.R)[:, 2]  # world Z (up) in camera axes
             rows["up_deg"].append((seq.action, float(np.degrees(np.arccos(np.clip(np.dot(ground.up, true_up), -1, 1)))), n))
@@ -63,17 +70,19 @@ def evaluate_world(model: TemporalLifter, sequences: list[Sequence], source: str
     return result
 
 
-WORLD_METRICS = {"root": "root position (mm)", "root_raw": "root, unfiltered (mm)", "abs_mpjpe": "absolute MPJPE (mm)",
+WORLD_METRICS = {"root": "root position (mm)", "root_raw": "root, unfiltered (mm)",
+                 "root_head": "root, learned head (mm)", "abs_mpjpe": "absolute MPJPE (mm)",
                  "root_vel": "root velocity (mm/frame)", "up_deg": "gravity direction (deg)",
                  "camera_height": "camera height (mm)"}
 
 
 def world_table(results: list[dict]) -> str:
     """One row per (2D source, height): the mean over actions of every world metric."""
-    lines = ["| 2D input | height | " + " | ".join(WORLD_METRICS.values()) + " |", "|---" * (len(WORLD_METRICS) + 2) + "|"]
+    shown = {k: v for k, v in WORLD_METRICS.items() if any(k in r["mean"] for r in results)}
+    lines = ["| 2D input | height | " + " | ".join(shown.values()) + " |", "|---" * (len(shown) + 2) + "|"]
     for r in results:
         height = f"{r['height_m']:g} m" if r["heights"] == "default" else "per subject"
-        vals = [f"{r['mean'][k]:.1f}" if k in r["mean"] else "-" for k in WORLD_METRICS]
+        vals = [f"{r['mean'][k]:.1f}" if k in r["mean"] else "-" for k in shown]
         lines.append(f"| {r['source'].upper()} | {height} | " + " | ".join(vals) + " |")
     return "\n".join(lines) + f"\n\n{results[0]['frames']} frames per row. {MISSING_NOTE}" if results else ""
 

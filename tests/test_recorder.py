@@ -74,7 +74,7 @@ def test_a_recording_from_before_the_refined_joints_still_finalises(tmp_path):
     import json
 
     from poselift.engine.recorder import FIELDS
-    old = RECORD - 17
+    old = sum(int(np.prod(shape)) for _, shape in FIELDS[:-5])  # no refined joints, no world
     spool = tmp_path / "rec-old"
     spool.mkdir()
     (spool / "header.json").write_text(json.dumps({"fps": 25.0, "started": 1.0, "record_floats": old, "meta": {}}))
@@ -82,9 +82,9 @@ def test_a_recording_from_before_the_refined_joints_still_finalises(tmp_path):
     rows[:, 0] = [0.0, 0.04, 0.08]
     rows[:, 2:2 + 51] = 7.0  # pose3d follows the timestamp and the person flag
     rows.tofile(spool / "frames.f32")
-    assert FIELDS[-1][0] == "refined" and find_unfinished(tmp_path)[0].frames == 3
+    assert FIELDS[-5][0] == "refined" and find_unfinished(tmp_path)[0].frames == 3
     clip = read_spool(spool)
-    assert len(clip) == 3 and (clip.pose3d == 7.0).all() and clip.refined is None
+    assert len(clip) == 3 and (clip.pose3d == 7.0).all() and clip.refined is None and clip.trajectory is None
 
 
 def test_recordings_store_2d_in_the_sources_pixels(tmp_path):
@@ -98,3 +98,24 @@ def test_recordings_store_2d_in_the_sources_pixels(tmp_path):
                       Keypoints.empty()))
     clip = read_spool(rec.stop())
     assert np.allclose(clip.keypoints[0], [884.0, 497.0], atol=1e-3)  # the centre of the 1768 x 994 video
+
+
+def test_a_recording_keeps_the_world_and_exports_root_motion(tmp_path):
+    from poselift.calibration.floor import Ground, up_from_tilt
+    from poselift.engine.keypoints import Keypoints
+    from poselift.engine.pipeline import Result
+    from poselift.engine.world import WorldFrame, has_world, world_pose
+    rec = Recorder(tmp_path)
+    rec.start(30.0, {"world": {"height_m": 1.7}})
+    floors = [None, Ground(tuple(up_from_tilt(12.0)), 1500.0), Ground(tuple(up_from_tilt(10.0)), 1600.0)]
+    for f in range(6):
+        world = WorldFrame(np.array([100.0 * f, 0.0, 4000.0]), 1.05, floors[min(f, 2)], np.array([f % 2 == 0, True]))
+        rec.append(Result(f, f / 30, 0.0, 0.0, (640, 480), True, np.zeros((17, 2)), np.ones(17),
+                          np.zeros((17, 3)), np.full(17, 20.0), Keypoints.empty(), world=world))
+    clip = read_spool(rec.stop())
+    assert has_world(clip) and np.allclose(clip.trajectory[:, 0], 100.0 * np.arange(6))
+    assert np.allclose(clip.scale, 1.05) and (clip.contacts[:, 0] == (np.arange(6) % 2 == 0)).all()
+    assert clip.meta["world"]["height_m"] == 1.7 and clip.meta["world"]["ground"]["camera_height_mm"] == 1600.0
+    assert abs(clip.meta["world"]["ground"]["pitch_deg"] - 10.0) < 1e-3  # the floor as last estimated
+    travel = world_pose(clip)[-1, 0] - world_pose(clip)[0, 0]
+    assert abs(travel[0] - 500.0) < 1.0 and abs(travel[2]) < 1.0  # 5 x 100 mm along the camera's x

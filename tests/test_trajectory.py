@@ -62,12 +62,11 @@ def test_scale_gives_the_pose_the_height_asked_for():
     assert np.allclose(stature_mm(s[:, None, None] * POSE), 1800.0)
 
 
-def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera():
-    # A world walk (Y up, floor 0) on a diagonal: the planted foot stays put, the other swings past it.
-    fps, n = 30, 150
+def walk_filmed_by_a_tilted_camera(n: int = 150, fps: int = 30):
+    """A world walk (Y up, floor 0) on a diagonal, the planted foot still while the other swings past
+    it, seen by a camera 2 m up pitched 20 degrees down and rolled -4: (times, world, camera, up)."""
     t = np.arange(n) / fps
     cam_up = up_from_tilt(20.0, -4.0)
-    rot = world_rotation(cam_up)
     heading, start, step = np.array([0.87, 0.0, 0.5]), np.array([-1500.0, 0.0, -5000.0]), 600.0
     world = np.zeros((n, 17, 3))
     for f in range(n):
@@ -78,8 +77,14 @@ def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera(
             lift = 0 if k % 2 == foot else 150 * np.sin(np.pi * phase)
             side = np.array([-heading[2], 0, heading[0]]) * (80 if foot else -80)
             world[f, ANKLES[foot]] = start + heading * along + side + [0, 66 + lift, 0]
-    camera = (world - [0, 2000, 0]) @ rot  # the camera 2 m up; rotation rows map camera -> world
-    ground = fit_ground(camera[:, ANKLES], t, body_up(camera), 1700.0)
+    camera = (world - [0, 2000, 0]) @ world_rotation(cam_up)  # rotation rows map camera -> world
+    return t, world, camera, cam_up
+
+
+def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera():
+    t, world, camera, cam_up = walk_filmed_by_a_tilted_camera()
+    n = len(t)
+    ground = fit_ground([(camera[:, ANKLES], t)], body_up(camera), 1700.0)
     assert np.degrees(np.arccos(np.dot(ground.up, cam_up))) < 1.0
     assert abs(ground.camera_height_mm - 2000) < 20
     pitch, roll = tilt_of(np.array(ground.up))
@@ -97,9 +102,44 @@ def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera(
     noisy[..., [0, 2]] += wander[:, None]
     lock, locked = FootLock(), noisy.copy()
     for f in range(n):
-        locked[f, :, [0, 2]] += lock(noisy[f], stance[f], t[f])[:, None]
+        locked[f] += lock(noisy[f], stance[f], t[f], np.array([0.0, 1.0, 0.0]))
     raw, held = np.median(foot_skating(noisy, stance)), np.median(foot_skating(locked, stance))
     assert raw > 25 and held < 0.5 * raw  # the pin follows the wander over LOCK_FOLLOW_S, no faster
+
+
+def test_the_floor_is_the_lowest_level_when_someone_stands_on_a_roof():
+    # The walker's feet, and a second person standing longer on a roof 2.2 m up, behind her: one
+    # plane through all their resting feet would tilt and rise towards the roof.
+    t, _, camera, cam_up = walk_filmed_by_a_tilted_camera()
+    rng = np.random.default_rng(3)
+    roof = np.zeros((300, 17, 3))
+    for f in range(300):
+        roof[f] = POSE * [1, -1, -1] + [1500, 950 + 2200, -9000] + rng.normal(0, 5, 3)
+        roof[f, ANKLES[0]], roof[f, ANKLES[1]] = [1420, 2266, -9000], [1580, 2266, -9000]
+    roof_cam = (roof - [0, 2000, 0]) @ world_rotation(cam_up)
+    tracks = [(camera[:, ANKLES], t), (roof_cam[:, ANKLES], np.arange(300) / 30)]
+    prior = body_up(np.concatenate([camera, roof_cam]))
+    ground = fit_ground(tracks, prior, 1700.0)
+    assert np.degrees(np.arccos(np.dot(ground.up, cam_up))) < 1.0
+    assert abs(ground.camera_height_mm - 2000) < 20
+    on_roof = fit_ground(tracks[1:], prior, 1700.0)  # alone, the roof is the floor
+    assert abs(on_roof.camera_height_mm - (2000 - 2200)) < 20
+
+
+def test_feet_on_a_box_count_as_planted_and_the_level_drops_with_the_person():
+    # A drop jump: standing on a 50 cm box for a second, 12 frames in the air, then on the floor.
+    from poselift.models.world import StandingLevel
+    fps, rest = 30, 66.0
+    ankle_y = np.r_[np.full(30, 500 + rest), np.linspace(500 + rest, rest, 12), np.full(30, rest)]
+    forward = np.r_[np.zeros(30), np.linspace(0, 400, 12), np.full(30, 400.0)]
+    ankles = np.stack([np.stack([forward, ankle_y, np.full_like(forward, side)], -1) for side in (-90, 90)], 1)
+    t = np.arange(len(ankles)) / fps
+    standing = StandingLevel(1700.0)
+    levels = np.array([standing(ankles[f], t[f]) for f in range(len(t))])
+    assert np.allclose(levels[2:42], 500, atol=1) and np.allclose(levels[43:], 0)  # held in the air
+    planted = foot_contacts(ankles - levels[:, None, None] * [0, 1, 0], t, 1700.0)
+    assert planted[3:30].all() and not planted[31:41].any() and planted[44:].all()
+    assert not foot_contacts(ankles, t, 1700.0)[3:30].any()  # against the floor alone: never planted
 
 
 def test_fit_up_leaves_the_tilt_to_the_prior_when_the_feet_never_travel():
@@ -119,6 +159,19 @@ def test_human36m_root_trajectory_and_gravity_from_the_lifted_walk(s9):
     assert r["mean"]["root"] < 150 and r["mean"]["abs_mpjpe"] < 180  # about 1-3 % of a 5 m distance
     assert r["mean"]["root_vel"] < r["mean"]["root"] / 5
     assert r["mean"]["up_deg"] < 5
+
+
+@needs_h36m
+def test_the_world_protocol_scores_a_learned_trajectory_head_beside_the_closed_form(s9):
+    from poselift.engine.factory import DEFAULT_WEIGHTS
+    from poselift.models.checkpoint import load_weights
+    from poselift.models.world_eval import evaluate_world, world_table
+
+    seq = [s for s in s9 if s.take == "Walking 1"][:1]
+    tgraphnet = evaluate_world(load_weights(DEFAULT_WEIGHTS.with_name("tgraphnet.pt")), seq, "gt", heights="subject")
+    tcn = evaluate_world(load_weights(DEFAULT_WEIGHTS), seq, "gt", heights="subject")
+    assert 0 < tgraphnet["mean"]["root_head"] < 5000 and "root_head" not in tcn["mean"]
+    assert "root, learned head (mm)" in world_table([tgraphnet, tcn]).splitlines()[0]
 
 
 def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trips(tmp_path):
@@ -141,7 +194,7 @@ def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trip
                                        mediapipe=SimpleNamespace(world=np.zeros((33, 3)))))
     angle = np.array(angle)
     settled = int(3 * clip.fps)
-    assert stream.settled and np.nanmax(angle[settled:]) < 3.0
+    assert stream.floor.settled and np.nanmax(angle[settled:]) < 3.0
     assert np.ptp(angle[settled:]) < 1.0  # after settling, the floor holds still
     root = np.array([r.world.root_mm for r in results])
     cam_root = clip.trajectory

@@ -9,12 +9,6 @@ import pytest
 from conftest import DEMO
 from test_tools import python_with, run_tool
 
-# Known regression: with the multi-person front end (tile search for small people) the walker's floor
-# estimate tilts (roll ~51 degrees) and her travel reads 4.2 m instead of 6.5 m. Kept running so that
-# the figures print and the fix shows as XPASS.
-pytestmark = pytest.mark.xfail(reason="the walker's floor estimate tilts since the multi-person front end",
-                               strict=False)
-
 
 @pytest.fixture(scope="module")
 def walker(tmp_path_factory):
@@ -38,7 +32,7 @@ def walker(tmp_path_factory):
     source.stop()
     floors = [(r.timestamp, r.world.ground.up, r.world.ground.camera_height_mm) for r in results
               if r.world is not None and r.world.ground is not None]
-    clip = Clip.from_results(results, source.fps, {"world": pipeline.world.settings.to_dict(), "model": info})
+    clip = Clip.from_results(results, source.fps, {"world": pipeline.world.to_dict(), "model": info})
     return clip, floors, tmp_path_factory.mktemp("walker")
 
 
@@ -59,7 +53,7 @@ def test_the_demo_walker_walks_metres_over_the_floor_without_skating(walker):
     assert travel[0] < -5000 and abs(travel[2]) < 0.3 * abs(travel[0])  # leftwards, across the frame
     assert 1500 < np.median(world[seen, 10, 1]) < 1900
     assert 0 < np.median(world[seen][:, ANKLES, 1]) < 150
-    assert len(slides) >= 10 and np.median(slides) < 30
+    assert len(slides) >= 10 and slides.max() < 30  # every step under 3 cm
 
 
 def test_the_demo_walkers_bvh_in_blender(walker):

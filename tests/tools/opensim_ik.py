@@ -10,11 +10,17 @@ import os
 import sys
 from pathlib import Path
 
+import shutil
+
 import opensim as osim
 
 TRUNK = ("Hip", "LHip", "RHip", "Spine", "Neck", "LShoulder", "RShoulder")  # rigid on the pelvis body
 trc, out = str(Path(sys.argv[-2]).resolve()), Path(sys.argv[-1]).resolve()
 os.chdir(out)  # OpenSim writes its log, and resolves its files, in the working folder
+# The IK tool fails on long absolute paths (std::string length errors), so every file it reads or
+# writes is named relative to the working folder.
+shutil.copy(trc, "markers.trc")
+trc = "markers.trc"
 table = osim.TimeSeriesTableVec3(trc)  # OpenSim's TRCFileAdapter: rejects a malformed file
 labels = list(table.getColumnLabels())
 times = list(table.getIndependentColumn())
@@ -36,19 +42,19 @@ for name, p in zip(labels, rows[first]):
         model.addMarker(osim.Marker(name, body, osim.Vec3(*[(p[k] - origin[k]) * to_m for k in range(3)])))
 model.finalizeConnections()
 model.initSystem()
-model.printToXML(str(out / "model.osim"))
+model.printToXML("model.osim")
 
 last = len(gap) - 1 - gap[::-1].index(False)
 # the model's markers all weigh 1; written as a setup file and run from it, as OpenSim's GUI does
 setup = osim.InverseKinematicsTool()
-setup.set_model_file(str(out / "model.osim"))
+setup.set_model_file("model.osim")
 setup.setMarkerDataFileName(trc)
 setup.setStartTime(times[first])
 setup.setEndTime(times[last])
-setup.setOutputMotionFileName(str(out / "ik.mot"))
-setup.setResultsDir(str(out))
-setup.printToXML(str(out / "ik_setup.xml"))
-ik = osim.InverseKinematicsTool(str(out / "ik_setup.xml"))
+setup.setOutputMotionFileName("ik.mot")
+setup.setResultsDir(".")
+setup.printToXML("ik_setup.xml")
+ik = osim.InverseKinematicsTool("ik_setup.xml")
 try:
     ok, error = bool(ik.run()), None
 except RuntimeError as e:  # OpenSim's IK cannot solve a frame in which no marker is seen
@@ -56,7 +62,7 @@ except RuntimeError as e:  # OpenSim's IK cannot solve a frame in which no marke
 report = {"ok": ok, "error": error, "rows": table.getNumRows(), "markers": labels, "gap_rows": sum(gap),
           "units": units}
 if ok:
-    motion = osim.TimeSeriesTable(str(out / "ik.mot"))
+    motion = osim.TimeSeriesTable("ik.mot")
     tx = [motion.getDependentColumn(c).to_numpy().tolist() for c in ("free_coord_3", "free_coord_4", "free_coord_5")]
     report.update(ik_frames=motion.getNumRows(), pelvis_m=list(zip(*tx)),
                   hip_marker_m=[[rows[i][0][k] * to_m for k in range(3)] for i in range(first, last + 1)])
