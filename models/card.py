@@ -96,6 +96,7 @@ def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], be
                      "test": ["S9", "S11"], "note": MISSING_NOTE},
             "training": {"steps": steps, "hours_cpu": round(hours, 2), "stages": stages},
             "evaluation": results, "bench": bench}
+    form = "causal" if model.context[1] == 0 else "non-causal"
     json_path = out.with_suffix(".json")
     json_path.write_text(json.dumps(card, indent=2))
 
@@ -110,7 +111,7 @@ def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], be
              f"weights are the EMA at step {state['meta'].get('step', '?')} of the last schedule, "
              + ("the best on validation" if "val_score" in state["meta"] else "its latest (the run was stopped there)"),
              "",
-             "## Human3.6M, S9 and S11 (causal, every frame"
+             f"## Human3.6M, S9 and S11 ({form}, every frame"
              + (", each frame averaged with its mirror image)" if all(r.get("flip") for r in standard) else ")"), "",
              MISSING_NOTE, "",
              "| 2D input | fps | P1 (mm) | P2 (mm) | N-MPJPE | 3DPCK | AUC | Accel (mm/frame²) | uncertainty-error corr. |",
@@ -138,7 +139,7 @@ def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], be
                 vals = " | ".join(f"{r['per_action'][a][key]:.1f}" for a in actions)
                 lines.append(f"| {METRIC_NAMES[key]} | {vals} | {r['mean'][key]:.1f} |")
     if suites:
-        lines += ["", "## Generalisation suites (`poselift eval --suites ...`, causal, every frame)", "",
+        lines += ["", f"## Generalisation suites (`poselift eval --suites ...`, {form}, every frame)", "",
                   "Cameras, people and motions the standard protocol does not have: S9 and S11 filmed by seeded "
                   "random virtual cameras (2 per take), and Bandai dataset-1 (never trained on) by 4 per clip. "
                   "MP: ground-truth 2D with MediaPipe-shaped errors (seeded).", "",

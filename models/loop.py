@@ -41,10 +41,14 @@ class LoopConfig:
     val_every: int = 1000
     patience: int = 10
     checkpoint_minutes: float = 3.0
+    # Wall-clock budget of one invocation in minutes (0: none): past it the run validates, checkpoints
+    # and stops, and a later invocation resumes from there (equal-time comparisons of architectures).
+    max_minutes: float = 0.0
     seed: int = 0
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default
     # Weights to start from (fine-tuning, or a second schedule after a first); their architecture
-    # settings must equal the config's. Ignored once the run has a checkpoint to resume from.
+    # settings must equal the config's but for ``causal`` (the two forms share their parameters).
+    # Ignored once the run has a checkpoint to resume from.
     init: str | None = None
 
 
@@ -102,7 +106,8 @@ def fit(cfg: LoopConfig, model: torch.nn.Module, out: Path,
         validate: Callable[[torch.nn.Module], tuple[float, dict[str, float]]],
         wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m,
         rank: int = 0, world: int = 1, progress: bool = True) -> Path:
-    """Train ``model`` (resuming from ``out``/last.pt) until ``cfg.steps`` or early stopping.
+    """Train ``model`` (resuming from ``out``/last.pt) until ``cfg.steps``, early stopping or the end of
+    ``cfg.max_minutes``.
 
     ``make_batches(step)`` gives the batch stream from the resumed step; ``loss_fn(net, batch)`` returns
     the loss and scalars to log; ``validate(ema_model)`` returns the score (lower is better) and
@@ -128,9 +133,11 @@ def fit(cfg: LoopConfig, model: torch.nn.Module, out: Path,
     log = _Logger(out, enabled=rank == 0)
     bar = _progress(cfg.steps, step, enabled=progress and rank == 0)
     saved_at = time.monotonic()
+    deadline = saved_at + 60 * cfg.max_minutes if cfg.max_minutes > 0 else math.inf
     model.train()
     batches = _prefetch(make_batches(step))
-    while step < cfg.steps and stale < cfg.patience:
+    out_of_time = False
+    while step < cfg.steps and stale < cfg.patience and not out_of_time:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         loss, parts = loss_fn(net, next(batches))
@@ -141,10 +148,13 @@ def fit(cfg: LoopConfig, model: torch.nn.Module, out: Path,
         ema.update(model, step)
         step += 1
         bar.update(1)
-        if step % 50 == 0:
+        out_of_time = time.monotonic() > deadline
+        if world > 1 and deadline < math.inf:
+            out_of_time = _rank0s(out_of_time, model)  # the ranks' clocks may disagree by a step
+        if step % 50 == 0 or out_of_time:
             bar.set_postfix(loss=f"{loss.item():.1f}", lr=f"{lr_at(step, cfg):.1e}")
             log.scalars(step, {f"train/{k}": v for k, v in parts.items()})
-        if step % cfg.val_every == 0 or step == cfg.steps:
+        if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
             if rank == 0:
                 score, scalars = validate(ema.model)
                 log.scalars(step, scalars)
@@ -159,7 +169,7 @@ def fit(cfg: LoopConfig, model: torch.nn.Module, out: Path,
                 best, stale = float(flags[0]), int(flags[1])
             model.train()
         if rank == 0 and (time.monotonic() - saved_at > 60 * cfg.checkpoint_minutes or step == cfg.steps
-                          or stale >= cfg.patience):
+                          or stale >= cfg.patience or out_of_time):
             save_atomic({"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": opt.state_dict(),
                          "step": step, "best": best, "stale": stale}, last)
             saved_at = time.monotonic()
@@ -168,12 +178,25 @@ def fit(cfg: LoopConfig, model: torch.nn.Module, out: Path,
     return out / "best.pt"
 
 
+def _rank0s(flag: bool, model: torch.nn.Module) -> bool:
+    """Rank 0's ``flag``, on every rank of a distributed run."""
+    value = torch.tensor([float(flag)], device=next(model.parameters()).device)
+    dist.broadcast(value, 0)
+    return bool(value.item())
+
+
 def _start_from(model: torch.nn.Module, path: Path) -> None:
     start = load_weights(path, next(model.parameters()).device, model.arch)
-    if start.spec != model.spec:
+    if _without_causality(start.spec) != _without_causality(model.spec):
         raise ConfigError(f"init weights {path} have the architecture {start.spec.to_dict()}, "
                           f"not the config's {model.spec.to_dict()}: make the model section match them.")
     model.load_state_dict(start.state_dict())
+
+
+def _without_causality(spec: Any) -> dict:
+    """A spec's settings but ``causal``: the causal and the centred form of an architecture share their
+    parameters, so either can start the other's training."""
+    return {k: v for k, v in spec.to_dict().items() if k != "causal"}
 
 
 def _prefetch(batches: Iterator[Any], depth: int = 3) -> Iterator[Any]:

@@ -61,3 +61,21 @@ def test_card_continues_from_a_card_and_lists_the_suites(tmp_path):
     text = md_path.read_text()
     assert "| bandai1-virtual | MP | 30 | 1200 | 58.2 |" in text and "| GT | 50 | 50.0 |" in text
     assert "Bandai dataset-1 through seeded virtual cameras" in text
+    assert "S9 and S11 (causal, every frame" in text and "suites ...`, causal" in text
+
+
+def test_card_of_a_non_causal_form_says_so(tmp_path):
+    from poselift.models.nets.tgraphnet import TGraphNet, TGraphNetSpec
+
+    weights = tmp_path / "centred.pt"
+    save_weights(weights, TGraphNet(TGraphNetSpec(channels=8, dilations=(1, 2), causal=False)), {"step": 10})
+    mean = {"p1": 50.0, "p2": 35.0, "n_mpjpe": 45.0, "pck": 95.0, "auc": 60.0}
+    results = [{"source": "gt", "fps": 50, "flip": False, "suite": "h36m", "mean": mean, "per_action": {}},
+               {"source": "mp", "fps": 30, "flip": False, "suite": "bandai1-virtual", "frames": 10, "mean": mean,
+                "per_action": {}}]
+    (tmp_path / "eval.json").write_text(json.dumps({"results": results}))
+    _, md_path = write_card(weights, tmp_path / "eval.json", [fake_run(tmp_path / "run", 100, 10.0)], None,
+                            tmp_path / "card")
+    text = md_path.read_text()
+    assert "S9 and S11 (non-causal, every frame)" in text and "suites ...`, non-causal" in text
+    assert "non-causal, each frame sees 4 frames before it and 4 after" in text

@@ -177,6 +177,26 @@ def test_each_architecture_trains_end_to_end(arch, tmp_path):
     assert load_weights(latest).arch == arch
 
 
+@needs_h36m
+@needs_bandai
+def test_a_non_causal_form_trains_end_to_end(tmp_path):
+    """`causal: false` trains through the same command: windows carry the future frames it needs."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "assets/configs/ci/tgraphnet.yaml").read_text())
+    config["model"]["causal"] = False
+    (tmp_path / "centred.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "POSELIFT_DATA": str(DATA), "POSELIFT_BANDAI": str(BANDAI), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "poselift.engine.cli", "train", "--config", str(tmp_path / "centred.yaml"),
+           "--out", str(tmp_path / "run"), "--quiet"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    best = load_weights(tmp_path / "run" / "best.pt")
+    assert not best.spec.causal and best.context == (4, 4)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["val/p1_gt"]) for r in log if "val/p1_gt" in r)
+
+
 @pytest.mark.parametrize("arch", ["dstformer", "tgraphnet"])
 def test_dense_evaluation_in_chunks_equals_one_pass(arch, monkeypatch):
     """Evaluation runs long sequences in chunks (attention over time costs a chunk's length squared);
@@ -191,6 +211,48 @@ def test_dense_evaluation_in_chunks_equals_one_pass(arch, monkeypatch):
     monkeypatch.setattr(model, "eval_chunk", 16)
     chunked, _ = predict_sequence(model, rows, flip=False)
     assert np.allclose(chunked, whole, atol=1e-3)
+
+
+@pytest.mark.parametrize("arch", ["dstformer", "tgraphnet"])
+def test_evaluation_of_a_non_causal_form_centres_every_frame(arch, monkeypatch):
+    """`poselift eval` of non-causal weights: every frame is scored from the window centred on it, the
+    ends padded with copies of the first and last frame, in chunks as for a causal one."""
+    from poselift.models.evaluate import predict_sequence
+    from poselift.models.lifter import input_from_rows, window_2d
+
+    model = build(arch, causal=False, **({} if arch == "tgraphnet" else {"window": 5}))
+    past, future = model.context
+    rng = np.random.default_rng(3)
+    rows = window_2d(rng.normal(0, 0.1, (40, 17, 2)).astype(np.float32), np.ones((40, 17), np.float32))
+    pose, sigma = predict_sequence(model, rows, flip=False)
+    assert pose.shape == (40, 17, 3) and sigma.shape == (40, 17)
+    x = input_from_rows(rows, model.spec)
+    with torch.no_grad():
+        centred, _ = model(x[20 - past: 21 + future][None])
+        last, _ = model(torch.cat([x[-1 - past:], x[-1:].expand(future, -1, -1)])[None])
+    assert np.allclose(pose[20], centred[0, 0].numpy(), atol=1e-3)
+    assert np.allclose(pose[-1], last[0, 0].numpy(), atol=1e-3)
+    monkeypatch.setattr(model, "eval_chunk", 16)
+    assert np.allclose(predict_sequence(model, rows, flip=False)[0], pose, atol=1e-3)
+
+
+def test_the_non_causal_form_starts_from_the_causal_forms_weights(tmp_path):
+    """`init:` accepts the other form of the same architecture (they share their parameters)."""
+    from poselift.models.loop import LoopConfig, fit
+
+    save_weights(tmp_path / "causal.pt", build("dstformer", window=5))
+    centred = build("dstformer", window=5, causal=False)
+    frames = sum(centred.context) + 3
+
+    def batches(step):
+        while True:
+            yield random_input(frames)
+
+    cfg = LoopConfig(steps=1, lr=0.0, val_every=1, warmup_steps=1, init=str(tmp_path / "causal.pt"))
+    best = load_weights(fit(cfg, centred, tmp_path / "run", batches, lambda net, b: (net(b)[0].square().mean(), {}),
+                            lambda m: (1.0, {}), progress=False))
+    assert not best.spec.causal and best.context == (4, 4)
+    assert all(torch.equal(a, b) for a, b in zip(best.parameters(), load_weights(tmp_path / "causal.pt").parameters()))
 
 
 @pytest.mark.parametrize("arch", SMALL)
@@ -209,3 +271,17 @@ def test_many_streams_step_at_once_as_the_live_step(arch):
     for pose, stream in zip(lifted.poses, streams):
         live = make_backend("eager", model, flip=True)
         np.testing.assert_allclose(pose, np.stack([live.step(x)[0] for x in stream]), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["gentg_tgt", "dstformer", "dstformer_noncausal", "tgraphnet", "tgraphnet_noncausal",
+                                  "sparse_gcn_transformer"])
+def test_shipped_weights_match_their_cards(name):
+    """Every shipped architecture's weights load, and their card describes exactly these weights."""
+    import hashlib
+
+    path = ROOT / "weights" / f"{name}.pt"
+    model = load_weights(path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert card["arch"] == model.arch and card["spec"].get("causal", True) is (not name.endswith("_noncausal"))
+    assert {r["suite"] for r in card["evaluation"]} == {"h36m", "h36m-virtual", "bandai1-virtual"}

@@ -123,16 +123,11 @@ def test_validation_holds_out_takes_or_the_whole_subject():
     assert {s.subject for s in val} == {"S8"} and len(val) == 2 and {s.subject for s in train} == {"S1"}
 
 
-def test_training_starts_from_init_weights_of_the_same_architecture(tmp_path):
-    from poselift.models.checkpoint import load_weights, save_weights
-    from poselift.models.errors import ConfigError
-    from poselift.models.lifter import LifterSpec, TemporalLifter
-    from poselift.models.loop import LoopConfig, fit
+def tiny_loop():
+    """A tiny TCN's spec, a loss and a batch stream for the optimisation loop's own tests."""
+    from poselift.models.lifter import LifterSpec
 
     spec = LifterSpec(channels=16, levels=1)
-    torch.manual_seed(1)
-    save_weights(tmp_path / "start.pt", TemporalLifter(spec))
-    start = load_weights(tmp_path / "start.pt")
 
     def loss_fn(net, batch):
         pose, _ = net(batch)
@@ -142,6 +137,19 @@ def test_training_starts_from_init_weights_of_the_same_architecture(tmp_path):
         while True:
             yield torch.randn(2, spec.receptive_field, spec.num_joints, 3)
 
+    return spec, loss_fn, batches
+
+
+def test_training_starts_from_init_weights_of_the_same_architecture(tmp_path):
+    from poselift.models.checkpoint import load_weights, save_weights
+    from poselift.models.errors import ConfigError
+    from poselift.models.lifter import LifterSpec, TemporalLifter
+    from poselift.models.loop import LoopConfig, fit
+
+    spec, loss_fn, batches = tiny_loop()
+    torch.manual_seed(1)
+    save_weights(tmp_path / "start.pt", TemporalLifter(spec))
+    start = load_weights(tmp_path / "start.pt")
     cfg = LoopConfig(steps=2, lr=0.0, val_every=2, warmup_steps=1, init=str(tmp_path / "start.pt"))
     torch.manual_seed(2)
     best = fit(cfg, TemporalLifter(spec), tmp_path / "run", batches, loss_fn, lambda m: (1.0, {}), progress=False)
@@ -153,6 +161,21 @@ def test_training_starts_from_init_weights_of_the_same_architecture(tmp_path):
     wider = TemporalLifter(LifterSpec(channels=32, levels=1))
     with pytest.raises(ConfigError, match="start.pt have the architecture"):
         fit(cfg, wider, tmp_path / "other", batches, loss_fn, lambda m: (1.0, {}), progress=False)
+
+
+def test_a_time_budget_stops_the_run_validated_and_resumable(tmp_path):
+    from poselift.models.lifter import TemporalLifter
+    from poselift.models.loop import LoopConfig, fit
+
+    spec, loss_fn, batches = tiny_loop()
+    validated = []
+    cfg = LoopConfig(steps=1000, val_every=1000, warmup_steps=1, max_minutes=1e-9)
+    best = fit(cfg, TemporalLifter(spec), tmp_path / "run", batches, loss_fn,
+               lambda m: (validated.append(1) or 1.0, {}), progress=False)
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert last["step"] == 1 and validated == [1] and best.is_file()  # stopped at once, scored and saved
+    fit(cfg, TemporalLifter(spec), tmp_path / "run", batches, loss_fn, lambda m: (2.0, {}), progress=False)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 2
 
 
 @needs_h36m
