@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ def save_atomic(obj: dict, path: Path) -> None:
 
 
 def save_weights(path: Path, model: torch.nn.Module, meta: dict | None = None) -> None:
-    save_atomic({"arch": model.arch, "spec": model.spec.to_dict(),
+    save_atomic({"arch": model.arch, "spec": asdict(model.spec),
                  "state_dict": model.state_dict(), "meta": meta or {}}, Path(path))
 
 

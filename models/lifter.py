@@ -9,7 +9,7 @@ column of every convolution, whatever T is.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -40,9 +40,6 @@ class LifterSpec:
     @property
     def in_channels(self) -> int:
         return (self.num_joints + self.root_features) * IN_FEATURES
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def normalize_2d(kp: torch.Tensor, conf: torch.Tensor, root_features: bool = False) -> torch.Tensor:

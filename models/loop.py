@@ -188,15 +188,15 @@ def _rank0s(flag: bool, model: torch.nn.Module) -> bool:
 def _start_from(model: torch.nn.Module, path: Path) -> None:
     start = load_weights(path, next(model.parameters()).device, model.arch)
     if _without_causality(start.spec) != _without_causality(model.spec):
-        raise ConfigError(f"init weights {path} have the architecture {start.spec.to_dict()}, "
-                          f"not the config's {model.spec.to_dict()}: make the model section match them.")
+        raise ConfigError(f"init weights {path} have the architecture {asdict(start.spec)}, "
+                          f"not the config's {asdict(model.spec)}: make the model section match them.")
     model.load_state_dict(start.state_dict())
 
 
 def _without_causality(spec: Any) -> dict:
     """A spec's settings but ``causal``: the causal and the centred form of an architecture share their
     parameters, so either can start the other's training."""
-    return {k: v for k, v in spec.to_dict().items() if k != "causal"}
+    return {k: v for k, v in asdict(spec).items() if k != "causal"}
 
 
 def _prefetch(batches: Iterator[Any], depth: int = 3) -> Iterator[Any]:

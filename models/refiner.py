@@ -10,7 +10,7 @@ resampled. One fixed noise draw per stream makes the output deterministic and te
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -42,9 +42,6 @@ class RefinerSpec:
     def frame_features(self) -> int:
         j = self.num_joints
         return j * 3 + j * 3 + j + (j + 1) * 3  # pose, motion, log-uncertainty, 2D input with the root row
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def alphas_cumprod(spec: RefinerSpec) -> torch.Tensor:

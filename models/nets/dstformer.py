@@ -10,7 +10,7 @@ non-causal form (MotionBERT's own setting is non-causal over 243 frames). Masked
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -31,9 +31,6 @@ class DSTFormerSpec:
     causal: bool = True
     num_joints: int = NUM_JOINTS
     root_features: bool = True
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class DSTFormer(StreamingNet):

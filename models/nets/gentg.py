@@ -13,7 +13,7 @@ diffusion model; this project's refiner (``models/refiner.py``) is that stage, f
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -36,9 +36,6 @@ class TGTSpec:
     max_hops: int = 4  # graph distances beyond this share one attention bias
     num_joints: int = NUM_JOINTS
     root_features: bool = True
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def joint_limb_graph(rows: int) -> torch.Tensor:

@@ -5,7 +5,7 @@ frame in, one pose out: no history, so the live step carries no state. Trained w
 likelihood plus a bone-length loss (``bone_weight`` in the training config), as the seed trains it."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,9 +25,6 @@ class SparseGCNSpec:
     dropout: float = 0.1
     num_joints: int = NUM_JOINTS
     root_features: bool = True
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class SparseGCNTransformer(StreamingNet):

@@ -18,7 +18,7 @@ pelvis's image position it gives the root in the camera frame (:func:`root_posit
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -39,9 +39,6 @@ class TGraphNetSpec:
     trajectory: bool = True
     num_joints: int = NUM_JOINTS
     root_features: bool = True
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class GraphConv(nn.Module):
