@@ -37,7 +37,7 @@ def _size(fields) -> int:
 
 RECORD = _size(FIELDS)
 _LAYOUTS = {_size(f): f for f in (FIELDS, FIELDS[:-4], FIELDS[:-5])}
-_NO_WORLD = np.full(10, np.nan)
+_NO_WORLD = np.full(_size(FIELDS[-4:]), np.nan)  # the world fields, unknown
 
 
 def default_spool_root() -> Path:
