@@ -11,7 +11,7 @@ import torch
 
 from ..models.lifter import IN_FEATURES, input_from_rows, normalize_2d, window_2d
 from ..models.refiner import Denoiser
-from .backends import BackendUnavailable, make_backend
+from .backends import BackendUnavailable, LifterBackend, make_backend
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
 from .sources import VideoFileSource
@@ -83,7 +83,8 @@ def bench_lifters_interleaved(models: dict[str, torch.nn.Module], steps: int = 2
     return rows
 
 
-def _step_seconds(backend, model: torch.nn.Module, kp: np.ndarray, conf: np.ndarray, people: int = 1) -> float:
+def _step_seconds(backend: LifterBackend, model: torch.nn.Module, kp: np.ndarray, conf: np.ndarray,
+                  people: int = 1) -> float:
     """One live step as the engine takes it: the frame's 2D normalised, then ``people`` streams stepped."""
     t0 = time.perf_counter()
     x = normalize_2d(torch.from_numpy(kp), torch.from_numpy(conf), model.spec.root_features).numpy()
