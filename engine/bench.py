@@ -11,7 +11,7 @@ import torch
 
 from ..models.lifter import IN_FEATURES, input_from_rows, normalize_2d, window_2d
 from ..models.refiner import Denoiser
-from .backends import BackendUnavailable, make_backend
+from .backends import BackendUnavailable, LifterBackend, make_backend
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
 from .sources import VideoFileSource
@@ -54,18 +54,46 @@ def bench_lifter(model: torch.nn.Module, backends: list[str], steps: int = 2000,
         except BackendUnavailable as e:
             rows.append({"stage": f"lifter step ({name})", "skipped": str(e)})
             continue
-        times = []
-        for i in range(steps):
-            t0 = time.perf_counter()
-            x = normalize_2d(torch.from_numpy(kp[i]), torch.from_numpy(conf[i]), model.spec.root_features).numpy()
-            backend.step_streams({person: x for person in range(people)})
-            times.append(time.perf_counter() - t0)
-        warm = min(200, steps // 5)  # the first steps include compilation and allocation
+        times = [_step_seconds(backend, model, kp[i], conf[i], people) for i in range(steps)]
         mirror = ", + mirror image" if flip else ", no mirror image"
         who = f", {people} people in one batch" if people > 1 else ""
-        rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror}{who})", times[warm:],
+        rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror}{who})", times[_warm(steps):],
                            receptive_field=model.context[0] + 1))
     return rows
+
+
+@torch.no_grad()
+def bench_lifters_interleaved(models: dict[str, torch.nn.Module], steps: int = 2000, flip: bool = True) -> list[dict]:
+    """The eager live step of several lifters, taking turns frame by frame (the turn order rotating), so
+    that a shared machine's slow spells fall on all of them alike; each row's ``x_first`` is its
+    median over the first lifter's."""
+    torch.set_num_threads(1)
+    backends = {name: make_backend("eager", model, None, flip) for name, model in models.items()}
+    inputs = {name: _random_keypoints(model, steps) for name, model in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    names = list(models)
+    for i in range(steps):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            kp, conf = inputs[name]
+            times[name].append(_step_seconds(backends[name], models[name], kp[i], conf[i]))
+    mirror = "+ mirror image" if flip else "no mirror image"
+    rows = [_stats(f"lifter step ({name}, eager, {mirror})", t[_warm(steps):]) for name, t in times.items()]
+    for row in rows:
+        row["x_first"] = row["median_ms"] / rows[0]["median_ms"]
+    return rows
+
+
+def _step_seconds(backend: LifterBackend, model: torch.nn.Module, kp: np.ndarray, conf: np.ndarray,
+                  people: int = 1) -> float:
+    """One live step as the engine takes it: the frame's 2D normalised, then ``people`` streams stepped."""
+    t0 = time.perf_counter()
+    x = normalize_2d(torch.from_numpy(kp), torch.from_numpy(conf), model.spec.root_features).numpy()
+    backend.step_streams({person: x for person in range(people)})
+    return time.perf_counter() - t0
+
+
+def _warm(steps: int) -> int:
+    return min(200, steps // 5)  # the first steps include compilation and allocation
 
 
 @torch.no_grad()
@@ -235,7 +263,8 @@ def format_table(rows: list[dict]) -> str:
         if "skipped" in r:
             lines.append(f"| {r['stage']} | skipped: {r['skipped']} | | |")
         elif "median_ms" in r:
-            ratio = f" ({r['x_lifter_step']:.2f}x the lifter step)" if "x_lifter_step" in r else ""
+            ratio = (f" ({r['x_lifter_step']:.2f}x the lifter step)" if "x_lifter_step" in r
+                     else f" ({r['x_first']:.2f}x the first)" if "x_first" in r else "")
             lines.append(f"| {r['stage']}{ratio} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['runs']} |")
     for r in rows:
         if "steps_per_s" in r:

@@ -103,13 +103,17 @@ def _eval_world(args: argparse.Namespace, model) -> None:
 
 def _bench(args: argparse.Namespace) -> None:
     from ..models.checkpoint import load_weights
-    from .bench import bench_decode, bench_file, bench_lifter, bench_refiner, bench_window_recompute, format_table
+    from .bench import (bench_decode, bench_file, bench_lifter, bench_lifters_interleaved, bench_refiner,
+                        bench_window_recompute)
     from .factory import build_pipeline
     from .refine import RefineSettings
 
     lifter = load_weights(args.weights)  # the backends copy what they need; the model itself stays on the CPU
     if args.streams:
         return _bench_streams(lifter, args)
+    if args.compare:
+        models = {str(args.weights): lifter} | {str(w): load_weights(w) for w in args.compare}
+        return _report(bench_lifters_interleaved(models, steps=args.steps, flip=not args.no_flip), args)
     training = []
     if args.training:  # first: the live figures below pin torch to one thread, training uses them all
         from ..models.train import load_train_config, measure_throughput
@@ -133,6 +137,12 @@ def _bench(args: argparse.Namespace) -> None:
         for people in sorted({1, args.people}):  # with --people N, single-person beside it, in one run
             pipeline, _ = build_pipeline(dataclasses.replace(_pipeline_options(args), people=people))
             rows += bench_file(args.video, pipeline, args.width, args.frames)
+    _report(rows, args)
+
+
+def _report(rows: list[dict], args: argparse.Namespace) -> None:
+    from .bench import format_table
+
     print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
@@ -465,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--streams", nargs="+", type=int,
                    help="only time the streaming step for this many streams at once (e.g. 1 64 1024): ms per step "
                         "and person-frames/s, on the CPU and on a GPU when there is one")
+    b.add_argument("--compare", nargs="+", type=Path, metavar="W",
+                   help="only time the live step of --weights and these lifters, taking turns frame by frame so "
+                        "that a busy machine slows all alike: medians and each one's ratio to --weights")
     b.add_argument("--json", help="write the figures as JSON")
     b.set_defaults(run=_bench)
     cp = sub.add_parser("compare", help="two 3D clips of one video: acceleration, spikes, the worst frames side by side")

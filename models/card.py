@@ -125,11 +125,13 @@ def write_card(weights: Path, eval_json: Path | list[Path], runs: list[Path], be
     if roots:
         lines += ["", "Trajectory head, the root's position in the camera frame (MRPE, mm): "
                   + ", ".join(f"{r['source'].upper()} {r['fps']:g} fps {r['mean']['mrpe']:.0f}" for r in roots) + "."]
-    subset = {r.get("suite", "h36m"): r.get("sequence_step", 1) for r in results}
-    if set(subset.values()) != {1}:
+    steps = {r.get("suite", "h36m"): r.get("sequence_step", 1) for r in results}
+    if set(steps.values()) != {1}:
+        full = [suite for suite, k in steps.items() if k == 1]
         lines += ["", "A subset for a short-trained model (`poselift eval --sequence-step K`, every K-th sequence; "
                   "8 keeps one take per action through the first camera): "
-                  + ", ".join(f"{suite} every {k}" for suite, k in subset.items()) + "."]
+                  + ", ".join(f"{suite} every {k}" for suite, k in steps.items() if k > 1)
+                  + (f"; {', '.join(full)} in full" if full else "") + "."]
     for r in standard:
         if r["fps"] == 50:
             actions = list(r["per_action"])

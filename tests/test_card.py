@@ -46,7 +46,7 @@ def test_card_continues_from_a_card_and_lists_the_suites(tmp_path):
     mean = {"p1": 50.0, "p2": 35.0, "n_mpjpe": 45.0, "pck": 95.0, "auc": 60.0}
     results = [{"source": "gt", "fps": 50, "flip": True, "suite": "h36m", "mean": mean, "per_action": {}},
                {"source": "mp", "fps": 30, "flip": True, "suite": "bandai1-virtual", "frames": 1200,
-                "mean": {**mean, "p1": 58.25}, "per_action": {}}]
+                "sequence_step": 16, "mean": {**mean, "p1": 58.25}, "per_action": {}}]
     (tmp_path / "eval.json").write_text(json.dumps({"results": results}))
     first, _ = write_card(weights, tmp_path / "eval.json", [fake_run(tmp_path / "first", 1200, 36.0)], None,
                           tmp_path / "first_card")
@@ -61,6 +61,7 @@ def test_card_continues_from_a_card_and_lists_the_suites(tmp_path):
     text = md_path.read_text()
     assert "| bandai1-virtual | MP | 30 | 1200 | 58.2 |" in text and "| GT | 50 | 50.0 |" in text
     assert "Bandai dataset-1 through seeded virtual cameras" in text
+    assert "first camera): bandai1-virtual every 16; h36m in full." in text
     assert "S9 and S11 (causal, every frame" in text and "suites ...`, causal" in text
 
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from poselift.models.config import load_config
@@ -5,6 +7,7 @@ from poselift.models.errors import ConfigError
 from poselift.models.train import TrainConfig
 
 CONFIG = "assets/configs/lifter_tcn81.yaml"
+SHIPPED = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / "assets/configs").glob("*.yaml"))
 
 
 def test_shipped_config_loads():
@@ -33,3 +36,16 @@ def test_bad_configs_name_file_and_problem(tmp_path, text, message):
 def test_missing_config(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "none.yaml", TrainConfig)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: Path(p).stem)
+def test_every_shipped_config_loads_and_builds_its_model(path):
+    """A typo in any shipped config fails here, not minutes into a training run."""
+    from poselift.models.refiner_train import is_refiner_config, load_refiner_config
+    from poselift.models.train import build_lifter, load_train_config
+
+    if is_refiner_config(path):
+        assert load_refiner_config(path).out.startswith("runs/")
+        return
+    cfg = load_train_config(path)
+    assert cfg.out == f"runs/{Path(path).stem}" and build_lifter(cfg).arch == cfg.arch

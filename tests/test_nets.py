@@ -273,8 +273,8 @@ def test_many_streams_step_at_once_as_the_live_step(arch):
         np.testing.assert_allclose(pose, np.stack([live.step(x)[0] for x in stream]), atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["gentg_tgt", "dstformer", "dstformer_noncausal", "tgraphnet", "tgraphnet_noncausal",
-                                  "sparse_gcn_transformer"])
+@pytest.mark.parametrize("name", ["gentg_tgt", "gentg_tgt_noncausal", "dstformer", "dstformer_noncausal",
+                                  "tgraphnet", "tgraphnet_noncausal", "sparse_gcn_transformer"])
 def test_shipped_weights_match_their_cards(name):
     """Every shipped architecture's weights load, and their card describes exactly these weights."""
     import hashlib
@@ -285,3 +285,21 @@ def test_shipped_weights_match_their_cards(name):
     assert card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert card["arch"] == model.arch and card["spec"].get("causal", True) is (not name.endswith("_noncausal"))
     assert {r["suite"] for r in card["evaluation"]} == {"h36m", "h36m-virtual", "bandai1-virtual"}
+
+
+def test_bench_compares_lifters_taking_turns(tmp_path):
+    """`bench --compare` times several lifters' live steps in one run and gives each one's ratio to the
+    first; a non-causal form is refused in one sentence."""
+    weights = ROOT / "weights"
+    cmd = [sys.executable, "-m", "poselift.engine.cli", "bench", "--weights", str(weights / "lifter_tcn81.pt"),
+           "--compare", str(weights / "sparse_gcn_transformer.pt"), "--steps", "60", "--json", str(tmp_path / "b.json")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    tcn, sparse = json.loads((tmp_path / "b.json").read_text())
+    assert "lifter_tcn81.pt" in tcn["stage"] and "sparse_gcn_transformer.pt" in sparse["stage"]
+    assert tcn["runs"] == sparse["runs"] == 48 and tcn["x_first"] == 1.0
+    assert sparse["x_first"] == pytest.approx(sparse["median_ms"] / tcn["median_ms"])
+    assert f"({sparse['x_first']:.2f}x the first)" in result.stdout
+    refused = subprocess.run(cmd[:-4] + [str(weights / "gentg_tgt_noncausal.pt")], capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 2 and "non-causal form, which needs future frames" in refused.stderr
