@@ -42,19 +42,17 @@ for name, p in zip(labels, rows[first]):
         model.addMarker(osim.Marker(name, body, osim.Vec3(*[(p[k] - origin[k]) * to_m for k in range(3)])))
 model.finalizeConnections()
 model.initSystem()
-model.printToXML("model.osim")
 
 last = len(gap) - 1 - gap[::-1].index(False)
-# the model's markers all weigh 1; written as a setup file and run from it, as OpenSim's GUI does
-setup = osim.InverseKinematicsTool()
-setup.set_model_file("model.osim")
-setup.setMarkerDataFileName(trc)
-setup.setStartTime(times[first])
-setup.setEndTime(times[last])
-setup.setOutputMotionFileName("ik.mot")
-setup.setResultsDir(".")
-setup.printToXML("ik_setup.xml")
-ik = osim.InverseKinematicsTool("ik_setup.xml")
+# the model's markers all weigh 1. The tool runs on the model in memory: loaded back from a setup file,
+# OpenSim 4.6's IK fails at random (basic_string::_M_create), depending on the environment's size.
+ik = osim.InverseKinematicsTool()
+ik.setModel(model)
+ik.setMarkerDataFileName(trc)
+ik.setStartTime(times[first])
+ik.setEndTime(times[last])
+ik.setOutputMotionFileName("ik.mot")
+ik.setResultsDir(".")
 try:
     ok, error = bool(ik.run()), None
 except RuntimeError as e:  # OpenSim's IK cannot solve a frame in which no marker is seen
