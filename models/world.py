@@ -135,10 +135,10 @@ def body_up(pose: np.ndarray) -> np.ndarray:
         return CAMERA_UP.copy()
     trunk = _unit_rows(pose[:, h("thorax")] - pose[:, h("pelvis")])
     straight = np.ones(len(pose), bool)
+    line = np.cos(np.radians(STRAIGHT_DEG))
     for side in ("left", "right"):
         thigh = _unit_rows(pose[:, h(f"{side}_hip")] - pose[:, h(f"{side}_knee")])
         shank = _unit_rows(pose[:, h(f"{side}_knee")] - pose[:, h(f"{side}_ankle")])
-        line = np.cos(np.radians(STRAIGHT_DEG))
         straight &= ((trunk * thigh).sum(-1) > line) & ((thigh * shank).sum(-1) > line)
     use = trunk[straight] if straight.sum() >= STRAIGHT_MIN_SHARE * len(trunk) else trunk
     v = use.mean(0)
