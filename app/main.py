@@ -8,22 +8,20 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..engine.backends import BACKENDS
-    from ..engine.cli import add_height_arg, number_between
-    from ..engine.factory import DEFAULT_WEIGHTS, PipelineOptions
-    from ..engine.world import WorldSettings
+    from ..engine.commands.options import (
+        add_camera_args,
+        add_lifter_args,
+        add_world_args,
+        world_settings,
+    )
+    from ..engine.live.factory import PipelineOptions
 
     p = argparse.ArgumentParser(prog="poselift-app", description="Live 3D human pose from a webcam or a video.")
     p.add_argument("video", nargs="?", type=Path, help="a video file (default: the first webcam)")
     p.add_argument("--webcam", type=int, default=0, help="webcam index when no video is given")
-    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
-                   help=f"lifter weights (.pt), e.g. weights/lifter_tcn81_h36m.pt (default: {DEFAULT_WEIGHTS.name})")
-    p.add_argument("--backend", choices=BACKENDS, default="eager", help="how the lifter runs (default: eager)")
-    p.add_argument("--camera", type=Path, help="camera calibration JSON")
-    p.add_argument("--fov", type=number_between(1.0, 179.0, "a horizontal field of view in degrees"), default=60.0,
-                   help="horizontal field of view (degrees) when uncalibrated")
-    p.add_argument("--no-flip", action="store_true", help="lift each frame once, without its mirror image (cheaper, less accurate)")
-    add_height_arg(p)
+    add_lifter_args(p)
+    add_camera_args(p)
+    add_world_args(p)
     args = p.parse_args(argv)
     problem = display_problem()
     if problem:
@@ -31,12 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     import pyqtgraph as pg
+
     from .window import MainWindow, make_application
 
     app = make_application()
     pg.setConfigOptions(antialias=True)
-    window = MainWindow(PipelineOptions(weights=args.weights, backend=args.backend, flip=not args.no_flip,
-                                       camera=args.camera, hfov_deg=args.fov, world=WorldSettings(args.height)))
+    window = MainWindow(PipelineOptions(weights=args.weights, backend=args.backend, device=args.device,
+                                        flip=not args.no_flip, camera=args.camera, hfov_deg=args.fov,
+                                        world=world_settings(args)))
     window.resize(1400, 720)
     window.show()
     if args.video is not None:

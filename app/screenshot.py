@@ -6,22 +6,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..engine.factory import DEFAULT_WEIGHTS, DEMO_CLIP, PipelineOptions
+from ..engine.commands.options import MAX_PEOPLE, add_weights_arg, int_between
+from ..engine.live.factory import DEMO_CLIP, PipelineOptions
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--video", type=Path, default=DEMO_CLIP)
-    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="lifter weights (.pt)")
+    add_weights_arg(p)
     p.add_argument("--frames", type=int, default=120, help="results to wait for before the capture")
-    p.add_argument("--people", type=int, default=1, help="people to follow (the app's People choice)")
+    p.add_argument("--people", type=int_between(1, MAX_PEOPLE, "a number of people"), default=1,
+                   help="people to follow (the app's People choice)")
     p.add_argument("-o", "--out", type=Path, default=Path("docs/screenshot.png"))
     args = p.parse_args(argv)
 
     import pyqtgraph as pg
     from PySide6 import QtCore
 
-    from ..engine.recorder import Recorder
+    from ..engine.outputs.recorder import Recorder
     from .window import MainWindow, make_application
 
     app = make_application()

@@ -9,7 +9,7 @@ import pyqtgraph.opengl as gl
 from PySide6 import QtCore, QtWidgets
 
 from ..calibration import Camera
-from ..engine.world import WorldFrame
+from ..engine.live.world import WorldFrame
 from ..models.skeletons import Skeleton
 
 # RGBA in 0..1: left blue, right orange-red, centre light grey (as the rendered MP4).

@@ -10,19 +10,28 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..engine.backends import BackendUnavailable, available_backends, make_backend
-from ..engine.factory import PipelineOptions, build_pipeline, load_refiner
-from ..engine.filters import OneEuroFilter
-from ..engine.keypoints import MediaPipePose, MediaPipePoses
-from ..engine.process import clip_meta, pixel_scale
-from ..engine.export import FORMATS as EXPORT_FORMATS
-from ..engine.export import ExportError, export_clip
-from ..engine.recorder import Recorder, discard, find_unfinished, read_spool
-from ..engine.refine import StreamingRefiner
-from ..engine.sources import SourceError, VideoFileSource, WebcamSource
-from ..engine.world import frame_angles
+from ..engine.commands.options import MAX_PEOPLE
+from ..engine.live.backends import BackendUnavailable, available_backends, make_backend
+from ..engine.live.factory import PipelineOptions, build_pipeline, load_refiner
+from ..engine.live.filters import OneEuroFilter
+from ..engine.live.keypoints import MediaPipePose, MediaPipePoses
+from ..engine.live.refine import StreamingRefiner
+from ..engine.live.sources import SourceError, VideoFileSource, WebcamSource
+from ..engine.live.world import frame_angles
+from ..engine.offline.process import clip_meta, pixel_scale
+from ..engine.outputs.export import FORMATS as EXPORT_FORMATS
+from ..engine.outputs.export import ExportError, export_clip
+from ..engine.outputs.recorder import Recorder, discard, find_unfinished, read_spool
 from ..models.errors import WeightsError
-from ..models.skeletons import COCO, H36M, MEDIAPIPE, MPI_INF_3DHP, convert, convert_confidence, convert_largest
+from ..models.skeletons import (
+    COCO,
+    H36M,
+    MEDIAPIPE,
+    MPI_INF_3DHP,
+    convert,
+    convert_confidence,
+    convert_largest,
+)
 from .views import AnglePlot, SkeletonView, VideoView
 from .worker import InferenceWorker
 
@@ -33,7 +42,6 @@ BACKEND_TIPS = {"eager": "eager: PyTorch as written (CPU, or CUDA when chosen at
                 "compile": "compile: torch.compile, fused kernels (CUDA graphs on a GPU); a pause while it compiles",
                 "onnx": "onnx: ONNX Runtime on the CPU",
                 "tensorrt": "tensorrt: NVIDIA TensorRT, the fastest on an NVIDIA GPU"}
-MAX_PEOPLE = 4
 
 
 def make_application() -> QtWidgets.QApplication:

@@ -9,9 +9,9 @@ from typing import Callable
 
 from PySide6 import QtCore
 
-from ..engine.pipeline import Pipeline, Result
-from ..engine.recorder import Recorder
-from ..engine.sources import END, Source, SourceError
+from ..engine.live.pipeline import Pipeline, Result
+from ..engine.live.sources import END, Source, SourceError
+from ..engine.outputs.recorder import Recorder
 
 
 class InferenceWorker(QtCore.QObject):

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
 
-class CalibrationError(ValueError):
+
+class CalibrationError(UserError, ValueError):
     """A calibration file is missing, malformed, or made for another image size."""
 
 

@@ -23,6 +23,11 @@ LEVEL_TRIALS = 96
 LEVEL_MIN_SHARE = 0.15  # a level holds at least this share of the contact points
 
 
+def camera_to_y_up(points: np.ndarray) -> np.ndarray:
+    """Camera axes (x right, y down, z forward) -> Y up, Z towards the camera (a right-handed turn)."""
+    return points * np.array([1.0, -1.0, -1.0])
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 

@@ -87,7 +87,7 @@ def synthetic_clip(frames: int = 60, gaps=(10, 11, 12), fps: float = 30.0):
     without a person."""
     import numpy as np
 
-    from poselift.engine.clip import Clip
+    from poselift.engine.outputs.clip import Clip
     base = np.array(TEMPLATE, float)
     poses = []
     for t in range(frames):
@@ -134,7 +134,7 @@ def grounded_clip(frames: int = 90, fps: float = 30.0, gaps=(40, 41), pitch_deg:
     import numpy as np
 
     from poselift.calibration.floor import Ground, up_from_tilt
-    from poselift.engine.clip import Clip
+    from poselift.engine.outputs.clip import Clip
     base = np.array(TEMPLATE, float) * [1, -1, -1]  # Y up, facing the camera
     world = []
     for t in range(frames):
@@ -167,7 +167,7 @@ def demo_cut(path, start: int = 0, frames: int = 15, width: int = 640):
     """Frames ``start`` to ``start + frames`` of the demo clip, scaled to ``width``, as an H.264 MP4."""
     import av
 
-    from poselift.engine.sources import VideoFileSource
+    from poselift.engine.live.sources import VideoFileSource
 
     source = VideoFileSource(DEMO, max_width=width).start()
     with av.open(str(path), "w") as out:

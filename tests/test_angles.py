@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from conftest import TEMPLATE, grounded_clip, synthetic_clip
-from poselift.engine.export import export_clip
+from poselift.engine.outputs.export import export_clip
 from poselift.models.angles import ANGLE_NAMES, angle_difference, joint_angles
 from poselift.models.skeletons import H36M
 
@@ -62,7 +62,7 @@ def test_process_plots_are_pngs(tmp_path):
     pytest.importorskip("matplotlib")
     import cv2
 
-    from poselift.engine.plots import write_plots
+    from poselift.engine.outputs.plots import write_plots
     clip, _ = grounded_clip()
     paths = write_plots(clip, tmp_path, "walk")
     assert [p.name for p in paths] == ["walk_angles.png", "walk_trajectory.png"]

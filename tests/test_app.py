@@ -33,8 +33,8 @@ def make_window(qapp, tmp_path, random_weights, random_refiner):
     from PySide6 import QtCore
 
     from poselift.app.window import MainWindow
-    from poselift.engine.factory import PipelineOptions
-    from poselift.engine.recorder import Recorder
+    from poselift.engine.live.factory import PipelineOptions
+    from poselift.engine.outputs.recorder import Recorder
     windows = []
 
     def make(refiner=random_refiner):
@@ -52,7 +52,7 @@ def make_window(qapp, tmp_path, random_weights, random_refiner):
 
 
 def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path):
-    from poselift.engine.clip import Clip
+    from poselift.engine.outputs.clip import Clip
     w = make_window()
     assert w.open_path(DEMO)
     assert wait_until(qapp, lambda: w.worker.results >= 30 and w._shown is not None and w._shown[1].person)
@@ -173,7 +173,7 @@ def test_bad_input_gets_one_sentence_and_no_crash(qapp, make_window, tmp_path):
 
 
 def test_closing_while_recording_keeps_the_recording_for_next_start(qapp, make_window, tmp_path):
-    from poselift.engine.clip import Clip
+    from poselift.engine.outputs.clip import Clip
     w = make_window()
     w.open_path(DEMO)
     assert wait_until(qapp, lambda: w.worker.results >= 5)

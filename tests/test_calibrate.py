@@ -9,8 +9,8 @@ import pytest
 
 from conftest import write_video
 from poselift.calibration import Camera
-from poselift.engine.cli import main
-from poselift.engine.video_writer import VideoWriter
+from poselift.engine.commands.main import main
+from poselift.engine.outputs.video_writer import VideoWriter
 
 TRUE = Camera(f=(610.0, 610.0), c=(327.0, 236.0), width=640, height=480, k=(-0.12, 0.03, 0.0))
 SQUARE_MM = 30.0
@@ -61,7 +61,7 @@ def board_video(path, texture: np.ndarray, mm_per_px: float, views: int = 24) ->
 
 
 def calibrate(video, out, *extra):
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "calibrate", str(video), "-o", str(out), "--quiet",
+    cmd = [sys.executable, "-m", "poselift", "calibrate", str(video), "-o", str(out), "--quiet",
            "--square-mm", str(SQUARE_MM), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import write_video
-from poselift.engine.clip import Clip, ClipError
-from poselift.engine.compare import acceleration, compare_clips, render_worst
+from poselift.engine.outputs.clip import Clip, ClipError
+from poselift.engine.outputs.compare import acceleration, compare_clips, render_worst
 
 
 def clip(frames: int = 20, spike_at: int | None = None) -> Clip:
@@ -40,7 +40,7 @@ def test_compare_command_draws_the_worst_frames(tmp_path):
     second.save(tmp_path / "b.npz")
     png = render_worst(first, second, video, [10, 3], tmp_path / "w.png", height=120)
     assert cv2.imread(str(png)).shape[0] == 2 * 120
-    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "compare", str(tmp_path / "a.npz"),
+    result = subprocess.run([sys.executable, "-m", "poselift", "compare", str(tmp_path / "a.npz"),
                              str(tmp_path / "b.npz"), "--worst", "2", "--png", str(tmp_path / "c.png")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "pass it with --video" in result.stderr  # the clips name no source video

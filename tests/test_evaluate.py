@@ -45,7 +45,7 @@ def test_eval_command_writes_json_and_markdown(tmp_path):
     tiny = tmp_path / "tiny.pt"
     torch.manual_seed(0)
     save_weights(tiny, TemporalLifter(LifterSpec(channels=16, levels=2)).eval())
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "eval", "--weights", str(tiny), "--data", str(DATA),
+    cmd = [sys.executable, "-m", "poselift", "eval", "--weights", str(tiny), "--data", str(DATA),
            "--subjects", "S9", "--suites", "h36m", "h36m-virtual", "--sources", "gt", "sh", "mp",
            "--json", str(tmp_path / "e.json"), "--markdown", str(tmp_path / "e.md")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

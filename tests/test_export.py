@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from conftest import needs_h36m, synthetic_clip
-from poselift.engine.bvh import camera_to_y_up
-from poselift.engine.clip import CLIP_VERSION, Clip, ClipError
-from poselift.engine.export import ExportError, export_clip
+from poselift.calibration.floor import camera_to_y_up
+from poselift.engine.outputs.clip import CLIP_VERSION, Clip, ClipError
+from poselift.engine.outputs.export import ExportError, export_clip
 from poselift.models.skeletons import COCO, H36M, convert, get_skeleton
 
 
@@ -154,7 +154,7 @@ def test_bad_requests_are_one_sentence_and_lose_nothing(tmp_path):
         (tmp_path / "cut.npz").write_bytes(data[:cut])
         with pytest.raises(ClipError, match="cut.npz is damaged or not a poselift clip"):
             Clip.load(tmp_path / "cut.npz")
-    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "export", str(src), "--to", "bvh", "-o",
+    result = subprocess.run([sys.executable, "-m", "poselift", "export", str(src), "--to", "bvh", "-o",
                              str(tmp_path / "nowhere" / "a.bvh")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
     assert Clip.load(src).pose3d.shape == clip.pose3d.shape  # the source clip is untouched
@@ -163,7 +163,7 @@ def test_bad_requests_are_one_sentence_and_lose_nothing(tmp_path):
 
 def test_grounded_clip_exports_the_walk_through_the_world(tmp_path):
     from conftest import grounded_clip
-    from poselift.engine.export import ExportOptions
+    from poselift.engine.outputs.export import ExportOptions
     clip, world = grounded_clip()
     want = (world - world[0, 0] * [1, 0, 1]) / 10  # cm, Y up, floor 0, starting over the origin
     valid = np.isfinite(clip.pose3d).all(axis=(1, 2))
@@ -196,7 +196,7 @@ def test_grounded_clip_exports_the_walk_through_the_world(tmp_path):
 
 
 def test_old_clips_export_as_before_and_refuse_world_options_in_one_sentence(tmp_path):
-    from poselift.engine.export import ExportOptions
+    from poselift.engine.outputs.export import ExportOptions
     clip = synthetic_clip()
     out, _ = export_clip(clip, "bvh", tmp_path / "coco.bvh", skeleton="coco17")
     got = bvh_world_positions(out, len(clip))
@@ -206,6 +206,6 @@ def test_old_clips_export_as_before_and_refuse_world_options_in_one_sentence(tmp
         export_clip(clip, "trc", tmp_path / "w.trc", options=ExportOptions(frame="world"))
     assert not (tmp_path / "w.trc").exists()
     src = clip.save(tmp_path / "old.npz")
-    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "export", str(src), "-o",
+    result = subprocess.run([sys.executable, "-m", "poselift", "export", str(src), "-o",
                              str(tmp_path / "w.bvh"), "--frame", "world"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no world trajectory" in result.stderr

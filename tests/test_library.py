@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from conftest import demo_cut, write_video
-from poselift.engine.backends import make_backend
-from poselift.engine.batch_lift import BatchLifter, Track2D
-from poselift.engine.clip import Clip
-from poselift.engine.library import Library, LibraryError, VideoRow, find_videos, looks_like_library
+from poselift.engine.live.backends import make_backend
+from poselift.engine.offline.batch_lift import BatchLifter, Track2D
+from poselift.engine.outputs.clip import Clip
+from poselift.engine.offline.library import Library, LibraryError, VideoRow, find_videos, looks_like_library
 from poselift.models.checkpoint import load_weights
 from poselift.models.lifter import normalize_2d
 
-CLI = [sys.executable, "-m", "poselift.engine.cli"]
+CLI = [sys.executable, "-m", "poselift"]
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_a_cluster_address_nobody_answers_at_is_one_sentence(tmp_path, folder):
 
 
 def test_bench_streams_reports_person_frames_per_second(random_weights):
-    from poselift.engine.bench import bench_streams, format_streams_table
+    from poselift.engine.live.bench import bench_streams, format_streams_table
 
     rows = bench_streams(load_weights(random_weights), [1, 8], max_steps=20, seconds=0.05)
     assert [r["streams"] for r in rows] == [1, 8] and all(r["runs"] >= 10 for r in rows)
@@ -181,9 +181,9 @@ def ray_cluster():
 
 
 def test_two_videos_on_a_local_ray_cluster_each_worker_lifting_or_one_batching_actor(tmp_path, folder, ray_cluster):
-    from poselift.engine.cluster import process_on_ray
-    from poselift.engine.factory import PipelineOptions
-    from poselift.engine.library import Job, process_library
+    from poselift.engine.offline.cluster import process_on_ray
+    from poselift.engine.live.factory import PipelineOptions
+    from poselift.engine.offline.library import Job, process_library
 
     videos = tmp_path / "in"
     videos.mkdir()
@@ -205,9 +205,9 @@ def test_two_videos_on_a_local_ray_cluster_each_worker_lifting_or_one_batching_a
 
 
 def test_batched_route_writes_what_each_worker_would_for_two_people(tmp_path, folder):
-    from poselift.engine.batch_lift import finish_video, track_2d
-    from poselift.engine.factory import PipelineOptions
-    from poselift.engine.library import Job, process_one
+    from poselift.engine.offline.batch_lift import finish_video, track_2d
+    from poselift.engine.live.factory import PipelineOptions
+    from poselift.engine.offline.library import Job, process_one
 
     opts = PipelineOptions(people=2)
     video = folder / "take2.mp4"

@@ -92,7 +92,7 @@ def test_non_causal_form_sees_both_sides_and_does_not_stream(arch):
 def test_weights_round_trip_and_the_engine_streams_any_architecture(arch, tmp_path):
     """Saved weights name their architecture; the engine's backend steps them through the same
     interface as the TCN, and a live stream reproduces the evaluation's causal prediction."""
-    from poselift.engine.backends import make_backend
+    from poselift.engine.live.backends import make_backend
     from poselift.models.evaluate import predict_sequence
     from poselift.models.lifter import input_from_rows, window_2d
 
@@ -112,7 +112,7 @@ def test_weights_round_trip_and_the_engine_streams_any_architecture(arch, tmp_pa
 
 def test_onnx_backend_runs_a_cached_attention_step():
     pytest.importorskip("onnxruntime")
-    from poselift.engine.backends import make_backend
+    from poselift.engine.live.backends import make_backend
 
     model, x = build("dstformer"), np.random.default_rng(1).normal(0, 0.3, (6, 18, 3)).astype(np.float32)
     x[:, 17, 2] = 0.0
@@ -161,7 +161,7 @@ def test_evaluation_scores_the_trajectory_head(s9):
 @pytest.mark.parametrize("arch", SMALL)
 def test_each_architecture_trains_end_to_end(arch, tmp_path):
     env = {**os.environ, "POSELIFT_DATA": str(DATA), "POSELIFT_BANDAI": str(BANDAI), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "train", "--config", str(ROOT / "assets/configs/ci" / f"{arch}.yaml"),
+    cmd = [sys.executable, "-m", "poselift", "train", "--config", str(ROOT / "assets/configs/ci" / f"{arch}.yaml"),
            "--out", str(tmp_path / "run"), "--quiet"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -187,7 +187,7 @@ def test_a_non_causal_form_trains_end_to_end(tmp_path):
     config["model"]["causal"] = False
     (tmp_path / "centred.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "POSELIFT_DATA": str(DATA), "POSELIFT_BANDAI": str(BANDAI), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "train", "--config", str(tmp_path / "centred.yaml"),
+    cmd = [sys.executable, "-m", "poselift", "train", "--config", str(tmp_path / "centred.yaml"),
            "--out", str(tmp_path / "run"), "--quiet"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -259,8 +259,8 @@ def test_the_non_causal_form_starts_from_the_causal_forms_weights(tmp_path):
 def test_many_streams_step_at_once_as_the_live_step(arch):
     """The batched route steps streams of different lengths together, dropping finished ones from the
     state (streams first in every architecture's state); each gets what its own live stream gets."""
-    from poselift.engine.backends import make_backend
-    from poselift.engine.batch_lift import BatchLifter, Track2D
+    from poselift.engine.live.backends import make_backend
+    from poselift.engine.offline.batch_lift import BatchLifter, Track2D
     from poselift.models.lifter import normalize_2d
 
     model = build(arch)
@@ -291,7 +291,7 @@ def test_bench_compares_lifters_taking_turns(tmp_path):
     """`bench --compare` times several lifters' live steps in one run and gives each one's ratio to the
     first; a non-causal form is refused in one sentence."""
     weights = ROOT / "weights"
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "bench", "--weights", str(weights / "lifter_tcn81.pt"),
+    cmd = [sys.executable, "-m", "poselift", "bench", "--weights", str(weights / "lifter_tcn81.pt"),
            "--compare", str(weights / "sparse_gcn_transformer.pt"), "--steps", "60", "--json", str(tmp_path / "b.json")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

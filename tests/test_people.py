@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 
 from conftest import DEMO
-from poselift.engine.backends import make_backend
-from poselift.engine.clip import Clip
-from poselift.engine.factory import PipelineOptions, build_pipeline
-from poselift.engine.filters import OneEuroFilter
-from poselift.engine.keypoints import Keypoints, MediaPipePose, MediaPipePoses
-from poselift.engine.pipeline import Pipeline
-from poselift.engine.pose_bundle import pose_landmarker_bundle
-from poselift.engine.sources import VideoFileSource
-from poselift.engine.swaps import SwapRepair
-from poselift.engine.tracker import PersonTracker
+from poselift.engine.live.backends import make_backend
+from poselift.engine.outputs.clip import Clip
+from poselift.engine.live.factory import PipelineOptions, build_pipeline
+from poselift.engine.live.filters import OneEuroFilter
+from poselift.engine.live.keypoints import Keypoints, MediaPipePose, MediaPipePoses
+from poselift.engine.live.pipeline import Pipeline
+from poselift.engine.live.pose_bundle import pose_landmarker_bundle
+from poselift.engine.live.sources import VideoFileSource
+from poselift.engine.live.swaps import SwapRepair
+from poselift.engine.live.tracker import PersonTracker
 from poselift.models.checkpoint import load_weights
 
 
@@ -137,8 +137,8 @@ def test_people_step_in_one_batch_each_with_its_own_history(random_weights):
 
 
 def test_pipeline_lifts_each_person_as_if_alone(demo_frames, random_weights, random_refiner):
-    from poselift.engine.factory import load_refiner
-    from poselift.engine.refine import RefineSettings
+    from poselift.engine.live.factory import load_refiner
+    from poselift.engine.live.refine import RefineSettings
 
     (man,) = MediaPipePose()(demo_frames[100].image)
     walk = [[_person(3.0 * t, man.landmarks, man.visibility), _person(300 - 4.0 * t, man.landmarks, man.visibility)]
@@ -184,7 +184,7 @@ def _write_video(path, frames):
 
 
 def _process(*args):
-    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", *map(str, args), "--quiet"],
+    result = subprocess.run([sys.executable, "-m", "poselift", "process", *map(str, args), "--quiet"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
@@ -205,7 +205,7 @@ def test_a_photo_a_folder_of_them_and_a_three_frame_clip_get_their_person(tmp_pa
     written = sorted(p.name for p in (tmp_path / "many").iterdir())  # the followed person's clip, and each person's
     assert written == ["both_3d.npz", "both_p0_3d.npz", "both_p1_3d.npz", "roof_3d.npz", "roof_p0_3d.npz"]
     cv2.imwrite(str(photos / "blank.png"), np.zeros((360, 640, 3), np.uint8))
-    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", str(photos), "-o",
+    result = subprocess.run([sys.executable, "-m", "poselift", "process", str(photos), "-o",
                              str(tmp_path / "blank"), "--weights", str(random_weights), "--no-video", "--quiet"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 2 and "nobody was found in 1 of the 3 images (blank.png)" in result.stderr
@@ -229,7 +229,7 @@ def test_process_writes_one_clip_per_person(tmp_path, demo_frames, random_weight
 
 
 def test_bench_reports_the_people_followed(tmp_path, demo_frames, random_weights):
-    from poselift.engine.bench import bench_file, bench_lifter, format_table
+    from poselift.engine.live.bench import bench_file, bench_lifter, format_table
 
     (man,) = MediaPipePose()(demo_frames[100].image)
     two = [_person(0.0, man.landmarks, man.visibility), _person(250.0, man.landmarks, man.visibility)]

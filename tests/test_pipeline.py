@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import DEMO, demo_segment, truncated_video
-from poselift.engine.backends import BackendUnavailable, available_backends, make_backend
-from poselift.engine.clip import Clip
-from poselift.engine.filters import OneEuroFilter
-from poselift.engine.keypoints import MediaPipePose
-from poselift.engine.pipeline import Pipeline
-from poselift.engine.sources import VideoFileSource
+from poselift.engine.live.backends import BackendUnavailable, available_backends, make_backend
+from poselift.engine.outputs.clip import Clip
+from poselift.engine.live.filters import OneEuroFilter
+from poselift.engine.live.keypoints import MediaPipePose
+from poselift.engine.live.pipeline import Pipeline
+from poselift.engine.live.sources import VideoFileSource
 from poselift.models.checkpoint import load_weights
 from poselift.models.evaluate import predict_sequence
 from poselift.models.lifter import input_from_rows, window_2d
@@ -138,7 +138,7 @@ def test_one_euro_smooths_rest_and_follows_motion():
 
 def test_process_command_on_a_video(tmp_path, random_weights, random_refiner):
     video = demo_segment(tmp_path / "clip.mp4", 45)
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(video), "-o", str(tmp_path / "out"),
+    cmd = [sys.executable, "-m", "poselift", "process", str(video), "-o", str(tmp_path / "out"),
            "--weights", str(random_weights), "--quiet", "--smooth", "2", "--refine", "--refiner", str(random_refiner),
            "--threshold", "10"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -161,7 +161,7 @@ def test_process_command_on_a_video(tmp_path, random_weights, random_refiner):
     (lambda p: (p / "empty").mkdir() or p / "empty", "holds no images"),
 ])
 def test_process_bad_input_is_one_sentence(tmp_path, random_weights, make, message):
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(make(tmp_path)), "-o", str(tmp_path / "o"),
+    cmd = [sys.executable, "-m", "poselift", "process", str(make(tmp_path)), "-o", str(tmp_path / "o"),
            "--weights", str(random_weights), "--quiet"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
@@ -169,7 +169,7 @@ def test_process_bad_input_is_one_sentence(tmp_path, random_weights, make, messa
 
 def test_truncated_video_is_processed_up_to_the_fault(tmp_path, random_weights):
     mkv = truncated_video(tmp_path, frames=60, size=(160, 120))
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(mkv), "-o", str(tmp_path / "o"),
+    cmd = [sys.executable, "-m", "poselift", "process", str(mkv), "-o", str(tmp_path / "o"),
            "--weights", str(random_weights), "--quiet"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -181,8 +181,8 @@ def test_truncated_video_is_processed_up_to_the_fault(tmp_path, random_weights):
 def test_pipeline_swaps_mediapipe_label_swaps_back(demo_frames, mediapipe, random_weights):
     from dataclasses import replace
 
-    from poselift.engine.keypoints import Keypoints
-    from poselift.engine.swaps import SwapRepair
+    from poselift.engine.live.keypoints import Keypoints
+    from poselift.engine.live.swaps import SwapRepair
     from poselift.models.skeletons import H36M, MEDIAPIPE, convert
 
     mediapipe.reset()
@@ -213,7 +213,7 @@ def test_pipeline_swaps_mediapipe_label_swaps_back(demo_frames, mediapipe, rando
                                                   ("--smooth", "-1", "is not a cutoff in Hz"),
                                                   ("--people", "0", "is not a number of people")])
 def test_out_of_range_settings_are_refused_before_anything_is_written(tmp_path, flag, value, message):
-    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", str(DEMO), "-o", str(tmp_path / "out"),
+    result = subprocess.run([sys.executable, "-m", "poselift", "process", str(DEMO), "-o", str(tmp_path / "out"),
                              flag, value], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

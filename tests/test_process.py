@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from conftest import DEMO, demo_segment, write_video
-from poselift.engine.clip import Clip
+from poselift.engine.outputs.clip import Clip
 
 
 def process(video, out, weights, *extra, cwd=None):
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "process", str(video), "-o", str(out),
+    cmd = [sys.executable, "-m", "poselift", "process", str(video), "-o", str(out),
            "--weights", str(weights), "--quiet", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
 
@@ -46,7 +46,7 @@ def test_earlier_outputs_are_kept_unless_forced_and_export_finds_the_video_from_
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    export = [sys.executable, "-m", "poselift.engine.cli", "export", str(clip_path), "-o", "a.mp4"]
+    export = [sys.executable, "-m", "poselift", "export", str(clip_path), "-o", "a.mp4"]
     result = subprocess.run(export, capture_output=True, text=True, timeout=300, cwd=elsewhere)
     assert result.returncode == 0 and "not there" not in result.stdout
     with av.open(str(elsewhere / "a.mp4")) as rendered:
@@ -86,8 +86,8 @@ def test_a_killed_run_keeps_a_partial_clip_that_loads(tmp_path, random_weights, 
     script = textwrap.dedent(f"""
         import signal
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started in the background
-        from poselift.engine.factory import PipelineOptions, build_pipeline
-        from poselift.engine.process import process_video
+        from poselift.engine.live.factory import PipelineOptions, build_pipeline
+        from poselift.engine.offline.process import process_video
         pipeline, info = build_pipeline(PipelineOptions(weights={str(random_weights)!r}))
         process_video({str(DEMO)!r}, {str(out)!r}, pipeline, info, render=False, progress=False, max_width=640,
                       save_every=0.3)

@@ -8,17 +8,17 @@ import time
 import numpy as np
 import pytest
 
-from poselift.engine.clip import Clip
-from poselift.engine.recorder import RECORD, Recorder, finalize, find_unfinished, read_spool
+from poselift.engine.outputs.clip import Clip
+from poselift.engine.outputs.recorder import RECORD, Recorder, finalize, find_unfinished, read_spool
 
 
 def test_killed_recording_loses_at_most_the_last_second(tmp_path):
     """A process recording 100 results a second is killed; the spool holds all but the last second."""
     script = textwrap.dedent(f"""
         import time, numpy as np
-        from poselift.engine.keypoints import Keypoints
-        from poselift.engine.pipeline import Result
-        from poselift.engine.recorder import Recorder
+        from poselift.engine.live.keypoints import Keypoints
+        from poselift.engine.live.pipeline import Result
+        from poselift.engine.outputs.recorder import Recorder
         rec = Recorder({str(tmp_path)!r}, flush_seconds=0.2)
         rec.start(100.0, {{"source": "test"}})
         i = 0
@@ -45,8 +45,8 @@ def test_killed_recording_loses_at_most_the_last_second(tmp_path):
 
 
 def test_torn_record_is_ignored_and_finalise_is_atomic_and_careful(tmp_path):
-    from poselift.engine.keypoints import Keypoints
-    from poselift.engine.pipeline import Result
+    from poselift.engine.live.keypoints import Keypoints
+    from poselift.engine.live.pipeline import Result
     rec = Recorder(tmp_path / "spool")
     spool = rec.start(30.0)
     for i in range(10):
@@ -73,7 +73,7 @@ def test_torn_record_is_ignored_and_finalise_is_atomic_and_careful(tmp_path):
 def test_a_recording_from_before_the_refined_joints_still_finalises(tmp_path):
     import json
 
-    from poselift.engine.recorder import FIELDS
+    from poselift.engine.outputs.recorder import FIELDS
     old = sum(int(np.prod(shape)) for _, shape in FIELDS[:-5])  # no refined joints, no world
     spool = tmp_path / "rec-old"
     spool.mkdir()
@@ -89,8 +89,8 @@ def test_a_recording_from_before_the_refined_joints_still_finalises(tmp_path):
 
 def test_recordings_store_2d_in_the_sources_pixels(tmp_path):
     """The pipeline sees frames scaled down; the recording's 2D is in the video's own pixels."""
-    from poselift.engine.keypoints import Keypoints
-    from poselift.engine.pipeline import Result
+    from poselift.engine.live.keypoints import Keypoints
+    from poselift.engine.live.pipeline import Result
     rec = Recorder(tmp_path)
     rec.start(30.0, {"camera": {"width": 1768, "height": 994}}, pixel_scale=(1768 / 1280, 994 / 720))
     kp = np.tile([[640.0, 360.0]], (17, 1))
@@ -102,9 +102,9 @@ def test_recordings_store_2d_in_the_sources_pixels(tmp_path):
 
 def test_a_recording_keeps_the_world_and_exports_root_motion(tmp_path):
     from poselift.calibration.floor import Ground, up_from_tilt
-    from poselift.engine.keypoints import Keypoints
-    from poselift.engine.pipeline import Result
-    from poselift.engine.world import WorldFrame, has_world, world_pose
+    from poselift.engine.live.keypoints import Keypoints
+    from poselift.engine.live.pipeline import Result
+    from poselift.engine.live.world import WorldFrame, has_world, world_pose
     rec = Recorder(tmp_path)
     rec.start(30.0, {"world": {"height_m": 1.7}})
     floors = [None, Ground(tuple(up_from_tilt(12.0)), 1500.0), Ground(tuple(up_from_tilt(10.0)), 1600.0)]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import needs_h36m
-from poselift.engine.refine import RefineSettings, StreamingRefiner
+from poselift.engine.live.refine import RefineSettings, StreamingRefiner
 from poselift.models.checkpoint import load_weights
 from poselift.models.errors import WeightsError
 from poselift.models.lifter import window_2d
@@ -156,7 +156,7 @@ def test_eval_scores_refined_and_occluded(s9, random_weights, random_refiner):
 
 
 def test_bench_times_the_refiner_beside_the_lifter(random_weights, refiner):
-    from poselift.engine.bench import bench_refiner
+    from poselift.engine.live.bench import bench_refiner
     rows = bench_refiner(load_weights(random_weights), refiner, [RefineSettings(0.0, 1), RefineSettings(0.0, 4)],
                          steps=40)
     assert [r["stage"].split(" (")[0] for r in rows] == ["lifter step", "refine step", "refine step"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import DEMO, truncated_video, write_video
-from poselift.engine.sources import END, SourceError, VideoFileSource, WebcamSource, open_source, to_bgr
+from poselift.engine.live.sources import END, SourceError, VideoFileSource, WebcamSource, open_source, to_bgr
 
 
 def test_file_delivers_every_frame_in_order_with_stream_timestamps(tmp_path):

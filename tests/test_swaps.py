@@ -1,7 +1,7 @@
 """The left/right swap repair in front of the lifter."""
 import numpy as np
 
-from poselift.engine.swaps import SwapRepair
+from poselift.engine.live.swaps import SwapRepair
 from poselift.models.skeletons import H36M
 
 L, R = H36M.index("left_ankle"), H36M.index("right_ankle")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import grounded_clip
-from poselift.engine.export import ExportOptions, export_clip
+from poselift.engine.outputs.export import ExportOptions, export_clip
 
 TOOLS = Path(__file__).parent / "tools"
 

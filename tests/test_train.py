@@ -22,7 +22,7 @@ def run_train(tmp_path, steps, *launcher):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump({**TINY, "out": str(tmp_path / "run"), "steps": steps}))
     env = {**os.environ, "POSELIFT_DATA": str(DATA), "POSELIFT_BANDAI": str(BANDAI), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, *launcher, "-m", "poselift.engine.cli", "train", "--config", str(cfg), "--quiet"]
+    cmd = [sys.executable, *launcher, "-m", "poselift", "train", "--config", str(cfg), "--quiet"]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -59,7 +59,7 @@ def test_two_process_gloo_run(tmp_path):
 def test_test_subjects_are_refused(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump({"subjects": ["S1", "S9"]}))
-    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "train", "--config", str(cfg)],
+    result = subprocess.run([sys.executable, "-m", "poselift", "train", "--config", str(cfg)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "training subjects ['S9'] are test subjects" in result.stderr
@@ -75,7 +75,7 @@ def test_refiner_trains_through_the_same_command(tmp_path):
         "model": {"window": 9, "hidden": 32, "blocks": 1}, "batch_size": 32, "steps": 4, "val_every": 2,
         "warmup_steps": 1, "checkpoint_minutes": 0.0, "threads": 1}))
     env = {**os.environ, "POSELIFT_DATA": str(DATA), "POSELIFT_BANDAI": str(BANDAI), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "poselift.engine.cli", "train", "--config", str(cfg), "--quiet"]
+    cmd = [sys.executable, "-m", "poselift", "train", "--config", str(cfg), "--quiet"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
@@ -181,7 +181,7 @@ def test_a_time_budget_stops_the_run_validated_and_resumable(tmp_path):
 @needs_h36m
 @needs_bandai
 def test_training_throughput_is_measured(tmp_path, monkeypatch):
-    from poselift.engine.bench import format_table
+    from poselift.engine.live.bench import format_table
     from poselift.models.train import load_train_config, measure_throughput
     monkeypatch.setenv("POSELIFT_DATA", str(DATA))
     monkeypatch.setenv("POSELIFT_BANDAI", str(BANDAI))

@@ -150,7 +150,7 @@ def test_fit_up_leaves_the_tilt_to_the_prior_when_the_feet_never_travel():
 
 @needs_h36m
 def test_human36m_root_trajectory_and_gravity_from_the_lifted_walk(s9):
-    from poselift.engine.factory import DEFAULT_WEIGHTS
+    from poselift.engine.live.factory import DEFAULT_WEIGHTS
     from poselift.models.checkpoint import load_weights
     from poselift.models.world_eval import evaluate_world
 
@@ -163,7 +163,7 @@ def test_human36m_root_trajectory_and_gravity_from_the_lifted_walk(s9):
 
 @needs_h36m
 def test_the_world_protocol_scores_a_learned_trajectory_head_beside_the_closed_form(s9):
-    from poselift.engine.factory import DEFAULT_WEIGHTS
+    from poselift.engine.live.factory import DEFAULT_WEIGHTS
     from poselift.models.checkpoint import load_weights
     from poselift.models.world_eval import evaluate_world, world_table
 
@@ -178,8 +178,8 @@ def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trip
     from types import SimpleNamespace
 
     from conftest import grounded_clip
-    from poselift.engine.clip import Clip
-    from poselift.engine.world import WorldSettings, WorldStream, world_pose
+    from poselift.engine.outputs.clip import Clip
+    from poselift.engine.live.world import WorldSettings, WorldStream, world_pose
     clip, world = grounded_clip(frames=300, gaps=())
     cam = Camera.from_dict(clip.meta["camera"])
     true_up = np.array(clip.meta["world"]["ground"]["up"])
@@ -212,7 +212,7 @@ def test_process_refuses_a_height_no_person_has_before_writing_anything(tmp_path
 
     from conftest import DEMO
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "poselift.engine.cli", "process", str(DEMO), "-o", str(out),
+    result = subprocess.run([sys.executable, "-m", "poselift", "process", str(DEMO), "-o", str(out),
                              "--height", height], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "not a person's height in metres: give a number from 0.5 to 2.5" in result.stderr
     assert "Traceback" not in result.stderr and not out.exists()

@@ -13,10 +13,10 @@ from test_tools import python_with, run_tool
 @pytest.fixture(scope="module")
 def walker(tmp_path_factory):
     """The grounded clip of the walker and, per frame with a floor, (time, floor up, camera height)."""
-    from poselift.engine.clip import Clip
-    from poselift.engine.factory import PipelineOptions, build_pipeline
-    from poselift.engine.keypoints import MediaPipePose
-    from poselift.engine.sources import VideoFileSource
+    from poselift.engine.outputs.clip import Clip
+    from poselift.engine.live.factory import PipelineOptions, build_pipeline
+    from poselift.engine.live.keypoints import MediaPipePose
+    from poselift.engine.live.sources import VideoFileSource
 
     mp = MediaPipePose()
 
@@ -37,7 +37,7 @@ def walker(tmp_path_factory):
 
 
 def test_the_demo_walker_walks_metres_over_the_floor_without_skating(walker):
-    from poselift.engine.world import world_pose
+    from poselift.engine.live.world import world_pose
     from poselift.models.world import ANKLES, foot_skating
     clip, _, _ = walker
     world = world_pose(clip)
@@ -57,7 +57,7 @@ def test_the_demo_walker_walks_metres_over_the_floor_without_skating(walker):
 
 
 def test_the_demo_walkers_bvh_in_blender(walker):
-    from poselift.engine.export import export_clip
+    from poselift.engine.outputs.export import export_clip
     python = python_with("bpy", "POSELIFT_BPY_PYTHON")
     clip, _, out = walker
     bvh, _ = export_clip(clip, "bvh", out / "walker.bvh")

@@ -21,7 +21,7 @@ def test_skeleton_walks_over_the_floor_with_trail_and_frustum(qapp):
     from poselift.app.views import AnglePlot, SkeletonView
     from poselift.calibration import Camera
     from poselift.calibration.floor import Ground
-    from poselift.engine.world import WorldFrame, frame_angles
+    from poselift.engine.live.world import WorldFrame, frame_angles
     from poselift.models.skeletons import H36M
     clip, world = grounded_clip()
     camera = Camera.from_dict(clip.meta["camera"])

@@ -1,0 +1,34 @@
+"""``poselift``: the command line, one module per subcommand."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ... import __version__
+from ...errors import UserError
+from . import bench, calibrate, card, compare, evaluate, export, process, train
+
+COMMANDS = (process, export, train, evaluate, bench, compare, calibrate, card)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="poselift", description="Live monocular 3D human pose.")
+    p.add_argument("--version", action="version", version=f"poselift {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as e:
+        print(f"poselift {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The user's options for the pipeline, declared once: the command line, the app and the screenshot tool
+all take them from here."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ...calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
+from ..live.backends import BACKENDS
+from ..live.factory import (
+    DEFAULT_REFINER,
+    DEFAULT_WEIGHTS,
+    REFINE_DEFAULTS,
+    PipelineOptions,
+)
+from ..live.refine import RefineSettings
+from ..live.world import WorldSettings
+
+MAX_PEOPLE = 8  # people followed at once, everywhere (MediaPipe's Tasks API slows with each one)
+
+
+def number_between(lo: float, hi: float, what: str):
+    """An argparse type: a number from ``lo`` to ``hi``, refused in one sentence otherwise."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is not {what}: give a number from {lo:g} to {hi:g}.")
+        return value
+    return parse
+
+
+def int_between(lo: int, hi: int, what: str):
+    """An argparse type: a whole number from ``lo`` to ``hi``, refused in one sentence otherwise."""
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or not lo <= int(text) <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is not {what}: give a whole number from {lo} to {hi}.")
+        return int(text)
+    return parse
+
+
+FIELD_OF_VIEW = number_between(1.0, 179.0, "a horizontal field of view in degrees")
+
+
+def add_weights_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, type=Path,
+                   help=f"lifter weights (.pt), e.g. weights/lifter_tcn81_h36m.pt (default: {DEFAULT_WEIGHTS.name})")
+
+
+def add_flip_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-flip", action="store_true",
+                   help="lift each frame once, without averaging in its mirror image (cheaper, less accurate)")
+
+
+def add_height_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--height", type=number_between(*HEIGHT_RANGE_M, "a person's height in metres"),
+                   default=DEFAULT_HEIGHT_M, help=f"the subject's height in metres, the world's scale "
+                                                  f"(default {DEFAULT_HEIGHT_M:g})")
+
+
+def add_refiner_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--refiner", default=DEFAULT_REFINER, type=Path, help="refiner weights (.pt)")
+    p.add_argument("--threshold", type=float, default=REFINE_DEFAULTS.threshold_mm,
+                   help="resample joints whose uncertainty is at least this many mm")
+    p.add_argument("--sampler-steps", type=int, default=REFINE_DEFAULTS.steps, help="DDIM steps (1-4 is typical)")
+    p.add_argument("--hypotheses", type=int, default=REFINE_DEFAULTS.hypotheses,
+                   help="samples per frame, combined by the per-joint median")
+
+
+def add_lifter_args(p: argparse.ArgumentParser) -> None:
+    """Which lifter runs, and how."""
+    add_weights_arg(p)
+    p.add_argument("--backend", default="eager", choices=BACKENDS, help="how the lifter runs (default: eager)")
+    p.add_argument("--device", help="cpu or cuda (default: cpu; cuda for tensorrt)")
+    add_flip_arg(p)
+
+
+def add_camera_args(p: argparse.ArgumentParser) -> None:
+    """The camera's intrinsics, calibrated or guessed."""
+    p.add_argument("--camera", type=Path, help="camera calibration JSON (default: intrinsics from --fov)")
+    p.add_argument("--fov", type=FIELD_OF_VIEW, default=60.0,
+                   help="horizontal field of view in degrees, when uncalibrated")
+
+
+def add_world_args(p: argparse.ArgumentParser) -> None:
+    """The world's scale, and the camera's pose when the user knows it."""
+    add_height_arg(p)
+    p.add_argument("--camera-pitch", type=number_between(-89.0, 89.0, "a camera tilt in degrees"),
+                   help="the camera's downward tilt in degrees, instead of estimating it from the feet")
+    p.add_argument("--camera-roll", type=number_between(-89.0, 89.0, "a camera roll in degrees"), default=0.0,
+                   help="the camera's roll in degrees, with --camera-pitch")
+    p.add_argument("--camera-height", type=number_between(0.01, 50.0, "a camera height in metres"),
+                   help="the camera's height above the floor in metres, instead of estimating it")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="let planted feet slide as measured (the foot lock shifts the body to hold them)")
+
+
+def add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    """Every setting of the pipeline; :func:`pipeline_options` reads them back."""
+    add_lifter_args(p)
+    add_camera_args(p)
+    p.add_argument("--smooth", type=number_between(1e-3, 1e3, "a cutoff in Hz"),
+                   help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
+    p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
+    p.add_argument("--people", type=int_between(1, MAX_PEOPLE, "a number of people"), default=1,
+                   help="follow up to this many people (MediaPipe's Tasks API; slower): process writes one clip "
+                        "per person, NAME_p0_3d.npz, ...; default 1, the faster single-person MediaPipe")
+    p.add_argument("--no-swap-repair", action="store_true",
+                   help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
+    add_world_args(p)
+    add_refiner_args(p)
+
+
+def world_settings(args: argparse.Namespace) -> WorldSettings:
+    """The world that :func:`add_world_args`' flags describe."""
+    return WorldSettings(args.height, args.camera_pitch, args.camera_roll, args.camera_height,
+                         foot_lock=not args.no_foot_lock)
+
+
+def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
+    """The pipeline that :func:`add_pipeline_args`' flags describe."""
+    return PipelineOptions(weights=args.weights, backend=args.backend, device=args.device, flip=not args.no_flip,
+                           camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine,
+                           refiner=args.refiner,
+                           refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
+                           swap_repair=not args.no_swap_repair, people=args.people,
+                           world=world_settings(args))

@@ -1,0 +1,80 @@
+"""``poselift process``: a video, an image, a folder of images, or a folder or glob of videos -> 3D clips."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .options import add_pipeline_args, pipeline_options
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    pr = sub.add_parser("process", help="a video or an image, a folder or glob of videos, or a folder of images "
+                                        "-> 3D clip (.npz) + side-by-side MP4")
+    pr.add_argument("video", type=Path, help="a video, an image, a folder of videos or of images (each lifted on its "
+                                             "own), or a glob ('season/**/*.mp4')")
+    pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
+    pr.add_argument("--no-video", action="store_true", help="write the clip only")
+    pr.add_argument("--plots", action="store_true", help="also write PNG plots of the joint angles and the trajectory")
+    pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.add_argument("--workers", type=int, default=1,
+                    help="folder or glob: videos processed at once on a local Ray cluster (default 1: in turn, "
+                         "without Ray; more needs the extra poselift[cluster])")
+    pr.add_argument("--address", help="folder or glob: the Ray cluster to run on (default: $RAY_ADDRESS if set)")
+    pr.add_argument("--force", action="store_true",
+                    help="overwrite the outputs of an earlier run (folder or glob: redo the videos done before, and "
+                         "those done with other settings)")
+    add_pipeline_args(pr)
+    pr.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from ..live.factory import build_pipeline
+    from ..live.sources import SourceError
+    from ..offline.library import looks_like_library
+    from ..offline.process import ProcessError, image_files, process_video
+
+    if looks_like_library(args.video):
+        return _run_library(args)
+    inputs = image_files(args.video) if args.video.is_dir() else [args.video]
+    pipeline, info = build_pipeline(pipeline_options(args))
+    nobody = []
+    for path in inputs:
+        pipeline.reset()  # each file on its own: nobody carried over from the one before
+        report = process_video(path, args.out, pipeline, info, render=not args.no_video,
+                               progress=not args.quiet and len(inputs) == 1, max_width=args.width,
+                               force=args.force, per_person=args.people > 1)
+        repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
+        clips = ", ".join(map(str, [report.clip_path, *report.person_clips]))
+        print(f"{report.frames} frame{'s' * (report.frames != 1)} ({report.frames_with_person} with a person"
+              f"{repaired}) -> {clips}" + (f", {report.video_path}" if report.video_path else ""))
+        if args.plots:
+            from ..outputs.clip import Clip
+            from ..outputs.plots import write_plots
+            print("plots: " + ", ".join(map(str, write_plots(Clip.load(report.clip_path), args.out, path.stem))))
+        if report.error:
+            raise SourceError(report.error)
+        if not report.frames_with_person:
+            nobody.append(path)
+    if len(inputs) > 1 and nobody:  # a folder of images: the others are done first
+        raise ProcessError(f"nobody was found in {len(nobody)} of the {len(inputs)} images "
+                           f"({', '.join(p.name for p in nobody)}): their empty clips are kept; photograph the whole "
+                           f"body in view and well lit.")
+    if nobody:  # exit 2: a script must not go on to export an empty clip as a result
+        raise ProcessError(f"nobody was found in any of the {report.frames} frames of {nobody[0]}: film the whole "
+                           f"body in view and well lit (the empty clip is kept, {report.clip_path}).")
+
+
+def _run_library(args: argparse.Namespace) -> None:
+    from ..offline.jobs import Job
+    from ..offline.library import LibraryError, format_summary, process_library, totals
+
+    job = Job(args.out, pipeline_options(args), render=not args.no_video, max_width=args.width)
+    rows, library = process_library(str(args.video), job, workers=args.workers, address=args.address,
+                                    force=args.force, progress=not args.quiet)
+    print(format_summary(rows))
+    print(f"summary: {library.out / 'summary.csv'}, {library.out / 'summary.json'}")
+    failed = totals(rows)["failed"]
+    if failed:
+        raise LibraryError(f"{failed} of {len(rows)} videos failed (the reasons are in the table above); the others "
+                           f"are done: fix those and run the same command again, which skips what is done.")

@@ -1,0 +1,71 @@
+"""Builds the live pipeline from the user's choices (shared by the command line and the app)."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ...calibration import Camera
+from ...models.checkpoint import load_weights
+from .backends import make_backend
+from .filters import OneEuroFilter
+from .keypoints import MediaPipePose, MediaPipePoses
+from .pipeline import Pipeline
+from .refine import RefineSettings, StreamingRefiner
+from .swaps import SwapRepair
+from .world import WorldSettings
+
+ROOT = Path(__file__).resolve().parents[2]  # the package root: weights/ and assets/ beside engine/
+DEFAULT_WEIGHTS = ROOT / "weights" / "lifter_tcn81.pt"
+DEFAULT_REFINER = ROOT / "weights" / "refiner_w27.pt"
+DEMO_CLIP = ROOT / "assets" / "walk_outdoor.mp4"
+REFINE_DEFAULTS = RefineSettings()
+
+
+@dataclass
+class PipelineOptions:
+    weights: Path = DEFAULT_WEIGHTS
+    backend: str = "eager"
+    device: str | None = None
+    flip: bool = True  # also lift each frame's mirror image and average (see make_backend)
+    camera: Path | None = None  # calibration JSON; otherwise intrinsics from hfov_deg
+    hfov_deg: float = 60.0
+    smoothing: float | None = None  # One-Euro min cutoff in Hz; None = off
+    refine: bool = False
+    refiner: Path = DEFAULT_REFINER
+    refine_settings: RefineSettings = field(default_factory=RefineSettings)
+    swap_repair: bool = True  # swap MediaPipe's left/right label swaps back before lifting
+    people: int = 1  # 1: the legacy single-person MediaPipe (faster); more: the Tasks API, up to this many
+    world: WorldSettings | None = field(default_factory=WorldSettings)  # None: root-relative only
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dict]:
+    """The pipeline and a description of the model for clip metadata."""
+    if keypoints is None:
+        keypoints = MediaPipePoses(opts.people) if opts.people > 1 else MediaPipePose()
+    torch.set_num_threads(1)  # one live step is tiny; MediaPipe and decoding need the other cores
+    model = load_weights(opts.weights)
+    backend = make_backend(opts.backend, model, opts.device, opts.flip)
+    camera = Camera.load(opts.camera) if opts.camera else None
+    smoothing = OneEuroFilter(min_cutoff=opts.smoothing) if opts.smoothing else None
+    refiner = load_refiner(opts.refiner, opts.refine_settings) if opts.refine else None
+    pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
+                        refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
+                        world=opts.world)
+    info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
+            "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people,
+            "arch": model.arch, "receptive_field": model.context[0] + 1}
+    if refiner is not None:
+        info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
+                           **vars(opts.refine_settings)}
+    return pipeline, info
+
+
+def load_refiner(path: Path, settings: RefineSettings) -> StreamingRefiner:
+    return StreamingRefiner(load_weights(path, arch="diffusion_refiner"), settings)

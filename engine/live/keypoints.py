@@ -1,0 +1,267 @@
+"""2D keypoints from MediaPipe Pose: the people in a frame, each as 33 landmarks.
+
+Two front ends, both on the models bundled in the 0.10.21 wheel: :class:`MediaPipePose`, the legacy
+single-person solution (the faster one, the default), and :class:`MediaPipePoses`, the Tasks API's
+``PoseLandmarker`` following up to ``num_poses`` people. Both run in tracking mode: the detector only
+looks for people when fewer are tracked than wanted.
+
+MediaPipe's pose detector sees the whole frame squeezed into 224 x 224 pixels, so in a wide frame a
+person under about a third of its height is often not found at all: the first frames of the demo
+clip, or a photo of it, had nobody in them. When a frame gives nobody, both front ends therefore
+also search overlapping square tiles of it (:class:`StillSearch`), where the same person is up to
+twice as large to the detector. That costs two more runs on frames without anyone (on every fifth
+of them while the tiles find nobody either).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ...models.skeletons import MEDIAPIPE
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and up only
+IDLE_FRAMES = 4  # after the tiles found nobody, frames without a tile search (a scene with nobody in it)
+
+
+@dataclass
+class Keypoints:
+    """One person's MediaPipe output. With no person, ``detected`` is False and everything is zero."""
+    landmarks: np.ndarray  # (33, 2) pixels in the full frame
+    visibility: np.ndarray  # (33,) in [0, 1]; 0 for a landmark outside the frame
+    world: np.ndarray  # (33, 3) MediaPipe's own 3D, mm, hip-centred (zeros when not detected)
+    detected: bool
+
+    @classmethod
+    def empty(cls) -> "Keypoints":
+        n = MEDIAPIPE.num_joints
+        return cls(np.zeros((n, 2)), np.zeros(n), np.zeros((n, 3)), False)
+
+    def box(self, min_visibility: float = 0.3) -> np.ndarray:
+        """(x0, y0, x1, y1) pixels around the landmarks seen (all of them when too few are)."""
+        seen = self.visibility >= min_visibility
+        pts = self.landmarks[seen] if seen.sum() >= 4 else self.landmarks
+        return np.r_[pts.min(0), pts.max(0)]
+
+    @property
+    def score(self) -> float:
+        return float(self.visibility.mean())
+
+
+def _keypoints(norm: np.ndarray, world_m: np.ndarray, origin: np.ndarray, size: np.ndarray,
+               frame_size: np.ndarray) -> Keypoints:
+    """Landmarks ``norm`` (33, 3: x, y in [0, 1] of a region at ``origin`` of ``size`` pixels, and
+    visibility) as full-frame pixels; landmarks outside the frame get visibility 0."""
+    px = norm[:, :2] * size + origin
+    rel = px / frame_size
+    inside = ((rel > -0.02) & (rel < 1.02)).all(1)
+    return Keypoints(px, np.where(inside, np.clip(norm[:, 2], 0, 1), 0.0), world_m * 1000.0, True)
+
+
+def _shrunk_rgb(image_bgr: np.ndarray, max_width: int) -> np.ndarray:
+    """The frame no wider than ``max_width`` (MediaPipe's networks see 256 px anyway), as RGB."""
+    h, w = image_bgr.shape[:2]
+    if w > max_width:
+        image_bgr = cv2.resize(image_bgr, (max_width, round(h * max_width / w)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of boxes (..., 4) as (x0, y0, x1, y1), broadcast."""
+    lo, hi = np.maximum(a[..., :2], b[..., :2]), np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    area = lambda x: np.prod(np.clip(x[..., 2:] - x[..., :2], 0, None), axis=-1)  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
+def box_cover(a: np.ndarray, b: np.ndarray) -> float:
+    """How much of the smaller of two boxes (4,) lies inside the other, 0..1."""
+    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
+    return float(inter / max(min(np.prod(a[2:] - a[:2]), np.prod(b[2:] - b[:2])), 1e-9))
+
+
+def distinct(people: list[Keypoints], max_cover: float = 0.6) -> list[Keypoints]:
+    """One of each person: of poses whose boxes mostly cover each other, the surest is kept (the
+    Tasks API now and then reports a tracked person a second time, freshly detected, or a part of one)."""
+    kept: list[Keypoints] = []
+    for p in sorted(people, key=lambda k: -k.score):
+        if all(box_cover(p.box(), k.box()) <= max_cover for k in kept):
+            kept.append(p)
+    return kept
+
+
+def _landmarker(mode: str, num_poses: int):
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    from .pose_bundle import pose_landmarker_bundle
+
+    options = vision.PoseLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(pose_landmarker_bundle())),
+        running_mode=getattr(vision.RunningMode, mode), num_poses=num_poses)
+    return vision.PoseLandmarker.create_from_options(options)
+
+
+def _mp_image(rgb: np.ndarray):
+    import mediapipe as mp
+
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+
+
+def _tasks_people(result, origin, size, frame_size) -> list[Keypoints]:
+    return [_keypoints(np.array([(p.x, p.y, p.visibility) for p in lm]), np.array([(p.x, p.y, p.z) for p in wl]),
+                       origin, size, frame_size)
+            for lm, wl in zip(result.pose_landmarks, result.pose_world_landmarks)]
+
+
+class StillSearch:
+    """Looks for people in parts of a frame, each part on its own (still-image mode, no tracking):
+    overlapping square tiles along the long side, or a square around where someone was."""
+
+    def __init__(self, num_poses: int = 1):
+        self._landmarker = _landmarker("IMAGE", num_poses)
+
+    def _in(self, rgb: np.ndarray, x0: int, y0: int, side: int, frame_size: np.ndarray) -> list[Keypoints]:
+        scale = frame_size / rgb.shape[1::-1]
+        part = rgb[y0:y0 + side, x0:x0 + side]
+        return _tasks_people(self._landmarker.detect(_mp_image(part)), np.array([x0, y0]) * scale,
+                             np.array(part.shape[1::-1]) * scale, frame_size)
+
+    def tiles(self, rgb: np.ndarray, frame_size: np.ndarray) -> list[Keypoints]:
+        """Square tiles of the frame (none for a frame near square)."""
+        h, w = rgb.shape[:2]
+        side, long = min(h, w), max(h, w)
+        if long < 1.2 * side:
+            return []
+        found = []
+        for start in np.linspace(0, long - side, int(np.ceil(long / side))).round().astype(int):
+            found += self._in(rgb, *((start, 0) if w > h else (0, start)), side, frame_size)
+        return distinct(found)
+
+    def around(self, rgb: np.ndarray, box: np.ndarray, frame_size: np.ndarray) -> list[Keypoints]:
+        """A square of twice the person's size around ``box`` (full-frame pixels)."""
+        h, w = rgb.shape[:2]
+        b = box * (w / frame_size[0])
+        side = int(min(max(2.0 * (b[2:] - b[:2]).max(), 64), h, w))
+        x0, y0 = (np.clip((b[:2] + b[2:] - side) / 2, 0, [w - side, h - side])).round().astype(int)
+        return self._in(rgb, x0, y0, side, frame_size)
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+
+class MediaPipePose:
+    """MediaPipe's legacy pose solution (model_complexity 1): at most one person, ``[]`` when none."""
+
+    num_poses = 1
+
+    def __init__(self, max_width: int = 640, min_detection: float = 0.5, min_tracking: float = 0.5,
+                 search_tiles: bool = True):
+        import mediapipe as mp
+
+        self.max_width = max_width
+        self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
+                                            smooth_landmarks=True, min_detection_confidence=min_detection,
+                                            min_tracking_confidence=min_tracking)
+        self.search_tiles = search_tiles
+        self._search: StillSearch | None = None  # made when first needed
+        self._idle = 0  # frames to go before the tiles are searched again, after they found nobody
+
+    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
+        h, w = image_bgr.shape[:2]
+        rgb = _shrunk_rgb(image_bgr, self.max_width)
+        frame = np.array([w, h], float)
+        result = self._pose.process(rgb)
+        if result.pose_landmarks is None:
+            if not self.search_tiles:
+                return []
+            if self._idle > 0:
+                self._idle -= 1
+                return []
+            self._search = self._search or StillSearch(1)
+            found = self._search.tiles(rgb, frame)[:1]
+            self._idle = 0 if found else IDLE_FRAMES
+            return found
+        self._idle = 0
+        lm = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark])
+        world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark])
+        return [_keypoints(lm, world, np.zeros(2), frame, frame)]
+
+    def reset(self) -> None:
+        """Forget the tracked person (the next frame runs the detector again)."""
+        self._pose.reset()
+        self._idle = 0
+
+    def close(self) -> None:
+        self._pose.close()
+        if self._search:
+            self._search.close()
+
+
+class MediaPipePoses:
+    """MediaPipe's Tasks ``PoseLandmarker`` (the same full landmark model), following up to
+    ``num_poses`` people; one :class:`Keypoints` per person found, in no particular order.
+
+    Its own tracking loses people its detector cannot find again in the whole frame (the demo
+    clip's man after a jump), so someone seen lately (in the last ``memory`` frames; 5 for someone
+    seen only once or twice) but missing now is looked for around where they were last; and while
+    fewer than ``num_poses`` are found, the frame's tiles are searched every ``search_every`` frames
+    for newcomers (and on the first, and on frames with nobody, as the single-person front end)."""
+
+    FRAME_MS = 33  # the Tasks API wants rising timestamps; its landmark smoothing assumes about 30 fps
+
+    def __init__(self, num_poses: int = 2, max_width: int = 640, memory: int = 30, search_every: int = 15):
+        self.num_poses, self.max_width, self.memory, self.search_every = num_poses, max_width, memory, search_every
+        self._landmarker = _landmarker("VIDEO", num_poses)
+        self._search = StillSearch(num_poses)  # a part may hold someone else too
+        self._reset_memory()
+
+    def _reset_memory(self) -> None:
+        self._frames = self._idle = 0
+        # (box, frames since seen, frames seen) of the people lately found
+        self._recent: list[tuple[np.ndarray, int, int]] = []
+
+    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
+        h, w = image_bgr.shape[:2]
+        rgb = _shrunk_rgb(image_bgr, self.max_width)
+        frame = np.array([w, h], float)
+        self._frames += 1
+        found = distinct(_tasks_people(self._landmarker.detect_for_video(_mp_image(rgb), self._frames * self.FRAME_MS),
+                                       np.zeros(2), frame, frame))
+        for box, age, seen in self._recent:
+            centre = (box[:2] + box[2:]) / 2 / frame
+            leaving = ((centre < 0.03) | (centre > 0.97)).any()  # gone out of the picture, most likely
+            sure = seen >= 3 or age < 5  # a single sighting may be a false alarm: looked for briefly
+            if (sure and not leaving and len(found) < self.num_poses
+                    and not any(box_cover(box, k.box()) > 0.3 for k in found)):
+                found = distinct(found + self._search.around(rgb, box, frame))
+        self._idle -= 1
+        newcomers = self._frames % self.search_every == 1 or (not found and self._idle < 0)
+        if len(found) < self.num_poses and newcomers:
+            found = distinct(found + self._search.tiles(rgb, frame))
+            self._idle = 0 if found else IDLE_FRAMES
+        found = found[:self.num_poses]
+        self._remember([k.box() for k in found])
+        return found
+
+    def _remember(self, boxes: list[np.ndarray]) -> None:
+        recent = []
+        for b, age, seen in self._recent:
+            now = next((k for k in boxes if box_cover(b, k) > 0.3), None)
+            if now is not None:
+                boxes = [k for k in boxes if k is not now]
+                recent.append((now, 0, seen + 1))
+            elif age < self.memory:
+                recent.append((b, age + 1, seen))
+        self._recent = recent + [(b, 0, 1) for b in boxes]
+
+    def reset(self) -> None:
+        """Forget the tracked people (the Tasks API has no reset: a fresh landmarker)."""
+        self._landmarker.close()
+        self._landmarker = _landmarker("VIDEO", self.num_poses)
+        self._reset_memory()
+
+    def close(self) -> None:
+        for landmarker in (self._landmarker, self._search):
+            landmarker.close()

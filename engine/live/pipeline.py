@@ -1,0 +1,221 @@
+"""One frame in, one :class:`Result` per person out: MediaPipe 2D -> person tracker -> per person:
+H36M-17 + confidence -> left/right swap repair -> image-plane normalisation -> streaming lifter (all
+people in one batched step) -> optional refiner -> optional One-Euro filter."""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from ...calibration import Camera
+from ...models.lifter import input_from_rows, window_2d
+from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
+from .backends import LifterBackend
+from .filters import OneEuroFilter
+from .keypoints import Keypoints, MediaPipePose
+from .sources import Frame
+from .swaps import SwapRepair
+from .tracker import PersonTracker
+from .world import Floor, WorldFrame, WorldSettings, WorldStream
+
+
+@dataclass
+class Result:
+    index: int
+    timestamp: float  # seconds on the source's clock
+    t_capture: float  # perf_counter at capture
+    t_result: float  # perf_counter when the result was ready
+    image_size: tuple[int, int]  # (width, height)
+    person: bool
+    keypoints: np.ndarray  # (17, 2) H36M-17 pixels
+    confidence: np.ndarray  # (17,) in [0, 1]
+    pose3d: np.ndarray  # (17, 3) mm, root-relative, camera axes; NaN when no person
+    uncertainty: np.ndarray  # (17,) mm, expected error per joint; NaN when no person
+    mediapipe: Keypoints  # MediaPipe's raw 33 landmarks and its own 3D, for comparison
+    refined: np.ndarray = field(default_factory=lambda: np.zeros(H36M.num_joints, bool))
+    repaired: np.ndarray = field(default_factory=lambda: np.zeros(H36M.num_joints, bool))  # left/right swapped back
+    timings: dict[str, float] = field(default_factory=dict)  # ms per stage (the whole frame's)
+    person_id: int | None = None  # the tracker's id for this person (kept while they are missed briefly)
+    people: list["Result"] = field(default_factory=list)  # every person lifted in this frame, this one included
+    world: WorldFrame | None = None  # where the person stands (trajectory, floor, contacts), when grounded
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000 * (self.t_result - self.t_capture)
+
+
+class Refiner(Protocol):
+    def __call__(self, pose3d: np.ndarray, uncertainty: np.ndarray, rows2d: torch.Tensor
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """``rows2d``: the frame's normalised 2D rows with the pelvis row (``window_2d``). Returns the
+        refined pose and a (J,) mask of the joints it changed."""
+
+    def reset(self) -> None: ...
+
+
+class PersonStream:
+    """What the pipeline keeps for one tracked person while they stay in view: their lifter stream
+    (keyed by ``id`` in the backend) and their own copy of each stateful stage (swap repair,
+    refiner, filter), made from the pipeline's stage and remade when that is replaced (the app's
+    switches). The stream ends when the person is missed; it starts afresh when they are seen again."""
+
+    def __init__(self, person_id: int):
+        self.id = person_id
+        self._stages: dict[str, tuple[object, object]] = {}  # name -> (the pipeline's stage, this person's copy)
+
+    def stage(self, name: str, template):
+        if template is None:
+            return None
+        held = self._stages.get(name)
+        if held is None or held[0] is not template:
+            own = copy.copy(template)  # shares models and settings; reset() gives it its own state
+            own.reset()
+            self._stages[name] = held = (template, own)
+        return held[1]
+
+
+class Pipeline:
+    def __init__(self, lifter: LifterBackend, camera: Camera | None = None, hfov_deg: float = 60.0,
+                 keypoints: Callable[[np.ndarray], list[Keypoints]] | None = None,
+                 refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
+                 swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
+                 world: WorldSettings | None = None):
+        self.lifter = lifter
+        self.calibration = camera
+        self.hfov_deg = hfov_deg
+        self._guessed: Camera | None = None
+        self.keypoints = keypoints if keypoints is not None else MediaPipePose()
+        self.refiner = refiner
+        self.smoothing = smoothing
+        self.swap_repair = swap_repair
+        self.tracker = tracker if tracker is not None else PersonTracker()
+        self.streams: dict[int, PersonStream] = {}
+        self.followed: int | None = None  # the person whose result process() returns
+        self.world = world  # None: root-relative only
+        self.floor = Floor(world) if world is not None else None  # the camera's, shared by everyone in view
+        self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept through brief misses
+
+    def reset(self) -> None:
+        """Everyone afresh: after a seek or a source change."""
+        self.lifter.reset()
+        self.streams.clear()
+        self.tracker.reset()
+        self.followed = None
+        self._worlds.clear()
+        if self.floor is not None:
+            self.floor.reset()
+        if hasattr(self.keypoints, "reset"):
+            self.keypoints.reset()
+
+    def follow(self, person_id: int | None) -> None:
+        """Follow this person (None: the most prominent one, chosen again when they leave)."""
+        self.followed = person_id
+
+    def camera_for(self, width: int, height: int) -> Camera:
+        """The calibrated camera, or intrinsics guessed from the field of view for this frame size."""
+        cal = self.calibration
+        if cal is not None:
+            if (cal.width, cal.height) != (width, height):
+                self.calibration = cal = cal.resized(width, height)
+            return cal
+        if self._guessed is None or (self._guessed.width, self._guessed.height) != (width, height):
+            self._guessed = Camera.from_fov(width, height, self.hfov_deg)
+        return self._guessed
+
+    def process(self, frame: Frame) -> Result:
+        """Every person in the frame, lifted; returns the followed person's result (an empty one when
+        they are missed in this frame), with everyone's in ``people``."""
+        h, w = frame.image.shape[:2]
+        t0 = time.perf_counter()
+        tracked = self.tracker.update(self.keypoints(frame.image))
+        t1 = time.perf_counter()
+        timings = {"keypoints": 1000 * (t1 - t0)}
+        for gone in set(self.streams) - {pid for pid, _ in tracked}:
+            del self.streams[gone]
+            self.lifter.release(gone)
+            if gone in self._worlds:
+                self._worlds[gone].reset()
+        camera = self.camera_for(w, h)
+        prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera)
+                    for pid, mp in tracked}
+        t2 = time.perf_counter()
+        lifted = self.lifter.step_streams({pid: p[3] for pid, p in prepared.items()}) if prepared else {}
+        t3 = time.perf_counter()
+        timings["prepare"] = 1000 * (t2 - t1)
+        timings["lifter"] = 1000 * (t3 - t2)
+        people, spent = [], {"refine": 0.0, "filter": 0.0}
+        for pid, mp in tracked:
+            kp, conf, repaired, _, rows = prepared[pid]
+            pose, sigma = lifted[pid]
+            stream = self.streams[pid]
+            refined = np.zeros(len(kp), bool)
+            ta = time.perf_counter()
+            if (refiner := stream.stage("refiner", self.refiner)) is not None:
+                pose, refined = refiner(pose, sigma, rows)
+            tb = time.perf_counter()
+            if (smoothing := stream.stage("smoothing", self.smoothing)) is not None:
+                pose = smoothing(pose, frame.timestamp)
+            spent["refine"] += tb - ta
+            spent["filter"] += time.perf_counter() - tb
+            world = self._world_for(pid).step(pose, kp, conf, camera, frame.timestamp) if self.world else None
+            people.append(Result(frame.index, frame.timestamp, frame.t_capture, 0.0, (w, h), True, kp, conf,
+                                 np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined,
+                                 repaired, timings, pid, world=world))
+        for stage, on in (("refine", self.refiner), ("filter", self.smoothing)):
+            if on is not None and people:
+                timings[stage] = 1000 * spent[stage]  # for everyone in the frame
+        t4 = time.perf_counter()
+        for r in people:
+            r.t_result, r.people = t4, people
+        return self._followed_result(frame, people, (w, h), timings)
+
+    def _world_for(self, person_id: int) -> WorldStream:
+        """This person's grounding, made on first sight and kept while the tracker knows them."""
+        known = {t.id for t in self.tracker.tracks}
+        for pid in [pid for pid in self._worlds if pid not in known and pid != person_id]:
+            del self._worlds[pid]
+        if person_id not in self._worlds:
+            self._worlds[person_id] = WorldStream(self.world, self.floor)
+        return self._worlds[person_id]
+
+    def _prepare(self, stream: PersonStream, mp: Keypoints, camera: Camera):
+        kp = convert(mp.landmarks, MEDIAPIPE.name, H36M.name)
+        conf = convert_confidence(mp.visibility, MEDIAPIPE.name, H36M.name)
+        repaired = np.zeros(len(kp), bool)
+        if (swap_repair := stream.stage("swap_repair", self.swap_repair)) is not None:
+            kp, conf, repaired = swap_repair(kp, conf)
+        rows = window_2d(camera.normalize(kp), conf)
+        return kp, conf, repaired, input_from_rows(rows, self.lifter.spec).numpy(), rows
+
+    def _followed_result(self, frame: Frame, people: list[Result], size: tuple[int, int], timings: dict) -> Result:
+        # One person at a time (the legacy front end): whoever it sees is the one. Otherwise the
+        # followed person keeps their place while their track lives, seen or not.
+        single = getattr(self.keypoints, "num_poses", 1) == 1
+        if self.followed not in {t.id for t in self.tracker.tracks} or (single and people):
+            self.followed = max(people, key=lambda r: prominence(r.mediapipe, size)).person_id if people else None
+        for r in people:
+            if r.person_id == self.followed:
+                return r
+        return absent(frame.index, frame.timestamp, frame.t_capture, time.perf_counter(), size, timings,
+                      self.followed, people)
+
+
+def absent(index: int, timestamp: float, t_capture: float, t_result: float, size: tuple[int, int],
+           timings: dict | None = None, person_id: int | None = None, people: list[Result] | None = None) -> Result:
+    """The result for a frame in which the person is not seen: no keypoints, NaN 3D."""
+    j = H36M.num_joints
+    nan = np.full((j, 3), np.nan)
+    return Result(index, timestamp, t_capture, t_result, size, False, np.zeros((j, 2)), np.zeros(j), nan,
+                  nan[:, 0].copy(), Keypoints.empty(), timings=timings or {}, person_id=person_id, people=people or [])
+
+
+def prominence(person: Keypoints, size: tuple[int, int]) -> float:
+    """How much a person stands out: their height in the frame, less for being off-centre."""
+    x0, y0, x1, y1 = person.box()
+    w, h = size
+    off_centre = np.hypot((x0 + x1 - w) / w, (y0 + y1 - h) / h) / np.sqrt(2)  # 0 centre .. 1 corner
+    return (y1 - y0) / h * (1.0 - 0.5 * min(off_centre, 1.0))

@@ -1,0 +1,171 @@
+"""Offline processing of a video file or an image: every frame through the live pipeline, nothing dropped.
+
+The clip is saved as it grows, flagged ``partial`` in its meta, so that a kill keeps what was done;
+the finished run replaces it with the whole clip. Earlier outputs are never overwritten unasked.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ...calibration import CalibrationError
+from ...errors import UserError
+from ...models.skeletons import H36M
+from ..live.pipeline import Pipeline, Result, absent
+from ..live.sources import SourceError, VideoFileSource
+from ..outputs.clip import Clip
+from ..outputs.render import compose, draw_overlay
+from ..outputs.video_writer import VideoWriter
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class ProcessError(UserError, ValueError):
+    """An earlier output is in the way, or the video gave nothing to lift; one sentence for the user."""
+
+
+def check_outputs(paths: list[Path], force: bool) -> None:
+    """Refuse, in one sentence, to overwrite earlier outputs unless ``force``."""
+    there = [str(p) for p in paths if p.exists()]
+    if there and not force:
+        raise ProcessError(f"{', '.join(there)} already {'exists' if len(there) == 1 else 'exist'} from an earlier "
+                           f"run: choose another output folder with -o or pass --force to overwrite.")
+
+
+class ProgressiveClip:
+    """Saves the results so far, flagged partial, every ``interval`` seconds; the interval grows to
+    ten times the save's own duration, so that saving a long clip again and again stays a small cost."""
+
+    def __init__(self, path: Path, fps: float, meta: dict, pixel_scale: tuple[float, float],
+                 interval: float = 5.0):
+        self.path, self.fps, self.meta, self.pixel_scale, self.interval = path, fps, meta, pixel_scale, interval
+        self._last = time.monotonic()
+
+    def update(self, results: list, expected: int) -> None:
+        if time.monotonic() - self._last >= self.interval:
+            t0 = time.monotonic()
+            self.save_partial(results, expected)
+            self._last = time.monotonic()
+            self.interval = max(self.interval, 10 * (self._last - t0))
+
+    def save_partial(self, results: list, expected: int) -> None:
+        """``expected``: the video's frame count (0 when it does not say)."""
+        if results:
+            self.save(results, {"partial": True, "frames_expected": expected or None})
+
+    def save(self, results: list, extra: dict | None = None) -> Path:
+        clip = Clip.from_results(results, self.fps, {**self.meta, **(extra or {})}, self.pixel_scale)
+        return clip.save(self.path)
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The images in ``folder``, by name."""
+    images = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        raise SourceError(f"folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
+                          f"pass a video, an image, or a folder of images.")
+    return images
+
+
+@dataclass
+class ProcessReport:
+    clip_path: Path
+    video_path: Path | None
+    frames: int
+    frames_with_person: int
+    frames_repaired: int = 0  # frames where a left/right label swap was swapped back
+    error: str | None = None  # the source's fault, if it broke part-way (what came before is kept)
+    person_clips: list[Path] = field(default_factory=list)  # with per_person: one clip per person, p0, p1, ...
+
+
+def render_result(image, result, height: int = 720):
+    """The followed person's 2D and 3D, everyone else's 2D."""
+    for other in result.people:
+        if other is not result:
+            image = draw_overlay(image, other.keypoints, other.confidence, H36M)
+    return compose(image, result.keypoints, result.confidence, result.pose3d, result.uncertainty, H36M, height)
+
+
+def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, model_info: dict,
+                  render: bool = True, progress: bool = True, max_width: int | None = None,
+                  force: bool = False, save_every: float = 5.0, per_person: bool = False) -> ProcessReport:
+    """Every frame of ``path`` through ``pipeline``: ``OUT/NAME_3d.npz`` holds the followed person's
+    3D, saved as it grows (``save_every`` seconds, flagged partial); with ``per_person``, also
+    ``OUT/NAME_p0_3d.npz``, ``NAME_p1_3d.npz``, ... one for each person, written at the end."""
+    path, out_dir = Path(path), Path(out_dir)
+    clip_path = out_dir / f"{path.stem}_3d.npz"
+    video_path = out_dir / f"{path.stem}_3d.mp4" if render else None
+    earlier = sorted(out_dir.glob(f"{path.stem}_p*_3d.npz")) if per_person and out_dir.is_dir() else []
+    check_outputs([p for p in (clip_path, video_path, *earlier) if p], force)
+    source = VideoFileSource(path, max_width=max_width)
+    source.start()  # raises SourceError for a missing or unreadable file before anything is written
+    try:
+        saver = ProgressiveClip(clip_path, source.fps, clip_meta(path, source, pipeline, model_info),
+                                pixel_scale(source), save_every)
+    except CalibrationError:  # a calibration for another frame shape: said before anything is written
+        source.stop()
+        raise
+    out_dir.mkdir(parents=True, exist_ok=True)
+    writer = VideoWriter(video_path, source.fps) if render else None
+    results, error = [], None
+    bar = tqdm(total=source.frame_count or None, disable=not progress, unit="frame", desc=path.name)
+    try:
+        for frame in source:
+            result = pipeline.process(frame)
+            results.append(result)
+            if writer:
+                writer.write(render_result(frame.image, result))
+            saver.update(results, source.frame_count)
+            bar.update(1)
+    except SourceError as e:
+        error = str(e)
+    except KeyboardInterrupt:
+        saver.save_partial(results, source.frame_count)
+        raise ProcessError(f"interrupted after {len(results)} frames: the clip so far is kept in {clip_path}, "
+                           f"flagged partial; run again with --force to process the whole video.") from None
+    finally:
+        bar.close()
+        source.stop()
+        if writer and writer.frames:
+            writer.close()
+        elif writer:
+            writer.abort()
+    if not results:
+        raise SourceError(error or f"video {path} holds no frames.")
+    saver.save(results)
+    person_paths = []
+    if per_person:
+        for n, person in enumerate(people_in(results)):
+            person_paths.append(Clip.from_results(person, source.fps, {**saver.meta, "person": n}, saver.pixel_scale)
+                                .save(out_dir / f"{path.stem}_p{n}_3d.npz"))
+    return ProcessReport(clip_path, video_path if writer and writer.frames else None, len(results),
+                         sum(bool(r.people) for r in results), sum(bool(r.repaired.any()) for r in results), error,
+                         person_paths)
+
+
+def clip_meta(path: Path, source: VideoFileSource, pipeline: Pipeline, model_info: dict) -> dict:
+    """The clip's metadata: the source's absolute path (MP4 export from another folder still finds
+    it), the camera in the source's own pixels, the model, the world grounding's settings."""
+    camera = pipeline.camera_for(source.width, source.height).resized(*source.source_size)
+    world = {"world": pipeline.world.to_dict()} if pipeline.world else {}
+    return {"source": str(path.resolve()), "camera": camera.to_dict(), "model": model_info, **world}
+
+
+def pixel_scale(source: VideoFileSource) -> tuple[float, float]:
+    """From the frames delivered (scaled down to ``max_width``) to the source's own pixels (x, y)."""
+    return source.source_size[0] / source.width, source.source_size[1] / source.height
+
+
+def people_in(results: list[Result], min_share: float = 0.05) -> list[list[Result]]:
+    """Each person tracked in at least ``min_share`` of the frames (fewer are the detector's false
+    alarms), in order of first appearance: their result in every frame, absent where not seen."""
+    seen = Counter(p.person_id for r in results for p in r.people)
+    order = [pid for pid in dict.fromkeys(p.person_id for r in results for p in r.people)
+             if seen[pid] >= max(1.0, min_share * len(results))]
+    return [[next((p for p in r.people if p.person_id == pid), None)
+             or absent(r.index, r.timestamp, r.t_capture, r.t_result, r.image_size, person_id=pid) for r in results]
+            for pid in order]

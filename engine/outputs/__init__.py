@@ -1,0 +1,1 @@
+"""What results become: the clip, the crash-safe recording, file formats, rendered video, plots and comparisons."""

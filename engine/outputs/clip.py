@@ -1,0 +1,129 @@
+"""The canonical 3D clip: arrays per frame plus metadata, stored as an ``.npz`` readable without pickle."""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import UserError
+from ...models.skeletons import (
+    H36M,
+    MEDIAPIPE,
+    Skeleton,
+    convert,
+    convert_confidence,
+    convert_largest,
+)
+from ..live.world import world_pose
+
+CLIP_VERSION = 1
+
+
+class ClipError(UserError, ValueError):
+    """A clip file is missing, damaged, or from a newer poselift."""
+
+
+@dataclass
+class Clip:
+    pose3d: np.ndarray  # (N, 17, 3) mm, root-relative camera axes; NaN rows where no person was seen
+    keypoints: np.ndarray  # (N, 17, 2) pixels
+    confidence: np.ndarray  # (N, 17)
+    uncertainty: np.ndarray  # (N, 17) mm
+    timestamps: np.ndarray  # (N,) seconds
+    fps: float
+    mediapipe_world: np.ndarray | None = None  # (N, 33, 3) mm, MediaPipe's own 3D
+    meta: dict = field(default_factory=dict)  # skeleton, units, camera, model, source, ...
+    refined: np.ndarray | None = None  # (N, 17) bool, the joints the refiner resampled
+    # World grounding (absent in clips made before it, or with grounding off); meta["world"] holds
+    # the subject height used and the camera's floor as last estimated (calibration.floor.Ground.to_dict):
+    trajectory: np.ndarray | None = None  # (N, 3) mm, the root in the camera frame, metric
+    scale: np.ndarray | None = None  # (N,) factor from pose3d to the subject's height
+    contacts: np.ndarray | None = None  # (N, 2) bool, left / right foot planted
+
+    WORLD_ARRAYS = ("trajectory", "scale", "contacts")
+
+    def __len__(self) -> int:
+        return len(self.pose3d)
+
+    @classmethod
+    def from_results(cls, results: list, fps: float, meta: dict | None = None,
+                     pixel_scale: tuple[float, float] = (1.0, 1.0)) -> "Clip":
+        """``pixel_scale``: from the frames the pipeline saw to the source's own pixels (x, y)."""
+        world = {}
+        if any(r.world is not None for r in results):
+            nan = np.full(3, np.nan)
+            world = {"trajectory": np.array([r.world.root_mm if r.world else nan for r in results], np.float32),
+                     "scale": np.array([r.world.scale if r.world else np.nan for r in results], np.float32),
+                     "contacts": np.array([r.world.contacts if r.world else (False, False) for r in results], bool)}
+            ground = next((r.world.ground for r in reversed(results) if r.world and r.world.ground), None)
+            meta = {**(meta or {}), "world": {**(meta or {}).get("world", {}),
+                                              "ground": ground.to_dict() if ground else None}}
+        return cls(
+            pose3d=np.array([r.pose3d for r in results], np.float32).reshape(-1, H36M.num_joints, 3),
+            keypoints=(np.array([r.keypoints for r in results], np.float32).reshape(-1, H36M.num_joints, 2)
+                       * np.asarray(pixel_scale, np.float32)),
+            confidence=np.array([r.confidence for r in results], np.float32).reshape(-1, H36M.num_joints),
+            uncertainty=np.array([r.uncertainty for r in results], np.float32).reshape(-1, H36M.num_joints),
+            timestamps=np.array([r.timestamp for r in results], np.float64),
+            fps=float(fps),
+            mediapipe_world=np.array([r.mediapipe.world if r.person else np.full((MEDIAPIPE.num_joints, 3), np.nan)
+                                      for r in results], np.float32).reshape(-1, MEDIAPIPE.num_joints, 3),
+            meta={"skeleton": H36M.name, "units": "mm", **(meta or {})},
+            refined=np.array([r.refined for r in results], bool).reshape(-1, H36M.num_joints),
+            **world,
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (temporary file, then rename)."""
+        path = Path(path)
+        meta = {"version": CLIP_VERSION, "fps": self.fps, "skeleton": H36M.name, "units": "mm", **self.meta}
+        arrays = {"pose3d": self.pose3d, "keypoints": self.keypoints, "confidence": self.confidence,
+                  "uncertainty": self.uncertainty, "timestamps": self.timestamps,
+                  "meta": np.array(json.dumps(meta))}
+        if self.mediapipe_world is not None:
+            arrays["mediapipe_world"] = self.mediapipe_world
+        if self.refined is not None:
+            arrays["refined"] = self.refined
+        arrays.update({k: getattr(self, k) for k in self.WORLD_ARRAYS if getattr(self, k) is not None})
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Clip":
+        path = Path(path)
+        if not path.is_file():
+            raise ClipError(f"clip {path} does not exist: pass an .npz written by poselift.")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                if int(meta.get("version", 0)) > CLIP_VERSION:
+                    raise ClipError(f"clip {path} was written by a newer poselift (format {meta['version']}, "
+                                    f"this one reads up to {CLIP_VERSION}): upgrade poselift.")
+                return cls(data["pose3d"], data["keypoints"], data["confidence"], data["uncertainty"],
+                           data["timestamps"], float(meta["fps"]),
+                           data["mediapipe_world"] if "mediapipe_world" in data.files else None,
+                           {k: v for k, v in meta.items() if k not in ("version", "fps")},
+                           data["refined"] if "refined" in data.files else None,
+                           **{k: data[k] for k in cls.WORLD_ARRAYS if k in data.files})
+        except ClipError:
+            raise
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+            raise ClipError(f"clip {path} is damaged or not a poselift clip ({e.__class__.__name__}: {e}).") from e
+
+
+def in_format(clip: Clip, skeleton: Skeleton, world: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """pose3d (root-relative camera axes, or with ``world`` the gravity-aligned world's Y up), keypoints,
+    confidence, uncertainty of ``clip`` in ``skeleton``'s joints, mm."""
+    src = clip.meta.get("skeleton", H36M.name)
+    pose = world_pose(clip) if world else clip.pose3d.astype(np.float64)
+    return (convert(pose, src, skeleton.name),
+            convert(clip.keypoints.astype(np.float64), src, skeleton.name),
+            convert_confidence(clip.confidence, src, skeleton.name),
+            convert_largest(clip.uncertainty, src, skeleton.name))

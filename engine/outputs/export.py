@@ -1,0 +1,326 @@
+"""Clip export: npz, CSV, JSON, BVH, TRC (OpenSim), C3D, the side-by-side MP4, and the joint angles
+as an OpenSim .mot or CSV, each in the skeleton format the user picks. A grounded clip exports in the gravity-aligned world (Y up, the floor
+at 0, the person moving through it); a root-relative one (made before grounding, or with
+``frame="camera"``) as before, the pelvis fixed, in camera axes turned Y up. Frames without a person
+stay gaps (empty, null, NaN or an invalid marker), except in BVH, which cannot express one. Files are
+written atomically and never overwrite without ``overwrite=True``."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...calibration.floor import camera_to_y_up
+from ...errors import UserError
+from ...models.angles import ANGLE_NAMES, joint_angles
+from ...models.skeletons import H36M, Skeleton, convert_largest, get_skeleton
+from ..live.world import camera_position, has_world
+from .bvh import REST_POSES, write_bvh
+from .clip import Clip, in_format
+from .render import render_clip_video
+
+FORMATS = ("npz", "csv", "json", "bvh", "trc", "c3d", "mp4", "mot", "angles")
+
+
+class ExportError(UserError, ValueError):
+    """The clip cannot be exported as asked; the message names the problem and the fix."""
+
+
+FRAMES = ("auto", "world", "camera")
+UNITS = {"mm": 1.0, "cm": 0.1, "m": 0.001}
+MARKER_NAMES = ("opensim", "poselift")
+CSV_ROWS = ("joint", "frame")
+# Marker names as Pose2Sim and Sports2D write them (LHip, RKnee, ...), for OpenSim's marker sets.
+OPENSIM_NAMES = {"pelvis": "Hip", "thorax": "Neck", "neck_nose": "Nose", "head_top": "Head", "neck": "Neck",
+                 "head": "Head", "spine": "Spine", "nose": "Nose"}
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    frame: str = "auto"  # world (grounded clips), camera (root-relative, as before), auto: world when it can
+    units: str | None = None  # mm, cm or m; None: the format's default (BVH cm, TRC m, the others mm)
+    rest: str = "mean"  # BVH rest pose: the clip's mean pose, or a T-pose (for retargeting)
+    marker_names: str = "opensim"  # TRC/C3D marker names: Pose2Sim's (LHip, ...) or poselift's (left_hip, ...)
+    rows: str = "joint"  # CSV: one row per frame and joint, or one row per frame
+    fill_gaps_s: float = 0.0  # interpolate gaps up to this long (s); OpenSim's IK cannot step over a gap
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("frame", self.frame, FRAMES), ("units", self.units, (None, *UNITS)),
+                                     ("rest", self.rest, REST_POSES), ("marker_names", self.marker_names, MARKER_NAMES),
+                                     ("rows", self.rows, CSV_ROWS)):
+            if value not in allowed:
+                raise ExportError(f"{name} {value!r} is not one of {', '.join(a for a in allowed if a)}.")
+        if not 0 <= self.fill_gaps_s <= 10:
+            raise ExportError(f"--fill-gaps {self.fill_gaps_s:g} is out of range: give 0 to 10 seconds.")
+
+
+def interpolate_gaps(pose: np.ndarray, max_frames: int) -> np.ndarray:
+    """Poses (N, J, 3) with each run of missing frames no longer than ``max_frames`` and seen on both
+    sides filled by linear interpolation; longer gaps and the ends stay missing."""
+    seen = np.isfinite(pose).all(axis=(1, 2))
+    out = pose.copy()
+    idx = np.flatnonzero(seen)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if 1 < b - a <= max_frames + 1:
+            w = (np.arange(a + 1, b) - a)[:, None, None] / (b - a)
+            out[a + 1:b] = (1 - w) * pose[a] + w * pose[b]
+    return out
+
+
+def opensim_name(joint: str) -> str:
+    """``left_hip`` -> ``LHip``, ``pelvis`` -> ``Hip``: the Pose2Sim / Sports2D spelling."""
+    if joint in OPENSIM_NAMES:
+        return OPENSIM_NAMES[joint]
+    side, _, rest = joint.partition("_")
+    prefix = {"left": "L", "right": "R"}.get(side)
+    words = rest.split("_") if prefix else joint.split("_")
+    return (prefix or "") + "".join(w.capitalize() for w in words)
+
+
+def marker_names(sk: Skeleton, style: str) -> list[str]:
+    names = [opensim_name(j) if style == "opensim" else j for j in sk.joints]
+    # a skeleton with two joints of one Pose2Sim name (MPI's head and head top) keeps its own for the second
+    return [n if names.index(n) == i else sk.joints[i] for i, n in enumerate(names)]
+
+
+def uses_world(clip: Clip, options: ExportOptions) -> bool:
+    if options.frame == "camera":
+        return False
+    if has_world(clip):
+        return True
+    if options.frame == "world":
+        raise ExportError("this clip has no world trajectory (it was made before grounding, or with it off): "
+                          "export it with --frame camera, or process the video again to ground it.")
+    return False
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} already exists: choose another name or pass --force to overwrite it.")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise ExportError(f"cannot write {out}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise ExportError(f"cannot write {out}: no permission to write in {folder}.")
+
+
+def _atomic(out: Path, write) -> Path:
+    """``write`` a file of ``out``'s name in a hidden folder beside it, then move it into place (formats
+    such as TRC record their own file name)."""
+    folder = Path(tempfile.mkdtemp(prefix=".part-", dir=out.parent if str(out.parent) else "."))
+    tmp = folder / out.name
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name, overwrite: bool = False,
+                video: str | Path | None = None, options: ExportOptions = ExportOptions()) -> tuple[Path, str | None]:
+    """Write ``clip`` as ``fmt`` to ``out``. Returns the path and a note for the user (or None)."""
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}.")
+    if len(clip) == 0:
+        raise ExportError("the clip is empty: record or process some frames before exporting.")
+    sk = get_skeleton(skeleton)
+    out = Path(out)
+    _check_target(out, overwrite)
+    world = uses_world(clip, options)
+    if fmt == "npz":  # Clip.save is atomic itself
+        return write_npz(out, clip, sk), None
+    if video is not None and not Path(video).is_file():
+        raise ExportError(f"video {video} does not exist: check the path given with --video.")
+    notes: list[str] = []
+    if fmt == "mp4":
+        _atomic(out, lambda p: notes.append(render_clip_video(p, clip, sk, video)))
+    else:
+        _atomic(out, lambda p: notes.append(WRITERS[fmt](p, clip, sk, world, options)))
+    return out, notes[0]
+
+
+def _scale(options: ExportOptions, default: str) -> tuple[str, float]:
+    units = options.units or default
+    return units, UNITS[units]
+
+
+def _axes(world: bool) -> str:
+    return ("world: Y up (gravity), floor at Y = 0, X along the camera's right, Z towards the camera; origin "
+            "on the floor under the first seen root" if world else
+            "camera: x right, y down, z forward; root-relative (the pelvis at 0)")
+
+
+def write_npz(path: Path, clip: Clip, sk: Skeleton) -> Path:
+    if sk is not H36M:
+        pose, kp, conf, sigma = in_format(clip, sk)
+        src = clip.meta.get("skeleton", H36M.name)
+        # a mapped joint counts as resampled when any of its sources was
+        refined = None if clip.refined is None else convert_largest(clip.refined.astype(np.float32), src, sk.name) > 0
+        clip = Clip(pose.astype(np.float32), kp.astype(np.float32), conf, sigma, clip.timestamps, clip.fps,
+                    clip.mediapipe_world, {**clip.meta, "skeleton": sk.name}, refined,
+                    clip.trajectory, clip.scale, clip.contacts)
+    return clip.save(path)
+
+
+def write_bvh_clip(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
+    _, per_mm = _scale(options, "cm")
+    pose = in_format(clip, sk, world)[0]
+    filled = write_bvh(path, pose, clip.fps, sk, y_up=world, units_per_mm=per_mm, rest=options.rest)
+    if not filled:
+        return None
+    return (f"BVH cannot hold a missing frame: {filled} frame(s) without a person repeat the last "
+            f"pose seen (the npz, CSV, JSON, TRC and C3D exports keep them as gaps).")
+
+
+def _header(clip: Clip, sk: Skeleton, world: bool, units: str) -> dict:
+    doc = {"fps": clip.fps, "skeleton": sk.name, "units": units, "axes": _axes(world)}
+    if world:
+        doc["camera_position_mm"] = np.round(camera_position(clip), 1).tolist()
+        doc["subject_height_m"] = clip.meta["world"].get("height_m")
+    return doc
+
+
+def write_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> None:
+    """One row per frame and joint (or per frame); units in the column names, axes, fps and skeleton in
+    the ``#`` header lines; gaps as empty cells."""
+    pose, kp, conf, sigma = in_format(clip, sk, world)
+    units, per_mm = _scale(options, "mm")
+    pose = pose * per_mm
+    xyz_names = [f"x_{units}", f"y_{units}", f"z_{units}"]
+    with open(path, "w", newline="") as fh:
+        for key, value in _header(clip, sk, world, units).items():
+            fh.write(f"# {key}: {value}\n")
+        w = csv.writer(fh)
+        cell = lambda v, fmt: format(v, fmt) if np.isfinite(v) else ""  # noqa: E731
+        if options.rows == "frame":
+            w.writerow(["frame", "time_s"] + [f"{j}_{a}" for j in sk.joints for a in xyz_names])
+            for f in range(len(clip)):
+                w.writerow([f, f"{clip.timestamps[f]:.4f}"] + [cell(v, ".4f") for v in pose[f].ravel()])
+            return
+        w.writerow(["frame", "time_s", "joint", *xyz_names, "confidence", "uncertainty_mm", "u_px", "v_px"])
+        for f in range(len(clip)):
+            seen = np.isfinite(pose[f]).all()
+            for j, name in enumerate(sk.joints):
+                xyz = [f"{v:.4f}" for v in pose[f, j]] if seen else ["", "", ""]
+                extra = [f"{conf[f, j]:.3f}", f"{sigma[f, j]:.1f}"] if seen else ["", ""]
+                uv = [f"{kp[f, j, 0]:.1f}", f"{kp[f, j, 1]:.1f}"] if seen else ["", ""]
+                w.writerow([f, f"{clip.timestamps[f]:.4f}", name, *xyz, *extra, *uv])
+
+
+def write_json(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> None:
+    pose, kp, conf, sigma = in_format(clip, sk, world)
+    frames = []
+    for f in range(len(clip)):
+        seen = bool(np.isfinite(pose[f]).all())
+        frame = {"time_s": round(float(clip.timestamps[f]), 4),
+                 "pose3d_mm": np.round(pose[f], 2).tolist() if seen else None,
+                 "keypoints_px": np.round(kp[f], 1).tolist() if seen else None,
+                 "confidence": np.round(conf[f], 3).tolist() if seen else None,
+                 "uncertainty_mm": np.round(sigma[f], 1).tolist() if seen else None}
+        if world and clip.contacts is not None:
+            frame["planted"] = [foot for foot, on in zip(("left", "right"), clip.contacts[f]) if on]
+        frames.append(frame)
+    header = _header(clip, sk, world, "mm")
+    doc = {"format": "poselift clip", "fps": clip.fps, "skeleton": sk.name, "joints": list(sk.joints),
+           "parents": list(sk.parents), "units": {"pose3d": "mm", "keypoints": "px", "time": "s"},
+           "axes": header.pop("axes"), **{k: v for k, v in header.items() if k not in ("fps", "skeleton", "units")},
+           "meta": {k: v for k, v in clip.meta.items() if k not in ("skeleton", "units")}, "frames": frames}
+    Path(path).write_text(json.dumps(doc))
+
+
+def markers_y_up(clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> np.ndarray:
+    """Marker positions (T, J, 3) in mm, Y up (OpenSim's and most biomechanics tools' convention):
+    the world's, or the camera's axes turned Y up for a root-relative clip; short gaps filled if asked."""
+    pose = in_format(clip, sk, world)[0]
+    pose = interpolate_gaps(pose, round(options.fill_gaps_s * clip.fps)) if options.fill_gaps_s else pose
+    return pose if world else camera_to_y_up(pose)
+
+
+def write_trc(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> None:
+    """OpenSim marker file as OpenSim's own TRC writer lays it out: tab separated, Y up, metres by
+    default; a frame without a person keeps every column, as NaN, and every data row ends with a tab."""
+    units, per_mm = _scale(options, "m")
+    m = markers_y_up(clip, sk, world, options) * per_mm
+    n, j = m.shape[:2]
+    rate = f"{clip.fps:g}"
+    names = marker_names(sk, options.marker_names)
+    lines = [f"PathFileType\t4\t(X/Y/Z)\t{Path(path).name}",
+             "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+             f"{rate}\t{rate}\t{n}\t{j}\t{units}\t{rate}\t1\t{n}",
+             "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t",
+             "\t\t" + "\t".join(f"X{k + 1}\tY{k + 1}\tZ{k + 1}" for k in range(j)) + "\t", ""]
+    digits = 6 if units == "m" else 3
+    for f in range(n):
+        cells = [f"{v:.{digits}f}" if np.isfinite(v) else "NaN" for v in m[f].ravel()]
+        lines.append(f"{f + 1}\t{clip.timestamps[f] - clip.timestamps[0]:.6f}\t" + "\t".join(cells) + "\t")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def write_c3d(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> None:
+    """C3D points (mm, Y up) through ezc3d; a frame without a person has invalid points (residual -1,
+    coordinates 0), the format's own way of marking a gap."""
+    import ezc3d
+
+    m = markers_y_up(clip, sk, world, options)
+    c = ezc3d.c3d()
+    c["parameters"]["POINT"]["RATE"]["value"] = [float(clip.fps)]
+    c["parameters"]["POINT"]["LABELS"]["value"] = [n[:30] for n in marker_names(sk, options.marker_names)]
+    c["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
+    c.add_parameter("POINT", "X_SCREEN", "+X")
+    c.add_parameter("POINT", "Y_SCREEN", "+Y")
+    points = np.ones((4, m.shape[1], len(m)))
+    points[:3] = np.transpose(m, (2, 1, 0))  # NaN where there is no person: written as invalid points
+    c["data"]["points"] = points
+    c.write(str(path))
+
+
+def clip_angles(clip: Clip, world: bool) -> dict[str, np.ndarray]:
+    """Joint and segment angles (deg) per frame (``models.angles``); NaN where there is no person. A
+    root-relative clip is turned Y up as seen by a level camera, which its segment angles assume."""
+    pose = in_format(clip, H36M, world)[0]
+    return joint_angles(pose if world else camera_to_y_up(pose))
+
+
+def _angles_note(world: bool) -> str | None:
+    return None if world else ("the clip has no floor estimate: trunk and pelvis angles take the camera as level "
+                               "(process the video again to ground it).")
+
+
+def write_mot(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
+    """The angles as an OpenSim motion file (Storage format: header, ``endheader``, tab separated, degrees)."""
+    angles = clip_angles(clip, world)
+    time = clip.timestamps - clip.timestamps[0]
+    lines = [Path(path).name, "version=1", f"nRows={len(clip)}", f"nColumns={len(ANGLE_NAMES) + 1}", "inDegrees=yes",
+             "endheader", "time\t" + "\t".join(ANGLE_NAMES)]
+    for f in range(len(clip)):
+        lines.append(f"{time[f]:.6f}\t" + "\t".join(f"{angles[a][f]:.4f}" if np.isfinite(angles[a][f]) else "NaN"
+                                                     for a in ANGLE_NAMES))
+    Path(path).write_text("\n".join(lines) + "\n")
+    return _angles_note(world)
+
+
+def write_angles_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
+    """The angles as CSV, one row per frame, conventions in ``models.angles``; gaps as empty cells."""
+    angles = clip_angles(clip, world)
+    with open(path, "w", newline="") as fh:
+        fh.write(f"# fps: {clip.fps}\n# units: degrees\n# conventions: poselift.models.angles (X forward, Y up, "
+                 f"Z right body frames)\n")
+        w = csv.writer(fh)
+        w.writerow(["frame", "time_s", *ANGLE_NAMES])
+        for f in range(len(clip)):
+            w.writerow([f, f"{clip.timestamps[f]:.4f}"] + [f"{angles[a][f]:.2f}" if np.isfinite(angles[a][f]) else ""
+                                                            for a in ANGLE_NAMES])
+    return _angles_note(world)
+
+
+# Writers of the formats with no note for the user return None.
+WRITERS = {"csv": write_csv, "json": write_json, "bvh": write_bvh_clip, "trc": write_trc, "c3d": write_c3d,
+           "mot": write_mot, "angles": write_angles_csv}
