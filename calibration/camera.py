@@ -143,3 +143,25 @@ class Camera:
         """Inverse of :meth:`normalize`."""
         xy = np.asarray(xy, dtype=np.float64) * self.focal / np.asarray(self.f)
         return self.distort(xy) * np.asarray(self.f) + np.asarray(self.c)
+
+
+@dataclass(frozen=True)
+class OpenCVCamera(Camera):
+    """A :class:`Camera` whose tangential distortion takes OpenCV's form (Qualisys, Pose2Sim, OpenCV TOML),
+    not Human3.6M's. ``to_dict`` keeps no trace of the form: reloaded, it models p1, p2 as Human3.6M's."""
+
+    def distort(self, xy: np.ndarray) -> np.ndarray:
+        if not self.distorted:
+            return xy
+        x, y = xy[..., 0], xy[..., 1]
+        r2 = x * x + y * y
+        k1, k2, k3 = self.k
+        p1, p2 = self.p
+        radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+        xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+        yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+        return np.stack([xd, yd], axis=-1)
+
+    def resized(self, width: int, height: int) -> OpenCVCamera:
+        return OpenCVCamera(**vars(Camera.resized(self, width, height)))
+

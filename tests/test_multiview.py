@@ -4,21 +4,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from poselift.calibration.camera import CalibrationError, Camera
-from poselift.calibration.multiview import (
-    OpenCVCamera,
-    PeopleTracker,
+from poselift.calibration.camera import CalibrationError, Camera, OpenCVCamera
+from poselift.calibration.people import PeopleTracker, match_people, track_people
+from poselift.calibration.rig import (
     fit_to_frames,
     load_rig,
-    match_people,
     match_videos,
     read_calibration,
     read_qualisys,
-    reprojection_errors,
-    track_people,
-    triangulate,
     true_ground,
 )
+from poselift.calibration.triangulation import reprojection_errors, triangulate
 from poselift.models.skeletons import MEDIAPIPE
 
 POSE2SIM = Path(os.environ.get("POSELIFT_POSE2SIM") or Path(__file__).resolve().parents[2] / "shared/data/pose2sim")
@@ -196,7 +192,7 @@ def test_people_are_matched_across_views_and_keep_their_ids():
     cams = cameras_for_synthetic()
     rng = np.random.default_rng(4)
     base = [body(rng, (0, 0)), body(rng, (700, -500))]
-    tracker = PeopleTracker(cams)
+    tracker = PeopleTracker(cams, flip=MEDIAPIPE.flip_index)
     seen_ids = []
     for frame in range(8):
         people = [b + [frame * 40.0, (-1) ** i * frame * 25.0, 0] for i, b in enumerate(base)]
@@ -221,10 +217,10 @@ def test_match_people_without_history_and_track_people():
     rng = np.random.default_rng(5)
     people = [body(rng, (0, 0)), body(rng, (-800, 300))]
     pts, vis, _ = detections(cams, people, rng)
-    matches = match_people(pts, vis, cams)
+    matches = match_people(pts, vis, cams, flip=MEDIAPIPE.flip_index)
     assert len(matches) == 2 and all(m.previous is None for m in matches)
     frames = [detections(cams, [p + [10.0 * f, 0, 0] for p in people], rng) for f in range(3)]
-    ref = track_people([f[0] for f in frames], [f[1] for f in frames], cams)
+    ref = track_people([f[0] for f in frames], [f[1] for f in frames], cams, flip=MEDIAPIPE.flip_index)
     assert ref.ids.tolist() == [0, 1] and ref.points.shape == (3, 2, 33, 3)
     assert (ref.detections >= 0).sum(-1).min() >= 3 and np.isfinite(ref.points).all()
 
@@ -235,10 +231,8 @@ FRAMES = 6
 
 
 def mediapipe_detections(videos, frames: int):
-    try:
-        from poselift.engine.live.keypoints import MediaPipePoses
-    except ImportError:
-        from poselift.engine.keypoints import MediaPipePoses
+    from poselift.engine.live.keypoints import MediaPipePoses
+
     pts = [[None] * len(videos) for _ in range(frames)]
     vis = [[None] * len(videos) for _ in range(frames)]
     for v, video in enumerate(videos):
@@ -261,7 +255,7 @@ def test_demo_reference_from_mediapipe():
     assert rig.names == ("cam01", "cam02", "cam03", "cam04")
     assert all((c.width, c.height) == (1088, 1920) for c in rig.cameras)
     pts, vis = mediapipe_detections(rig.videos, FRAMES)
-    ref = track_people(pts, vis, rig.cameras)
+    ref = track_people(pts, vis, rig.cameras, flip=MEDIAPIPE.flip_index)
     # two people, both in every frame, from at least two views each, under the same ids throughout
     assert ref.ids.tolist() == [0, 1]
     assert (np.isfinite(ref.points).all(-1).sum(-1) >= 25).all()
