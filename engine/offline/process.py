@@ -114,8 +114,7 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
     results, error = [], None
     bar = tqdm(total=source.frame_count or None, disable=not progress, unit="frame", desc=path.name)
     try:
-        for frame in source:
-            result = pipeline.process(frame)
+        for frame, result in lifted(source, pipeline):
             results.append(result)
             if writer:
                 writer.write(render_result(frame.image, result))
@@ -145,6 +144,27 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
     return ProcessReport(clip_path, video_path if writer and writer.frames else None, len(results),
                          sum(bool(r.people) for r in results), sum(bool(r.repaired.any()) for r in results), error,
                          person_paths)
+
+
+def lifted(source: VideoFileSource, pipeline: Pipeline):
+    """Each frame of a started ``source`` with the pipeline's result for it, nothing dropped."""
+    for frame in source:
+        yield frame, pipeline.process(frame)
+
+
+def lift_clip(path: str | Path, pipeline: Pipeline, model_info: dict, max_width: int | None = None) -> Clip:
+    """Every frame of ``path`` through ``pipeline``, as :func:`process_video` runs them: the followed
+    person's clip, in memory (nothing is written)."""
+    path = Path(path)
+    source = VideoFileSource(path, max_width=max_width).start()
+    try:
+        meta = clip_meta(path, source, pipeline, model_info)
+        results = [result for _, result in lifted(source, pipeline)]
+    finally:
+        source.stop()
+    if not results:
+        raise SourceError(f"video {path} holds no frames.")
+    return Clip.from_results(results, source.fps, meta, pixel_scale(source))
 
 
 def clip_meta(path: Path, source: VideoFileSource, pipeline: Pipeline, model_info: dict) -> dict:
