@@ -12,7 +12,10 @@ COMMANDS = (process, export, train, evaluate, bench, compare, calibrate, card)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="poselift", description="Live monocular 3D human pose.")
+    p = argparse.ArgumentParser(
+        prog="poselift", description="Live monocular 3D human pose: videos and images -> 3D clips -> other formats.",
+        epilog="Start with `poselift process VIDEO -o out/`, then `poselift export out/NAME_3d.npz -o NAME.bvh`. "
+               "`poselift COMMAND --help` lists a command's flags; `poselift-app [VIDEO]` opens the desktop app.")
     p.add_argument("--version", action="version", version=f"poselift {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for command in COMMANDS:

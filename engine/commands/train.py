@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("train", help="train the lifter on Human3.6M (resumes from OUT/last.pt)")
+    t = sub.add_parser("train", help="train a lifter or the refiner from a YAML config (resumes from OUT/last.pt)")
     t.add_argument("--config", required=True, help="YAML config, e.g. assets/configs/lifter_tcn81.yaml")
     t.add_argument("--out", help="run folder (overrides the config)")
     t.add_argument("--data", help="Human3.6M folder (default: $POSELIFT_DATA or ../shared/data/h36m)")
@@ -20,11 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ...models.refiner_train import (
-        is_refiner_config,
-        load_refiner_config,
-        train_refiner,
-    )
+    from ...models.refiner_train import is_refiner_config, load_refiner_config, train_refiner
     from ...models.train import export_latest, load_train_config, train
 
     overrides = {k: v for k, v in (("out", args.out), ("data", args.data), ("steps", args.steps),
