@@ -1,0 +1,289 @@
+"""A calibrated multi-camera recording as the reference for the monocular pipeline on real video.
+
+Every view goes through the default pipeline on its own, exactly as ``poselift process`` runs it (one clip
+per person where the scene has several); the 2D detections it makes on the way are triangulated across
+all views into the reference (:mod:`calibration.people`); each camera's clips are scored against it
+(:mod:`.multiview_scores`) in that camera's frame and in the calibration's true floor.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...calibration.camera import Camera
+from ...calibration.floor import Ground
+from ...calibration.people import Reference, track_people
+from ...calibration.rig import Rig, load_rig, true_ground
+from ...calibration.triangulation import reprojection_errors
+from ...errors import UserError
+from ...models.angles import ANGLE_NAMES
+from ...models.skeletons import MEDIAPIPE
+from ..live.factory import PipelineOptions, build_pipeline
+from ..live.keypoints import Keypoints
+from ..live.world import has_world, world_pose
+from ..outputs.clip import Clip
+from .multiview_scores import (
+    SHARED,
+    angle_errors_deg,
+    assign_results,
+    contact_heights,
+    gravity_error_deg,
+    identity,
+    mediapipe_to_h36m,
+    p2_mm,
+    people_under,
+    root_errors_mm,
+)
+from .process import process_video
+
+MIN_SHARE = 0.05  # a reference person triangulated in fewer frames than this share is a false match
+SEEN_VISIBILITY = 0.5  # the landmarks a view's reprojection error is measured on
+
+
+class MultiviewError(UserError, ValueError):
+    """A multi-camera recording that cannot be scored; one sentence for the user."""
+
+
+class DetectionTap:
+    """A 2D detector passed through unchanged that keeps a copy of each frame's detections."""
+
+    def __init__(self, detector):
+        self.detector = detector
+        self.frames: list[tuple[np.ndarray, np.ndarray]] = []  # per frame: (n, 33, 2) px, (n, 33)
+
+    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
+        people = self.detector(image_bgr)
+        n = MEDIAPIPE.num_joints
+        self.frames.append((np.array([k.landmarks for k in people], np.float64).reshape(-1, n, 2),
+                            np.array([k.visibility for k in people], np.float64).reshape(-1, n)))
+        return people
+
+    def reset(self) -> None:
+        self.detector.reset()
+        self.frames = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["detector"], name)
+
+
+@dataclass
+class View:
+    """One camera's monocular run."""
+    name: str
+    camera: Camera  # calibrated (the reference's); the pipeline itself ran on its default guess
+    clip: Clip  # the followed person's (the camera's floor estimate)
+    people: list[Clip]  # one clip per person followed (the followed one's with one person)
+    detections: list[tuple[np.ndarray, np.ndarray]]  # what the pipeline's MediaPipe found, per frame
+
+
+def frame_count(path: Path) -> int:
+    """The number of frames a video says it holds (counted when it does not say)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            return stream.frames or sum(1 for p in container.demux(stream) if p.size)
+    except (av.FFmpegError, OSError, IndexError) as e:
+        raise MultiviewError(f"video {path} cannot be read ({e.__class__.__name__}): give an MP4/MOV the camera "
+                             f"recorded.") from None
+
+
+def check_frame_counts(rig: Rig) -> int:
+    counts = {v.name: frame_count(v) for v in rig.videos}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{name} {n}" for name, n in counts.items())
+        raise MultiviewError(f"the videos hold different numbers of frames ({listed}): cut them to the same "
+                             f"synchronised span first.")
+    return next(iter(counts.values()))
+
+
+def run_views(rig: Rig, options: PipelineOptions, progress: bool) -> list[View]:
+    """Every video through the pipeline ``options`` describe, alone, as ``poselift process`` runs it; the
+    detections of its MediaPipe front end kept."""
+    pipeline, info = build_pipeline(options)
+    tap = pipeline.keypoints = DetectionTap(pipeline.keypoints)
+    views = []
+    with tempfile.TemporaryDirectory(prefix="poselift-multiview-") as out:
+        for name, video, camera in zip(rig.names, rig.videos, rig.cameras):
+            pipeline.reset()  # each view on its own, as `poselift process` runs each file
+            report = process_video(video, out, pipeline, info, render=False, progress=progress)
+            clip = Clip.load(report.clip_path)
+            people = [Clip.load(p) for p in report.person_clips] or [clip]
+            views.append(View(name, camera, clip, people, list(tap.frames)))
+    tap.close()
+    return views
+
+
+def reference_of(rig: Rig, views: list[View]) -> Reference:
+    """The people triangulated from every view's detections, those seen in too few frames left out."""
+    frames = len(views[0].detections)
+    if any(len(v.detections) != frames for v in views):
+        raise MultiviewError(f"the videos gave different numbers of frames ({', '.join(f'{v.name} {len(v.detections)}' for v in views)}): "
+                             f"cut them to the same synchronised span first.")
+    ref = track_people([[v.detections[f][0] for v in views] for f in range(frames)],
+                       [[v.detections[f][1] for v in views] for f in range(frames)],
+                       rig.cameras, flip=MEDIAPIPE.flip_index)
+    kept = np.isfinite(ref.points).all(-1).any(-1).mean(0) >= MIN_SHARE if len(ref.ids) else np.zeros(0, bool)
+    if not kept.any():
+        raise MultiviewError(f"nobody was seen by two cameras at once in {rig.videos[0].parent.parent}: check that "
+                             f"the videos are synchronised and the calibration is of these cameras.")
+    return Reference(ref.ids[kept], ref.points[:, kept], ref.error[:, kept], ref.detections[:, kept],
+                     ref.flipped[:, kept], ref.views[:, kept])
+
+
+def reprojection_px(ref: Reference, views: list[View], v: int) -> float:
+    """Median pixel distance from the reference, projected into view ``v``, to that view's own detection of
+    each person (their landmarks seen with visibility >= ``SEEN_VISIBILITY``)."""
+    errors = []
+    for f, p in zip(*np.nonzero(ref.detections[:, :, v] >= 0)):
+        perm = MEDIAPIPE.flip_index if ref.flipped[f, p, v] else np.arange(MEDIAPIPE.num_joints)
+        uv, vis = (a[ref.detections[f, p, v]][perm] for a in views[v].detections[f])
+        e = reprojection_errors(ref.points[f, p], uv[None], [views[v].camera])[0]
+        errors.append(e[(vis >= SEEN_VISIBILITY) & np.isfinite(e)])
+    errors = np.concatenate(errors) if errors else np.zeros(0)
+    return float(np.median(errors)) if len(errors) else float("nan")
+
+
+def _nan_mean(values) -> float:
+    values = np.asarray([v for v in values if v is not None], np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def score_view(view: View, ref_h36m: np.ndarray, ids: np.ndarray) -> dict:
+    """One camera's scores: its floor against the calibration's, and each reference person (ref_h36m
+    (F, P, 17, 3) lab mm) against the clip that followed them."""
+    cam = view.camera
+    truth = true_ground(cam)
+    ground = Ground.from_dict(view.clip.meta["world"]["ground"]) if has_world(view.clip) else None
+    floor = {"camera": view.name, "true_camera_height_m": truth.camera_height_mm / 1000,
+             "camera_height_m": ground.camera_height_mm / 1000 if ground else None,
+             "camera_height_error_m": (ground.camera_height_mm - truth.camera_height_mm) / 1000 if ground else None,
+             "gravity_error_deg": gravity_error_deg(ground.up, truth.up) if ground else None,
+             "true_pitch_deg": truth.to_dict()["pitch_deg"], "true_roll_deg": truth.to_dict()["roll_deg"]}
+    ref_cam = cam.world_to_camera(ref_h36m)  # (F, P, 17, 3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref_2d = cam.project(ref_cam)
+        present = cam.inside(ref_2d[:, :, 0]) & (ref_cam[:, :, 0, 2] > 0)  # (F, P): the pelvis in the picture
+    ref_world = truth.to_world(ref_cam)  # the camera's true Y-up world, floor Y = 0
+    under = np.array([people_under(c.keypoints, ref_2d) for c in view.people])  # (C, F)
+    people = []
+    for p, c in enumerate(assign_results(under, len(ids))):
+        row = {"person": int(ids[p])}
+        if c is None:
+            people.append({**row, "clip": None, "followed": 0.0, "switches": 0})
+            continue
+        clip = view.people[c]
+        followed, switches = identity(under[c], p, present[:, p])
+        on = under[c] == p  # the frames scored: the clip on this person
+        ours = np.where(on[:, None, None], clip.pose3d, np.nan)
+        mp = mediapipe_to_h36m(np.where(on[:, None, None], clip.mediapipe_world, np.nan))
+        row.update(clip=c, followed=followed, switches=switches, frames_scored=int(on.sum()),
+                   p2_mm=_nan_mean(p2_mm(ours, ref_h36m[:, p])),
+                   p2_mediapipe_mm=_nan_mean(p2_mm(mp, ref_h36m[:, p])))
+        raw, centred, offset = root_errors_mm(np.where(on[:, None], clip.trajectory, np.nan), ref_cam[:, p, 0]) \
+            if clip.trajectory is not None else (float("nan"),) * 2 + (np.full(3, np.nan),)
+        row.update(root_mm=raw, root_centred_mm=centred, root_offset_mm=[round(float(v), 1) for v in offset])
+        if has_world(clip):
+            world = world_pose(clip)
+            contacts = clip.contacts & on[:, None]
+            angles = angle_errors_deg(np.where(on[:, None, None], world, np.nan), ref_world[:, p])
+            row.update(foot_mm=_median(contact_heights(world, contacts)),
+                       foot_reference_mm=_median(contact_heights(ref_world[:, p], contacts)),
+                       contact_frames=int(contacts.any(1).sum()),
+                       angles_deg=_nan_mean(angles.values()), angles={k: round(v, 2) for k, v in angles.items()})
+        people.append(row)
+    return {**floor, "people": people}
+
+
+def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None, looked_for: int = 2,
+                       progress: bool = True) -> dict:
+    """The whole benchmark on the recording in ``root`` (``videos/``, ``calibration/``): the pipeline
+    ``options`` describe (the default one when None), following up to ``looked_for`` people in each view
+    (when the reference finds fewer, the views are run again as ``--people`` that many would)."""
+    t0 = time.perf_counter()
+    options = options or PipelineOptions()
+    rig = load_rig(root)
+    frames = check_frame_counts(rig)
+    views = run_views(rig, dataclasses.replace(options, people=looked_for), progress)
+    ref = reference_of(rig, views)
+    people = len(ref.ids)
+    if people != looked_for:
+        detections = [v.detections for v in views]
+        views = run_views(rig, dataclasses.replace(options, people=people), progress)
+        for view, found in zip(views, detections):
+            view.detections = found
+    ref_h36m = mediapipe_to_h36m(ref.points)
+    cameras = []
+    for v, view in enumerate(views):
+        scores = score_view(view, ref_h36m, ref.ids)
+        cameras.append({**scores, "reprojection_px": reprojection_px(ref, views, v)})
+    triangulated = np.isfinite(ref_h36m[:, :, SHARED]).all((-1, -2))  # (F, P)
+    return {"dataset": str(Path(root).resolve()), "frames": frames, "fps": views[0].clip.fps,
+            "people_followed": len(views[0].people), "model": views[0].clip.meta.get("model"),
+            "reference": {"people": [int(i) for i in ref.ids],
+                          "frames_triangulated": [int(n) for n in triangulated.sum(0)]},
+            "cameras": cameras, "mean": summary(cameras), "angles": list(ANGLE_NAMES),
+            "runtime_s": round(time.perf_counter() - t0, 1)}
+
+
+PERSON_KEYS = ("p2_mm", "p2_mediapipe_mm", "foot_mm", "foot_reference_mm", "root_mm", "root_centred_mm",
+               "angles_deg", "followed", "switches")
+CAMERA_KEYS = ("reprojection_px", "gravity_error_deg", "camera_height_error_m")
+
+
+def summary(cameras: list[dict]) -> dict:
+    """Means over the cameras (and people): the absolute camera height error, the rest as they are."""
+    rows = [p for c in cameras for p in c["people"]]
+    out = {k: _nan_mean(abs(c[k]) if k == "camera_height_error_m" and c[k] is not None else c[k] for c in cameras)
+           for k in CAMERA_KEYS}
+    out.update({k: _nan_mean(r.get(k) for r in rows) for k in PERSON_KEYS})
+    return out
+
+
+def _fmt(value, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def markdown_tables(result: dict) -> str:
+    """The camera table (reference and floor) and the people table, each with the mean over cameras."""
+    mean = result["mean"]
+    title = (f"Multi-view benchmark: {result['dataset']} ({result['frames']} frames at {result['fps']:g} fps, "
+             f"{len(result['cameras'])} cameras, {len(result['reference']['people'])} people; the monocular "
+             f"pipeline following up to {result['people_followed']})")
+    header = ("| camera | reference reprojection (px) | gravity error (deg) | camera height est. / true (m) "
+              "| camera height error (m) | true pitch / roll (deg) |")
+    lines = [title, "", header, "|---|---|---|---|---|---|"]
+    for c in result["cameras"]:
+        lines.append(f"| {c['camera']} | {_fmt(c['reprojection_px'], 1)} | {_fmt(c['gravity_error_deg'], 1)} "
+                     f"| {_fmt(c['camera_height_m'], 2)} / {_fmt(c['true_camera_height_m'], 2)} "
+                     f"| {_fmt(c['camera_height_error_m'], 2)} | {_fmt(c['true_pitch_deg'])} / {_fmt(c['true_roll_deg'])} |")
+    lines.append(f"| **mean** | {_fmt(mean['reprojection_px'], 1)} | {_fmt(mean['gravity_error_deg'], 1)} | "
+                 f"| {_fmt(mean['camera_height_error_m'], 2)} (abs) | |")
+    lines += ["", "| camera | person | P2 ours (mm) | P2 MediaPipe (mm) | foot in contact ours / reference (mm) "
+                  + "| root (mm) | root, offset removed (mm) | angles (deg) | followed (%) | switches |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def person_row(camera: str, person: str, r: dict) -> str:
+        followed = r.get("followed")
+        return (f"| {camera} | {person} | {_fmt(r.get('p2_mm'))} | {_fmt(r.get('p2_mediapipe_mm'))} "
+                f"| {_fmt(r.get('foot_mm'))} / {_fmt(r.get('foot_reference_mm'))} | {_fmt(r.get('root_mm'))} "
+                f"| {_fmt(r.get('root_centred_mm'))} | {_fmt(r.get('angles_deg'), 1)} "
+                f"| {_fmt(None if followed is None else 100 * followed)} | {_fmt(r.get('switches'), 1 if camera.startswith('**') else 0)} |")
+
+    for c in result["cameras"]:
+        for r in c["people"]:
+            lines.append(person_row(c["camera"], str(r["person"]), r))
+    lines.append(person_row("**mean**", "", mean))
+    return "\n".join(lines)
