@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+DEFAULT_SIZE = (1400, 720)  # the window's width and height at start, in pixels
+
 
 def main(argv: list[str] | None = None) -> int:
     from ..engine.commands.options import (
@@ -37,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(PipelineOptions(weights=args.weights, backend=args.backend, device=args.device,
                                         flip=not args.no_flip, camera=args.camera, hfov_deg=args.fov,
                                         world=world_settings(args)))
-    window.resize(1400, 720)
+    window.resize(*DEFAULT_SIZE)
     window.show()
     if args.video is not None:
-        window.open_path(args.video)
+        window.playback.open_path(args.video)
     else:
-        window.open_webcam(args.webcam)
+        window.playback.open_webcam(args.webcam)
     return app.exec()
 
 

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                         recorder=Recorder(args.out.parent / ".screenshot-spool"))
     window.resize(1400, 640)
     window.show()
-    window.open_path(args.video)
+    window.playback.open_path(args.video)
 
     def capture() -> None:
         if window.worker.results < args.frames:

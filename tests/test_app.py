@@ -54,7 +54,7 @@ def make_window(qapp, tmp_path, random_weights, random_refiner):
 def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path):
     from poselift.engine.outputs.clip import Clip
     w = make_window()
-    assert w.open_path(DEMO)
+    assert w.playback.open_path(DEMO)
     assert wait_until(qapp, lambda: w.worker.results >= 30 and w._shown is not None and w._shown[1].person)
     # 3D view: 17 joints and 16 bones (two line endpoints each) for H36M-17.
     assert w.skeleton.joints.pos.shape == (17, 3)
@@ -63,59 +63,60 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     frame_before = w.video.image.image.copy()
     assert wait_until(qapp, lambda: not np.array_equal(w.video.image.image, frame_before))  # the video moves on
 
-    w.format_box.setCurrentText("COCO-17")
+    w.controls.format_box.setCurrentText("COCO-17")
     assert w.skeleton.joints.pos.shape == (17, 3) and w.skeleton.bones.pos.shape == (32, 3)
-    w.format_box.setCurrentText("MPI-INF-3DHP-17")
+    w.controls.format_box.setCurrentText("MPI-INF-3DHP-17")
     assert w.skeleton.bones.pos.shape == (32, 3)
-    w.format_box.setCurrentText("H36M-17")
+    w.controls.format_box.setCurrentText("H36M-17")
     assert not w.skeleton.legend.isVisible()
-    w.compare_box.setChecked(True)
+    w.controls.compare_box.setChecked(True)
     assert w.skeleton.comparison.pos.shape == (32, 3)  # MediaPipe's own 3D drawn beside
     assert w.skeleton.legend.isVisible() and "MediaPipe's own 3D" in w.skeleton.legend.text()
-    w.compare_box.setChecked(False)
+    w.controls.compare_box.setChecked(False)
     assert len(w.skeleton.comparison.pos) == 0 and not w.skeleton.legend.isVisible()
-    w.overlay_box.setChecked(False)
+    w.controls.overlay_box.setChecked(False)
     assert w.video.overlay_point_count() == 0
-    w.overlay_box.setChecked(True)
+    w.controls.overlay_box.setChecked(True)
     assert w.video.overlay_point_count() == 17
-    w.smooth_box.setChecked(True)
-    w.smooth_slider.setValue(9)
-    assert w.smoothing_cutoff() == pytest.approx(1.0)
+    w.controls.smooth_box.setChecked(True)
+    w.controls.smooth_slider.setValue(9)
+    assert w.controls.smoothing_cutoff() == pytest.approx(1.0)
     assert wait_until(qapp, lambda: w.worker.pipeline.smoothing is not None
                       and w.worker.pipeline.smoothing.min_cutoff == pytest.approx(1.0))
     from PySide6 import QtCore
-    tips = [w.backend_box.itemData(i, QtCore.Qt.ToolTipRole) for i in range(w.backend_box.count())]
-    assert "onnx" in [w.backend_box.itemText(i) for i in range(w.backend_box.count())]
-    assert all(tip and tip.startswith(w.backend_box.itemText(i)) for i, tip in enumerate(tips))
-    w.backend_box.setCurrentText("onnx")
+    backends = w.controls.backend_box
+    tips = [backends.itemData(i, QtCore.Qt.ToolTipRole) for i in range(backends.count())]
+    assert "onnx" in [backends.itemText(i) for i in range(backends.count())]
+    assert all(tip and tip.startswith(backends.itemText(i)) for i, tip in enumerate(tips))
+    w.controls.backend_box.setCurrentText("onnx")
     assert wait_until(qapp, lambda: w.worker.pipeline.lifter.name == "onnx")
     assert wait_until(qapp, lambda: "backend onnx" in w.backend_label.text())
-    w.threshold_box.setValue(10)
-    w.refine_box.setChecked(True)  # every joint of a random lifter is unsure by 10 mm: all are resampled
+    w.controls.threshold_box.setValue(10)
+    w.controls.refine_box.setChecked(True)  # every joint of a random lifter is unsure by 10 mm: all are resampled
     assert wait_until(qapp, lambda: w.worker.pipeline.refiner is not None and w._shown[1].refined[1:].all())
     assert wait_until(qapp, lambda: len(w.skeleton.resampled.pos) == 16)  # ringed in the 3D view
-    w.threshold_box.setValue(300)
+    w.controls.threshold_box.setValue(300)
     assert wait_until(qapp, lambda: w.worker.pipeline.refiner.settings.threshold_mm == 300.0)
-    w.refine_box.setChecked(False)
+    w.controls.refine_box.setChecked(False)
     assert wait_until(qapp, lambda: w.worker.pipeline.refiner is None and not w._shown[1].refined.any())
     assert wait_until(qapp, lambda: len(w.skeleton.resampled.pos) == 0)
 
-    w.toggle_play()  # pause
+    w.playback.toggle_play()  # pause
     assert w.worker.source.paused
-    w.toggle_play()
+    w.playback.toggle_play()
     assert not w.worker.source.paused
 
-    w.start_recording()
-    assert wait_until(qapp, lambda: w.recorder.frames >= 20)
-    assert wait_until(qapp, lambda: "REC" in w.record_label.text())
-    spool = w.stop_recording()
+    w.recording.start()
+    assert wait_until(qapp, lambda: w.recording.recorder.frames >= 20)
+    assert wait_until(qapp, lambda: "REC" in w.recording.record_label.text())
+    spool = w.recording.stop()
     shown = w._shown[1]  # recorded before it was drawn, and drawn before the recording stopped
-    assert spool is not None and w.export_action.isEnabled()
+    assert spool is not None and w.recording.export_action.isEnabled()
     w.show_error("an earlier problem")
-    bvh = w.export_recording(tmp_path / "take1.bvh")
+    bvh = w.recording.export(tmp_path / "take1.bvh")
     assert bvh.read_text().startswith("HIERARCHY") and spool.exists()  # kept until saved as a clip
     assert w.statusBar().currentMessage().startswith("Saved") and "e05050" not in w.statusBar().styleSheet()
-    out = w.export_recording(tmp_path / "take1.npz")
+    out = w.recording.export(tmp_path / "take1.npz")
     clip = Clip.load(out)
     assert len(clip) >= 20 and clip.meta["model"]["weights"] == "random.pt"
     # The app works on frames scaled to 1280 px; the recording is in the video's own 1768 x 994 pixels.
@@ -125,28 +126,28 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     assert np.isfinite(clip.pose3d[~np.isnan(clip.pose3d).any(axis=(1, 2))]).all()
     assert not spool.exists()
     assert "fps" in w.fps_label.text() and "latency" in w.latency_label.text()
-    assert str(DEMO) in w.recent_files()
+    assert str(DEMO) in w.playback.recent_files()
 
 
 def test_settings_persist_between_runs(qapp, make_window, capfd):
     w = make_window()
-    w.format_box.setCurrentText("COCO-17")
-    w.overlay_box.setChecked(False)
-    w.smooth_box.setChecked(True)
-    w.refine_box.setChecked(True)
-    w.threshold_box.setValue(90)
+    w.controls.format_box.setCurrentText("COCO-17")
+    w.controls.overlay_box.setChecked(False)
+    w.controls.smooth_box.setChecked(True)
+    w.controls.refine_box.setChecked(True)
+    w.controls.threshold_box.setValue(90)
     w.close()
     again = make_window()
-    assert again.format_box.currentText() == "COCO-17"
-    assert not again.overlay_box.isChecked() and again.smooth_box.isChecked()
-    assert again.refine_box.isChecked() and again.threshold_box.value() == 90
+    assert again.controls.format_box.currentText() == "COCO-17"
+    assert not again.controls.overlay_box.isChecked() and again.controls.smooth_box.isChecked()
+    assert again.controls.refine_box.isChecked() and again.controls.threshold_box.value() == 90
     assert "Traceback" not in capfd.readouterr().err  # restoring the toggles at start-up raised nothing
 
 
 def test_refine_is_off_and_says_why_without_its_weights(qapp, make_window, tmp_path):
     w = make_window(refiner=tmp_path / "missing.pt")
-    assert not w.refine_box.isEnabled() and not w.refine_box.isChecked()
-    assert "missing.pt are missing" in w.refine_box.toolTip()
+    assert not w.controls.refine_box.isEnabled() and not w.controls.refine_box.isChecked()
+    assert "missing.pt are missing" in w.controls.refine_box.toolTip()
 
 
 def test_bad_input_gets_one_sentence_and_no_crash(qapp, make_window, tmp_path):
@@ -164,10 +165,10 @@ def test_bad_input_gets_one_sentence_and_no_crash(qapp, make_window, tmp_path):
 
     broken = write_video(tmp_path / "v.mp4", frames=60, size=(160, 120))
     broken.write_bytes(broken.read_bytes()[:600])
-    w.open_path(broken)
+    w.playback.open_path(broken)
     assert wait_until(qapp, lambda: "v.mp4" in w.last_error and "notes" not in w.last_error)
 
-    assert not w.open_webcam(93)
+    assert not w.playback.open_webcam(93)
     assert "no webcam at index 93" in w.last_error
     assert w.isVisible()
 
@@ -175,25 +176,26 @@ def test_bad_input_gets_one_sentence_and_no_crash(qapp, make_window, tmp_path):
 def test_closing_while_recording_keeps_the_recording_for_next_start(qapp, make_window, tmp_path):
     from poselift.engine.outputs.clip import Clip
     w = make_window()
-    w.open_path(DEMO)
+    w.playback.open_path(DEMO)
     assert wait_until(qapp, lambda: w.worker.results >= 5)
-    w.start_recording()
-    assert wait_until(qapp, lambda: w.recorder.frames >= 10)
+    w.recording.start()
+    assert wait_until(qapp, lambda: w.recording.recorder.frames >= 10)
     w.close()
     again = make_window()
-    assert wait_until(qapp, lambda: again.recovery_box is not None and again.recovery_box.isVisible(), 5)
-    assert "unfinished recording" in again.recovery_box.text()
-    keep = next(b for b in again.recovery_box.buttons() if b.text() == "Keep for export")
+    assert wait_until(qapp, lambda: again.recording.recovery_box is not None
+                      and again.recording.recovery_box.isVisible(), 5)
+    assert "unfinished recording" in again.recording.recovery_box.text()
+    keep = next(b for b in again.recording.recovery_box.buttons() if b.text() == "Keep for export")
     keep.click()
-    out = again.export_recording(tmp_path / "recovered.npz")
+    out = again.recording.export(tmp_path / "recovered.npz")
     assert out is not None and len(Clip.load(out)) >= 10
 
 
 def test_everyone_is_drawn_with_an_id_and_a_click_chooses_who_is_followed(qapp, make_window):
     w = make_window()
-    w.people_box.setCurrentIndex(1)  # 2 people
+    w.controls.people_box.setCurrentIndex(1)  # 2 people
     assert wait_until(qapp, lambda: w.worker.pipeline.keypoints.num_poses == 2)
-    assert w.open_path(DEMO)
+    assert w.playback.open_path(DEMO)
     assert wait_until(qapp, lambda: w._shown is not None and len(w._shown[1].people) == 2, timeout=120)
     result = w._shown[1]
     followed = result.person_id
@@ -209,4 +211,20 @@ def test_everyone_is_drawn_with_an_id_and_a_click_chooses_who_is_followed(qapp, 
     assert wait_until(qapp, lambda: w.worker.pipeline.followed == followed, timeout=60)
     w.close()
     again = make_window()
-    assert again.people_box.currentData() == 2  # remembered
+    assert again.controls.people_box.currentData() == 2  # remembered
+
+
+def test_angle_picker_is_on_screen_at_the_default_size_and_the_plot_names_the_angle(qapp, make_window):
+    from PySide6 import QtCore
+
+    from poselift.app.main import DEFAULT_SIZE
+    w = make_window()
+    w.resize(*DEFAULT_SIZE)
+    qapp.processEvents()
+    picker, plot = w.angles.picker, w.angles.plot
+    assert picker.isVisible()
+    assert w.rect().contains(QtCore.QRect(picker.mapTo(w, QtCore.QPoint(0, 0)), picker.size()))
+    assert plot.label().lower().startswith(picker.currentText()) and plot.label().endswith("(deg)")
+    for i in range(picker.count()):
+        picker.setCurrentIndex(i)
+        assert plot.choice == picker.itemText(i) and plot.label().lower().startswith(picker.itemText(i))

@@ -18,7 +18,8 @@ def qapp():
 
 
 def test_skeleton_walks_over_the_floor_with_trail_and_frustum(qapp):
-    from poselift.app.views import AnglePlot, SkeletonView
+    from poselift.app.angles import AnglePlot
+    from poselift.app.views import SkeletonView
     from poselift.calibration import Camera
     from poselift.calibration.floor import Ground
     from poselift.engine.live.world import WorldFrame, frame_angles
