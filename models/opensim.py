@@ -243,12 +243,17 @@ class Motion:
     markers: np.ndarray  # (K, M, 3) m
     left_out: list[tuple[float, float]]  # (first, last) times of the frames left out
     rotation: np.ndarray  # (3, 3) from the world (Y up) to the model's ground
+    max_gap_s: float = MAX_GAP_S  # gaps up to this long were interpolated
 
     def note(self) -> str | None:
         if not self.left_out:
             return None
-        spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in self.left_out)
-        return f"frames without the person (or a gap over {MAX_GAP_S:g} s) are left out: {spans}."
+        return f"frames without the person (or a gap over {self.max_gap_s:g} s) are left out: {spans(self.left_out)}."
+
+
+def spans(ranges: list[tuple[float, float]]) -> str:
+    """``[(0.0, 1.4), (6.8, 7.6)]`` -> ``0.00-1.40 s, 6.80-7.60 s``."""
+    return ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in ranges)
 
 
 def motion(world: np.ndarray, times: np.ndarray, fps: float, feet: np.ndarray | None = None,
@@ -266,7 +271,7 @@ def motion(world: np.ndarray, times: np.ndarray, fps: float, feet: np.ndarray | 
     fk = None if f is None else f[kept]
     names, markers = trc_markers(w[kept], fk, rotation)
     return Motion(kept, np.asarray(times, np.float64)[kept], coordinates(w[kept], fk, rotation), names, markers,
-                  missing_ranges(seen, np.asarray(times)), rotation)
+                  missing_ranges(seen, np.asarray(times)), rotation, max_gap_s)
 
 
 def write_mot(path: str | Path, m: Motion) -> Path:
@@ -282,16 +287,20 @@ def write_mot(path: str | Path, m: Motion) -> Path:
     return path
 
 
-def write_trc(path: str | Path, m: Motion, fps: float) -> Path:
-    """The markers as a TRC (m, OpenSim's layout, the model's ground, the video's frame numbers and time)."""
-    path, x = Path(path), m.markers
+TRC_UNITS = {"m": 1.0, "cm": 100.0, "mm": 1000.0}
+
+
+def write_trc(path: str | Path, m: Motion, fps: float, units: str = "m") -> Path:
+    """The markers as a TRC (metres unless ``units`` says cm or mm; OpenSim's layout, the model's ground,
+    the video's frame numbers and time)."""
+    path, x = Path(path), m.markers * TRC_UNITS[units]
     if not np.isfinite(x).all():
         raise ValueError("a TRC row for OpenSim's IK needs every marker: fill or leave out the frames without them.")
     n, k = x.shape[:2]
     rate = f"{fps:g}"
     lines = [f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
              "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
-             f"{rate}\t{rate}\t{n}\t{k}\tm\t{rate}\t{int(m.frames[0]) + 1 if n else 1}\t{n}",
+             f"{rate}\t{rate}\t{n}\t{k}\t{units}\t{rate}\t{int(m.frames[0]) + 1 if n else 1}\t{n}",
              "Frame#\tTime\t" + "\t\t\t".join(m.marker_names) + "\t\t",
              "\t\t" + "\t".join(f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(k)) + "\t", ""]
     lines += [f"{int(f) + 1}\t{t:.6f}\t" + "\t".join(f"{v:.6f}" for v in row.ravel()) + "\t"

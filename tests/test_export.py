@@ -10,7 +10,7 @@ import pytest
 from conftest import needs_h36m, synthetic_clip
 from poselift.calibration.floor import camera_to_y_up
 from poselift.engine.outputs.clip import CLIP_VERSION, Clip, ClipError
-from poselift.engine.outputs.export import ExportError, export_clip
+from poselift.engine.outputs.export import ExportError, ExportOptions, export_clip
 from poselift.models.skeletons import COCO, H36M, convert, get_skeleton
 
 
@@ -60,13 +60,70 @@ def test_bvh_forward_kinematics_reproduces_motion_capture(s9, tmp_path):
 def test_bvh_of_a_clip_with_gaps_and_other_formats(tmp_path):
     clip = synthetic_clip()
     out, note = export_clip(clip, "bvh", tmp_path / "turn.bvh")
-    assert "3 frame(s) without a person" in note
+    assert note is None  # a gap of 0.1 s is interpolated
     got, valid = check_bvh_reproduces(clip, out, H36M, tol_mm=1.0)
-    assert np.allclose(got[11] - got[11][:1], got[9] - got[9][:1])  # a gap holds the last pose
+    rel = got - got[:, :1]
+    assert np.abs(rel[11] - (rel[9] + rel[13]) / 2).max() < 2.0 and np.abs(rel[11] - rel[9]).max() > 2.0
     out, _ = export_clip(clip, "bvh", tmp_path / "coco.bvh", skeleton="coco17")
     check_bvh_reproduces(clip, out, COCO, tol_mm=1.0)
     text = out.read_text()
-    assert "ROOT nose" in text and f"Frames: {len(clip)}" in text
+    assert "ROOT pelvis" in text and f"Frames: {len(clip)}" in text
+    got = bvh_world_positions(out, len(clip))
+    coco = camera_to_y_up(convert(clip.pose3d.astype(float), "h36m17", "coco17")) / 10
+    hips = (coco[:, COCO.index("left_hip")] + coco[:, COCO.index("right_hip")]) / 2
+    rel = got["pelvis"] - got["nose"]
+    want = hips - coco[:, COCO.index("nose")]
+    assert np.abs(rel[valid] - want[valid]).max() < 0.1  # the root is the mid-hip
+    hierarchy = text.split("MOTION")[0]
+    assert hierarchy.index("JOINT pelvis_to_left_hip") < hierarchy.index("JOINT left_hip")  # the hips hang from it
+    assert "JOINT thorax_to_left_shoulder" in hierarchy and "JOINT thorax_to_nose" in hierarchy
+
+
+def test_bvh_starts_and_ends_where_the_person_is_and_holds_only_long_gaps(tmp_path):
+    clip = synthetic_clip(gaps=(0, 1, 2, 3, 4, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 57, 58, 59))
+    out, note = export_clip(clip, "bvh", tmp_path / "cut.bvh")
+    text = out.read_text()
+    assert "Frames: 52" in text  # frames 5-56: no frozen copies of the first or last pose
+    assert "runs from 0.17 s to 1.87 s (the clip's frames 5-56)" in note
+    assert "last pose seen is held (1.00-1.30 s)" in note
+    got = bvh_world_positions(out, 52)
+    pose = camera_to_y_up(clip.pose3d.astype(float)) / 10
+    rel = np.stack([got[n] for n in H36M.joints], axis=1)
+    rel = rel - rel[:, :1]
+    want = pose[5:57] - pose[5:57, :1]
+    assert np.abs(rel[0] - want[0]).max() < 0.1 and np.abs(rel[-1] - want[-1]).max() < 0.1  # BVH frame 0 = clip frame 5
+    assert np.allclose(rel[30 - 5], rel[29 - 5]) and np.allclose(rel[39 - 5], rel[29 - 5])  # a 0.33 s gap holds
+    _, note = export_clip(clip, "bvh", tmp_path / "filled.bvh", options=ExportOptions(fill_gaps_s=0.5))
+    assert "held" not in note
+
+
+def test_each_format_keeps_the_frames_without_the_person_as_gaps_and_names_them(tmp_path):
+    clip = synthetic_clip(gaps=(0, 1, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39))
+    for fmt, kept_as in (("csv", "empty cells"), ("json", "null"), ("c3d", "invalid points"), ("angles", "empty cells"),
+                         ("npz", "NaN")):
+        out, note = export_clip(clip, fmt, tmp_path / f"g.{fmt}", options=ExportOptions(marker_names="poselift"))
+        assert f"kept as {kept_as}: 0.00-0.03 s, 1.00-1.30 s." in note, fmt
+    out, note = export_clip(clip, "trc", tmp_path / "g.trc", options=ExportOptions(marker_names="pose2sim"))
+    assert "kept as NaN markers: 0.00-0.03 s, 1.00-1.30 s." in note
+    table = pd.read_csv(tmp_path / "g.csv", comment="#")
+    assert table[table.frame.isin(range(30, 40))][["x_mm", "y_mm", "z_mm"]].isna().all().all()
+    assert json.loads((tmp_path / "g.json").read_text())["frames"][35]["pose3d_mm"] is None
+    out, note = export_clip(clip, "trc", tmp_path / "model.trc")  # the OpenSim model's markers leave them out
+    assert "left out: 0.00-0.03 s, 1.00-1.30 s." in note
+    assert int(out.read_text().splitlines()[2].split("\t")[2]) == 60 - 12
+
+
+def test_start_and_end_cut_the_clip_at_the_videos_time(tmp_path):
+    clip = synthetic_clip()
+    out, note = export_clip(clip, "csv", tmp_path / "cut.csv", options=ExportOptions(start_s=0.5, end_s=1.0))
+    table = pd.read_csv(out, comment="#")
+    assert table.time_s.min() == pytest.approx(0.5) and table.time_s.max() == pytest.approx(1.0) and note is None
+    assert len(table) == 16 * 17
+    with pytest.raises(ExportError, match="no frame of the clip lies between --start and --end: give times within "
+                                          "0.00-1.97 s"):
+        export_clip(clip, "csv", tmp_path / "none.csv", options=ExportOptions(start_s=5.0))
+    with pytest.raises(ExportError, match="--start 2 is not before --end 1"):
+        ExportOptions(start_s=2.0, end_s=1.0)
 
 
 def test_csv_and_json(tmp_path):
@@ -91,7 +148,7 @@ def test_trc_and_c3d_markers_match_the_clip(tmp_path):
     import ezc3d
     clip = synthetic_clip()
     want = camera_to_y_up(clip.pose3d.astype(float))
-    out, _ = export_clip(clip, "trc", tmp_path / "m.trc")
+    out, _ = export_clip(clip, "trc", tmp_path / "m.trc", options=ExportOptions(marker_names="pose2sim"))
     lines = out.read_text().splitlines()
     assert lines[2].split("\t")[:5] == ["30", "30", "60", "17", "m"]
     data = pd.read_csv(out, sep="\t", skiprows=5, header=None)
@@ -99,7 +156,7 @@ def test_trc_and_c3d_markers_match_the_clip(tmp_path):
     assert np.allclose(values[20], want[20], atol=1e-3)
     assert np.isnan(values[11]).all()
 
-    out, _ = export_clip(clip, "c3d", tmp_path / "m.c3d")
+    out, _ = export_clip(clip, "c3d", tmp_path / "m.c3d", options=ExportOptions(marker_names="pose2sim"))
     c3d = ezc3d.c3d(str(out))  # an independent reader
     assert c3d["parameters"]["POINT"]["LABELS"]["value"][:3] == ["Hip", "RHip", "RKnee"]
     assert c3d["parameters"]["POINT"]["RATE"]["value"][0] == 30
@@ -107,6 +164,15 @@ def test_trc_and_c3d_markers_match_the_clip(tmp_path):
     assert points.shape == (60, 17, 3)
     assert np.allclose(points[20], want[20], atol=0.01)
     assert np.isnan(points[11]).all()
+    out, _ = export_clip(clip, "c3d", tmp_path / "model.c3d")  # the OpenSim model's markers, in its ground
+    c3d = ezc3d.c3d(str(out))
+    labels = c3d["parameters"]["POINT"]["LABELS"]["value"]
+    assert labels == ["LShoulder", "RShoulder", "LElbow", "RElbow", "LWrist", "RWrist", "LHip", "RHip", "LKnee", "RKnee",
+                      "LAnkle", "RAnkle"]
+    points = np.transpose(c3d["data"]["points"][:3], (2, 1, 0))
+    assert points.shape == (60, 12, 3) and np.isfinite(points).all()  # the 0.1 s gap is filled, as in its TRC
+    width = np.linalg.norm(points[20, labels.index("LHip")] - points[20, labels.index("RHip")])
+    assert width == pytest.approx(np.linalg.norm(want[20, 4] - want[20, 1]), abs=0.01)  # mm
 
 
 def test_mp4_has_the_clips_frame_count(tmp_path):
@@ -172,7 +238,7 @@ def test_grounded_clip_exports_the_walk_through_the_world(tmp_path):
         got = bvh_world_positions(out, len(clip))
         pos = np.stack([got[name] for name in H36M.joints], axis=1)
         assert np.abs(pos[valid] - want[valid]).max() < 0.1  # within 1 mm, root motion included
-        assert "2 frame(s) without a person" in note
+        assert note is None  # 2 frames of gap are interpolated
     tpose = out.read_text().split("MOTION")[0]
     assert "JOINT left_shoulder" in tpose and "OFFSET 0.000000 0.000000 0.000000" in tpose
     out, _ = export_clip(clip, "bvh", tmp_path / "m.bvh", options=ExportOptions(units="m"))

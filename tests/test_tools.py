@@ -52,12 +52,13 @@ def test_bvh_imports_in_blender_upright_on_the_grid_walking_at_the_clips_fps(tmp
 def test_trc_with_gaps_reads_in_opensim_and_its_inverse_kinematics_runs(tmp_path):
     python = python_with("opensim", "POSELIFT_OPENSIM_PYTHON")
     clip, world = grounded_clip()
-    gaps, _ = export_clip(clip, "trc", tmp_path / "gaps.trc")
+    gaps, _ = export_clip(clip, "trc", tmp_path / "gaps.trc", options=ExportOptions(marker_names="pose2sim"))
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     got = run_tool(python, "opensim_ik.py", gaps, tmp_path / "a", tag="OPENSIM")
     assert got["rows"] == len(clip) and got["gap_rows"] == 2 and got["units"] == "m"
     assert got["markers"][:4] == ["Hip", "RHip", "RKnee", "RAnkle"]
-    filled, _ = export_clip(clip, "trc", tmp_path / "filled.trc", options=ExportOptions(fill_gaps_s=0.5))
+    filled, _ = export_clip(clip, "trc", tmp_path / "filled.trc",
+                            options=ExportOptions(marker_names="pose2sim", fill_gaps_s=0.5))
     got = run_tool(python, "opensim_ik.py", filled, tmp_path / "b", tag="OPENSIM")
     assert got["ok"], got["error"]
     assert got["ik_frames"] == len(clip) and got["gap_rows"] == 0
@@ -67,7 +68,7 @@ def test_trc_with_gaps_reads_in_opensim_and_its_inverse_kinematics_runs(tmp_path
 
 def test_trc_layout_follows_opensims_reader_rules(tmp_path):
     clip, _ = grounded_clip()
-    for names, units in (("opensim", "m"), ("poselift", "mm")):
+    for names, units in (("pose2sim", "m"), ("poselift", "mm")):
         out, _ = export_clip(clip, "trc", tmp_path / f"{names}.trc", options=ExportOptions(marker_names=names, units=units))
         lines = out.read_text().split("\n")
         assert lines[0].split("\t")[:3] == ["PathFileType", "4", "(X/Y/Z)"] and lines[0].endswith("\t" + out.name)
@@ -89,12 +90,22 @@ def test_trc_layout_follows_opensims_reader_rules(tmp_path):
         assert np.isnan([float(c) for c in rows[40].split("\t")[2:-1]]).all()
         if names == "poselift":
             assert markers[:2] == ["pelvis", "right_hip"]
+    clip, _ = grounded_clip(gaps=(0, 1, 40, 41))
+    out, note = export_clip(clip, "trc", tmp_path / "model.trc", options=ExportOptions(units="mm"))
+    lines = out.read_text().split("\n")
+    meta = dict(zip(lines[1].split("\t"), lines[2].split("\t")))
+    assert meta["Units"] == "mm" and meta["NumFrames"] == "88" and meta["OrigDataStartFrame"] == "3"
+    assert [x for x in lines[3].rstrip("\t").split("\t")[2:] if x][:3] == ["LShoulder", "RShoulder", "LElbow"]
+    rows = [ln.split("\t") for ln in lines[6:] if ln]
+    assert len(rows) == 88 and [r[0] for r in rows[:2]] == ["3", "4"]  # the clip's frame numbers
+    assert all(np.isfinite([float(c) for c in r[1:-1]]).all() for r in rows)  # gap 40-41 filled, 0-1 left out
+    assert note == "frames without the person (or a gap over 0.25 s) are left out: 0.00-0.03 s."
 
 
 def test_c3d_gap_points_are_invalid_and_zero_not_the_previous_frame(tmp_path):
     import c3d
     clip, _ = grounded_clip()
-    out, _ = export_clip(clip, "c3d", tmp_path / "m.c3d")
+    out, _ = export_clip(clip, "c3d", tmp_path / "m.c3d", options=ExportOptions(marker_names="pose2sim"))
     with open(out, "rb") as fh:
         frames = [points for _, points, _ in c3d.Reader(fh).read_frames()]
     assert len(frames) == len(clip)

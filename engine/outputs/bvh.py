@@ -8,7 +8,12 @@ child hangs from a zero-length branch joint of its own, so every bone direction 
 exactly; positions are exact too when the clip's bone lengths are constant (motion capture), and
 otherwise off only by each bone's deviation from its median length. Y up, centimetres by default,
 channels ZXY (Blender's importer default); the root carries the translation: the person's path
-through the world for a grounded clip, else the pelvis held over the origin, feet on the floor.
+through the world for a grounded clip, else the pelvis held over the origin, feet on the floor. The
+root is the pelvis: a skeleton without one (COCO-17, rooted at the nose) gets a pelvis (mid-hip) and a
+thorax (mid-shoulder) joint, from which its hips, and its shoulders and head, hang.
+
+BVH has no missing frame: the file runs from the first to the last frame with a pose; a gap inside
+up to ``max_gap`` frames is interpolated, a longer one holds the last pose seen before it.
 
 The rest pose is either that mean pose or (``rest="tpose"``, for retargeting onto other rigs) a
 T-pose facing +Z: legs straight down, trunk and head straight up, arms out sideways, the same bone
@@ -22,6 +27,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ...calibration.floor import camera_to_y_up
+from ...models.opensim import fill_gaps as interpolate_gaps
 from ...models.skeletons import Skeleton
 
 MM_TO_CM = 0.1
@@ -113,28 +119,47 @@ def solve_rotations(positions: np.ndarray, rest: np.ndarray, joints: list[BvhJoi
     return local
 
 
-def fill_gaps(pose: np.ndarray) -> tuple[np.ndarray, int]:
-    """Frames without a pose take the nearest earlier one (the first seen pose before it); returns the
-    filled poses and how many frames were filled. BVH has no notion of a missing frame."""
+def fill_gaps(pose: np.ndarray, max_gap: int) -> tuple[np.ndarray, slice, np.ndarray]:
+    """The poses (T, J, 3) from the first to the last frame with a pose, each gap inside up to
+    ``max_gap`` frames interpolated and each longer one holding the last pose before it; also which
+    frames of ``pose`` are kept, and which of the kept frames hold a pose."""
     valid = np.isfinite(pose).all(axis=(1, 2))
     if not valid.any():
         raise ValueError("the clip has no frame with a pose: there is nothing to animate.")
-    idx = np.where(valid, np.arange(len(pose)), -1)
-    idx = np.maximum.accumulate(idx)
-    idx[idx < 0] = np.flatnonzero(valid)[0]
-    return pose[idx], int((~valid).sum())
+    seen = np.flatnonzero(valid)
+    kept = slice(int(seen[0]), int(seen[-1]) + 1)
+    filled = interpolate_gaps(pose[kept], max_gap)
+    ok = np.isfinite(filled).all(axis=(1, 2))
+    idx = np.maximum.accumulate(np.where(ok, np.arange(len(filled)), 0))
+    return filled[idx], kept, ~ok
+
+
+def with_pelvis(skeleton: Skeleton, pose: np.ndarray) -> tuple[Skeleton, np.ndarray]:
+    """``skeleton`` and ``pose`` (T, J, 3) unchanged when rooted at a pelvis; otherwise with a pelvis root
+    (mid-hip) and a thorax (mid-shoulder) added in front, the hips hanging from the pelvis and the
+    shoulders and the old root from the thorax."""
+    if skeleton.joints[skeleton.parents.index(-1)] == "pelvis":
+        return skeleton, pose
+    j = skeleton.index
+    pelvis = (pose[:, j("left_hip")] + pose[:, j("right_hip")]) / 2
+    thorax = (pose[:, j("left_shoulder")] + pose[:, j("right_shoulder")]) / 2
+    parents = [-1, 0]
+    for name, p in zip(skeleton.joints, skeleton.parents):
+        parents.append(0 if name.endswith("_hip") else 1 if p < 0 or name.endswith("_shoulder") else p + 2)
+    rooted = Skeleton(skeleton.name, ("pelvis", "thorax", *skeleton.joints), tuple(parents))
+    return rooted, np.concatenate([pelvis[:, None], thorax[:, None], pose], axis=1)
 
 
 def tpose_direction(skeleton: Skeleton, joint: int) -> np.ndarray:
     """The T-pose direction (Y up, facing +Z, the person's left at +X) of the bone ending at ``joint``."""
-    name, parent = skeleton.joints[joint], skeleton.joints[skeleton.parents[joint]]
+    name = skeleton.joints[joint]
     side = 1.0 if name.startswith("left_") else -1.0 if name.startswith("right_") else 0.0
     part = name.split("_", 1)[-1]
     if part in ("shoulder", "elbow", "wrist"):
         return np.array([side, 0.0, 0.0])
-    if part == "hip" and parent == "pelvis":
+    if part == "hip":
         return np.array([side, 0.0, 0.0])
-    if part in ("hip", "knee", "ankle"):  # COCO's hips hang from the shoulders
+    if part in ("knee", "ankle"):
         return np.array([0.0, -1.0, 0.0])
     if side:  # eyes, ears: up and out
         return _unit(np.array([side, 1.0, 0.0]))
@@ -158,11 +183,13 @@ def rest_pose(rel: np.ndarray, skeleton: Skeleton, rest: str = "mean") -> np.nda
 
 
 def write_bvh(path, pose3d_mm: np.ndarray, fps: float, skeleton: Skeleton, y_up: bool = False,
-              units_per_mm: float = MM_TO_CM, rest: str = "mean") -> int:
+              units_per_mm: float = MM_TO_CM, rest: str = "mean", max_gap: int = 0) -> tuple[slice, np.ndarray]:
     """Write ``pose3d_mm`` (T, J, 3) as BVH: world positions already Y up with the floor at 0 when
     ``y_up``, else root-relative camera axes (then the lowest joint is stood on the floor, the root
-    over the origin). Returns the number of gap frames filled."""
-    pose, filled = fill_gaps(np.asarray(pose3d_mm, dtype=np.float64))
+    over the origin). Returns the frames of ``pose3d_mm`` written and which of them hold the last pose
+    seen (see :func:`fill_gaps`)."""
+    pose, kept, held = fill_gaps(np.asarray(pose3d_mm, dtype=np.float64), max_gap)
+    skeleton, pose = with_pelvis(skeleton, pose)
     root = skeleton.parents.index(-1)
     pos = (pose if y_up else camera_to_y_up(pose)) * units_per_mm
     if not y_up:  # stand the person on the floor (Y = 0) at the origin, whichever joint is the root
@@ -201,4 +228,4 @@ def write_bvh(path, pose3d_mm: np.ndarray, fps: float, skeleton: Skeleton, y_up:
         lines.append(" ".join(f"{v:.6f}" for v in values))
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
-    return filled
+    return kept, held

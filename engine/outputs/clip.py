@@ -49,6 +49,15 @@ class Clip:
     def __len__(self) -> int:
         return len(self.pose3d)
 
+    def between(self, start_s: float | None = None, end_s: float | None = None) -> "Clip":
+        """The frames whose timestamps lie from ``start_s`` to ``end_s`` (either open when None)."""
+        t = self.timestamps
+        keep = (t >= (-np.inf if start_s is None else start_s)) & (t <= (np.inf if end_s is None else end_s))
+        cut = {k: None if getattr(self, k) is None else getattr(self, k)[keep]
+               for k in ("pose3d", "keypoints", "confidence", "uncertainty", "timestamps", "mediapipe_world",
+                         "refined", *self.WORLD_ARRAYS)}
+        return Clip(fps=self.fps, meta=self.meta, **cut)
+
     @classmethod
     def from_results(cls, results: list, fps: float, meta: dict | None = None,
                      pixel_scale: tuple[float, float] = (1.0, 1.0)) -> "Clip":

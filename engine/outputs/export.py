@@ -1,9 +1,11 @@
-"""Clip export: npz, CSV, JSON, BVH, TRC (OpenSim), C3D, the side-by-side MP4, and the joint angles
-as an OpenSim .mot or CSV, each in the skeleton format the user picks. A grounded clip exports in the gravity-aligned world (Y up, the floor
-at 0, the person moving through it); a root-relative one (made before grounding, or with
-``frame="camera"``) as before, the pelvis fixed, in camera axes turned Y up. Frames without a person
-stay gaps (empty, null, NaN or an invalid marker), except in BVH, which cannot express one. Files are
-written atomically and never overwrite without ``overwrite=True``."""
+"""Clip export: npz, CSV, JSON, BVH, TRC, C3D, the side-by-side MP4, the coordinates of Pose2Sim's
+OpenSim model as a .mot, and the camera-axes joint angles as CSV, each in the skeleton format the user
+picks. A grounded clip exports in the gravity-aligned world (Y up, the floor at 0, the person moving
+through it); a root-relative one (made before grounding, or with ``frame="camera"``) as before, the
+pelvis fixed, in camera axes turned Y up. Frames without a person stay gaps (empty, null, NaN or an
+invalid marker) and the note names them; the OpenSim model's .mot and TRC leave them out (OpenSim's
+tools need every value in every row), and BVH, which cannot express one, starts and ends where the
+person is seen. Files are written atomically and never overwrite without ``overwrite=True``."""
 from __future__ import annotations
 
 import csv
@@ -16,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...calibration.floor import camera_to_y_up
+from ...calibration.floor import Ground, camera_to_y_up
 from ...errors import UserError
+from ...models import opensim as osm
 from ...models.angles import ANGLE_NAMES, joint_angles
 from ...models.skeletons import H36M, Skeleton, convert_largest, get_skeleton
 from ..live.world import camera_position, has_world
@@ -34,7 +37,10 @@ class ExportError(UserError, ValueError):
 
 FRAMES = ("auto", "world", "camera")
 UNITS = {"mm": 1.0, "cm": 0.1, "m": 0.001}
-MARKER_NAMES = ("opensim", "poselift")
+# opensim: the markers of Pose2Sim's OpenSim model (its BlazePose set: LHip, RHeel, ...) in its ground,
+# as its scaling and IK setups read them; pose2sim: the skeleton's joints as Pose2Sim and Sports2D
+# spell them (Hip, LHip, Neck, ...); poselift: the skeleton's joints as poselift names them (left_hip)
+MARKER_NAMES = ("opensim", "pose2sim", "poselift")
 CSV_ROWS = ("joint", "frame")
 # Marker names as Pose2Sim and Sports2D write them (LHip, RKnee, ...), for OpenSim's marker sets.
 OPENSIM_NAMES = {"pelvis": "Hip", "thorax": "Neck", "neck_nose": "Nose", "head_top": "Head", "neck": "Neck",
@@ -46,9 +52,12 @@ class ExportOptions:
     frame: str = "auto"  # world (grounded clips), camera (root-relative, as before), auto: world when it can
     units: str | None = None  # mm, cm or m; None: the format's default (BVH cm, TRC m, the others mm)
     rest: str = "mean"  # BVH rest pose: the clip's mean pose, or a T-pose (for retargeting)
-    marker_names: str = "opensim"  # TRC/C3D marker names: Pose2Sim's (LHip, ...) or poselift's (left_hip, ...)
+    marker_names: str = "opensim"  # TRC/C3D markers, one of MARKER_NAMES
     rows: str = "joint"  # CSV: one row per frame and joint, or one row per frame
-    fill_gaps_s: float = 0.0  # interpolate gaps up to this long (s); OpenSim's IK cannot step over a gap
+    # interpolate gaps up to this long (s); None: the OpenSim model's files osm.MAX_GAP_S, the others none
+    fill_gaps_s: float | None = None
+    start_s: float | None = None  # export only the frames from this time of the video (s) ...
+    end_s: float | None = None  # ... to this one
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("frame", self.frame, FRAMES), ("units", self.units, (None, *UNITS)),
@@ -56,21 +65,24 @@ class ExportOptions:
                                      ("rows", self.rows, CSV_ROWS)):
             if value not in allowed:
                 raise ExportError(f"{name} {value!r} is not one of {', '.join(a for a in allowed if a)}.")
-        if not 0 <= self.fill_gaps_s <= 10:
+        if self.fill_gaps_s is not None and not 0 <= self.fill_gaps_s <= 10:
             raise ExportError(f"--fill-gaps {self.fill_gaps_s:g} is out of range: give 0 to 10 seconds.")
+        if self.start_s is not None and self.end_s is not None and self.start_s >= self.end_s:
+            raise ExportError(f"--start {self.start_s:g} is not before --end {self.end_s:g}: give a start "
+                              f"earlier than the end.")
+
+    def gap_s(self, default: float = 0.0) -> float:
+        return default if self.fill_gaps_s is None else self.fill_gaps_s
 
 
-def interpolate_gaps(pose: np.ndarray, max_frames: int) -> np.ndarray:
-    """Poses (N, J, 3) with each run of missing frames no longer than ``max_frames`` and seen on both
-    sides filled by linear interpolation; longer gaps and the ends stay missing."""
-    seen = np.isfinite(pose).all(axis=(1, 2))
-    out = pose.copy()
-    idx = np.flatnonzero(seen)
-    for a, b in zip(idx[:-1], idx[1:]):
-        if 1 < b - a <= max_frames + 1:
-            w = (np.arange(a + 1, b) - a)[:, None, None] / (b - a)
-            out[a + 1:b] = (1 - w) * pose[a] + w * pose[b]
-    return out
+def gaps_note(seen: np.ndarray, times: np.ndarray, kept_as: str) -> str | None:
+    """The note naming the time ranges of the frames not ``seen``, kept in the file ``kept_as``."""
+    ranges = osm.missing_ranges(seen, times)
+    return f"frames without the person are kept as {kept_as}: {osm.spans(ranges)}." if ranges else None
+
+
+def _notes(*notes: str | None) -> str | None:
+    return " ".join(n for n in notes if n) or None
 
 
 def opensim_name(joint: str) -> str:
@@ -84,9 +96,31 @@ def opensim_name(joint: str) -> str:
 
 
 def marker_names(sk: Skeleton, style: str) -> list[str]:
-    names = [opensim_name(j) if style == "opensim" else j for j in sk.joints]
+    names = [opensim_name(j) if style == "pose2sim" else j for j in sk.joints]
     # a skeleton with two joints of one Pose2Sim name (MPI's head and head top) keeps its own for the second
     return [n if names.index(n) == i else sk.joints[i] for i, n in enumerate(names)]
+
+
+def model_motion(clip: Clip, world: bool, options: ExportOptions) -> osm.Motion:
+    """The OpenSim model's coordinates and markers (``models.opensim``) of the clip: in the world when
+    ``world``, else root-relative in camera axes turned Y up; heels and toes from MediaPipe's own 3D
+    when the clip has it."""
+    pose = in_format(clip, H36M, world)[0]
+    if world:
+        to_y_up = Ground.from_dict(clip.meta["world"]["ground"]).rotation
+    else:
+        pose, to_y_up = camera_to_y_up(pose), camera_to_y_up(np.eye(3))
+    feet = None if clip.mediapipe_world is None else osm.foot_points(pose, clip.mediapipe_world, to_y_up)
+    m = osm.motion(pose, clip.timestamps, clip.fps, feet, max_gap_s=options.gap_s(osm.MAX_GAP_S))
+    if not len(m.frames):
+        raise ExportError("no frame of the clip has the whole person, which OpenSim's model needs: export "
+                          "another time range, or --marker-names poselift to keep every frame.")
+    return m
+
+
+def _model_markers_note(sk: Skeleton) -> str | None:
+    return None if sk is H36M else (f"the OpenSim model's markers do not depend on --skeleton {sk.name}: "
+                                    f"it applies with --marker-names pose2sim or poselift.")
 
 
 def uses_world(clip: Clip, options: ExportOptions) -> bool:
@@ -131,12 +165,19 @@ def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name
         raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}.")
     if len(clip) == 0:
         raise ExportError("the clip is empty: record or process some frames before exporting.")
+    if options.start_s is not None or options.end_s is not None:
+        whole = clip.timestamps
+        clip = clip.between(options.start_s, options.end_s)
+        if len(clip) == 0:
+            raise ExportError(f"no frame of the clip lies between --start and --end: give times within "
+                              f"{whole[0]:.2f}-{whole[-1]:.2f} s.")
     sk = get_skeleton(skeleton)
     out = Path(out)
     _check_target(out, overwrite)
     world = uses_world(clip, options)
     if fmt == "npz":  # Clip.save is atomic itself
-        return write_npz(out, clip, sk), None
+        return write_npz(out, clip, sk), gaps_note(np.isfinite(clip.pose3d).all(axis=(1, 2)), clip.timestamps,
+                                                   "NaN")
     if video is not None and not Path(video).is_file():
         raise ExportError(f"video {video} does not exist: check the path given with --video.")
     notes: list[str] = []
@@ -173,11 +214,18 @@ def write_npz(path: Path, clip: Clip, sk: Skeleton) -> Path:
 def write_bvh_clip(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
     _, per_mm = _scale(options, "cm")
     pose = in_format(clip, sk, world)[0]
-    filled = write_bvh(path, pose, clip.fps, sk, y_up=world, units_per_mm=per_mm, rest=options.rest)
-    if not filled:
-        return None
-    return (f"BVH cannot hold a missing frame: {filled} frame(s) without a person repeat the last "
-            f"pose seen (the npz, CSV, JSON, TRC and C3D exports keep them as gaps).")
+    gap_s = options.gap_s(osm.MAX_GAP_S)
+    kept, held = write_bvh(path, pose, clip.fps, sk, y_up=world, units_per_mm=per_mm, rest=options.rest,
+                           max_gap=round(gap_s * clip.fps))
+    t = clip.timestamps
+    notes = []
+    if kept.start > 0 or kept.stop < len(clip):
+        notes.append(f"the BVH runs from {t[kept.start]:.2f} s to {t[kept.stop - 1]:.2f} s (the clip's frames "
+                     f"{kept.start}-{kept.stop - 1}), where the person is seen.")
+    if held.any():
+        notes.append(f"BVH cannot hold a missing frame: in the gaps over {gap_s:g} s the last pose seen is held "
+                     f"({osm.spans(osm.missing_ranges(~held, t[kept]))}).")
+    return _notes(*notes)
 
 
 def _header(clip: Clip, sk: Skeleton, world: bool, units: str) -> dict:
@@ -188,7 +236,7 @@ def _header(clip: Clip, sk: Skeleton, world: bool, units: str) -> dict:
     return doc
 
 
-def write_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> None:
+def write_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
     """One row per frame and joint (or per frame); units in the column names, axes, fps and skeleton in
     the ``#`` header lines; gaps as empty cells."""
     pose, kp, conf, sigma = in_format(clip, sk, world)
@@ -198,13 +246,14 @@ def write_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options: Export
     with open(path, "w", newline="") as fh:
         for key, value in _header(clip, sk, world, units).items():
             fh.write(f"# {key}: {value}\n")
+        note = gaps_note(np.isfinite(pose).all(axis=(1, 2)), clip.timestamps, "empty cells")
         w = csv.writer(fh)
         cell = lambda v, fmt: format(v, fmt) if np.isfinite(v) else ""  # noqa: E731
         if options.rows == "frame":
             w.writerow(["frame", "time_s"] + [f"{j}_{a}" for j in sk.joints for a in xyz_names])
             for f in range(len(clip)):
                 w.writerow([f, f"{clip.timestamps[f]:.4f}"] + [cell(v, ".4f") for v in pose[f].ravel()])
-            return
+            return note
         w.writerow(["frame", "time_s", "joint", *xyz_names, "confidence", "uncertainty_mm", "u_px", "v_px"])
         for f in range(len(clip)):
             seen = np.isfinite(pose[f]).all()
@@ -213,9 +262,10 @@ def write_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options: Export
                 extra = [f"{conf[f, j]:.3f}", f"{sigma[f, j]:.1f}"] if seen else ["", ""]
                 uv = [f"{kp[f, j, 0]:.1f}", f"{kp[f, j, 1]:.1f}"] if seen else ["", ""]
                 w.writerow([f, f"{clip.timestamps[f]:.4f}", name, *xyz, *extra, *uv])
+    return note
 
 
-def write_json(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> None:
+def write_json(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
     pose, kp, conf, sigma = in_format(clip, sk, world)
     frames = []
     for f in range(len(clip)):
@@ -234,19 +284,24 @@ def write_json(path: Path, clip: Clip, sk: Skeleton, world: bool, options: Expor
            "axes": header.pop("axes"), **{k: v for k, v in header.items() if k not in ("fps", "skeleton", "units")},
            "meta": {k: v for k, v in clip.meta.items() if k not in ("skeleton", "units")}, "frames": frames}
     Path(path).write_text(json.dumps(doc))
+    return gaps_note(np.isfinite(pose).all(axis=(1, 2)), clip.timestamps, "null")
 
 
 def markers_y_up(clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> np.ndarray:
     """Marker positions (T, J, 3) in mm, Y up (OpenSim's and most biomechanics tools' convention):
     the world's, or the camera's axes turned Y up for a root-relative clip; short gaps filled if asked."""
-    pose = in_format(clip, sk, world)[0]
-    pose = interpolate_gaps(pose, round(options.fill_gaps_s * clip.fps)) if options.fill_gaps_s else pose
+    pose = osm.fill_gaps(in_format(clip, sk, world)[0], round(options.gap_s() * clip.fps))
     return pose if world else camera_to_y_up(pose)
 
 
-def write_trc(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> None:
+def write_trc(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
     """OpenSim marker file as OpenSim's own TRC writer lays it out: tab separated, Y up, metres by
-    default; a frame without a person keeps every column, as NaN, and every data row ends with a tab."""
+    default. The OpenSim model's markers (``marker_names="opensim"``) keep only the frames with the whole
+    person; the skeleton's joints keep every frame, a frame without a person as NaN in every column."""
+    if options.marker_names == "opensim":
+        m = model_motion(clip, world, options)
+        osm.write_trc(path, m, clip.fps, options.units or "m")
+        return _notes(m.note(), _model_markers_note(sk))
     units, per_mm = _scale(options, "m")
     m = markers_y_up(clip, sk, world, options) * per_mm
     n, j = m.shape[:2]
@@ -262,17 +317,25 @@ def write_trc(path: Path, clip: Clip, sk: Skeleton, world: bool, options: Export
         cells = [f"{v:.{digits}f}" if np.isfinite(v) else "NaN" for v in m[f].ravel()]
         lines.append(f"{f + 1}\t{clip.timestamps[f] - clip.timestamps[0]:.6f}\t" + "\t".join(cells) + "\t")
     Path(path).write_text("\n".join(lines) + "\n")
+    return gaps_note(np.isfinite(m).all(axis=(1, 2)), clip.timestamps, "NaN markers")
 
 
-def write_c3d(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> None:
-    """C3D points (mm, Y up) through ezc3d; a frame without a person has invalid points (residual -1,
-    coordinates 0), the format's own way of marking a gap."""
+def write_c3d(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
+    """C3D points (mm, Y up) through ezc3d, every frame of the clip; a frame without a person has invalid
+    points (residual -1, coordinates 0), the format's own way of marking a gap. The OpenSim model's
+    markers are in its ground, invalid in the frames its TRC leaves out."""
     import ezc3d
 
-    m = markers_y_up(clip, sk, world, options)
+    if options.marker_names == "opensim":
+        motion = model_motion(clip, world, options)
+        names, note = motion.marker_names, _model_markers_note(sk)
+        m = np.full((len(clip), len(names), 3), np.nan)
+        m[motion.frames] = 1000.0 * motion.markers
+    else:
+        m, names, note = markers_y_up(clip, sk, world, options), marker_names(sk, options.marker_names), None
     c = ezc3d.c3d()
     c["parameters"]["POINT"]["RATE"]["value"] = [float(clip.fps)]
-    c["parameters"]["POINT"]["LABELS"]["value"] = [n[:30] for n in marker_names(sk, options.marker_names)]
+    c["parameters"]["POINT"]["LABELS"]["value"] = [n[:30] for n in names]
     c["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
     c.add_parameter("POINT", "X_SCREEN", "+X")
     c.add_parameter("POINT", "Y_SCREEN", "+Y")
@@ -280,6 +343,7 @@ def write_c3d(path: Path, clip: Clip, sk: Skeleton, world: bool, options: Export
     points[:3] = np.transpose(m, (2, 1, 0))  # NaN where there is no person: written as invalid points
     c["data"]["points"] = points
     c.write(str(path))
+    return _notes(gaps_note(np.isfinite(m).all(axis=(1, 2)), clip.timestamps, "invalid points"), note)
 
 
 def clip_angles(clip: Clip, world: bool) -> dict[str, np.ndarray]:
@@ -295,21 +359,21 @@ def _angles_note(world: bool) -> str | None:
 
 
 def write_mot(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
-    """The angles as an OpenSim motion file (Storage format: header, ``endheader``, tab separated, degrees)."""
-    angles = clip_angles(clip, world)
-    time = clip.timestamps - clip.timestamps[0]
-    lines = [Path(path).name, "version=1", f"nRows={len(clip)}", f"nColumns={len(ANGLE_NAMES) + 1}", "inDegrees=yes",
-             "endheader", "time\t" + "\t".join(ANGLE_NAMES)]
-    for f in range(len(clip)):
-        lines.append(f"{time[f]:.6f}\t" + "\t".join(f"{angles[a][f]:.4f}" if np.isfinite(angles[a][f]) else "NaN"
-                                                     for a in ANGLE_NAMES))
-    Path(path).write_text("\n".join(lines) + "\n")
-    return _angles_note(world)
+    """The coordinates of Pose2Sim's OpenSim model (``models.opensim``) as an OpenSim motion file: the
+    video's time, only the frames with the whole person (short gaps filled)."""
+    if not world:
+        raise ExportError("a .mot holds the OpenSim model's coordinates, which need the clip in the world: "
+                          "process the video again with grounding (and export without --frame camera), or "
+                          "export --to angles for angles in camera axes.")
+    m = model_motion(clip, world, options)
+    osm.write_mot(path, m)
+    return m.note()
 
 
 def write_angles_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
     """The angles as CSV, one row per frame, conventions in ``models.angles``; gaps as empty cells."""
     angles = clip_angles(clip, world)
+    seen = np.isfinite(np.stack(list(angles.values()), axis=1)).any(axis=1)
     with open(path, "w", newline="") as fh:
         fh.write(f"# fps: {clip.fps}\n# units: degrees\n# conventions: poselift.models.angles (X forward, Y up, "
                  f"Z right body frames)\n")
@@ -318,9 +382,9 @@ def write_angles_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options:
         for f in range(len(clip)):
             w.writerow([f, f"{clip.timestamps[f]:.4f}"] + [f"{angles[a][f]:.2f}" if np.isfinite(angles[a][f]) else ""
                                                             for a in ANGLE_NAMES])
-    return _angles_note(world)
+    return _notes(gaps_note(seen, clip.timestamps, "empty cells"), _angles_note(world))
 
 
-# Writers of the formats with no note for the user return None.
+# Each writer returns a note for the user, or None.
 WRITERS = {"csv": write_csv, "json": write_json, "bvh": write_bvh_clip, "trc": write_trc, "c3d": write_c3d,
            "mot": write_mot, "angles": write_angles_csv}

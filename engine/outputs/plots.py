@@ -1,11 +1,14 @@
 """PNG plots of a clip for a quick look without other tools: joint angles over time, and the walk
-seen from above (matplotlib, the ``plots`` extra)."""
+seen from above (matplotlib, the ``plots`` extra). Frames without the person break every line (never
+joined across, as if one person had walked on to where the next one appears) and are shaded grey on
+the time axes."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
+from ...models.opensim import missing_ranges, spans
 from ..live.world import camera_position, has_world, world_pose
 from .clip import Clip
 from .export import clip_angles
@@ -25,6 +28,12 @@ def _pyplot():
     return plt
 
 
+def shade_missing(ax, ranges: list[tuple[float, float]], fps: float) -> None:
+    """Grey bands over the time ranges without the person (half a frame wider each side)."""
+    for k, (a, b) in enumerate(ranges):
+        ax.axvspan(a - 0.5 / fps, b + 0.5 / fps, color="0.85", zorder=0, label=None if k else "no person")
+
+
 def write_plots(clip: Clip, out_dir: str | Path, stem: str) -> list[Path]:
     """``STEM_angles.png`` and, for a grounded clip, ``STEM_trajectory.png`` in ``out_dir``."""
     plt = _pyplot()
@@ -32,8 +41,12 @@ def write_plots(clip: Clip, out_dir: str | Path, stem: str) -> list[Path]:
     world = has_world(clip)
     angles = clip_angles(clip, world)
     t = clip.timestamps - clip.timestamps[0]
+    pose = world_pose(clip) / 1000.0 if world else clip.pose3d
+    missing = missing_ranges(np.isfinite(pose).all(axis=(1, 2)), t)
+    without = f"; no person {spans(missing)} (grey)" if missing else ""
     fig, axes = plt.subplots(3, 2, figsize=(11, 8), sharex=True)
     for ax, (names, title) in zip(axes.ravel(), ANGLE_PANELS):
+        shade_missing(ax, missing, clip.fps)
         if isinstance(names, tuple):
             for name in names:
                 ax.plot(t, angles[name], label=name.replace("_", " "))
@@ -46,14 +59,14 @@ def write_plots(clip: Clip, out_dir: str | Path, stem: str) -> list[Path]:
         ax.legend(loc="upper right", fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("time (s)")
-    fig.suptitle(f"{stem}: joint angles" + ("" if world else " (trunk and pelvis with the camera taken as level)"))
+    fig.suptitle(f"{stem}: joint angles" + ("" if world else " (trunk and pelvis with the camera taken as level)")
+                 + without)
     fig.tight_layout()
     paths = [out_dir / f"{stem}_angles.png"]
     fig.savefig(paths[0], dpi=90)
     plt.close(fig)
     if not world:
         return paths
-    pose = world_pose(clip) / 1000.0
     cam = camera_position(clip) / 1000.0
     fig, (top, side) = plt.subplots(1, 2, figsize=(11, 4.5))
     top.plot(pose[:, 0, 0], pose[:, 0, 2], color="0.3", label="root (pelvis)")
@@ -68,6 +81,7 @@ def write_plots(clip: Clip, out_dir: str | Path, stem: str) -> list[Path]:
     top.set_title("from above")
     top.legend(fontsize=8)
     top.grid(alpha=0.3)
+    shade_missing(side, missing, clip.fps)
     side.plot(t, pose[:, 0, 1], label="root height")
     side.plot(t, pose[:, 10, 1], label="head top height")
     side.plot(t, np.linalg.norm(np.gradient(pose[:, 0, [0, 2]], t, axis=0), axis=-1), label="root speed (m/s)")
@@ -76,7 +90,7 @@ def write_plots(clip: Clip, out_dir: str | Path, stem: str) -> list[Path]:
     side.set_title("height above the floor, speed")
     side.legend(fontsize=8)
     side.grid(alpha=0.3)
-    fig.suptitle(f"{stem}: trajectory (subject height {clip.meta['world'].get('height_m', '?')} m)")
+    fig.suptitle(f"{stem}: trajectory (subject height {clip.meta['world'].get('height_m', '?')} m){without}")
     fig.tight_layout()
     paths.append(out_dir / f"{stem}_trajectory.png")
     fig.savefig(paths[1], dpi=90)
