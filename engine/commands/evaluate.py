@@ -10,10 +10,12 @@ from ...models.errors import ConfigError
 from ...models.suites import SUITES
 from .options import (
     FIELD_OF_VIEW,
+    MAX_PEOPLE,
     add_flip_arg,
     add_height_arg,
     add_refiner_args,
     add_weights_arg,
+    int_between,
 )
 
 
@@ -41,6 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--world", action="store_true",
                    help="the world protocol instead: root trajectory, absolute MPJPE and floor on S9/S11 "
                         "(--sources gt sh), with --height and with each subject's own height")
+    e.add_argument("--multiview", type=Path, metavar="DIR",
+                   help="real video instead: a calibrated multi-camera recording (DIR/videos/camNN.mp4 and one "
+                        "Qualisys .qca.txt or Pose2Sim .toml in DIR/calibration/); each view through the default "
+                        "pipeline, scored against the people triangulated from all views (docs/multiview.md)")
+    e.add_argument("--people", type=int_between(1, MAX_PEOPLE, "a number of people"), default=2,
+                   help="--multiview: the most people looked for in each view (default 2)")
     add_height_arg(e)
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     add_refiner_args(e)
@@ -58,6 +66,8 @@ def run(args: argparse.Namespace) -> None:
     from ...models.h36m import FPS
     from ...models.suites import NOTES, load_suite
 
+    if args.multiview:
+        return _run_multiview(args)
     if args.sequence_step < 1:
         raise ConfigError(f"--sequence-step must be at least 1 (1 scores every sequence), got {args.sequence_step}.")
     model = load_weights(args.weights)
@@ -108,5 +118,21 @@ def _run_world(args: argparse.Namespace, model) -> None:
     print(tables)
     if args.json:
         Path(args.json).write_text(json.dumps({"weights": str(args.weights), "results": results}, indent=2))
+    if args.markdown:
+        Path(args.markdown).write_text(tables + "\n")
+
+
+def _run_multiview(args: argparse.Namespace) -> None:
+    from ..live.factory import PipelineOptions
+    from ..live.world import WorldSettings
+    from ..offline.multiview import evaluate_multiview, markdown_tables, to_json
+
+    options = PipelineOptions(weights=args.weights, flip=not args.no_flip, world=WorldSettings(args.height))
+    result = evaluate_multiview(args.multiview, options, args.people, progress=not args.quiet)
+    tables = markdown_tables(result)
+    print(tables)
+    print(f"({result['runtime_s']:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(to_json(result))
     if args.markdown:
         Path(args.markdown).write_text(tables + "\n")

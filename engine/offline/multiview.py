@@ -8,6 +8,7 @@ all views into the reference (:mod:`calibration.people`); each camera's clips ar
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -248,6 +249,17 @@ def summary(cameras: list[dict]) -> dict:
            for k in CAMERA_KEYS}
     out.update({k: _nan_mean(r.get(k) for r in rows) for k in PERSON_KEYS})
     return out
+
+
+def to_json(result: dict) -> str:
+    """The result as JSON, a NaN (nothing to score) written as null."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return None if isinstance(value, float) and not np.isfinite(value) else value
+    return json.dumps(plain(result), indent=2)
 
 
 def _fmt(value, digits: int = 0) -> str:

@@ -2,6 +2,8 @@
 floor, foot height in contact, root trajectory, joint angles, and which person the result followed."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -90,7 +92,8 @@ def people_under(keypoints: np.ndarray, ref_2d: np.ndarray, gate: float = FOLLOW
     """Which reference person (F,) a result's 2D joints (F, J, 2) lie on in each frame, given the
     reference people's projections (F, P, J, 2): the nearest within ``gate``, -1 for none (or no result)."""
     kp, ref = np.asarray(keypoints, np.float64), np.asarray(ref_2d, np.float64)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no result, or nobody, in that frame
         size = np.linalg.norm(np.nanmax(ref, -2) - np.nanmin(ref, -2), axis=-1)  # (F, P)
         cost = np.nanmedian(np.linalg.norm(kp[:, None] - ref, axis=-1), axis=-1) / np.maximum(size, 1.0)
     cost = np.where(np.isfinite(cost), cost, np.inf)
