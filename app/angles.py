@@ -1,18 +1,18 @@
-"""The live joint-angle plot and the picker of the angle it shows."""
+"""The live joint-angle plot, with the picker of the angle it shows."""
 from __future__ import annotations
 
 from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from .views import SIDE_RGBA
 
 
 class AnglePlot(pg.PlotWidget):
-    """The last seconds of one joint angle, left and right (or one trunk/pelvis angle), live; the
-    angle's name labels the vertical axis."""
+    """The last seconds of one joint angle, left and right (or one trunk/pelvis angle), live, titled
+    with the angle's name; the angle is picked in the plot's top-right corner (``picker``)."""
 
     CHOICES = {"hip flexion": ("hip_flexion_l", "hip_flexion_r"), "knee flexion": ("knee_flexion_l", "knee_flexion_r"),
                "hip abduction": ("hip_abduction_l", "hip_abduction_r"),
@@ -32,16 +32,25 @@ class AnglePlot(pg.PlotWidget):
         colours = [[int(255 * c) for c in SIDE_RGBA[side][:3]] for side in (-1, 1)]
         self.curves = [self.plot([], [], pen=pg.mkPen(colours[i], width=2), name=("left", "right")[i]) for i in range(2)]
         self._samples: deque[tuple[float, dict]] = deque()
-        self.choose(next(iter(self.CHOICES)))
+        self.picker = QtWidgets.QComboBox(self, toolTip="The joint angle plotted")
+        self.picker.addItems(list(self.CHOICES))
+        corner = QtWidgets.QGridLayout(self)
+        corner.setContentsMargins(0, 3, 6, 0)
+        corner.addWidget(self.picker, 0, 0, QtCore.Qt.AlignTop | QtCore.Qt.AlignRight)
+        self.picker.currentTextChanged.connect(self._chosen)
+        self._chosen(self.picker.currentText())
 
     def choose(self, name: str) -> None:
-        self.choice = name
-        self.setLabel("left", f"{name.capitalize()} (deg)")
-        self._redraw()
+        self.picker.setCurrentText(name)
 
-    def label(self) -> str:
-        """The vertical axis's label: the angle shown, and its unit."""
-        return self.getAxis("left").labelText
+    def title(self) -> str:
+        """The angle shown, and its unit."""
+        return self.getPlotItem().titleLabel.text
+
+    def _chosen(self, name: str) -> None:
+        self.choice = name
+        self.setTitle(f"{name.capitalize()} (deg)", size="10pt", justify="left")
+        self._redraw()
 
     def add(self, t: float, angles: dict[str, float] | None) -> None:
         """One frame's angles (None: no person; the curve breaks)."""
@@ -67,23 +76,3 @@ class AnglePlot(pg.PlotWidget):
             else:
                 curve.setData([], [])
 
-
-class AnglePanel(QtWidgets.QWidget):
-    """The angle plot under its picker, so that the choice sits beside what it changes."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.plot = AnglePlot()
-        self.picker = QtWidgets.QComboBox(toolTip="The joint angle plotted below, left and right")
-        self.picker.addItems(list(AnglePlot.CHOICES))
-        self.picker.currentTextChanged.connect(self.plot.choose)
-        header = QtWidgets.QHBoxLayout()
-        header.setContentsMargins(6, 2, 6, 2)
-        header.addWidget(QtWidgets.QLabel("Joint angle"))
-        header.addWidget(self.picker)
-        header.addStretch()
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addLayout(header)
-        layout.addWidget(self.plot)

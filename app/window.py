@@ -14,7 +14,7 @@ from ..engine.live.world import frame_angles
 from ..engine.outputs.recorder import Recorder
 from ..models.errors import WeightsError
 from ..models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence, convert_largest
-from .angles import AnglePanel
+from .angles import AnglePlot
 from .controls import Controls
 from .playback import Playback
 from .recording import Recording
@@ -76,7 +76,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.video = VideoView()
         self.skeleton = SkeletonView()
-        self.angles = AnglePanel()
+        self.angle_plot = AnglePlot()
         self._lay_out()
         self._wire_views()
         if self.worker is not None:
@@ -95,8 +95,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _lay_out(self) -> None:
         right = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         right.addWidget(self.skeleton)
-        right.addWidget(self.angles)
-        right.setSizes([440, 200])
+        right.addWidget(self.angle_plot)
+        right.setSizes([460, 180])
         split = QtWidgets.QSplitter()
         split.addWidget(self.video)
         split.addWidget(right)
@@ -175,7 +175,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._shown = latest
         result = latest[1]
         self._redraw(result.timestamp)
-        self.angles.plot.add(result.timestamp, frame_angles(result.pose3d, result.world) if result.person else None)
+        self.angle_plot.add(result.timestamp, frame_angles(result.pose3d, result.world) if result.person else None)
         self.playback.show_position(result.timestamp)
 
     def _redraw(self, t: float | None = None) -> None:

@@ -221,10 +221,11 @@ def test_angle_picker_is_on_screen_at_the_default_size_and_the_plot_names_the_an
     w = make_window()
     w.resize(*DEFAULT_SIZE)
     qapp.processEvents()
-    picker, plot = w.angles.picker, w.angles.plot
+    plot = w.angle_plot
+    picker = plot.picker
     assert picker.isVisible()
     assert w.rect().contains(QtCore.QRect(picker.mapTo(w, QtCore.QPoint(0, 0)), picker.size()))
-    assert plot.label().lower().startswith(picker.currentText()) and plot.label().endswith("(deg)")
+    assert plot.title().lower().startswith(picker.currentText()) and plot.title().endswith("(deg)")
     for i in range(picker.count()):
         picker.setCurrentIndex(i)
-        assert plot.choice == picker.itemText(i) and plot.label().lower().startswith(picker.itemText(i))
+        assert plot.choice == picker.itemText(i) and plot.title().lower().startswith(picker.itemText(i))
