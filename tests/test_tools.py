@@ -49,6 +49,20 @@ def test_bvh_imports_in_blender_upright_on_the_grid_walking_at_the_clips_fps(tmp
     assert np.allclose(root[:, 2], (world[:, 0, 1]) / 1000, atol=0.002)  # pelvis height, Blender's Z up
 
 
+def test_coco_bvh_imports_in_blender_rooted_at_the_pelvis_from_the_first_to_the_last_frame_with_the_person(tmp_path):
+    python = python_with("bpy", "POSELIFT_BPY_PYTHON")
+    clip, world = grounded_clip(gaps=(0, 1, 2, 40, 41, 88, 89))
+    out, note = export_clip(clip, "bvh", tmp_path / "coco.bvh", skeleton="coco17")
+    assert "the clip's frames 3-87" in note
+    got = run_tool(python, "blender_import.py", out, tag="BLENDER")
+    assert got["root_name"] == "pelvis" and got["frames"] == 85
+    root, low = np.array(got["root"][:85]), np.array(got["low"][:85])
+    hips = (world[3:88, 1] + world[3:88, 4]) / 2000  # COCO's hips are H36M's: the mid-hip, m
+    assert np.allclose(root[:, 2], hips[:, 1], atol=0.002)  # Blender's Z up
+    assert abs((root[-1, 0] - root[0, 0]) - (hips[-1, 0] - hips[0, 0])) < 0.01
+    assert np.all((low > -0.005) & (low < 0.15))  # the ankles on the grid, not the nose
+
+
 def test_trc_with_gaps_reads_in_opensim_and_its_inverse_kinematics_runs(tmp_path):
     python = python_with("opensim", "POSELIFT_OPENSIM_PYTHON")
     clip, world = grounded_clip()

@@ -56,6 +56,6 @@ def run(args: argparse.Namespace) -> None:
                             args.start, args.end)
     out, note = export_clip(clip, fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video,
                             options=options)
-    print(f"{len(clip)} frames -> {out}")
+    print(f"{args.clip} -> {out}")
     if note:
         print(note)
