@@ -10,12 +10,7 @@ DEFAULT_SIZE = (1400, 720)  # the window's width and height at start, in pixels
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..engine.commands.options import (
-        add_camera_args,
-        add_lifter_args,
-        add_world_args,
-        world_settings,
-    )
+    from ..engine.commands.options import add_camera_args, add_lifter_args, add_world_args, world_settings
     from ..engine.live.factory import PipelineOptions
 
     p = argparse.ArgumentParser(prog="poselift-app", description="Live 3D human pose from a webcam or a video.")

@@ -9,7 +9,7 @@ from PySide6 import QtCore
 from ..engine.live.backends import BackendUnavailable, make_backend
 from ..engine.live.factory import PipelineOptions, load_refiner
 from ..engine.live.filters import OneEuroFilter
-from ..engine.live.keypoints import MediaPipePose, MediaPipePoses
+from ..engine.live.keypoints import front_end
 from ..engine.live.refine import StreamingRefiner
 from ..models.errors import WeightsError
 from .controls import Controls
@@ -67,11 +67,12 @@ class PipelineTuner(QtCore.QObject):
 
     def _people_chosen(self) -> None:
         people = self.controls.people_box.currentData()
-        keypoints = MediaPipePoses(people) if people > 1 else MediaPipePose()
+        keypoints = front_end(people)
         pipeline = self.worker.pipeline
 
         def swap() -> None:
             old, pipeline.keypoints = pipeline.keypoints, keypoints
+            pipeline.people = people
             pipeline.reset()
             old.close()
 

@@ -32,11 +32,13 @@ class Camera:
 
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float = 60.0) -> "Camera":
-        """Intrinsics guessed from a horizontal field of view: square pixels, centred principal point."""
+        """Intrinsics guessed from a field of view across the frame's longer side (horizontal in a
+        landscape frame): a phone held upright films through the same lens as held level, so its
+        portrait video spans the same angle along its height. Square pixels, centred principal point."""
         if not 1.0 < hfov_deg < 179.0:
-            raise ValueError(f"horizontal field of view {hfov_deg} deg is out of range: give 1..179 degrees.")
-        fx = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
-        return cls(f=(fx, fx), c=(width / 2, height / 2), width=width, height=height)
+            raise ValueError(f"field of view {hfov_deg} deg is out of range: give 1..179 degrees.")
+        f = 0.5 * max(width, height) / math.tan(math.radians(hfov_deg) / 2)
+        return cls(f=(f, f), c=(width / 2, height / 2), width=width, height=height)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Camera":

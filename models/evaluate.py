@@ -85,7 +85,7 @@ def evaluate(model: torch.nn.Module, sequences: list[Sequence], source: str = "g
     ``seed``); ``refiner`` refines the lifter's output before it is scored; ``flip`` averages the lifter
     over the input and its mirror image. Sequences recorded at another rate than ``fps`` (Human3.6M:
     50 Hz) are resampled to it. ``hfov_guess`` normalises the 2D with intrinsics guessed from that
-    horizontal field of view (centred principal point, no distortion), as an uncalibrated user's camera
+    field of view across the longer side (centred principal point, no distortion), as an uncalibrated user's camera
     is, instead of each camera's calibration.
     """
 

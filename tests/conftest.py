@@ -13,6 +13,22 @@ needs_bandai = pytest.mark.skipif(not (BANDAI / "bandai1.npz").is_file() or not 
                                   reason=f"Bandai mocap not found at {BANDAI}: set POSELIFT_BANDAI to run these tests.")
 
 
+class FedKeypoints:
+    """A stand-in 2D front end: each frame's people are ``people_of(image)``."""
+
+    def __init__(self, people_of, num_poses: int = 2):
+        self.people_of, self.num_poses = people_of, num_poses
+
+    def __call__(self, image):
+        return self.people_of(image)
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
 def s9():
     from poselift.models.h36m import load_sequences

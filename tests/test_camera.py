@@ -40,6 +40,8 @@ def test_normalize_inverts_projection_with_distortion():
 def test_from_fov():
     cam = Camera.from_fov(1280, 720, 90.0)
     assert cam.f == pytest.approx((640.0, 640.0)) and cam.c == (640.0, 360.0)
+    upright = Camera.from_fov(720, 1280, 90.0)  # the same lens, the phone held upright: the angle is along the height
+    assert upright.f == cam.f and upright.c == (360.0, 640.0)
     with pytest.raises(ValueError, match="field of view"):
         Camera.from_fov(640, 480, 0.0)
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DEMO
+from conftest import DEMO, FedKeypoints
 from poselift.engine.live.backends import make_backend
 from poselift.engine.outputs.clip import Clip
 from poselift.engine.live.factory import PipelineOptions, build_pipeline
@@ -148,10 +148,9 @@ def test_pipeline_lifts_each_person_as_if_alone(demo_frames, random_weights, ran
 
     def run(frames, follow=None):
         feed = iter(frames)
-        pipe = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=lambda _: next(feed),
+        pipe = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=FedKeypoints(lambda _: next(feed)),
                         swap_repair=SwapRepair(), smoothing=OneEuroFilter(1.0),
                         refiner=load_refiner(random_refiner, RefineSettings(threshold_mm=0.0)))
-        pipe.keypoints.num_poses = 2
         if follow is not None:
             pipe.follow(follow)
         return [pipe.process(replace(demo_frames[0], index=i, timestamp=i / 30)) for i in range(len(frames))]
@@ -234,11 +233,8 @@ def test_bench_reports_the_people_followed(tmp_path, demo_frames, random_weights
     (man,) = MediaPipePose()(demo_frames[100].image)
     two = [_person(0.0, man.landmarks, man.visibility), _person(250.0, man.landmarks, man.visibility)]
 
-    def keypoints(_image):
-        return two
-
-    keypoints.num_poses = 2
-    pipeline = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=keypoints)
+    pipeline = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=FedKeypoints(lambda _: two),
+                        people=2)
     rows = bench_file(_write_video(tmp_path / "v.mp4", demo_frames[:12]), pipeline)
     summary = rows[-1]
     assert summary["people"] == 2 and summary["people_per_frame"] == 2.0 and summary["frames"] == 12

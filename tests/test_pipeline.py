@@ -5,7 +5,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import DEMO, demo_segment, truncated_video
+from conftest import DEMO, FedKeypoints, demo_segment, truncated_video
 from poselift.engine.live.backends import BackendUnavailable, available_backends, make_backend
 from poselift.engine.outputs.clip import Clip
 from poselift.engine.live.filters import OneEuroFilter
@@ -97,7 +97,7 @@ def test_pipeline_restarts_its_window_when_the_person_returns(demo_frames, media
 
     def run(keypoints):
         feed = iter(keypoints)
-        pipe = Pipeline(make_backend("eager", model), keypoints=lambda image: next(feed))
+        pipe = Pipeline(make_backend("eager", model), keypoints=FedKeypoints(lambda image: next(feed), num_poses=1))
         return [pipe.process(f) for f in (demo_frames * 2)[: len(keypoints)]]
 
     results = run(seen + gap + seen)
@@ -200,7 +200,7 @@ def test_pipeline_swaps_mediapipe_label_swaps_back(demo_frames, mediapipe, rando
     def keypoints(_image):
         return [Keypoints(next(frames), seen.visibility, seen.world, True)]
 
-    pipeline = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=keypoints,
+    pipeline = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=FedKeypoints(keypoints),
                         swap_repair=SwapRepair())
     results = [pipeline.process(replace(demo_frames[0], index=i)) for i in range(20)]
     knees = [H36M.index("left_knee"), H36M.index("right_knee"), H36M.index("left_ankle"), H36M.index("right_ankle")]
@@ -209,7 +209,7 @@ def test_pipeline_swaps_mediapipe_label_swaps_back(demo_frames, mediapipe, rando
         assert r.repaired[knees].all() == (10 <= i < 14) and r.repaired.sum() == (4 if 10 <= i < 14 else 0)
 
 
-@pytest.mark.parametrize("flag, value, message", [("--fov", "-5", "is not a horizontal field of view in degrees"),
+@pytest.mark.parametrize("flag, value, message", [("--fov", "-5", "is not a field of view in degrees"),
                                                   ("--smooth", "-1", "is not a cutoff in Hz"),
                                                   ("--people", "0", "is not a number of people")])
 def test_out_of_range_settings_are_refused_before_anything_is_written(tmp_path, flag, value, message):

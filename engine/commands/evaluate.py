@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--occlude", nargs="+", type=float, default=[0.0],
                    help="also score with this fraction of joint-frames occluded in runs (e.g. 0 0.1)")
     e.add_argument("--fov-guess", nargs="+", type=FIELD_OF_VIEW,
-                   help="score with intrinsics guessed from these horizontal fields of view (degrees) instead of "
+                   help="score with intrinsics guessed from these fields of view (degrees, across the longer side) instead of "
                         "the cameras' calibration: what calibrating is worth")
     e.add_argument("--world", action="store_true",
                    help="the world protocol instead: root trajectory, absolute MPJPE and floor on S9/S11 "

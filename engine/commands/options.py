@@ -7,12 +7,7 @@ from pathlib import Path
 
 from ...calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
 from ..live.backends import BACKENDS
-from ..live.factory import (
-    DEFAULT_REFINER,
-    DEFAULT_WEIGHTS,
-    REFINE_DEFAULTS,
-    PipelineOptions,
-)
+from ..live.factory import DEFAULT_REFINER, DEFAULT_WEIGHTS, REFINE_DEFAULTS, PipelineOptions
 from ..live.refine import RefineSettings
 from ..live.world import WorldSettings
 
@@ -41,7 +36,7 @@ def int_between(lo: int, hi: int, what: str):
     return parse
 
 
-FIELD_OF_VIEW = number_between(1.0, 179.0, "a horizontal field of view in degrees")
+FIELD_OF_VIEW = number_between(1.0, 179.0, "a field of view in degrees")
 
 
 def add_weights_arg(p: argparse.ArgumentParser) -> None:
@@ -81,7 +76,8 @@ def add_camera_args(p: argparse.ArgumentParser) -> None:
     """The camera's intrinsics, calibrated or guessed."""
     p.add_argument("--camera", type=Path, help="camera calibration JSON (default: intrinsics from --fov)")
     p.add_argument("--fov", type=FIELD_OF_VIEW, default=60.0,
-                   help="horizontal field of view in degrees, when uncalibrated")
+                   help="field of view across the frame's longer side in degrees, when uncalibrated (a phone's "
+                        "portrait video: along its height)")
 
 
 def add_world_args(p: argparse.ArgumentParser) -> None:
@@ -105,8 +101,14 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
     p.add_argument("--people", type=int_between(1, MAX_PEOPLE, "a number of people"), default=1,
-                   help="follow up to this many people (MediaPipe's Tasks API; slower): process writes one clip "
-                        "per person, NAME_p0_3d.npz, ...; default 1, the faster single-person MediaPipe")
+                   help="follow up to this many people: process writes one clip per person, NAME_p0_3d.npz, ... "
+                        "(default 1: one person, from their first frame to their last)")
+    p.add_argument("--follow", type=int_between(0, 10**6, "a person's id"), metavar="ID",
+                   help="follow the person with this id (the ids drawn in the rendered video) instead of the most "
+                        "prominent one at the start")
+    p.add_argument("--solo", action="store_true",
+                   help="only one person is ever in view: the faster single-person MediaPipe (it follows whoever "
+                        "it sees, so never use it with others in the video)")
     p.add_argument("--no-swap-repair", action="store_true",
                    help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
     add_world_args(p)
@@ -125,5 +127,6 @@ def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
                            camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine,
                            refiner=args.refiner,
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
-                           swap_repair=not args.no_swap_repair, people=args.people,
+                           swap_repair=not args.no_swap_repair, people=args.people, follow=args.follow,
+                           solo=args.solo,
                            world=world_settings(args))

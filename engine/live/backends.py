@@ -18,12 +18,7 @@ import numpy as np
 import torch
 
 from ...errors import UserError
-from ...models.lifter import (
-    IN_FEATURES,
-    average_with_mirror,
-    expected_error,
-    with_mirror,
-)
+from ...models.lifter import IN_FEATURES, average_with_mirror, expected_error, with_mirror
 
 BACKENDS = ("eager", "compile", "onnx", "tensorrt")
 

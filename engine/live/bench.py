@@ -240,8 +240,8 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
 
 
 def max_people(pipeline: Pipeline) -> int:
-    """How many people the pipeline's front end follows at most."""
-    return getattr(pipeline.keypoints, "num_poses", 1)
+    """How many people the pipeline follows at most."""
+    return pipeline.people
 
 
 def bench_live_latency(path: str | Path, pipeline: Pipeline, max_width: int | None = 640) -> dict:

@@ -9,9 +9,10 @@ import torch
 
 from ...calibration import Camera
 from ...models.checkpoint import load_weights
+from ...models.errors import ConfigError
 from .backends import make_backend
 from .filters import OneEuroFilter
-from .keypoints import MediaPipePose, MediaPipePoses
+from .keypoints import front_end
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
 from .swaps import SwapRepair
@@ -37,7 +38,9 @@ class PipelineOptions:
     refiner: Path = DEFAULT_REFINER
     refine_settings: RefineSettings = field(default_factory=RefineSettings)
     swap_repair: bool = True  # swap MediaPipe's left/right label swaps back before lifting
-    people: int = 1  # 1: the legacy single-person MediaPipe (faster); more: the Tasks API, up to this many
+    people: int = 1  # people followed (with more than one, a result and a clip each)
+    follow: int | None = None  # the id of the person to follow; None: the most prominent at the start
+    solo: bool = False  # the faster single-person MediaPipe, for videos with nobody else in them
     world: WorldSettings | None = field(default_factory=WorldSettings)  # None: root-relative only
 
 
@@ -47,8 +50,11 @@ def file_sha256(path: Path) -> str:
 
 def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dict]:
     """The pipeline and a description of the model for clip metadata."""
+    if opts.solo and opts.people > 1:
+        raise ConfigError(f"--solo finds one person at a time, so it cannot follow {opts.people}: drop --solo "
+                          f"or --people.")
     if keypoints is None:
-        keypoints = MediaPipePoses(opts.people) if opts.people > 1 else MediaPipePose()
+        keypoints = front_end(opts.people, opts.solo)
     torch.set_num_threads(1)  # one live step is tiny; MediaPipe and decoding need the other cores
     model = load_weights(opts.weights)
     backend = make_backend(opts.backend, model, opts.device, opts.flip)
@@ -57,9 +63,9 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     refiner = load_refiner(opts.refiner, opts.refine_settings) if opts.refine else None
     pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
                         refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
-                        world=opts.world)
+                        world=opts.world, people=opts.people, follow=opts.follow)
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
-            "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people,
+            "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people, "solo": opts.solo,
             "arch": model.arch, "receptive_field": model.context[0] + 1}
     if refiner is not None:
         info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),

@@ -1,9 +1,10 @@
 """2D keypoints from MediaPipe Pose: the people in a frame, each as 33 landmarks.
 
-Two front ends, both on the models bundled in the 0.10.21 wheel: :class:`MediaPipePose`, the legacy
-single-person solution (the faster one, the default), and :class:`MediaPipePoses`, the Tasks API's
-``PoseLandmarker`` following up to ``num_poses`` people. Both run in tracking mode: the detector only
-looks for people when fewer are tracked than wanted.
+Two front ends, both on the models bundled in the 0.10.21 wheel: :class:`MediaPipePoses`, the Tasks
+API's ``PoseLandmarker`` finding up to ``num_poses`` people (the default, made by :func:`front_end`),
+and :class:`MediaPipePose`, the legacy single-person solution (faster, but it follows whoever it sees:
+``--solo``, for a video with only one person in it). Both run in tracking mode: the detector only
+looks for people when fewer are tracked than wanted. Both follow :class:`KeypointSource`.
 
 MediaPipe's pose detector sees the whole frame squeezed into 224 x 224 pixels, so in a wide frame a
 person under about a third of its height is often not found at all: the first frames of the demo
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -48,6 +50,18 @@ class Keypoints:
     @property
     def score(self) -> float:
         return float(self.visibility.mean())
+
+
+class KeypointSource(Protocol):
+    """What the pipeline needs of a 2D front end."""
+
+    num_poses: int  # how many people it finds at most in one frame
+
+    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]: ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def _keypoints(norm: np.ndarray, world_m: np.ndarray, origin: np.ndarray, size: np.ndarray,
@@ -265,3 +279,13 @@ class MediaPipePoses:
     def close(self) -> None:
         for landmarker in (self._landmarker, self._search):
             landmarker.close()
+
+
+def front_end(people: int = 1, solo: bool = False) -> KeypointSource:
+    """The 2D front end for following ``people`` people. Following one person, it still looks for two:
+    a second person in view is then seen as someone else, where a front end finding one person at a
+    time hands the followed person's place to whoever it finds after losing them. ``solo``: the
+    faster legacy solution, for videos with nobody else in them."""
+    if solo:
+        return MediaPipePose()
+    return MediaPipePoses(max(people, 2))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from ...models.lifter import input_from_rows, window_2d
 from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
 from .backends import LifterBackend
 from .filters import OneEuroFilter
-from .keypoints import Keypoints, MediaPipePose
+from .keypoints import Keypoints, KeypointSource, front_end
 from .sources import Frame
 from .swaps import SwapRepair
 from .tracker import PersonTracker
@@ -80,21 +80,23 @@ class PersonStream:
 
 class Pipeline:
     def __init__(self, lifter: LifterBackend, camera: Camera | None = None, hfov_deg: float = 60.0,
-                 keypoints: Callable[[np.ndarray], list[Keypoints]] | None = None,
+                 keypoints: KeypointSource | None = None,
                  refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
                  swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
-                 world: WorldSettings | None = None):
+                 world: WorldSettings | None = None, people: int = 1, follow: int | None = None):
         self.lifter = lifter
         self.calibration = camera
         self.hfov_deg = hfov_deg
         self._guessed: Camera | None = None
-        self.keypoints = keypoints if keypoints is not None else MediaPipePose()
+        self.keypoints = keypoints if keypoints is not None else front_end(people)
         self.refiner = refiner
         self.smoothing = smoothing
         self.swap_repair = swap_repair
         self.tracker = tracker if tracker is not None else PersonTracker()
         self.streams: dict[int, PersonStream] = {}
-        self.followed: int | None = None  # the person whose result process() returns
+        self.people = people  # how many people are followed (each one's results are in every Result's people)
+        self.first_followed = follow  # who to follow from the start (None: the most prominent then)
+        self.followed = follow  # the person whose result process() returns
         self.world = world  # None: root-relative only
         self.floor = Floor(world) if world is not None else None  # the camera's, shared by everyone in view
         self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept through brief misses
@@ -104,15 +106,14 @@ class Pipeline:
         self.lifter.reset()
         self.streams.clear()
         self.tracker.reset()
-        self.followed = None
+        self.followed = self.first_followed
         self._worlds.clear()
         if self.floor is not None:
             self.floor.reset()
-        if hasattr(self.keypoints, "reset"):
-            self.keypoints.reset()
+        self.keypoints.reset()
 
     def follow(self, person_id: int | None) -> None:
-        """Follow this person (None: the most prominent one, chosen again when they leave)."""
+        """Follow this person from now on (None: the most prominent one in the next frame with anyone)."""
         self.followed = person_id
 
     def camera_for(self, width: int, height: int) -> Camera:
@@ -140,6 +141,8 @@ class Pipeline:
             if gone in self._worlds:
                 self._worlds[gone].reset()
         camera = self.camera_for(w, h)
+        if self.floor is not None:
+            self.floor.see(frame.image, camera, [mp.box() for _, mp in tracked], frame.timestamp)
         prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera)
                     for pid, mp in tracked}
         t2 = time.perf_counter()
@@ -192,11 +195,11 @@ class Pipeline:
         return kp, conf, repaired, input_from_rows(rows, self.lifter.spec).numpy(), rows
 
     def _followed_result(self, frame: Frame, people: list[Result], size: tuple[int, int], timings: dict) -> Result:
-        # One person at a time (the legacy front end): whoever it sees is the one. Otherwise the
-        # followed person keeps their place while their track lives, seen or not.
-        single = getattr(self.keypoints, "num_poses", 1) == 1
-        if self.followed not in {t.id for t in self.tracker.tracks} or (single and people):
-            self.followed = max(people, key=lambda r: prominence(r.mediapipe, size)).person_id if people else None
+        # The followed person stays followed, seen or not: a frame without them is a gap in their
+        # stream, never someone else's frames. A front end that finds one person at a time (--solo)
+        # can only give whoever it sees.
+        if people and (self.followed is None or self.keypoints.num_poses == 1):
+            self.followed = max(people, key=lambda r: prominence(r.mediapipe, size)).person_id
         for r in people:
             if r.person_id == self.followed:
                 return r

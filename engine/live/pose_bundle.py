@@ -34,10 +34,7 @@ def pose_landmarker_bundle(cache_dir: str | Path | None = None) -> Path:
 
 
 def _write_bundle(modules: Path, out: Path) -> None:
-    from mediapipe.tasks.python.metadata.metadata_writers import (
-        metadata_writer,
-        model_asset_bundle_utils,
-    )
+    from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer, model_asset_bundle_utils
 
     models = {}
     for name, source, mean, std in _MODELS:

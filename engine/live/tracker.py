@@ -6,7 +6,12 @@ that mixes how well each box overlaps the track's predicted box with how far the
 the track's last ones, in units of the person's height: boxes tell people apart when they are far
 from each other, landmarks when they overlap in a crossing. A track that finds nobody keeps its id
 for ``max_misses`` frames, so a missed frame or a short occlusion does not hand the person's id to
-someone else; after that it is dropped. Unmatched people start new tracks.
+someone else; after that it is dropped, but remembered for ``remember`` frames. Someone found who
+matches no track is first compared with the people lost a while ago (a track unseen for
+``lost_after`` frames or more, or remembered): when they are plausibly the same (about the same size
+in the picture, and no farther from where that person was last seen than one could have gone in the
+time), they get that person's id back; a person MediaPipe loses in a jump, or who walks out of the
+picture and back, stays one person. Everyone else starts a new track.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ class Track:
     seen: list[Sighting]  # the last few sightings, newest last
     velocity: np.ndarray  # (4,) box pixels per frame, smoothed
     misses: int = 0  # frames since last seen
+    sightings: int = 1  # frames seen in all
 
     def shift(self, max_frames: int) -> np.ndarray:
         """How far the box has moved since last seen, extrapolated for at most ``max_frames`` frames."""
@@ -43,15 +49,37 @@ class PersonTracker:
     ``max_misses``: frames a person may be unseen and keep their id (1.5 s at 30 fps: MediaPipe
     loses people in fast, unusual poses, a jump for one); ``max_cost``: the loosest match accepted;
     ``memory``: sightings kept per track; ``coast_frames``: how many frames of a gap the box is
-    carried on at its last speed. The distance a person may have moved grows with the time gone."""
+    carried on at its last speed. The distance a person may have moved grows with the time gone.
+    Re-identification (see the module docstring): ``remember`` frames a dropped track is kept for it
+    (10 s at 30 fps), ``min_sightings`` frames a track must have been seen to be given back (a false
+    detection is not), ``reach_per_frame`` body heights one may move per frame gone (2 per second at
+    30 fps, a run), ``size_ratio`` how much larger or smaller one may look on return."""
 
-    def __init__(self, max_misses: int = 45, max_cost: float = 0.9, memory: int = 4, coast_frames: int = 5):
+    def __init__(self, max_misses: int = 45, max_cost: float = 0.9, memory: int = 4, coast_frames: int = 5,
+                 lost_after: int = 5, remember: int = 300, min_sightings: int = 10, reach_per_frame: float = 2 / 30,
+                 size_ratio: float = 2.0):
         self.max_misses, self.max_cost, self.memory, self.coast_frames = max_misses, max_cost, memory, coast_frames
+        self.lost_after, self.remember, self.min_sightings = lost_after, remember, min_sightings
+        self.reach_per_frame, self.size_ratio = reach_per_frame, size_ratio
         self.reset()
 
     def reset(self) -> None:
         self.tracks: list[Track] = []
+        self.departed: list[Track] = []  # dropped tracks remembered for re-identification
         self._next_id = 0
+
+    def return_cost(self, track: Track, person: Keypoints) -> float:
+        """Below 1 when ``person`` may be ``track``'s person come back after ``track.misses`` frames: their
+        size in the picture and how far they are from where the track was last seen, against how far
+        one could have gone meanwhile (in body heights); infinite when implausible."""
+        last, box = track.seen[-1].box, person.box()
+        h_last, h_now = max(last[3] - last[1], 1.0), max(box[3] - box[1], 1.0)
+        size = abs(np.log(h_now / h_last)) / np.log(self.size_ratio)
+        reach = 1.0 + self.reach_per_frame * track.misses
+        dist = np.linalg.norm((box - last).reshape(2, 2).mean(0)) / max(h_last, h_now) / reach
+        if size >= 1.0 or dist >= 1.0:
+            return np.inf
+        return 0.5 * size + 0.5 * dist
 
     def cost(self, track: Track, person: Keypoints) -> float:
         """0 for a perfect match, 1 and more for someone else; the best fit to any of the track's last
@@ -80,6 +108,7 @@ class PersonTracker:
             for ti, pi in zip(*linear_sum_assignment(costs)):
                 if costs[ti, pi] <= self.max_cost:
                     matched[pi] = ti
+        returned = self._returned(people, matched)
         out, known = [], len(self.tracks)
         for pi, person in enumerate(people):
             sighting = Sighting(person.box(), person.landmarks, person.visibility)
@@ -89,14 +118,44 @@ class PersonTracker:
                 track.velocity = 0.5 * track.velocity + 0.5 * step
                 track.seen = (track.seen + [sighting])[-self.memory:]
                 track.misses = 0
+                track.sightings += 1
+            elif pi in returned:
+                track = returned[pi]
+                track.seen, track.velocity, track.misses = [sighting], np.zeros(4), 0
+                track.sightings += 1
+                if all(t is not track for t in self.tracks):
+                    self.tracks.append(track)
             else:
                 track = Track(self._next_id, [sighting], np.zeros(4))
                 self._next_id += 1
                 self.tracks.append(track)
             out.append((track.id, person))
-        seen = set(matched.values())
+        seen = set(matched.values()) | {ti for ti, t in enumerate(self.tracks[:known])
+                                        if any(t is r for r in returned.values())}
         for ti in range(known):
             if ti not in seen:
                 self.tracks[ti].misses += 1
+        for t in self.departed:
+            t.misses += 1
+        gone = [t for t in self.tracks if t.misses > self.max_misses]
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
+        self.departed = [t for t in self.departed + gone
+                         if t.misses <= self.remember and t.sightings >= self.min_sightings]
         return sorted(out, key=lambda pair: pair[0])
+
+    def _returned(self, people: list[Keypoints], matched: dict[int, int]) -> dict[int, Track]:
+        """The people not matched to a track who are someone lost a while ago come back: person index ->
+        that person's track (taken out of the remembered ones)."""
+        new = [pi for pi in range(len(people)) if pi not in matched]
+        taken = set(matched.values())
+        lost = [t for ti, t in enumerate(self.tracks) if ti not in taken and t.misses >= self.lost_after
+                and t.sightings >= self.min_sightings] + self.departed
+        if not new or not lost:
+            return {}
+        costs = np.array([[self.return_cost(t, people[pi]) for pi in new] for t in lost])
+        found = {}
+        for li, ni in zip(*linear_sum_assignment(np.where(np.isfinite(costs), costs, 1e9))):
+            if np.isfinite(costs[li, ni]):
+                found[new[ni]] = lost[li]
+        self.departed = [t for t in self.departed if all(t is not f for f in found.values())]
+        return found

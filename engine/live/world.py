@@ -1,7 +1,14 @@
 """Live world grounding, frame by frame (``models.world`` does the geometry): one :class:`Floor` per
 camera (gravity and the camera's height, refitted on the resting feet of everyone seen in the last
 ``window_s`` seconds until it has settled, then only nudged, and less often) and one
-:class:`WorldStream` per person (metric scale, camera-frame root trajectory, which foot is planted)."""
+:class:`WorldStream` per person (metric scale, camera-frame root trajectory, which foot is planted).
+
+Gravity is all the evidence at hand, each weighted by how sure it is: the scene's own verticals
+(walls, doors, poles: line segments meeting at a vertical vanishing point, from a few frames of the
+first seconds, people masked out), the bodies' plumb line while they stand, and how people hold
+cameras (little roll). When the scene's verticals are sure, they alone set gravity and the feet set
+only the floor's height; without them the planted feet's plane refines the prior as before. A
+person on a roof cannot tilt the street's floor through the scene's lines."""
 from __future__ import annotations
 
 import itertools
@@ -12,11 +19,15 @@ import numpy as np
 
 from ...calibration import Camera
 from ...calibration.floor import Ground, camera_to_y_up, up_from_tilt
-from ...calibration.trajectory import (
-    DEFAULT_HEIGHT_M,
-    TrajectoryFilter,
-    check_height,
-    root_translation,
+from ...calibration.trajectory import DEFAULT_HEIGHT_M, TrajectoryFilter, check_height, root_translation
+from ...calibration.verticals import (
+    IMAGE_UP,
+    Segments,
+    UpEstimate,
+    combine_up,
+    detect_segments,
+    fit_scene_up,
+    holding_prior,
 )
 from ...models.angles import joint_angles
 from ...models.world import (
@@ -36,6 +47,11 @@ REFIT_EVERY_S_SETTLED = 1.0  # and once settled
 SETTLE_S = 3.0  # seconds of feet seen before the floor counts as settled
 SETTLED_WEIGHT = 0.05  # after settling, each refit moves the estimate this fraction of the way
 LEVEL_CHANGE_S = 1.0  # refits this long on another level (a lower floor found) move the floor there at once
+SCENE_FRAMES = 8  # frames whose line segments are pooled for the scene's verticals (a still camera)
+SCENE_EVERY_S = 0.5  # seconds between them
+BODY_SIGMA_DEG = 12.0  # how far the bodies' plumb line is off gravity, typically, on real video
+SCENE_TRUSTED_DEG = 5.0  # scene verticals this sure set gravity on their own
+SCENE_AGREES_DEG = 30.0  # farther from the plumb line, the lines are taken for another family (a turned frame)
 
 
 @dataclass
@@ -91,10 +107,35 @@ class Floor:
         self.ground: Ground | None = None
         self.settled = False
         self._elsewhere_since: float | None = None  # since when the refits have found another level
+        self._segments: list[Segments] = []  # line segments of the frames sampled so far
+        self._scene_t = -np.inf
+        self._scene_fit: tuple[int, np.ndarray, UpEstimate | None] | None = None  # (frames, prior, fit) of the last fit
 
     def track(self) -> int:
         """A key for one person's new stretch in view."""
         return next(self._keys)
+
+    def see(self, image_bgr: np.ndarray, camera: Camera, boxes: list[np.ndarray], t: float) -> None:
+        """A frame of the scene, ``boxes`` (x0, y0, x1, y1 px) around the people in it: its line segments
+        are kept, every ``SCENE_EVERY_S`` for the first ``SCENE_FRAMES`` samples (the camera stands still)."""
+        if self.settings.camera_pitch_deg is not None or len(self._segments) >= SCENE_FRAMES:
+            return
+        if t - self._scene_t >= SCENE_EVERY_S or t < self._scene_t:
+            self._scene_t = t
+            self._segments.append(detect_segments(image_bgr, camera, np.array(boxes).reshape(-1, 4)))
+
+    def scene_up(self, body: np.ndarray) -> UpEstimate | None:
+        """Gravity from the scene's verticals, when they agree with the bodies' plumb line ``body``: the
+        lines' family nearest image-up, else the one nearest the plumb line (a frame turned a quarter),
+        else none."""
+        for prior in (IMAGE_UP, body):
+            if self._scene_fit is None or self._scene_fit[:2] != (len(self._segments), tuple(prior)):
+                fit = fit_scene_up(Segments.concat(self._segments), prior) if self._segments else None
+                self._scene_fit = (len(self._segments), tuple(prior), fit)
+            fit = self._scene_fit[2]
+            if fit is not None and np.degrees(np.arccos(np.clip(fit.up @ body, -1, 1))) <= SCENE_AGREES_DEG:
+                return fit
+        return None
 
     def observe(self, key: int, absolute: np.ndarray, t: float) -> None:
         """One frame of a person's metric camera-frame pose (17, 3) mm on track ``key``."""
@@ -120,8 +161,13 @@ class Floor:
             return
         self._refit_t = t
         fixed = st.camera_pitch_deg is not None
-        poses = np.concatenate([p for p, _ in tracks])
-        prior = up_from_tilt(st.camera_pitch_deg, st.camera_roll_deg) if fixed else body_up(poses)
+        if fixed:
+            prior = up_from_tilt(st.camera_pitch_deg, st.camera_roll_deg)
+        else:
+            body = body_up(np.concatenate([p for p, _ in tracks]))
+            scene = self.scene_up(body)
+            prior = combine_up([scene, UpEstimate.isotropic(body, BODY_SIGMA_DEG, "bodies"), holding_prior()]).up
+            fixed = scene is not None and scene.sigma_deg <= SCENE_TRUSTED_DEG
         stature = 1000.0 * st.height_m
         fit = fit_ground([(p[:, ANKLES], s) for p, s in tracks], prior, stature, fixed_up=fixed)
         if fit is None:

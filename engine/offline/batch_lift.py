@@ -17,13 +17,7 @@ from typing import Hashable
 import numpy as np
 import torch
 
-from ...models.lifter import (
-    IN_FEATURES,
-    LifterSpec,
-    average_with_mirror,
-    expected_error,
-    with_mirror,
-)
+from ...models.lifter import IN_FEATURES, LifterSpec, average_with_mirror, expected_error, with_mirror
 from ..live.factory import PipelineOptions, build_pipeline
 from ..live.keypoints import Keypoints
 from ..live.sources import SourceError, VideoFileSource
@@ -49,7 +43,7 @@ class Lifted:
 class _RecordingKeypoints:
     def __init__(self, detector):
         self.detector = detector
-        self.num_poses = getattr(detector, "num_poses", 1)
+        self.num_poses = detector.num_poses
         self.frames: list[list[Keypoints]] = []
 
     def __call__(self, image: np.ndarray) -> list[Keypoints]:
@@ -59,6 +53,9 @@ class _RecordingKeypoints:
     def reset(self) -> None:
         self.detector.reset()
 
+    def close(self) -> None:
+        self.detector.close()
+
 
 class _ReplayedKeypoints:
     def __init__(self, track: Track2D):
@@ -67,6 +64,12 @@ class _ReplayedKeypoints:
 
     def __call__(self, image: np.ndarray) -> list[Keypoints]:
         return next(self._frames)
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class _StandInLifter:
@@ -217,5 +220,4 @@ def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, 
     pipeline, info = build_pipeline(opts, keypoints=_ReplayedKeypoints(track))
     pipeline.lifter = _ReplayedLifter(pipeline.lifter.spec, track, lifted)
     return process_video(video, out_dir, pipeline, {**info, "backend": "batched"}, render=render, progress=False,
-                         max_width=max_width, force=True,  # not done before (no marker): redone whole
-                         per_person=opts.people > 1)
+                         max_width=max_width, force=True)  # not done before (no marker): redone whole

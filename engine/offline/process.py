@@ -79,7 +79,7 @@ class ProcessReport:
     frames_with_person: int
     frames_repaired: int = 0  # frames where a left/right label swap was swapped back
     error: str | None = None  # the source's fault, if it broke part-way (what came before is kept)
-    person_clips: list[Path] = field(default_factory=list)  # with per_person: one clip per person, p0, p1, ...
+    person_clips: list[Path] = field(default_factory=list)  # following several people: one clip per person, p0, p1, ...
 
 
 def render_result(image, result, height: int = 720):
@@ -92,13 +92,14 @@ def render_result(image, result, height: int = 720):
 
 def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, model_info: dict,
                   render: bool = True, progress: bool = True, max_width: int | None = None,
-                  force: bool = False, save_every: float = 5.0, per_person: bool = False) -> ProcessReport:
+                  force: bool = False, save_every: float = 5.0) -> ProcessReport:
     """Every frame of ``path`` through ``pipeline``: ``OUT/NAME_3d.npz`` holds the followed person's
-    3D, saved as it grows (``save_every`` seconds, flagged partial); with ``per_person``, also
+    3D, saved as it grows (``save_every`` seconds, flagged partial); following more than one person, also
     ``OUT/NAME_p0_3d.npz``, ``NAME_p1_3d.npz``, ... one for each person, written at the end."""
     path, out_dir = Path(path), Path(out_dir)
     clip_path = out_dir / f"{path.stem}_3d.npz"
     video_path = out_dir / f"{path.stem}_3d.mp4" if render else None
+    per_person = pipeline.people > 1
     earlier = sorted(out_dir.glob(f"{path.stem}_p*_3d.npz")) if per_person and out_dir.is_dir() else []
     check_outputs([p for p in (clip_path, video_path, *earlier) if p], force)
     source = VideoFileSource(path, max_width=max_width)
