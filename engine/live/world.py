@@ -130,12 +130,22 @@ class Floor:
         else none."""
         for prior in (IMAGE_UP, body):
             if self._scene_fit is None or self._scene_fit[:2] != (len(self._segments), tuple(prior)):
-                fit = fit_scene_up(Segments.concat(self._segments), prior) if self._segments else None
-                self._scene_fit = (len(self._segments), tuple(prior), fit)
+                self._scene_fit = (len(self._segments), tuple(prior), self._fit_scene(prior))
             fit = self._scene_fit[2]
             if fit is not None and np.degrees(np.arccos(np.clip(fit.up @ body, -1, 1))) <= SCENE_AGREES_DEG:
                 return fit
         return None
+
+    def _fit_scene(self, prior: np.ndarray) -> UpEstimate | None:
+        """The sampled frames' segments pooled; when people hide too many lines for that, the surest
+        of the frames on its own."""
+        if not self._segments:
+            return None
+        pooled = fit_scene_up(Segments.concat(self._segments), prior)
+        if pooled is not None:
+            return pooled
+        alone = [fit for fit in (fit_scene_up(seg, prior) for seg in self._segments) if fit is not None]
+        return min(alone, key=lambda fit: fit.sigma_deg, default=None)
 
     def observe(self, key: int, absolute: np.ndarray, t: float) -> None:
         """One frame of a person's metric camera-frame pose (17, 3) mm on track ``key``."""
