@@ -46,6 +46,19 @@ def demo_run(demo_frames, random_weights):
     return rows
 
 
+@pytest.fixture(scope="module")
+def demo_run_one(demo_frames, random_weights):
+    """The whole demo clip through the default pipeline (one person followed): per frame, whether the
+    followed person was seen, their id, and everyone's (id, box)."""
+    pipeline, _ = build_pipeline(PipelineOptions(weights=random_weights))
+    rows = []
+    for frame in demo_frames:
+        r = pipeline.process(frame)
+        rows.append((r.person_id if r.person else None, [(p.person_id, p.mediapipe.box()) for p in r.people]))
+    pipeline.keypoints.close()
+    return rows
+
+
 def test_the_tasks_bundle_is_built_from_the_wheel_and_finds_both_people(tmp_path, demo_frames):
     bundle = pose_landmarker_bundle(tmp_path)
     with zipfile.ZipFile(bundle) as z:
@@ -116,6 +129,30 @@ def test_demo_clip_both_people_keep_their_ids_and_the_man_is_followed(demo_run):
     # He is there from the first frame; the view stays on him through the frames MediaPipe misses
     # him (his jump), rather than jumping to the woman.
     assert set(followed[:200]) == {man}
+
+
+def test_by_default_one_person_is_followed_from_first_frame_to_last_and_never_someone_else(demo_run_one):
+    _, ids = _identity_switches(demo_run_one)
+    (man,) = ids["man"]  # the most prominent at the start, and one id for him through his jump
+    followed = [f for f, _ in demo_run_one]
+    assert {f for f in followed if f is not None} == {man}
+    assert followed.count(man) >= 170  # the frames MediaPipe misses him in the air are gaps, not the woman
+
+
+def test_a_person_lost_for_longer_than_a_track_lives_gets_their_id_back(demo_frames):
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    base = man.landmarks - man.landmarks.mean(0) + [300, 180]
+    tracker = PersonTracker()
+    for t in range(20):
+        assert tracker.update([_person(2.0 * t, base, man.visibility)])[0][0] == 0
+    for _ in range(60):  # lost for 2 s, longer than a track lives (1.5 s at 30 fps)
+        tracker.update([])
+    back = tracker.update([_person(120.0, base, man.visibility)])  # found again a little farther on
+    assert back[0][0] == 0
+    for _ in range(60):
+        tracker.update([])
+    bigger = Keypoints((man.landmarks - man.landmarks.mean(0)) * 3 + [300, 180], man.visibility, man.world, True)
+    assert tracker.update([bigger])[0][0] == 1  # three times the size: someone else
 
 
 def test_people_step_in_one_batch_each_with_its_own_history(random_weights):
