@@ -224,3 +224,24 @@ def test_a_missing_camera_file_names_what_to_pass(tmp_path):
     with pytest.raises(CalibrationError, match="does not exist: pass a camera JSON") as e:
         Camera.load(tmp_path / "cam.json")
     assert "calibrate" not in str(e.value)  # no advice to run a command that is not there
+
+
+def test_landmark_smoothing_steadies_the_lift_of_a_still_person(demo_frames, mediapipe, random_weights):
+    from dataclasses import replace
+
+    from poselift.engine.live.factory import LANDMARK_SMOOTHING
+    from poselift.engine.live.keypoints import Keypoints
+
+    mediapipe.reset()
+    seen = next(k[0] for k in (mediapipe(f.image) for f in demo_frames) if k)
+    noise = np.random.default_rng(0).normal(0.0, 1.5, (30, *seen.landmarks.shape))  # MediaPipe's jitter, px
+
+    def run(smoothing):
+        frames = iter(seen.landmarks + noise)
+        pipeline = Pipeline(make_backend("eager", load_weights(random_weights)), landmark_smoothing=smoothing,
+                            keypoints=FedKeypoints(lambda _: [Keypoints(next(frames), seen.visibility, seen.world, True)]))
+        poses = np.array([pipeline.process(replace(demo_frames[0], index=i, timestamp=i / 30)).pose3d
+                          for i in range(30)])
+        return np.linalg.norm(np.diff(poses[10:], 2, axis=0), axis=-1).mean()  # acceleration, mm/frame²
+
+    assert run(OneEuroFilter(*LANDMARK_SMOOTHING)) < 0.5 * run(None)

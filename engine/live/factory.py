@@ -23,6 +23,10 @@ DEFAULT_WEIGHTS = ROOT / "weights" / "lifter_tcn81.pt"
 DEFAULT_REFINER = ROOT / "weights" / "refiner_w27.pt"
 DEMO_CLIP = ROOT / "assets" / "walk_outdoor.mp4"
 REFINE_DEFAULTS = RefineSettings()
+# One-Euro smoothing of the 2D the lifter reads (image-plane units: min cutoff 2 Hz, beta 10 per unit/s),
+# for the Tasks front end, which has no landmark smoothing of its own (the legacy one has): it halves
+# the demo clip's 3D acceleration (33 -> 17 mm/frame², frames 25-155) for 0.7 mm of P2 on the Pose2Sim views.
+LANDMARK_SMOOTHING = (2.0, 10.0)
 
 
 @dataclass
@@ -63,7 +67,8 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     refiner = load_refiner(opts.refiner, opts.refine_settings) if opts.refine else None
     pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
                         refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
-                        world=opts.world, people=opts.people, follow=opts.follow)
+                        world=opts.world, people=opts.people, follow=opts.follow,
+                        landmark_smoothing=None if opts.solo else OneEuroFilter(*LANDMARK_SMOOTHING))
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people, "solo": opts.solo,
             "arch": model.arch, "receptive_field": model.context[0] + 1}

@@ -83,6 +83,7 @@ class Pipeline:
                  keypoints: KeypointSource | None = None,
                  refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
                  swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
+                 landmark_smoothing: OneEuroFilter | None = None,
                  world: WorldSettings | None = None, people: int = 1, follow: int | None = None):
         self.lifter = lifter
         self.calibration = camera
@@ -92,6 +93,7 @@ class Pipeline:
         self.refiner = refiner
         self.smoothing = smoothing
         self.swap_repair = swap_repair
+        self.landmark_smoothing = landmark_smoothing  # on the 2D the lifter reads, in image-plane units
         self.tracker = tracker if tracker is not None else PersonTracker()
         self.streams: dict[int, PersonStream] = {}
         self.people = people  # how many people are followed (each one's results are in every Result's people)
@@ -143,7 +145,7 @@ class Pipeline:
         camera = self.camera_for(w, h)
         if self.floor is not None:
             self.floor.see(frame.image, camera, [mp.box() for _, mp in tracked], frame.timestamp)
-        prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera)
+        prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera, frame.timestamp)
                     for pid, mp in tracked}
         t2 = time.perf_counter()
         lifted = self.lifter.step_streams({pid: p[3] for pid, p in prepared.items()}) if prepared else {}
@@ -185,13 +187,16 @@ class Pipeline:
             self._worlds[person_id] = WorldStream(self.world, self.floor)
         return self._worlds[person_id]
 
-    def _prepare(self, stream: PersonStream, mp: Keypoints, camera: Camera):
+    def _prepare(self, stream: PersonStream, mp: Keypoints, camera: Camera, t: float):
         kp = convert(mp.landmarks, MEDIAPIPE.name, H36M.name)
         conf = convert_confidence(mp.visibility, MEDIAPIPE.name, H36M.name)
         repaired = np.zeros(len(kp), bool)
         if (swap_repair := stream.stage("swap_repair", self.swap_repair)) is not None:
             kp, conf, repaired = swap_repair(kp, conf)
-        rows = window_2d(camera.normalize(kp), conf)
+        xy = camera.normalize(kp)
+        if (steady := stream.stage("landmark_smoothing", self.landmark_smoothing)) is not None:
+            xy = steady(xy, t)
+        rows = window_2d(xy, conf)
         return kp, conf, repaired, input_from_rows(rows, self.lifter.spec).numpy(), rows
 
     def _followed_result(self, frame: Frame, people: list[Result], size: tuple[int, int], timings: dict) -> Result:
