@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> None:
     from ..live.bench import (
         bench_decode,
         bench_file,
+        bench_fusion,
         bench_lifter,
         bench_lifters_interleaved,
         bench_refiner,
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> None:
     rows += bench_lifter(lifter, ["eager"], steps=args.steps, flip=args.no_flip)  # the other setting, for the ratio
     if args.people > 1:  # everyone in one batched step, beside one person's
         rows += bench_lifter(lifter, ["eager"], steps=args.steps, flip=not args.no_flip, people=args.people)
+    rows += bench_fusion(lifter, steps=args.steps, flip=not args.no_flip)
     rows.append(bench_window_recompute(lifter))
     if args.refiner.is_file():
         refiner = load_weights(args.refiner, arch="diffusion_refiner")

@@ -12,6 +12,7 @@ from .options import (
     FIELD_OF_VIEW,
     MAX_PEOPLE,
     add_flip_arg,
+    add_fusion_args,
     add_height_arg,
     add_refiner_args,
     add_weights_arg,
@@ -50,6 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--people", type=int_between(1, MAX_PEOPLE, "a number of people"), default=2,
                    help="--multiview: the most people looked for in each view (default 2)")
     add_height_arg(e)
+    add_fusion_args(e)
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     add_refiner_args(e)
     e.add_argument("--seed", type=int, default=0, help="occlusion and refiner noise seed")
@@ -127,7 +129,8 @@ def _run_multiview(args: argparse.Namespace) -> None:
     from ..live.world import WorldSettings
     from ..offline.multiview import evaluate_multiview, markdown_tables, to_json
 
-    options = PipelineOptions(weights=args.weights, flip=not args.no_flip, world=WorldSettings(args.height))
+    options = PipelineOptions(weights=args.weights, flip=not args.no_flip, world=WorldSettings(args.height),
+                              fusion=not args.no_fusion, fusion_weighting=args.fusion_weighting)
     result = evaluate_multiview(args.multiview, options, args.people, progress=not args.quiet)
     tables = markdown_tables(result)
     print(tables)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ...calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
 from ..live.backends import BACKENDS
+from ..live.fusion import WEIGHTINGS
 from ..live.factory import DEFAULT_REFINER, DEFAULT_WEIGHTS, REFINE_DEFAULTS, PipelineOptions
 from ..live.refine import RefineSettings
 from ..live.world import WorldSettings
@@ -111,8 +112,17 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                         "it sees, so never use it with others in the video)")
     p.add_argument("--no-swap-repair", action="store_true",
                    help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
+    add_fusion_args(p)
     add_world_args(p)
     add_refiner_args(p)
+
+
+def add_fusion_args(p: argparse.ArgumentParser) -> None:
+    """Whether, and how, MediaPipe's own 3D is fused into the lift."""
+    p.add_argument("--no-fusion", action="store_true",
+                   help="the lift alone: leave MediaPipe's own 3D out of the pose (for comparison)")
+    p.add_argument("--fusion-weighting", choices=WEIGHTINGS, default="robust",
+                   help="how the lift and MediaPipe's 3D are weighted per joint (docs/fusion.md; default: robust)")
 
 
 def world_settings(args: argparse.Namespace) -> WorldSettings:
@@ -127,6 +137,7 @@ def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
                            camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine,
                            refiner=args.refiner,
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
-                           swap_repair=not args.no_swap_repair, people=args.people, follow=args.follow,
+                           swap_repair=not args.no_swap_repair, fusion=not args.no_fusion,
+                           fusion_weighting=args.fusion_weighting, people=args.people, follow=args.follow,
                            solo=args.solo,
                            world=world_settings(args))

@@ -12,6 +12,7 @@ from ...models.checkpoint import load_weights
 from ...models.errors import ConfigError
 from .backends import make_backend
 from .filters import OneEuroFilter
+from .fusion import Fusion
 from .keypoints import front_end
 from .pipeline import Pipeline
 from .refine import RefineSettings, StreamingRefiner
@@ -42,6 +43,8 @@ class PipelineOptions:
     refiner: Path = DEFAULT_REFINER
     refine_settings: RefineSettings = field(default_factory=RefineSettings)
     swap_repair: bool = True  # swap MediaPipe's left/right label swaps back before lifting
+    fusion: bool = True  # fuse MediaPipe's own 3D into the lift (see engine/live/fusion.py)
+    fusion_weighting: str = "robust"  # one of fusion.WEIGHTINGS
     people: int = 1  # people followed (with more than one, a result and a clip each)
     follow: int | None = None  # the id of the person to follow; None: the most prominent at the start
     solo: bool = False  # the faster single-person MediaPipe, for videos with nobody else in them
@@ -68,10 +71,13 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
                         refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
                         world=opts.world, people=opts.people, follow=opts.follow,
+                        fusion=Fusion(opts.fusion_weighting) if opts.fusion else None,
                         landmark_smoothing=None if opts.solo else OneEuroFilter(*LANDMARK_SMOOTHING))
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people, "solo": opts.solo,
-            "arch": model.arch, "receptive_field": model.context[0] + 1}
+            "arch": model.arch, "receptive_field": model.context[0] + 1, "fusion": opts.fusion}
+    if opts.fusion:
+        info["fusion_weighting"] = opts.fusion_weighting
     if refiner is not None:
         info["refiner"] = {"weights": Path(opts.refiner).name, "sha256": file_sha256(opts.refiner),
                            **vars(opts.refine_settings)}

@@ -1,6 +1,7 @@
 """One frame in, one :class:`Result` per person out: MediaPipe 2D -> person tracker -> per person:
 H36M-17 + confidence -> left/right swap repair -> image-plane normalisation -> streaming lifter (all
-people in one batched step) -> optional refiner -> optional One-Euro filter."""
+people in one batched step) -> fusion with MediaPipe's own 3D (optional, on by default) -> optional
+refiner -> optional One-Euro filter."""
 from __future__ import annotations
 
 import copy
@@ -16,6 +17,7 @@ from ...models.lifter import input_from_rows, window_2d
 from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
 from .backends import LifterBackend
 from .filters import OneEuroFilter
+from .fusion import Fusion
 from .keypoints import Keypoints, KeypointSource, front_end
 from .sources import Frame
 from .swaps import SwapRepair
@@ -42,6 +44,8 @@ class Result:
     person_id: int | None = None  # the tracker's id for this person (kept while they are missed briefly)
     people: list["Result"] = field(default_factory=list)  # every person lifted in this frame, this one included
     world: WorldFrame | None = None  # where the person stands (trajectory, floor, contacts), when grounded
+    lifted: np.ndarray | None = None  # (17, 3) the lift before fusion with MediaPipe's 3D; None: fusion off
+    fused: np.ndarray | None = None  # (17,) MediaPipe's weight in pose3d per joint (0: the lift alone); None: off
 
     @property
     def latency_ms(self) -> float:
@@ -83,7 +87,7 @@ class Pipeline:
                  keypoints: KeypointSource | None = None,
                  refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
                  swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
-                 landmark_smoothing: OneEuroFilter | None = None,
+                 landmark_smoothing: OneEuroFilter | None = None, fusion: Fusion | None = None,
                  world: WorldSettings | None = None, people: int = 1, follow: int | None = None):
         self.lifter = lifter
         self.calibration = camera
@@ -94,6 +98,7 @@ class Pipeline:
         self.smoothing = smoothing
         self.swap_repair = swap_repair
         self.landmark_smoothing = landmark_smoothing  # on the 2D the lifter reads, in image-plane units
+        self.fusion = fusion  # None: the lift alone
         self.tracker = tracker if tracker is not None else PersonTracker()
         self.streams: dict[int, PersonStream] = {}
         self.people = people  # how many people are followed (each one's results are in every Result's people)
@@ -152,13 +157,20 @@ class Pipeline:
         t3 = time.perf_counter()
         timings["prepare"] = 1000 * (t2 - t1)
         timings["lifter"] = 1000 * (t3 - t2)
-        people, spent = [], {"refine": 0.0, "filter": 0.0}
+        people, spent = [], {"fusion": 0.0, "refine": 0.0, "filter": 0.0}
         for pid, mp in tracked:
             kp, conf, repaired, _, rows = prepared[pid]
             pose, sigma = lifted[pid]
             stream = self.streams[pid]
             refined = np.zeros(len(kp), bool)
+            t_fuse = time.perf_counter()
+            alone = weight = None
+            if (fusion := stream.stage("fusion", self.fusion)) is not None:
+                alone = np.asarray(pose, np.float64)
+                pose, weight = fusion(alone, sigma, mp.world if mp.detected else None, camera.rays(kp), repaired,
+                                      frame.timestamp)
             ta = time.perf_counter()
+            spent["fusion"] += ta - t_fuse
             if (refiner := stream.stage("refiner", self.refiner)) is not None:
                 pose, refined = refiner(pose, sigma, rows)
             tb = time.perf_counter()
@@ -169,8 +181,8 @@ class Pipeline:
             world = self._world_for(pid).step(pose, kp, conf, camera, frame.timestamp) if self.world else None
             people.append(Result(frame.index, frame.timestamp, frame.t_capture, 0.0, (w, h), True, kp, conf,
                                  np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined,
-                                 repaired, timings, pid, world=world))
-        for stage, on in (("refine", self.refiner), ("filter", self.smoothing)):
+                                 repaired, timings, pid, world=world, lifted=alone, fused=weight))
+        for stage, on in (("fusion", self.fusion), ("refine", self.refiner), ("filter", self.smoothing)):
             if on is not None and people:
                 timings[stage] = 1000 * spent[stage]  # for everyone in the frame
         t4 = time.perf_counter()

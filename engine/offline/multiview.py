@@ -190,6 +190,8 @@ def score_view(view: View, ref_h36m: np.ndarray, ids: np.ndarray) -> dict:
         mp = mediapipe_to_h36m(np.where(on[:, None, None], clip.mediapipe_world, np.nan))
         row.update(clip=c, followed=followed, switches=switches, frames_scored=int(on.sum()),
                    p2_mm=_nan_mean(p2_mm(ours, ref_h36m[:, p])),
+                   p2_lift_mm=_nan_mean(p2_mm(np.where(on[:, None, None], clip.lifted, np.nan), ref_h36m[:, p]))
+                   if clip.lifted is not None else None,
                    p2_mediapipe_mm=_nan_mean(p2_mm(mp, ref_h36m[:, p])))
         raw, centred, offset = root_errors_mm(np.where(on[:, None], clip.trajectory, np.nan), ref_cam[:, p, 0]) \
             if clip.trajectory is not None else (float("nan"),) * 2 + (np.full(3, np.nan),)
@@ -237,7 +239,7 @@ def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None,
             "runtime_s": round(time.perf_counter() - t0, 1)}
 
 
-PERSON_KEYS = ("p2_mm", "p2_mediapipe_mm", "foot_mm", "foot_reference_mm", "root_mm", "root_centred_mm",
+PERSON_KEYS = ("p2_mm", "p2_lift_mm", "p2_mediapipe_mm", "foot_mm", "foot_reference_mm", "root_mm", "root_centred_mm",
                "angles_deg", "followed", "switches")
 CAMERA_KEYS = ("reprojection_px", "gravity_error_deg", "camera_height_error_m")
 
@@ -271,9 +273,12 @@ def _fmt(value, digits: int = 0) -> str:
 def markdown_tables(result: dict) -> str:
     """The camera table (reference and floor) and the people table, each with the mean over cameras."""
     mean = result["mean"]
+    model = result.get("model") or {}
+    fusion = (f"MediaPipe's 3D fused in ({model['fusion_weighting']})" if model.get("fusion")
+              else "the lift alone, no fusion")
     title = (f"Multi-view benchmark: {result['dataset']} ({result['frames']} frames at {result['fps']:g} fps, "
              f"{len(result['cameras'])} cameras, {len(result['reference']['people'])} people; the monocular "
-             f"pipeline following up to {result['people_followed']})")
+             f"pipeline following up to {result['people_followed']}, {fusion}; P2 lift alone: before the fusion)")
     header = ("| camera | reference reprojection (px) | gravity error (deg) | camera height est. / true (m) "
               "| camera height error (m) | true pitch / roll (deg) |")
     lines = [title, "", header, "|---|---|---|---|---|---|"]
@@ -283,13 +288,15 @@ def markdown_tables(result: dict) -> str:
                      f"| {_fmt(c['camera_height_error_m'], 2)} | {_fmt(c['true_pitch_deg'])} / {_fmt(c['true_roll_deg'])} |")
     lines.append(f"| **mean** | {_fmt(mean['reprojection_px'], 1)} | {_fmt(mean['gravity_error_deg'], 1)} | "
                  f"| {_fmt(mean['camera_height_error_m'], 2)} (abs) | |")
-    lines += ["", "| camera | person | P2 ours (mm) | P2 MediaPipe (mm) | foot in contact ours / reference (mm) "
-                  + "| root (mm) | root, offset removed (mm) | angles (deg) | followed (%) | switches |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| camera | person | P2 ours (mm) | P2 lift alone (mm) | P2 MediaPipe (mm) "
+                  + "| foot in contact ours / reference (mm) | root (mm) | root, offset removed (mm) | angles (deg) "
+                  + "| followed (%) | switches |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def person_row(camera: str, person: str, r: dict) -> str:
         followed = r.get("followed")
-        return (f"| {camera} | {person} | {_fmt(r.get('p2_mm'))} | {_fmt(r.get('p2_mediapipe_mm'))} "
+        return (f"| {camera} | {person} | {_fmt(r.get('p2_mm'))} | {_fmt(r.get('p2_lift_mm'))} "
+                f"| {_fmt(r.get('p2_mediapipe_mm'))} "
                 f"| {_fmt(r.get('foot_mm'))} / {_fmt(r.get('foot_reference_mm'))} | {_fmt(r.get('root_mm'))} "
                 f"| {_fmt(r.get('root_centred_mm'))} | {_fmt(r.get('angles_deg'), 1)} "
                 f"| {_fmt(None if followed is None else 100 * followed)} | {_fmt(r.get('switches'), 1 if camera.startswith('**') else 0)} |")

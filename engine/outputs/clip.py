@@ -43,6 +43,8 @@ class Clip:
     trajectory: np.ndarray | None = None  # (N, 3) mm, the root in the camera frame, metric
     scale: np.ndarray | None = None  # (N,) factor from pose3d to the subject's height
     contacts: np.ndarray | None = None  # (N, 2) bool, left / right foot planted
+    # With MediaPipe's 3D fused in (meta["model"]["fusion"]), pose3d is the fused pose and this the lift alone:
+    lifted: np.ndarray | None = None  # (N, 17, 3) mm, as pose3d
 
     WORLD_ARRAYS = ("trajectory", "scale", "contacts")
 
@@ -55,7 +57,7 @@ class Clip:
         keep = (t >= (-np.inf if start_s is None else start_s)) & (t <= (np.inf if end_s is None else end_s))
         cut = {k: None if getattr(self, k) is None else getattr(self, k)[keep]
                for k in ("pose3d", "keypoints", "confidence", "uncertainty", "timestamps", "mediapipe_world",
-                         "refined", *self.WORLD_ARRAYS)}
+                         "refined", "lifted", *self.WORLD_ARRAYS)}
         return Clip(fps=self.fps, meta=self.meta, **cut)
 
     @classmethod
@@ -71,6 +73,10 @@ class Clip:
             ground = next((r.world.ground for r in reversed(results) if r.world and r.world.ground), None)
             meta = {**(meta or {}), "world": {**(meta or {}).get("world", {}),
                                               "ground": ground.to_dict() if ground else None}}
+        lifted = None
+        if any(r.lifted is not None for r in results):
+            lifted = np.array([r.lifted if r.lifted is not None else r.pose3d for r in results],
+                              np.float32).reshape(-1, H36M.num_joints, 3)
         return cls(
             pose3d=np.array([r.pose3d for r in results], np.float32).reshape(-1, H36M.num_joints, 3),
             keypoints=(np.array([r.keypoints for r in results], np.float32).reshape(-1, H36M.num_joints, 2)
@@ -83,6 +89,7 @@ class Clip:
                                       for r in results], np.float32).reshape(-1, MEDIAPIPE.num_joints, 3),
             meta={"skeleton": H36M.name, "units": "mm", **(meta or {})},
             refined=np.array([r.refined for r in results], bool).reshape(-1, H36M.num_joints),
+            lifted=lifted,
             **world,
         )
 
@@ -97,6 +104,8 @@ class Clip:
             arrays["mediapipe_world"] = self.mediapipe_world
         if self.refined is not None:
             arrays["refined"] = self.refined
+        if self.lifted is not None:
+            arrays["lifted"] = self.lifted
         arrays.update({k: getattr(self, k) for k in self.WORLD_ARRAYS if getattr(self, k) is not None})
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(tmp, **arrays)
@@ -119,7 +128,7 @@ class Clip:
                            data["mediapipe_world"] if "mediapipe_world" in data.files else None,
                            {k: v for k, v in meta.items() if k not in ("version", "fps")},
                            data["refined"] if "refined" in data.files else None,
-                           **{k: data[k] for k in cls.WORLD_ARRAYS if k in data.files})
+                           **{k: data[k] for k in (*cls.WORLD_ARRAYS, "lifted") if k in data.files})
         except ClipError:
             raise
         except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from poselift.engine.live.fusion import FADE_S, WEIGHTINGS, Fusion, similarity
+from poselift.models.skeletons import H36M, MEDIAPIPE, convert
+
+SIGMA = np.full(H36M.num_joints, 60.0)
+NONE = np.zeros(H36M.num_joints, bool)
+DEPTH = 3000.0  # mm from the camera
+
+
+def _turn(deg: float) -> np.ndarray:
+    a = np.radians(deg)
+    return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+
+
+@pytest.fixture
+def scene():
+    """A MediaPipe world pose (33, 3) mm, far from flat, and the lift it maps to: turned, scaled, moved."""
+    mp = np.random.default_rng(1).normal(0.0, 1.0, (MEDIAPIPE.num_joints, 3)) * [250.0, 450.0, 200.0]
+    lift = 1.1 * convert(mp, MEDIAPIPE.name, H36M.name) @ _turn(25.0) + [40.0, -30.0, 20.0]
+    lift -= lift[0]
+    rays = lift[:, :2] / (lift[:, 2:] + DEPTH)
+    return mp, lift, rays
+
+
+def test_similarity_finds_the_motion_and_tells_a_mirror_image(scene):
+    mp, lift, _ = scene
+    pose = convert(mp, MEDIAPIPE.name, H36M.name)
+    aligned, mirrored = similarity(pose, lift, np.ones(len(lift)))
+    assert np.allclose(aligned, lift, atol=1e-6) and not mirrored
+    assert similarity(pose * [1.0, 1.0, -1.0], lift, np.ones(len(lift)))[1]
+
+
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+def test_mediapipe_equal_to_the_lift_returns_the_lift(scene, weighting):
+    mp, lift, rays = scene
+    fused, weight = Fusion(weighting)(lift, SIGMA, mp, rays, NONE, 0.0)
+    assert np.allclose(fused, lift, atol=1e-6)
+    assert (weight > 0).all() and (weight < 1).all()
+
+
+def _disagreeing(mp: np.ndarray) -> np.ndarray:
+    """MediaPipe's pose with every landmark off in depth by up to ~8 cm."""
+    return mp + np.random.default_rng(2).normal(0.0, 40.0, mp.shape) * [0.2, 0.2, 1.0]
+
+
+@pytest.mark.parametrize("missing", [None, np.full((33, 3), np.nan), np.zeros((33, 3))])
+def test_missing_mediapipe_3d_fades_to_the_lift_without_a_jump(scene, missing):
+    mp, lift, rays = scene
+    fusion, dt = Fusion(), 1 / 30
+    for i in range(10):
+        fused, _ = fusion(lift, SIGMA, _disagreeing(mp), rays, NONE, i * dt)
+    correction = np.linalg.norm(fused - lift, axis=1).max()
+    assert correction > 5.0
+    out = [fused]
+    for i in range(10, 30):
+        out.append(fusion(lift, SIGMA, missing, rays, NONE, i * dt)[0])
+    steps = np.linalg.norm(np.diff(out, axis=0), axis=-1).max(axis=1)
+    assert steps.max() <= correction * dt / FADE_S + 1e-6  # no frame moves more than the fade allows
+    assert np.allclose(out[-1], lift)  # after the fade: the lift alone
+    assert not fusion(lift, SIGMA, missing, rays, NONE, 30 * dt)[1].any()
+    back = [out[-1]] + [fusion(lift, SIGMA, _disagreeing(mp), rays, NONE, i * dt)[0] for i in range(31, 40)]
+    assert np.linalg.norm(np.diff(back, axis=0), axis=-1).max() <= 1.5 * correction * dt / FADE_S  # and back in
+
+
+def test_a_front_back_flipped_mediapipe_pose_is_not_fused(scene):
+    mp, lift, rays = scene
+    fused, weight = Fusion("robust")(lift, SIGMA, _disagreeing(mp) * [1.0, 1.0, -1.0], rays, NONE, 0.0)
+    assert np.allclose(fused, lift) and not weight.any()
+
+
+def test_an_outlier_joint_is_left_out_and_the_rest_fused(scene):
+    mp, lift, rays = scene
+    far = mp.copy()
+    far[MEDIAPIPE.index("left_wrist")] += [0.0, 0.0, 600.0]
+    wrist = H36M.index("left_wrist")
+    fused, weight = Fusion("robust")(lift, SIGMA, far, rays, NONE, 0.0)
+    assert weight[wrist] == 0 and np.delete(weight, wrist).min() > 0
+    assert np.allclose(fused, lift, atol=1e-6)  # the others agree, once the wrist no longer pulls the alignment
+    naive, _ = Fusion("fixed")(lift, SIGMA, far, rays, NONE, 0.0)
+    assert np.linalg.norm(naive[wrist] - lift[wrist]) > 100
+
+
+def test_3d_swaps_follow_the_2d_swap_repair(scene):
+    mp, lift, rays = scene
+    swapped = mp.copy()
+    for name in ("knee", "wrist"):
+        left, right = MEDIAPIPE.index(f"left_{name}"), MEDIAPIPE.index(f"right_{name}")
+        swapped[[left, right]] = swapped[[right, left]]
+    repaired = np.isin(np.arange(H36M.num_joints), [H36M.index(f"{s}_{n}") for s in ("left", "right")
+                                                    for n in ("knee", "wrist")])
+    fused, _ = Fusion("fixed")(lift, SIGMA, swapped, rays, repaired, 0.0)
+    assert np.allclose(fused, lift, atol=1e-6)
+    unrepaired, _ = Fusion("fixed")(lift, SIGMA, swapped, rays, NONE, 0.0)
+    assert not np.allclose(unrepaired, lift, atol=1.0)
