@@ -106,23 +106,32 @@ class TrajectoryFilter:
     # log depth: up to 0.5/s^2, measured to ~0.03 (3 %)
     ACCEL = (0.25, 0.25, 0.5)
     NOISE = (0.002, 0.002, 0.03)
-    JUMP = 0.25  # a change of a quarter of the distance (ray or log depth) from the prediction restarts it
+    JUMP = 0.25  # a change of a quarter of the distance (ray or log depth) from the prediction is a jump
+    JUMP_FRAMES = 3  # a jump held this many frames in a row restarts the filter there; a shorter one is ignored
 
     def __init__(self, accel: tuple[float, float, float] = ACCEL, noise: tuple[float, float, float] = NOISE):
         self._filter = AlphaBeta(np.array(accel), np.array(noise))
+        self._jumps = 0
 
     def reset(self) -> None:
         self._filter.reset()
+        self._jumps = 0
 
     def __call__(self, root_mm: np.ndarray, t: float) -> np.ndarray:
         root_mm = np.asarray(root_mm, np.float64)
+        predicted = self._filter.predict(t)
         if not np.isfinite(root_mm).all() or root_mm[2] <= 0:  # no fit this frame (a degenerate 2D pose)
-            predicted = self._filter.predict(t)
             return np.full(3, np.nan) if predicted is None else self._to_camera(predicted)
         z = root_mm[2]
         measured = np.array([root_mm[0] / z, root_mm[1] / z, math.log(z)])
-        if self._filter.predict(t) is not None and np.abs(self._filter.predict(t) - measured).max() > self.JUMP:
-            self.reset()  # no one moves that far between two frames: another person, a new take
+        if predicted is not None and np.abs(predicted - measured).max() > self.JUMP:
+            # No one moves that far between two frames: one such frame is a bad fit (a pose half out
+            # of view, a garbled 2D), several in a row a real change (a seek, a new take).
+            self._jumps += 1
+            if self._jumps < self.JUMP_FRAMES:
+                return self._to_camera(predicted)
+            self.reset()
+        self._jumps = 0
         return self._to_camera(self._filter(measured, t))
 
     @staticmethod

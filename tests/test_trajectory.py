@@ -39,11 +39,15 @@ def test_trajectory_filter_is_causal_and_removes_depth_jitter_without_lagging_a_
     assert vel(smooth) < 0.2 * vel(noisy)
     prefix = filter_trajectory(noisy[:100], t[:100])
     assert np.allclose(prefix, smooth[:100])  # the past never depends on the future
-    # a frame without a fit (a degenerate 2D pose) carries the prediction; a jump restarts it
+    # a frame without a fit (a degenerate 2D pose) carries the prediction; one wild frame is ignored,
+    # a jump held for three frames restarts it there
     f = TrajectoryFilter()
     f(truth[0], 0.0), f(truth[1], t[1])
     assert np.allclose(f(np.array([0.0, 0.0, -1.0]), t[2]), truth[2], atol=20.0)  # near where it was heading
-    assert np.allclose(f(truth[3] * [1, 1, 2], t[3]), truth[3] * [1, 1, 2])  # twice as far: someone else
+    assert np.allclose(f(truth[3] * [1, 1, 2], t[3]), truth[3], atol=40.0)  # twice as far for one frame: a bad fit
+    assert np.allclose(f(truth[4], t[4]), truth[4], atol=40.0)
+    f(truth[5] * [1, 1, 2], t[5]), f(truth[6] * [1, 1, 2], t[6])
+    assert np.allclose(f(truth[7] * [1, 1, 2], t[7]), truth[7] * [1, 1, 2])  # three frames: it moved there
     assert np.isnan(TrajectoryFilter()(np.full(3, np.nan), 0.0)).all()
 
 
@@ -190,7 +194,7 @@ def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trip
         angle.append(np.degrees(np.arccos(np.clip(np.dot(w.ground.up, true_up), -1, 1))) if w.ground else np.nan)
         results.append(SimpleNamespace(pose3d=clip.pose3d[f], keypoints=clip.keypoints[f], person=True,
                                        confidence=clip.confidence[f], uncertainty=clip.uncertainty[f],
-                                       timestamp=clip.timestamps[f], refined=np.zeros(17, bool), world=w,
+                                       timestamp=clip.timestamps[f], refined=np.zeros(17, bool), world=w, lifted=None,
                                        mediapipe=SimpleNamespace(world=np.zeros((33, 3)))))
     angle = np.array(angle)
     settled = int(3 * clip.fps)

@@ -52,6 +52,10 @@ SCENE_EVERY_S = 0.5  # seconds between them
 BODY_SIGMA_DEG = 12.0  # how far the bodies' plumb line is off gravity, typically, on real video
 SCENE_TRUSTED_DEG = 5.0  # scene verticals this sure set gravity on their own
 SCENE_AGREES_DEG = 30.0  # farther from the plumb line, the lines are taken for another family (a turned frame)
+# How people hold cameras: little roll (phones upright or level); pitch anything from looking up at a
+# stage to filming the floor from above, so barely a prior.
+HOLDING_ROLL_SIGMA_DEG = 10.0
+HOLDING_PITCH_SIGMA_DEG = 45.0
 
 
 @dataclass
@@ -176,7 +180,8 @@ class Floor:
         else:
             body = body_up(np.concatenate([p for p, _ in tracks]))
             scene = self.scene_up(body)
-            prior = combine_up([scene, UpEstimate.isotropic(body, BODY_SIGMA_DEG, "bodies"), holding_prior()]).up
+            prior = combine_up([scene, UpEstimate.isotropic(body, BODY_SIGMA_DEG, "bodies"),
+                                holding_prior(0.0, HOLDING_PITCH_SIGMA_DEG, HOLDING_ROLL_SIGMA_DEG)]).up
             fixed = scene is not None and scene.sigma_deg <= SCENE_TRUSTED_DEG
         stature = 1000.0 * st.height_m
         fit = fit_ground([(p[:, ANKLES], s) for p, s in tracks], prior, stature, fixed_up=fixed)
