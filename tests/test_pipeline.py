@@ -245,3 +245,43 @@ def test_landmark_smoothing_steadies_the_lift_of_a_still_person(demo_frames, med
         return np.linalg.norm(np.diff(poses[10:], 2, axis=0), axis=-1).mean()  # acceleration, mm/frame²
 
     assert run(OneEuroFilter(*LANDMARK_SMOOTHING)) < 0.5 * run(None)
+
+
+def test_fusion_keeps_the_lift_beside_the_fused_pose_and_falls_back_without_a_jump(demo_frames, mediapipe,
+                                                                                   random_weights):
+    from dataclasses import replace
+
+    from poselift.engine.live.factory import PipelineOptions, build_pipeline
+    from poselift.engine.live.fusion import FADE_S
+    from poselift.engine.live.keypoints import Keypoints
+
+    mediapipe.reset()
+    seen = next(k[0] for k in (mediapipe(f.image) for f in demo_frames) if k)
+    gone = set(range(20, 30))  # frames whose MediaPipe 3D is missing
+
+    def people(i):
+        return [Keypoints(seen.landmarks, seen.visibility, np.full((33, 3), np.nan) if i in gone else seen.world, True)]
+
+    def run(fusion):
+        frames = iter(range(40))
+        pipeline, info = build_pipeline(PipelineOptions(weights=random_weights, world=None, fusion=fusion),
+                                        keypoints=FedKeypoints(lambda _: people(next(frames))))
+        results = [pipeline.process(replace(demo_frames[0], index=i, timestamp=i / 30)) for i in range(40)]
+        return results, info
+
+    fused, info = run(True)
+    alone, info_off = run(False)
+    assert info["fusion"] and not info_off["fusion"]
+    assert all(r.lifted is None and r.fused is None for r in alone)
+    lifted = np.array([r.lifted for r in fused])
+    assert np.allclose(lifted, [r.pose3d for r in alone], atol=1e-4)  # the same lift underneath
+    pose = np.array([r.pose3d for r in fused])
+    assert fused[15].fused.any() and not np.allclose(pose[15], lifted[15])
+    assert np.allclose(pose[29], lifted[29]) and not fused[29].fused.any()  # MediaPipe's 3D gone: the lift
+    # each frame moves no more than the lift itself plus a frame's share of the correction's fade
+    moved = np.linalg.norm(np.diff(pose, axis=0), axis=-1).max(1)
+    lift_moved = np.linalg.norm(np.diff(lifted, axis=0), axis=-1).max(1)
+    correction = np.linalg.norm(pose - lifted, axis=-1).max()
+    assert (moved <= lift_moved + correction / 30 / FADE_S + 1e-3).all()
+    clip = Clip.from_results(fused, 30.0, {"model": info})
+    assert clip.meta["model"]["fusion"] and np.allclose(clip.lifted, lifted, atol=1e-3)
