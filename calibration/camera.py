@@ -104,13 +104,15 @@ class Camera:
         x, y = xy[..., 0], xy[..., 1]
         r2 = x * x + y * y
         k1, k2, k3 = self.k
-        p1, p2 = self.p
         radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
-        # The tangential term in the form Human3.6M's calibration was fitted with.
+        dx, dy = self._tangential(x, y, r2)
+        return np.stack([x * radial + dx, y * radial + dy], axis=-1)
+
+    def _tangential(self, x: np.ndarray, y: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The tangential term, in the form Human3.6M's calibration was fitted with."""
+        p1, p2 = self.p
         tan = p2 * x + p1 * y
-        xd = x * (radial + tan) + p2 * r2
-        yd = y * (radial + tan) + p1 * r2
-        return np.stack([xd, yd], axis=-1)
+        return x * tan + p2 * r2, y * tan + p1 * r2
 
     def undistort(self, xy_d: np.ndarray, iterations: int = 10) -> np.ndarray:
         """Invert :meth:`distort` by fixed-point iteration (exact to well under a pixel in practice)."""
@@ -152,17 +154,9 @@ class OpenCVCamera(Camera):
     """A :class:`Camera` whose tangential distortion takes OpenCV's form (Qualisys, Pose2Sim, OpenCV TOML),
     not Human3.6M's. ``to_dict`` keeps no trace of the form: reloaded, it models p1, p2 as Human3.6M's."""
 
-    def distort(self, xy: np.ndarray) -> np.ndarray:
-        if not self.distorted:
-            return xy
-        x, y = xy[..., 0], xy[..., 1]
-        r2 = x * x + y * y
-        k1, k2, k3 = self.k
+    def _tangential(self, x: np.ndarray, y: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p1, p2 = self.p
-        radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
-        xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-        return np.stack([xd, yd], axis=-1)
+        return 2 * p1 * x * y + p2 * (r2 + 2 * x * x), p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
 
     def resized(self, width: int, height: int) -> OpenCVCamera:
         return OpenCVCamera(**vars(Camera.resized(self, width, height)))
