@@ -2,8 +2,10 @@
 the user's choices; the window draws by them and the tuner applies them to the pipeline."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..engine.commands.options import MAX_PEOPLE
@@ -67,16 +69,23 @@ class Controls:
     def skeleton(self) -> Skeleton:
         return FORMATS[self.format_box.currentText()]
 
+    def choose(self, people: int | None, smooth_hz: float | None) -> None:
+        """Start with these choices instead of the last run's (None: keep that one); a smoothing cutoff
+        takes the nearest of the slider's strengths."""
+        if people is not None:
+            self.people_box.setCurrentIndex(people - 1)
+        if smooth_hz is not None:
+            self.smooth_box.setChecked(True)
+            self.smooth_slider.setValue(int(np.clip(round((5.5 - smooth_hz) / 0.5), 1, 10)))
+
     def smoothing_cutoff(self) -> float | None:
         """One-Euro minimum cutoff in Hz: strength 1 (light, 5 Hz) .. 10 (strong, 0.5 Hz)."""
         return 5.5 - 0.5 * self.smooth_slider.value() if self.smooth_box.isChecked() else None
 
     def pipeline_options(self) -> PipelineOptions:
         """The options the pipeline starts with: those given, with the backend and people chosen here."""
-        o = self.options
-        return PipelineOptions(weights=o.weights, backend=self.backend_box.currentText(), device=o.device,
-                               flip=o.flip, camera=o.camera, hfov_deg=o.hfov_deg,
-                               people=self.people_box.currentData(), world=o.world)
+        return dataclasses.replace(self.options, backend=self.backend_box.currentText(),
+                                   people=self.people_box.currentData())
 
     def _load(self) -> None:
         s = self.settings

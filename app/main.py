@@ -10,7 +10,14 @@ DEFAULT_SIZE = (1400, 720)  # the window's width and height at start, in pixels
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..engine.commands.options import add_camera_args, add_lifter_args, add_world_args, world_settings
+    from ..engine.commands.options import (
+        add_camera_args,
+        add_lifter_args,
+        add_people_arg,
+        add_smooth_arg,
+        add_world_args,
+        world_settings,
+    )
     from ..engine.live.factory import PipelineOptions
 
     p = argparse.ArgumentParser(prog="poselift-app", description="Live 3D human pose from a webcam or a video.")
@@ -19,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     add_lifter_args(p)
     add_camera_args(p)
     add_world_args(p)
+    add_people_arg(p, default=None, also="the People choice to start with (default: the last run's)")
+    add_smooth_arg(p)
     args = p.parse_args(argv)
     problem = display_problem()
     if problem:
@@ -34,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(PipelineOptions(weights=args.weights, backend=args.backend, device=args.device,
                                         flip=not args.no_flip, camera=args.camera, hfov_deg=args.fov,
                                         world=world_settings(args)))
+    window.controls.choose(args.people, args.smooth)
     window.resize(*DEFAULT_SIZE)
     window.show()
     if args.video is not None:

@@ -144,6 +144,19 @@ def test_settings_persist_between_runs(qapp, make_window, capfd):
     assert "Traceback" not in capfd.readouterr().err  # restoring the toggles at start-up raised nothing
 
 
+def test_command_line_choices_win_over_the_last_runs(qapp, make_window):
+    w = make_window()
+    w.controls.people_box.setCurrentIndex(0)
+    w.controls.smooth_box.setChecked(False)
+    w.close()
+    again = make_window()
+    again.controls.choose(people=2, smooth_hz=1.0)  # poselift-app --people 2 --smooth 1
+    assert again.controls.people_box.currentData() == 2 and again.controls.pipeline_options().people == 2
+    assert again.controls.smoothing_cutoff() == pytest.approx(1.0)
+    again.controls.choose(people=None, smooth_hz=None)  # not given: the choices stay
+    assert again.controls.people_box.currentData() == 2 and again.controls.smooth_box.isChecked()
+
+
 def test_refine_is_off_and_says_why_without_its_weights(qapp, make_window, tmp_path):
     w = make_window(refiner=tmp_path / "missing.pt")
     assert not w.controls.refine_box.isEnabled() and not w.controls.refine_box.isChecked()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ...calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
 from ..live.backends import BACKENDS
-from ..live.fusion import WEIGHTINGS
 from ..live.factory import DEFAULT_REFINER, DEFAULT_WEIGHTS, REFINE_DEFAULTS, PipelineOptions
+from ..live.fusion import WEIGHTINGS
 from ..live.refine import RefineSettings
 from ..live.world import WorldSettings
 
@@ -94,16 +94,24 @@ def add_world_args(p: argparse.ArgumentParser) -> None:
                    help="let planted feet slide as measured (the foot lock shifts the body to hold them)")
 
 
+def add_people_arg(p: argparse.ArgumentParser, default: int | None = 1, also: str = "process writes one clip per "
+                   "person, NAME_p0_3d.npz, ... (default 1: one person, from their first frame to their last)") -> None:
+    p.add_argument("--people", type=int_between(1, MAX_PEOPLE, "a number of people"), default=default,
+                   help=f"follow up to this many people: {also}")
+
+
+def add_smooth_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--smooth", type=number_between(1e-3, 1e3, "a cutoff in Hz"),
+                   help="One-Euro smoothing of the 3D: minimum cutoff in Hz (lower = smoother)")
+
+
 def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     """Every setting of the pipeline; :func:`pipeline_options` reads them back."""
     add_lifter_args(p)
     add_camera_args(p)
-    p.add_argument("--smooth", type=number_between(1e-3, 1e3, "a cutoff in Hz"),
-                   help="One-Euro smoothing: minimum cutoff in Hz (lower = smoother)")
+    add_smooth_arg(p)
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
-    p.add_argument("--people", type=int_between(1, MAX_PEOPLE, "a number of people"), default=1,
-                   help="follow up to this many people: process writes one clip per person, NAME_p0_3d.npz, ... "
-                        "(default 1: one person, from their first frame to their last)")
+    add_people_arg(p)
     p.add_argument("--follow", type=int_between(0, 10**6, "a person's id"), metavar="ID",
                    help="follow the person with this id (the ids drawn in the rendered video) instead of the most "
                         "prominent one at the start")
