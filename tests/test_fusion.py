@@ -94,3 +94,15 @@ def test_3d_swaps_follow_the_2d_swap_repair(scene):
     assert np.allclose(fused, lift, atol=1e-6)
     unrepaired, _ = Fusion("fixed")(lift, SIGMA, swapped, rays, NONE, 0.0)
     assert not np.allclose(unrepaired, lift, atol=1.0)
+
+
+def test_mediapipes_frame_to_frame_jitter_is_not_passed_on(scene):
+    mp, lift, rays = scene
+    biased = _disagreeing(mp)  # a steady disagreement, and jitter on top of it frame by frame
+    jitter = np.random.default_rng(3).normal(0.0, 15.0, (60, *mp.shape))
+    fusion = Fusion("fixed")
+    fused = np.array([fusion(lift, SIGMA, biased + jitter[i], rays, NONE, i / 30)[0] for i in range(60)])
+    once = np.array([Fusion("fixed")(lift, SIGMA, biased + jitter[i], rays, NONE, 0.0)[0] for i in range(60)])
+    accel = lambda poses: np.linalg.norm(np.diff(poses[20:], 2, axis=0), axis=-1).mean()  # noqa: E731
+    assert accel(fused) < 0.3 * accel(once)  # frame by frame on its own, each frame's correction would jitter
+    assert np.linalg.norm(fused[-20:].mean(0) - once[-20:].mean(0), axis=1).max() < 5.0  # the bias still comes through

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...models.skeletons import H36M, MEDIAPIPE, mapping_weights
+from .filters import OneEuroFilter
 from .swaps import PAIRS
 
 WEIGHTINGS = ("fixed", "lifter", "robust")
@@ -37,6 +38,7 @@ LIFT_RAY_PER_SIGMA, LIFT_ACROSS_PER_SIGMA = 1.03, 0.77
 
 GATE = 3.0  # a MediaPipe joint further than this many combined standard deviations from the lift is left out
 FADE_S = 0.25  # seconds for a joint's correction to fade in or out
+CORRECTION_CUTOFF_HZ = 1.0  # the correction is low-passed: MediaPipe's 3D jitters from frame to frame, its bias does not
 _MP_TO_H36M = mapping_weights(MEDIAPIPE.name, H36M.name, 3)
 _LEFT, _RIGHT = (np.array(side) for side in zip(*PAIRS))
 
@@ -70,6 +72,7 @@ class Fusion:
         self._held = np.zeros((j, 3))  # each joint's last correction (mm)
         self._weight = np.zeros(j)  # MediaPipe's weight along the ray when it was last used, per joint
         self._t: float | None = None
+        self._steady = OneEuroFilter(CORRECTION_CUTOFF_HZ, beta=0.0)
 
     def __call__(self, pose: np.ndarray, sigma: np.ndarray, mediapipe_world: np.ndarray | None,
                  rays: np.ndarray, repaired: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +90,8 @@ class Fusion:
             fit = self._correction(pose, np.asarray(sigma, np.float64), mp, rays)
             if fit is not None:
                 correction, used, weight = fit
-                self._held[used], self._weight[used] = correction[used], weight[used]
+                self._held = self._steady(np.where(used[:, None], correction, self._held), t)
+                self._weight[used] = weight[used]
         step = 1.0 if self._t is None else min(max(t - self._t, 0.0) / FADE_S, 1.0)
         self._t = t
         self._gain = np.clip(np.where(used, self._gain + step, self._gain - step), 0.0, 1.0)
