@@ -106,3 +106,9 @@ def test_mediapipes_frame_to_frame_jitter_is_not_passed_on(scene):
     accel = lambda poses: np.linalg.norm(np.diff(poses[20:], 2, axis=0), axis=-1).mean()  # noqa: E731
     assert accel(fused) < 0.3 * accel(once)  # frame by frame on its own, each frame's correction would jitter
     assert np.linalg.norm(fused[-20:].mean(0) - once[-20:].mean(0), axis=1).max() < 5.0  # the bias still comes through
+
+
+def test_a_lift_without_a_pose_is_passed_on_as_it_is(scene):
+    mp, lift, rays = scene
+    fused, weight = Fusion()(np.full_like(lift, np.nan), SIGMA, mp, rays, NONE, 0.0)
+    assert np.isnan(fused).all() and not weight.any()

@@ -84,7 +84,7 @@ class Fusion:
         pose = np.asarray(pose, np.float64)
         used = np.zeros(len(pose), bool)
         mp = None if mediapipe_world is None else _MP_TO_H36M @ np.asarray(mediapipe_world, np.float64)
-        if mp is not None and np.isfinite(mp).all() and np.abs(mp).max() > 0:
+        if mp is not None and np.isfinite(mp).all() and np.abs(mp).max() > 0 and np.isfinite(pose).all():
             swapped = repaired[_LEFT] & repaired[_RIGHT]
             mp[_LEFT[swapped]], mp[_RIGHT[swapped]] = mp[_RIGHT[swapped]], mp[_LEFT[swapped]]
             fit = self._correction(pose, np.asarray(sigma, np.float64), mp, rays)

@@ -199,7 +199,8 @@ class BatchLifter:
 def track_2d(video: str | Path, opts: PipelineOptions, max_width: int | None = None) -> Track2D:
     """The first pass over a video: MediaPipe and the pipeline up to the lifter. A fault part-way ends
     it quietly: the second pass meets the same fault at the same frame and reports it."""
-    pipeline, _ = build_pipeline(replace(opts, refine=False, smoothing=None))
+    # Only the lifter's input is recorded here: the stages after the lift run in the second pass.
+    pipeline, _ = build_pipeline(replace(opts, refine=False, smoothing=None, fusion=False))
     pipeline.keypoints = recorder = _RecordingKeypoints(pipeline.keypoints)
     pipeline.lifter = lifter = _RecordingLifter(pipeline.lifter.spec)
     source = VideoFileSource(video, max_width=max_width)
