@@ -145,7 +145,7 @@ def test_bad_recordings_are_refused_in_one_sentence(tmp_path, capsys, frames, ca
 @needs_pose2sim
 def test_the_demo_recording(tmp_path):
     out_json, out_md = tmp_path / "mv.json", tmp_path / "mv.md"
-    assert main(["eval", "--multiview", str(POSE2SIM), "--quiet", "--json", str(out_json),
+    assert main(["eval", "--multiview", str(POSE2SIM), "--quiet", "--fusion", "--json", str(out_json),
                  "--markdown", str(out_md)]) == 0
     r = json.loads(out_json.read_text())
     assert "| cam03 |" in out_md.read_text() and "P2 MediaPipe" in out_md.read_text()

@@ -130,7 +130,7 @@ def _run_multiview(args: argparse.Namespace) -> None:
     from ..offline.multiview import evaluate_multiview, markdown_tables, to_json
 
     options = PipelineOptions(weights=args.weights, flip=not args.no_flip, world=WorldSettings(args.height),
-                              fusion=not args.no_fusion, fusion_weighting=args.fusion_weighting)
+                              fusion=args.fusion, fusion_weighting=args.fusion_weighting)
     result = evaluate_multiview(args.multiview, options, args.people, progress=not args.quiet)
     tables = markdown_tables(result)
     print(tables)

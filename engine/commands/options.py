@@ -127,8 +127,9 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
 
 def add_fusion_args(p: argparse.ArgumentParser) -> None:
     """Whether, and how, MediaPipe's own 3D is fused into the lift."""
-    p.add_argument("--no-fusion", action="store_true",
-                   help="the lift alone: leave MediaPipe's own 3D out of the pose (for comparison)")
+    p.add_argument("--fusion", action="store_true",
+                   help="fuse MediaPipe's own 3D into the lift (docs/fusion.md: closer to the truth on real video, but "
+                        "the bones change length from frame to frame, which inverse kinematics and rigs do not like)")
     p.add_argument("--fusion-weighting", choices=WEIGHTINGS, default="robust",
                    help="how the lift and MediaPipe's 3D are weighted per joint (docs/fusion.md; default: robust)")
 
@@ -145,7 +146,7 @@ def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
                            camera=args.camera, hfov_deg=args.fov, smoothing=args.smooth, refine=args.refine,
                            refiner=args.refiner,
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
-                           swap_repair=not args.no_swap_repair, fusion=not args.no_fusion,
+                           swap_repair=not args.no_swap_repair, fusion=args.fusion,
                            fusion_weighting=args.fusion_weighting, people=args.people, follow=args.follow,
                            solo=args.solo,
                            world=world_settings(args))
