@@ -1,7 +1,7 @@
 """One frame in, one :class:`Result` per person out: MediaPipe 2D -> person tracker -> per person:
-H36M-17 + confidence -> left/right swap repair -> image-plane normalisation -> streaming lifter (all
-people in one batched step) -> fusion with MediaPipe's own 3D (optional, on by default) -> optional
-refiner -> optional One-Euro filter."""
+H36M-17 + confidence -> left/right swap repair -> image-plane normalisation (and smoothing) -> streaming
+lifter (all people in one batched step) -> optional fusion with MediaPipe's own 3D -> optional refiner ->
+optional One-Euro filter -> world grounding."""
 from __future__ import annotations
 
 import copy

@@ -52,6 +52,7 @@ SCENE_EVERY_S = 0.5  # seconds between them
 BODY_SIGMA_DEG = 12.0  # how far the bodies' plumb line is off gravity, typically, on real video
 SCENE_TRUSTED_DEG = 5.0  # scene verticals this sure set gravity on their own
 SCENE_AGREES_DEG = 30.0  # farther from the plumb line, the lines are taken for another family (a turned frame)
+PRIOR_MOVED_DEG = 5.0  # a plumb line that moved less than this picks the same family of lines
 # How people hold cameras: little roll (phones upright or level); pitch anything from looking up at a
 # stage to filming the floor from above, so barely a prior.
 HOLDING_ROLL_SIGMA_DEG = 10.0
@@ -92,6 +93,10 @@ class WorldSettings:
         return {k: v for k, v in vars(self).items() if v is not None}
 
 
+def _degrees(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(np.dot(a, b), -1.0, 1.0))))
+
+
 class Floor:
     """The floor seen by one camera, from the feet of everyone it sees (see the module docstring).
     Each person's stretch of frames in view is a track (:meth:`track`), so that foot speeds are never
@@ -113,7 +118,8 @@ class Floor:
         self._elsewhere_since: float | None = None  # since when the refits have found another level
         self._segments: list[Segments] = []  # line segments of the frames sampled so far
         self._scene_t = -np.inf
-        self._scene_fit: tuple[int, np.ndarray, UpEstimate | None] | None = None  # (frames, prior, fit) of the last fit
+        # The fits of the segments so far: (prior, fit) for image-up and for the last plumb line refitted to
+        self._scene_fits: list[tuple[np.ndarray, UpEstimate | None]] = []
 
     def track(self) -> int:
         """A key for one person's new stretch in view."""
@@ -127,16 +133,18 @@ class Floor:
         if t - self._scene_t >= SCENE_EVERY_S or t < self._scene_t:
             self._scene_t = t
             self._segments.append(detect_segments(image_bgr, camera, np.array(boxes).reshape(-1, 4)))
+            self._scene_fits = []
 
     def scene_up(self, body: np.ndarray) -> UpEstimate | None:
         """Gravity from the scene's verticals, when they agree with the bodies' plumb line ``body``: the
         lines' family nearest image-up, else the one nearest the plumb line (a frame turned a quarter),
         else none."""
-        for prior in (IMAGE_UP, body):
-            if self._scene_fit is None or self._scene_fit[:2] != (len(self._segments), tuple(prior)):
-                self._scene_fit = (len(self._segments), tuple(prior), self._fit_scene(prior))
-            fit = self._scene_fit[2]
-            if fit is not None and np.degrees(np.arccos(np.clip(fit.up @ body, -1, 1))) <= SCENE_AGREES_DEG:
+        for i, prior in enumerate((IMAGE_UP, body)):
+            # refitted when new segments came, or the plumb line moved: it only picks a family of lines
+            if len(self._scene_fits) <= i or _degrees(self._scene_fits[i][0], prior) > PRIOR_MOVED_DEG:
+                self._scene_fits[i:] = [(prior, self._fit_scene(prior))]
+            fit = self._scene_fits[i][1]
+            if fit is not None and _degrees(fit.up, body) <= SCENE_AGREES_DEG:
                 return fit
         return None
 
