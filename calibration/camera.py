@@ -5,6 +5,7 @@ millimetres, so ``X_cam = R @ (X_world - T)``. Camera axes: x right, y down, z f
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -79,8 +80,8 @@ class Camera:
         if abs(sx / sy - 1) > 0.01:
             raise CalibrationError(f"the camera calibration is for {self.width}x{self.height} frames, which do not "
                                    f"scale to {width}x{height}: calibrate this camera mode or drop the calibration.")
-        return Camera(f=(self.f[0] * sx, self.f[1] * sy), c=(self.c[0] * sx, self.c[1] * sy), width=width,
-                      height=height, k=self.k, p=self.p, R=self.R, T=self.T)
+        return dataclasses.replace(self, f=(self.f[0] * sx, self.f[1] * sy), c=(self.c[0] * sx, self.c[1] * sy),
+                                   width=width, height=height)
 
     @property
     def distorted(self) -> bool:
@@ -157,7 +158,4 @@ class OpenCVCamera(Camera):
     def _tangential(self, x: np.ndarray, y: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p1, p2 = self.p
         return 2 * p1 * x * y + p2 * (r2 + 2 * x * x), p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-
-    def resized(self, width: int, height: int) -> OpenCVCamera:
-        return OpenCVCamera(**vars(Camera.resized(self, width, height)))
 

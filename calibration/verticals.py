@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .camera import Camera
+from .floor import up_from_tilt
 
 IMAGE_UP = np.array([0.0, -1.0, 0.0])  # up for a camera held level with the frame as displayed (y points down)
 MAX_TILT_DEG = 40.0  # the vertical vanishing direction lies within this angle of the prior up
@@ -73,7 +74,7 @@ def holding_prior(pitch_deg: float = 0.0, pitch_sigma_deg: float = 20.0, roll_si
     pitched down by about ``pitch_deg`` (``pitch_sigma_deg``). Roll moves up along the camera's x,
     pitch along its z (``floor.up_from_tilt``'s convention)."""
     p = np.radians(pitch_deg)
-    up = np.array([0.0, -np.cos(p), -np.sin(p)])
+    up = up_from_tilt(pitch_deg)
     along_pitch = np.array([0.0, np.sin(p), -np.cos(p)])
     cov = (np.radians(roll_sigma_deg) ** 2 * np.outer([1.0, 0, 0], [1.0, 0, 0])
            + np.radians(pitch_sigma_deg) ** 2 * np.outer(along_pitch, along_pitch))

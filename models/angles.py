@@ -46,7 +46,8 @@ def _frame(lateral: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return np.cross(y, z), y, z
 
 
-def _between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def angle_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The angle (deg) between vectors (..., 3)."""
     return np.degrees(np.arccos(np.clip(_dot(_unit(a), _unit(b)), -1.0, 1.0)))
 
 
@@ -69,11 +70,11 @@ def joint_angles(pose: np.ndarray) -> dict[str, np.ndarray]:
         hip, knee, ankle = j[f"{side}_hip"], j[f"{side}_knee"], j[f"{side}_ankle"]
         shoulder, elbow, wrist = j[f"{side}_shoulder"], j[f"{side}_elbow"], j[f"{side}_wrist"]
         out[f"hip_flexion_{s}"], out[f"hip_abduction_{s}"] = _swing(knee - hip, px, py, pz, sign)
-        out[f"knee_flexion_{s}"] = _between(knee - hip, ankle - knee)
+        out[f"knee_flexion_{s}"] = angle_between(knee - hip, ankle - knee)
         shank = ankle - knee
         out[f"shank_inclination_{s}"] = np.degrees(np.arctan2(-_dot(shank, heading), -_dot(shank, UP)))
         out[f"shoulder_flexion_{s}"], out[f"shoulder_abduction_{s}"] = _swing(elbow - shoulder, tx, ty, tz, sign)
-        out[f"elbow_flexion_{s}"] = _between(elbow - shoulder, wrist - elbow)
+        out[f"elbow_flexion_{s}"] = angle_between(elbow - shoulder, wrist - elbow)
     trunk = j["thorax"] - j["pelvis"]
     out["trunk_flexion"] = np.degrees(np.arctan2(_dot(trunk, heading), _dot(trunk, UP)))
     out["trunk_lateral"] = np.degrees(np.arctan2(_dot(trunk, right), _dot(trunk, UP)))

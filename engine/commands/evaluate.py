@@ -10,13 +10,12 @@ from ...models.errors import ConfigError
 from ...models.suites import SUITES
 from .options import (
     FIELD_OF_VIEW,
-    MAX_PEOPLE,
     add_flip_arg,
     add_fusion_args,
     add_height_arg,
+    add_people_arg,
     add_refiner_args,
     add_weights_arg,
-    int_between,
 )
 
 
@@ -48,8 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="real video instead: a calibrated multi-camera recording (DIR/videos/camNN.mp4 and one "
                         "Qualisys .qca.txt or Pose2Sim .toml in DIR/calibration/); each view through the default "
                         "pipeline, scored against the people triangulated from all views (docs/multiview.md)")
-    e.add_argument("--people", type=int_between(1, MAX_PEOPLE, "a number of people"), default=2,
-                   help="--multiview: the most people looked for in each view (default 2)")
+    add_people_arg(e, default=2, also="in each view of --multiview (default 2)")
     add_height_arg(e)
     add_fusion_args(e)
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")

@@ -29,7 +29,7 @@ from ...calibration.verticals import (
     fit_scene_up,
     holding_prior,
 )
-from ...models.angles import joint_angles
+from ...models.angles import angle_between, joint_angles
 from ...models.world import (
     ANKLES,
     CONTACT_SPAN,
@@ -93,10 +93,6 @@ class WorldSettings:
         return {k: v for k, v in vars(self).items() if v is not None}
 
 
-def _degrees(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.degrees(np.arccos(np.clip(np.dot(a, b), -1.0, 1.0))))
-
-
 class Floor:
     """The floor seen by one camera, from the feet of everyone it sees (see the module docstring).
     Each person's stretch of frames in view is a track (:meth:`track`), so that foot speeds are never
@@ -141,10 +137,10 @@ class Floor:
         else none."""
         for i, prior in enumerate((IMAGE_UP, body)):
             # refitted when new segments came, or the plumb line moved: it only picks a family of lines
-            if len(self._scene_fits) <= i or _degrees(self._scene_fits[i][0], prior) > PRIOR_MOVED_DEG:
+            if len(self._scene_fits) <= i or angle_between(self._scene_fits[i][0], prior) > PRIOR_MOVED_DEG:
                 self._scene_fits[i:] = [(prior, self._fit_scene(prior))]
             fit = self._scene_fits[i][1]
-            if fit is not None and _degrees(fit.up, body) <= SCENE_AGREES_DEG:
+            if fit is not None and angle_between(fit.up, body) <= SCENE_AGREES_DEG:
                 return fit
         return None
 

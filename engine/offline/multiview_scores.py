@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ...models.angles import ANGLE_NAMES, angle_difference, joint_angles
+from ...models.angles import ANGLE_NAMES, angle_between, angle_difference, joint_angles
 from ...models.metrics import p_mpjpe
 from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
 
@@ -52,9 +52,7 @@ def p2_mm(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 def gravity_error_deg(up: np.ndarray, true_up: np.ndarray) -> float:
     """Angle (deg) between an estimated and the true up, both in camera axes."""
-    a, b = np.asarray(up, np.float64), np.asarray(true_up, np.float64)
-    cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    return float(angle_between(np.asarray(up, np.float64), np.asarray(true_up, np.float64)))
 
 
 def contact_heights(world: np.ndarray, contacts: np.ndarray) -> np.ndarray:
