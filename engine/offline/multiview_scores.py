@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ...calibration.triangulation import person_size
 from ...models.angles import ANGLE_NAMES, angle_between, angle_difference, joint_angles
 from ...models.metrics import p_mpjpe
 from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
@@ -90,9 +91,9 @@ def people_under(keypoints: np.ndarray, ref_2d: np.ndarray, gate: float = FOLLOW
     """Which reference person (F,) a result's 2D joints (F, J, 2) lie on in each frame, given the
     reference people's projections (F, P, J, 2): the nearest within ``gate``, -1 for none (or no result)."""
     kp, ref = np.asarray(keypoints, np.float64), np.asarray(ref_2d, np.float64)
+    size = person_size(ref, np.isfinite(ref).all(-1))  # (F, P)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no result, or nobody, in that frame
-        size = np.linalg.norm(np.nanmax(ref, -2) - np.nanmin(ref, -2), axis=-1)  # (F, P)
         cost = np.nanmedian(np.linalg.norm(kp[:, None] - ref, axis=-1), axis=-1) / np.maximum(size, 1.0)
     cost = np.where(np.isfinite(cost), cost, np.inf)
     best = cost.argmin(1) if cost.shape[1] else np.zeros(len(cost), int)
