@@ -163,7 +163,8 @@ def detect_segments(image_bgr: np.ndarray, camera: Camera, exclude: np.ndarray |
     seg, length = seg[length >= MIN_LENGTH * max(h, w)], length[length >= MIN_LENGTH * max(h, w)]
     # frame borders and letterbox edges are no part of the scene
     margin = 4.0
-    on_edge = lambda a, b, hi: ((np.abs(a) < margin) & (np.abs(b) < margin)) | ((np.abs(a - hi) < margin) & (np.abs(b - hi) < margin))
+    def on_edge(a, b, hi):
+        return ((np.abs(a) < margin) & (np.abs(b) < margin)) | ((np.abs(a - hi) < margin) & (np.abs(b - hi) < margin))
     edge = on_edge(seg[:, 0], seg[:, 2], w - 1) | on_edge(seg[:, 1], seg[:, 3], h - 1)
     seg, length = seg[~edge], length[~edge]
     mask = _exclusion((h, w), exclude)

@@ -136,14 +136,14 @@ class WindowSampler:
         if aug is not None:
             use_det = (self._rand(batch, gen=gen) < aug.detections) & self.has_det[end]
         kp = torch.where(use_det[:, None, None, None], _lerp(self.det2d, i0, i1, a), _lerp(self.gt2d, i0, i1, a))
-        l = self.outputs
-        target = _lerp(self.pose3d, i0[:, -l:], i1[:, -l:], a[:, -l:])
-        target_root = _lerp(self.root3d, i0[:, -l:], i1[:, -l:], a[:, -l:])[:, :, 0]
+        n = self.outputs
+        target = _lerp(self.pose3d, i0[:, -n:], i1[:, -n:], a[:, -n:])
+        target_root = _lerp(self.root3d, i0[:, -n:], i1[:, -n:], a[:, -n:])[:, :, 0]
         if aug is not None and aug.bone_scale > 0:
             gt = ~use_det
             rel = _lerp(self.pose3d, i0[gt], i1[gt], a[gt])
             root = _lerp(self.root3d, i0[gt], i1[gt], a[gt])
-            kp[gt], target[gt] = rescale_bones(kp[gt], rel, root, self._bone_factors(int(gt.sum()), gen, aug), l)
+            kp[gt], target[gt] = rescale_bones(kp[gt], rel, root, self._bone_factors(int(gt.sum()), gen, aug), n)
         return kp, torch.ones(kp.shape[:3], device=self.device), target, target_root, ~use_det
 
     def _virtual(self, batch: int, gen: torch.Generator, aug: Augment):

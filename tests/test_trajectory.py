@@ -35,7 +35,8 @@ def test_trajectory_filter_is_causal_and_removes_depth_jitter_without_lagging_a_
     smooth = filter_trajectory(noisy, t)
     late = slice(60, None)
     assert np.linalg.norm(smooth[late] - truth[late], axis=-1).mean() < 0.5 * np.linalg.norm(noisy[late] - truth[late], axis=-1).mean()
-    vel = lambda r: np.linalg.norm(np.diff(r[late], axis=0) - np.diff(truth[late], axis=0), axis=-1).mean()
+    def vel(r):
+        return np.linalg.norm(np.diff(r[late], axis=0) - np.diff(truth[late], axis=0), axis=-1).mean()
     assert vel(smooth) < 0.2 * vel(noisy)
     prefix = filter_trajectory(noisy[:100], t[:100])
     assert np.allclose(prefix, smooth[:100])  # the past never depends on the future
@@ -88,7 +89,7 @@ def walk_filmed_by_a_tilted_camera(n: int = 150, fps: int = 30):
 def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera():
     t, world, camera, cam_up = walk_filmed_by_a_tilted_camera()
     n = len(t)
-    ground = fit_ground([(camera[:, ANKLES], t)], body_up(camera), 1700.0)
+    ground = fit_ground([(camera[:, ANKLES], t)], body_up(camera), 1700.0).ground
     assert np.degrees(np.arccos(np.clip(np.dot(ground.up, cam_up), -1, 1))) < 1.0
     assert abs(ground.camera_height_mm - 2000) < 20
     pitch, roll = tilt_of(np.array(ground.up))
@@ -123,10 +124,10 @@ def test_the_floor_is_the_lowest_level_when_someone_stands_on_a_roof():
     roof_cam = (roof - [0, 2000, 0]) @ world_rotation(cam_up)
     tracks = [(camera[:, ANKLES], t), (roof_cam[:, ANKLES], np.arange(300) / 30)]
     prior = body_up(np.concatenate([camera, roof_cam]))
-    ground = fit_ground(tracks, prior, 1700.0)
+    ground = fit_ground(tracks, prior, 1700.0).ground
     assert np.degrees(np.arccos(np.clip(np.dot(ground.up, cam_up), -1, 1))) < 1.0
     assert abs(ground.camera_height_mm - 2000) < 20
-    on_roof = fit_ground(tracks[1:], prior, 1700.0)  # alone, the roof is the floor
+    on_roof = fit_ground(tracks[1:], prior, 1700.0).ground  # alone, the roof is the floor
     assert abs(on_roof.camera_height_mm - (2000 - 2200)) < 20
 
 
@@ -220,3 +221,18 @@ def test_process_refuses_a_height_no_person_has_before_writing_anything(tmp_path
                              "--height", height], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "not a person's height in metres: give a number from 0.5 to 2.5" in result.stderr
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_a_shorter_person_is_scaled_onto_the_floor_the_taller_one_walks_on():
+    # Two walkers on one floor, the second 0.85 times the first's size. Both are lifted at the prior
+    # height, so the second is placed 1/0.85 times too far along her rays and sinks under the floor.
+    t, world, camera, cam_up = walk_filmed_by_a_tilted_camera()
+    shorter = (0.85 * world + [1500, 0, 0] - [0, 2000, 0]) @ world_rotation(cam_up) / 0.85
+    fit = fit_ground([(camera[:, ANKLES], t), (shorter[:, ANKLES], t)], body_up(camera), 1700.0)
+    assert np.degrees(np.arccos(np.clip(np.dot(fit.ground.up, cam_up), -1, 1))) < 1.0
+    # neither person's height is known: the camera height lies between the two they imply
+    assert abs(fit.ground.camera_height_mm - np.sqrt(2000 * 2000 / 0.85)) < 30
+    assert abs(fit.scales[1] / fit.scales[0] - 0.85) < 0.02
+    for track, scale in zip((camera, shorter), fit.scales):
+        feet = fit.ground.to_world(scale * track[:, ANKLES])[..., 1]
+        assert abs(np.median(feet.min(axis=1)) - 66 * scale * fit.ground.camera_height_mm / 2000) < 15

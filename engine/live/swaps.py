@@ -43,13 +43,13 @@ class SwapRepair:
             # Half the last frame's velocity: MediaPipe's jitter makes a full constant-velocity guess overshoot.
             pred = prev + 0.5 * (prev - self._history[-2]) if len(self._history) > 1 else prev
             size = np.sqrt(((kp - kp[:1]) ** 2).sum(-1).mean())
-            for p, (l, r) in enumerate(PAIRS):
-                keep = np.linalg.norm(kp[l] - pred[l]) + np.linalg.norm(kp[r] - pred[r])
-                cross = np.linalg.norm(kp[l] - pred[r]) + np.linalg.norm(kp[r] - pred[l])
+            for p, (left, right) in enumerate(PAIRS):
+                keep = np.linalg.norm(kp[left] - pred[left]) + np.linalg.norm(kp[right] - pred[right])
+                cross = np.linalg.norm(kp[left] - pred[right]) + np.linalg.norm(kp[right] - pred[left])
                 swapped = keep - cross > self.min_gain * size and cross < 0.5 * keep
                 if swapped and self._held[p] < self.max_frames:
-                    kp[[l, r]], conf[[l, r]] = kp[[r, l]], conf[[r, l]]
-                    repaired[[l, r]] = True
+                    kp[[left, right]], conf[[left, right]] = kp[[right, left]], conf[[right, left]]
+                    repaired[[left, right]] = True
                     self._held[p] += 1
                 elif not swapped:
                     self._held[p] = 0

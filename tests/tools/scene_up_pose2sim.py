@@ -23,7 +23,8 @@ def read_qca(path: Path) -> list[tuple[str, Camera, np.ndarray]]:
     text = path.read_text()
     out = []
     for block in re.findall(r"<camera .*?</camera>", text, re.S):
-        attrs = lambda tag: dict(re.findall(r'(\w+)="([^"]*)"', re.search(rf"<{tag} ([^>]*)/>", block).group(1)))
+        def attrs(tag: str, block: str = block) -> dict:
+            return dict(re.findall(r'(\w+)="([^"]*)"', re.search(rf"<{tag} ([^>]*)/>", block).group(1)))
         name = re.search(r'serial="([^"]+)"', block).group(1)
         tr, intr, fov = attrs("transform"), attrs("intrinsic"), attrs("fov_video")
         rq = np.array([[float(tr[f"r{i}{j}"]) for j in (1, 2, 3)] for i in (1, 2, 3)])
