@@ -10,11 +10,12 @@ the feet stop: the lower ankle of each frame in which it hardly moves (``calibra
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from ..calibration.floor import CAMERA_UP, Ground, fit_up, lowest_level
+from ..calibration.floor import CAMERA_UP, LEVEL_MIN_SHARE, Ground, fit_up, lowest_level
 from ..calibration.trajectory import TrajectoryFilter, filter_trajectory, root_translation
 from .skeletons import H36M
 
@@ -33,6 +34,11 @@ CONTACT_SPEED_PER_STATURE = 0.45
 # body's place in the camera frame is uncertain by a few per cent of its distance, so steps and
 # kerbs merge with the floor; a roof, a stage or a table top does not.
 LEVEL_BAND_PER_STATURE = 0.2
+# People standing on one floor imply camera heights within this ratio of each other (statures from
+# about 1.3 to 1.8 m): a person whose feet imply more stands on another level, a stage or a roof.
+FLOOR_SHARED_RATIO = 1.4
+STATURE_LOG_SPREAD = 0.05  # adults' statures spread about 5 % around their mean
+CONTACT_LOG_SPREAD = 0.25  # one resting foot's depth, as a share of its distance, spreads this much
 STRAIGHT_DEG = 20.0  # a body standing straight: trunk, thigh and shank within this of one line
 STRAIGHT_MIN_SHARE = 0.1  # the frames standing straight that make the gravity prior, at least this share
 STANDING_S = 1.0  # what a person stands on: the lowest of their resting ankles over this long
@@ -99,24 +105,74 @@ def contact_candidates(ankles_cam: np.ndarray, times: np.ndarray, up: np.ndarray
     return pts[np.isfinite(pts).all(-1)]
 
 
+@dataclass(frozen=True)
+class FloorFit:
+    """The floor, and per track the factor that puts that person's feet on it (1 for a person on
+    another level or without a resting foot yet): a monocular body's size and distance are one
+    unknown, fixed by the subject-height prior, and people are not all that height."""
+    ground: Ground
+    scales: np.ndarray  # (tracks,)
+    on_floor: np.ndarray  # (tracks,) bool: the track's feet rest on this floor
+
+
 def fit_ground(tracks: Sequence[tuple[np.ndarray, np.ndarray]], prior_up: np.ndarray, stature: float,
-               fixed_up: bool = False) -> Ground | None:
+               fixed_up: bool = False) -> FloorFit | None:
     """The floor under the feet of everyone seen: each track is one person's ankles (N, 2, 3) mm and
-    times (N,). Twice, pick every track's resting lower ankles, keep those on the lowest level
-    (``lowest_level``) and fit the floor's normal to them (regularised towards ``prior_up``; kept as
-    given with ``fixed_up``), then its height from their median height less the ankle's own. None
-    when no foot has rested yet."""
+    times (N,), at the prior stature's scale. Each track's resting lower ankles on its lowest level
+    (``lowest_level``) give the camera height that person alone implies; the tracks on the lowest
+    shared floor (:func:`_on_one_floor`) share one floor at the geometric mean of theirs (each
+    person's height equally likely above and below the prior), and each is scaled onto it. The
+    floor's normal is fitted to all of their feet so scaled (regularised towards ``prior_up``; kept
+    as given with ``fixed_up``), and the levels are found again along it. None when no foot has
+    rested yet."""
     up = np.asarray(prior_up, np.float64)
-    pts = np.zeros((0, 3))
-    for _ in range(1 if fixed_up else 2):
-        pts = np.concatenate([np.zeros((0, 3))] + [contact_candidates(a, t, up, stature) for a, t in tracks])
-        if len(pts) == 0:
+    for _ in range(0 if fixed_up else 2):
+        levels = _floor_levels(tracks, up, stature)
+        if levels is None:
             return None
-        pts = pts[lowest_level(pts, up, LEVEL_BAND_PER_STATURE * stature)]
-        if not fixed_up:
-            up = fit_up(pts, prior_up)
-    floor = float(np.median(pts @ up)) - ANKLE_HEIGHT_PER_STATURE * stature
-    return Ground(tuple(float(v) for v in up), -floor)
+        pts, scales, _, floor = levels
+        up = fit_up(np.concatenate([k * p for k, p, on in zip(scales, pts, floor) if on]), prior_up)
+    levels = _floor_levels(tracks, up, stature)
+    if levels is None:
+        return None
+    _, scales, h, floor = levels
+    return FloorFit(Ground(tuple(float(v) for v in up), h), scales, floor)
+
+
+def _floor_levels(tracks: Sequence[tuple[np.ndarray, np.ndarray]], up: np.ndarray,
+                  stature: float) -> tuple[list[np.ndarray], np.ndarray, float, np.ndarray] | None:
+    """Along ``up``: each track's resting feet (M, 3), its scale onto the floor, the camera's height
+    above the floor (mm), and which tracks stand on it; None without a resting foot."""
+    pts = [contact_candidates(a, t, up, stature) for a, t in tracks]
+    pts = [p[lowest_level(p, up, LEVEL_BAND_PER_STATURE * stature)] for p in pts]
+    heights = np.array([ANKLE_HEIGHT_PER_STATURE * stature - np.median(p @ up) if len(p) else np.nan for p in pts])
+    floor = _on_one_floor(heights, np.array([len(p) for p in pts]))
+    if not floor.any():
+        return None
+    shared, n = heights[floor], np.array([len(p) for p in pts])[floor]
+    # each track's log height weighted by how sure it is: the spread of people's statures, and its
+    # resting feet's own scatter (correlated from frame to frame, so counted as if fewer)
+    weights = 1.0 / (STATURE_LOG_SPREAD**2 + CONTACT_LOG_SPREAD**2 / n)
+    h = float(np.exp(np.average(np.log(shared), weights=weights))) if len(shared) > 1 else float(shared[0])
+    scales = np.where(floor, h / np.where(floor, heights, 1.0), 1.0)
+    return pts, scales, h, floor
+
+
+def _on_one_floor(heights: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """Which tracks stand on the floor, given the camera height (mm) each implies and how many resting
+    feet it rests on: the lowest level (the greatest height) whose tracks imply heights within
+    ``FLOOR_SHARED_RATIO`` of it and hold at least ``LEVEL_MIN_SHARE`` of the resting feet, else the
+    best supported. A floor above the camera (a roof seen from the street) is shared with no one."""
+    seen = np.isfinite(heights) & (support > 0)
+    best, best_support = np.zeros(len(heights), bool), 0
+    for anchor in np.flatnonzero(seen)[np.argsort(-heights[seen])]:
+        h = heights[anchor]
+        group = seen & (heights <= h) & (heights >= h / FLOOR_SHARED_RATIO) if h > 0 else np.arange(len(heights)) == anchor
+        if support[group].sum() >= LEVEL_MIN_SHARE * support[seen].sum():
+            return group
+        if support[group].sum() > best_support:
+            best, best_support = group, support[group].sum()
+    return best
 
 
 def _unit_rows(v: np.ndarray) -> np.ndarray:

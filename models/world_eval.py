@@ -54,8 +54,9 @@ def evaluate_world(model: TemporalLifter, sequences: list[Sequence], source: str
         rows["abs_mpjpe"].append((seq.action, float(metrics.mpjpe(absolute, gt).mean()), n))
         rows["root_vel"].append((seq.action, float(np.linalg.norm(np.diff(root, axis=0) - np.diff(gt[:, 0], axis=0),
                                                                   axis=-1).mean()), n))
-        ground = fit_ground([(absolute[:, ANKLES], times)], body_up(absolute), 1000.0 * h)
-        if ground is not None:
+        fit = fit_ground([(absolute[:, ANKLES], times)], body_up(absolute), 1000.0 * h)
+        if fit is not None:
+            ground = fit.ground
             true_up = np.asarray(seq.camera.R)[:, 2]  # world Z (up) in camera axes
             rows["up_deg"].append((seq.action, float(np.degrees(np.arccos(np.clip(np.dot(ground.up, true_up), -1, 1)))), n))
             rows["camera_height"].append((seq.action, abs(ground.camera_height_mm - float(seq.camera.T[2])), n))

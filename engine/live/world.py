@@ -65,6 +65,10 @@ class WorldFrame:
     scale: float  # the factor applied to the lifter's pose for the subject's height
     ground: Ground | None  # the floor as estimated so far (None until a foot has rested)
     contacts: np.ndarray  # (2,) bool: left, right foot planted
+    # The floor's share of ``scale`` (its scale onto the floor: 1 until their feet rest on it), and the
+    # floor's key for this stretch of the person in view (both for re-placing a clip on the last floor)
+    onto: float = 1.0
+    track: int = -1
 
     def placed(self, pose: np.ndarray) -> np.ndarray | None:
         """The root-relative ``pose`` (17, 3) mm in the world (Y up, floor 0, the camera's foot point at
@@ -110,6 +114,7 @@ class Floor:
         self._first_t: float | None = None
         self._refit_t = -np.inf
         self.ground: Ground | None = None
+        self._scales: dict[int, float] = {}  # track -> its scale onto the floor
         self.settled = False
         self._elsewhere_since: float | None = None  # since when the refits have found another level
         self._segments: list[Segments] = []  # line segments of the frames sampled so far
@@ -173,8 +178,8 @@ class Floor:
 
     def _refit(self, t: float) -> None:
         st = self.settings
-        tracks = [(np.array([p for p, _ in frames]), np.array([s for _, s in frames]))
-                  for frames in self._tracks.values() if len(frames) >= 2]
+        keys = [k for k, frames in self._tracks.items() if len(frames) >= 2]
+        tracks = [(np.array([p for p, _ in self._tracks[k]]), np.array([s for _, s in self._tracks[k]])) for k in keys]
         if not tracks:
             return
         self._refit_t = t
@@ -188,9 +193,10 @@ class Floor:
                                 holding_prior(0.0, HOLDING_PITCH_SIGMA_DEG, HOLDING_ROLL_SIGMA_DEG)]).up
             fixed = scene is not None and scene.sigma_deg <= SCENE_TRUSTED_DEG
         stature = 1000.0 * st.height_m
-        fit = fit_ground([(p[:, ANKLES], s) for p, s in tracks], prior, stature, fixed_up=fixed)
-        if fit is None:
+        fitted = fit_ground([(p[:, ANKLES], s) for p, s in tracks], prior, stature, fixed_up=fixed)
+        if fitted is None:
             return
+        fit = fitted.ground
         if st.camera_height_m is not None:
             fit = Ground(fit.up, 1000.0 * st.camera_height_m)
         if self.settled and not self._level_changed(fit, stature, t):  # settled: only nudge, so the world stays put
@@ -198,8 +204,16 @@ class Floor:
             up /= np.linalg.norm(up)
             h = self.ground.camera_height_mm + SETTLED_WEIGHT * (fit.camera_height_mm - self.ground.camera_height_mm)
             fit = Ground(tuple(float(v) for v in up), h)
+        # each person's scale onto the floor as it now stands (the fitted floor's height may have been
+        # nudged or set by the user)
+        onto = fit.camera_height_mm / fitted.ground.camera_height_mm
+        self._scales = {k: float(onto * s) if on else 1.0 for k, s, on in zip(keys, fitted.scales, fitted.on_floor)}
         self.ground = fit
         self.settled = self.settled or t - self._first_t >= SETTLE_S
+
+    def scale(self, key: int) -> float:
+        """The factor that puts track ``key``'s feet on the floor (1 until they have rested on it)."""
+        return self._scales.get(key, 1.0)
 
     def _level_changed(self, fit: Ground, stature: float, t: float) -> bool:
         """Whether the refits have put the floor on another level for ``LEVEL_CHANGE_S``."""
@@ -254,21 +268,23 @@ class WorldStream:
         root = self.trajectory(root_translation(body, camera.rays(keypoints), confidence), t)
         if not np.isfinite(root).all():
             return WorldFrame(root, scale, self.floor.ground, none)
-        absolute = body + root
-        self.floor.observe(self._key, absolute, t)
+        self.floor.observe(self._key, body + root, t)
         ground = self.floor.ground
         if ground is None:
             return WorldFrame(root, scale, None, none)
+        onto = self.floor.scale(self._key)  # the body and its distance grow or shrink together, feet onto the floor
+        scale, root = onto * scale, onto * root
+        absolute = onto * body + root
         ankles = ground.to_world(absolute[list(ANKLES)])
         if self._recent and t <= self._recent[-1][1]:
             self._recent.clear()
         self._recent.append((ankles, t))
         on = np.array([0.0, self.standing(ankles, t), 0.0])  # what they stand on: the floor, or above it
         recent = np.array([a for a, _ in self._recent]) - on
-        contacts = foot_contacts(recent, np.array([s for _, s in self._recent]), self.stature_mm)[-1]
+        contacts = foot_contacts(recent, np.array([s for _, s in self._recent]), onto * self.stature_mm)[-1]
         if self.lock is not None:
             root = root + self.lock(absolute[list(ANKLES)], contacts, t, np.array(ground.up))
-        return WorldFrame(root, scale, ground, contacts)
+        return WorldFrame(root, scale, ground, contacts, onto, self._key)
 
 
 def has_world(clip) -> bool:

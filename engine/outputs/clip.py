@@ -67,9 +67,12 @@ class Clip:
         world = {}
         if any(r.world is not None for r in results):
             nan = np.full(3, np.nan)
-            world = {"trajectory": np.array([r.world.root_mm if r.world else nan for r in results], np.float32),
-                     "scale": np.array([r.world.scale if r.world else np.nan for r in results], np.float32),
+            world = {"trajectory": np.array([r.world.root_mm if r.world else nan for r in results], np.float64),
+                     "scale": np.array([r.world.scale if r.world else np.nan for r in results], np.float64),
                      "contacts": np.array([r.world.contacts if r.world else (False, False) for r in results], bool)}
+            onto = on_last_floor([r.world for r in results])
+            world["trajectory"] = (world["trajectory"] * onto[:, None]).astype(np.float32)
+            world["scale"] = (world["scale"] * onto).astype(np.float32)
             ground = next((r.world.ground for r in reversed(results) if r.world and r.world.ground), None)
             meta = {**(meta or {}), "world": {**(meta or {}).get("world", {}),
                                               "ground": ground.to_dict() if ground else None}}
@@ -145,3 +148,14 @@ def in_format(clip: Clip, skeleton: Skeleton, world: bool = False
             convert(clip.keypoints.astype(np.float64), src, skeleton.name),
             convert_confidence(clip.confidence, src, skeleton.name),
             convert_largest(clip.uncertainty, src, skeleton.name))
+
+
+def on_last_floor(frames: list) -> np.ndarray:
+    """Per frame, the factor (N,) that re-places a person's body and distance from the floor's scale
+    of that moment onto the last one of the same stretch in view: a clip is placed on the last floor
+    estimated, and so are everyone's feet. ``frames`` are WorldFrames or None."""
+    last: dict[int, float] = {}
+    for w in frames:
+        if w is not None and w.onto > 0:
+            last[w.track] = w.onto
+    return np.array([last[w.track] / w.onto if w is not None and w.onto > 0 else 1.0 for w in frames])
