@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
         add_lifter_args,
         add_people_arg,
         add_smooth_arg,
+        add_stream_arg,
         add_world_args,
         world_settings,
     )
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     add_world_args(p)
     add_people_arg(p, default=None, also="the People choice to start with (default: the last run's)")
     add_smooth_arg(p)
+    add_stream_arg(p, flag="--stream")
     args = p.parse_args(argv)
     problem = display_problem()
     if problem:
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     window.controls.choose(args.people, args.smooth)
     window.resize(*DEFAULT_SIZE)
     window.show()
+    if args.stream:
+        window.streaming.start_with(args.stream)
     if args.video is not None:
         window.playback.open_path(args.video)
     else:

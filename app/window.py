@@ -18,6 +18,7 @@ from .angles import AnglePlot
 from .controls import Controls
 from .playback import Playback
 from .recording import Recording
+from .streaming import Streaming
 from .tuning import PipelineTuner
 from .views import SkeletonView, VideoView
 from .worker import InferenceWorker
@@ -69,7 +70,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.playback = Playback(self.worker, self.settings, self)
         self.recording = Recording(recorder, self.worker, model_info, self, self.controls.skeleton,
                                    lambda: self._shown[1].image_size if self._shown else None)
-        for part in (self.playback, self.recording):
+        self.streaming = Streaming(self.worker, self.settings, self)
+        for part in (self.playback, self.recording, self.streaming):
             part.info.connect(self.show_info)
             part.failed.connect(self.show_error)
         self.playback.opened.connect(lambda name: self.setWindowTitle(f"poselift — {name}"))
@@ -108,6 +110,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.playback.add_to(bar)
         bar.addSeparator()
         self.recording.add_to(bar)
+        bar.addSeparator()
+        self.streaming.add_to(bar)
         bar.addSeparator()
         self.controls.add_to(bar)
         self.addAction(self.controls.overlay_key)
@@ -246,6 +250,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # ---- closing --------------------------------------------------------------------------
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.recording.close()
+        self.streaming.close()
         if self.worker is not None:
             self.worker.close()
         self.controls.save()

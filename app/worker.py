@@ -12,6 +12,7 @@ from PySide6 import QtCore
 from ..engine.live.pipeline import Pipeline, Result
 from ..engine.live.sources import END, Source, SourceError
 from ..engine.outputs.recorder import Recorder
+from ..engine.outputs.stream import Streamer
 
 
 class InferenceWorker(QtCore.QObject):
@@ -23,6 +24,7 @@ class InferenceWorker(QtCore.QObject):
         super().__init__()
         self.pipeline = pipeline
         self.recorder = recorder
+        self.streamer: Streamer | None = None  # set while the Stream switch is on
         self.source: Source | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -97,6 +99,8 @@ class InferenceWorker(QtCore.QObject):
                 self.failed.emit(f"frame {item.index} could not be processed: {e}")
                 continue
             self.recorder.append(result)
+            if (streamer := self.streamer) is not None:
+                streamer.send(result)
             self._result_times.append(result.t_result)
             self._latencies.append(result.latency_ms)
             self.results += 1

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .rotations import swing, unit
 from .skeletons import H36M, MEDIAPIPE
 
 # The model's coordinates in the order of the .mot's columns (degrees, pelvis_t* in metres).
@@ -38,10 +39,6 @@ CALIBRATION = {"hip_flexion": (1.0, 0.78), "knee_angle": (1.019, 1.76), "ankle_a
                "arm_flex": (1.0, -8.22), "arm_add": (0.97, -7.85), "elbow_flex": (1.02, 8.39)}
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True).clip(1e-12)
-
-
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(-1)
 
@@ -57,8 +54,8 @@ def _frame(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 def _trunk_frame(lateral: np.ndarray, trunk: np.ndarray) -> np.ndarray:
     """Z along ``lateral``, Y up such that the model's trunk at lumbar 0 (leaning back ``TRUNK_LEAN``) points along ``trunk``."""
-    z = _unit(lateral)
-    y0 = _unit(_perp(trunk, z))
+    z = unit(lateral)
+    y0 = unit(_perp(trunk, z))
     x0 = np.cross(y0, z)
     c, s = np.cos(TRUNK_LEAN), np.sin(TRUNK_LEAN)
     y = c * y0 + s * x0
@@ -68,9 +65,9 @@ def _trunk_frame(lateral: np.ndarray, trunk: np.ndarray) -> np.ndarray:
 def _limb_frame(top: np.ndarray, mid: np.ndarray, end: np.ndarray, hint: np.ndarray, sign: float) -> np.ndarray:
     """Y from ``mid`` to ``top``, Z the hinge's axis (the plane of the three points, ``sign`` +1 for the
     knee, -1 for the elbow), leaning on ``hint`` where the limb is straight."""
-    y = _unit(top - mid)
+    y = unit(top - mid)
     hinge = sign * np.cross(end - mid, mid - top) / (np.linalg.norm(mid - top, axis=-1) ** 2)[..., None]
-    z = _unit(_perp(hinge + 0.25 * hint, y))
+    z = unit(_perp(hinge + 0.25 * hint, y))
     return _frame(np.cross(y, z), y, z)
 
 
@@ -96,9 +93,9 @@ def ground_rotation(world: np.ndarray) -> np.ndarray:
     on average (the walking direction of a walk), Y up, Z to the right."""
     p = np.asarray(world, np.float64)
     j = {n: p[:, i] for i, n in enumerate(H36M.joints)}
-    forward = _unit(np.cross([0.0, 1.0, 0.0], j["right_hip"] - j["left_hip"]))
+    forward = unit(np.cross([0.0, 1.0, 0.0], j["right_hip"] - j["left_hip"]))
     mean = np.nanmean(forward, axis=0) if np.isfinite(forward).any() else np.array([1.0, 0.0, 0.0])
-    heading = _unit(mean * [1.0, 0.0, 1.0])
+    heading = unit(mean * [1.0, 0.0, 1.0])
     return np.stack([heading, [0.0, 1.0, 0.0], np.cross(heading, [0.0, 1.0, 0.0])])
 
 
@@ -113,19 +110,19 @@ def foot_points(world: np.ndarray, mediapipe: np.ndarray, camera_to_world: np.nd
     i, h = MEDIAPIPE.joints.index, H36M.joints.index
     legs = {s: [i(f"{s}_{n}") for n in ("knee", "ankle", "heel", "foot_index")] for s in ("left", "right")}
     ours = {s: (w[:, h(f"{s}_knee")], w[:, h(f"{s}_ankle")]) for s in ("left", "right")}
-    shank = {s: _unit(mp[:, legs[s][1]] - mp[:, legs[s][0]]) for s in legs}
-    fit = sum(_dot(shank[s], _unit(ours[s][1] - ours[s][0])) for s in legs)
-    crossed = sum(_dot(shank[s], _unit(ours[t][1] - ours[t][0])) for s, t in (("left", "right"), ("right", "left")))
+    shank = {s: unit(mp[:, legs[s][1]] - mp[:, legs[s][0]]) for s in legs}
+    fit = sum(_dot(shank[s], unit(ours[s][1] - ours[s][0])) for s in legs)
+    crossed = sum(_dot(shank[s], unit(ours[t][1] - ours[t][0])) for s, t in (("left", "right"), ("right", "left")))
     swap = (crossed > fit)[:, None, None]
     f0 = MODEL_FOOT[1] - MODEL_FOOT[0]
     out = {}
     for side, other, mirror in (("left", "right", -1.0), ("right", "left", 1.0)):
         src = np.where(swap, mp[:, legs[other]], mp[:, legs[side]])
         knee, ankle = ours[side]
-        rot = _align(_unit(src[:, 1] - src[:, 0]), _unit(ankle - knee))
+        rot = swing(unit(src[:, 1] - src[:, 0]), unit(ankle - knee))
         foot = (rot @ (src[:, 3] - src[:, 2])[..., None])[..., 0]
-        y = _unit(knee - ankle)
-        z = _unit(np.cross(foot, y))
+        y = unit(knee - ankle)
+        z = unit(np.cross(foot, y))
         x = np.cross(y, z)
         turn = np.arctan2(_dot(foot, y), _dot(foot, x)) - np.arctan2(f0[1], f0[0])
         c, s = np.cos(turn)[:, None], np.sin(turn)[:, None]
@@ -134,15 +131,6 @@ def foot_points(world: np.ndarray, mediapipe: np.ndarray, camera_to_world: np.nd
             ox, oy, oz = 1000.0 * MODEL_FOOT[k] * [1.0, 1.0, mirror]
             out[f"{side}_{name}"] = ankle + size * ((c * ox - s * oy) * x + (s * ox + c * oy) * y + oz * z)
     return np.stack([out[n] for n in FOOT], axis=1)
-
-
-def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotations (N, 3, 3) taking unit vectors ``a`` onto ``b``."""
-    v, c = np.cross(a, b), _dot(a, b)
-    k = np.zeros(a.shape[:-1] + (3, 3))
-    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
-    k = k - np.swapaxes(k, -1, -2)
-    return np.eye(3) + k + k @ k / (1.0 + c).clip(1e-9)[..., None, None]
 
 
 def coordinates(world: np.ndarray, feet: np.ndarray | None = None, rotation: np.ndarray | None = None
@@ -175,13 +163,13 @@ def coordinates(world: np.ndarray, feet: np.ndarray | None = None, rotation: np.
         hint = pelvis[..., 2]
         if feet is not None:
             hint = np.cross(j[f"{side}_foot_index"] - j[f"{side}_heel"], pelvis[..., 1])
-        femur = _limb_frame(centre, knee, ankle, _unit(hint), 1.0)
+        femur = _limb_frame(centre, knee, ankle, unit(hint), 1.0)
         a, b, c = euler_zxy(_relative(pelvis, femur))
         out[f"hip_flexion_{s}"] = np.degrees(a)
         out[f"hip_adduction_{s}"], out[f"hip_rotation_{s}"] = mirror * np.degrees(b), mirror * np.degrees(c)
         out[f"knee_angle_{s}"] = -_sagittal(ankle - knee, femur)
         if feet is not None:
-            tibia = _frame(np.cross(_unit(knee - ankle), femur[..., 2]), _unit(knee - ankle), femur[..., 2])
+            tibia = _frame(np.cross(unit(knee - ankle), femur[..., 2]), unit(knee - ankle), femur[..., 2])
             foot = j[f"{side}_foot_index"] - j[f"{side}_heel"]
             out[f"ankle_angle_{s}"] = np.degrees(np.arctan2(_dot(foot, tibia[..., 1]), _dot(foot, tibia[..., 0])))
         shoulder, elbow, wrist = j[f"{side}_shoulder"], j[f"{side}_elbow"], j[f"{side}_wrist"]

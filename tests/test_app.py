@@ -242,3 +242,39 @@ def test_angle_picker_is_on_screen_at_the_default_size_and_the_plot_names_the_an
     for i in range(picker.count()):
         picker.setCurrentIndex(i)
         assert plot.choice == picker.itemText(i) and plot.title().lower().startswith(picker.itemText(i))
+
+
+def test_the_stream_switch_sends_the_followed_person_and_a_failure_is_one_sentence(qapp, make_window):
+    import socket
+
+    from poselift.engine.outputs.stream_bench import OscReceiver, Page, free_port
+    osc = OscReceiver()
+    w = make_window()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        w.streaming.targets_edit.setText(f"ws://127.0.0.1:{taken.getsockname()[1]}")
+        w.streaming.switch.setChecked(True)
+    assert "already in use" in w.last_error and "e05050" in w.statusBar().styleSheet()
+    assert not w.streaming.switch.isChecked() and w.worker.streamer is None
+
+    ws = free_port()
+    w.streaming.targets_edit.setText(f"vmc://127.0.0.1:{osc.port} ws://127.0.0.1:{ws}")
+    w.streaming.switch.setChecked(True)
+    assert w.worker.streamer is not None and w.statusBar().currentMessage().startswith("Streaming")
+    page = Page(ws)
+    assert w.playback.open_path(DEMO)
+    w.recording.start()
+    assert wait_until(qapp, lambda: len(osc.frames()) >= 10 and len(page.messages) >= 10)
+    assert any(len(frame) > 3 for frame in osc.frames())  # the followed person's bones
+    page.connection.socket.close()  # a page goes away: the receiver and the recording go on
+    streamed, recorded = len(osc.frames()), w.recording.recorder.frames
+    assert wait_until(qapp, lambda: len(osc.frames()) >= streamed + 10 and w.recording.recorder.frames >= recorded + 10)
+    w.streaming.switch.setChecked(False)
+    assert w.worker.streamer is None
+    wait_until(qapp, lambda: False, timeout=0.2)  # the last datagrams land
+    stopped, results = len(osc.frames()), w.worker.results
+    assert wait_until(qapp, lambda: w.worker.results > results + 5)  # the window plays on, nothing is streamed
+    assert len(osc.frames()) == stopped
+    w.recording.stop()
+    osc.close()

@@ -28,6 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--compare", nargs="+", type=Path, metavar="W",
                    help="only time the live step of --weights and these lifters, taking turns frame by frame so "
                         "that a busy machine slows all alike: medians and each one's ratio to --weights")
+    b.add_argument("--stream", action="store_true",
+                   help="only time live streaming: result-to-receiver latency on this machine (127.0.0.1) to a VMC "
+                        "receiver (OSC) and to a web page (WebSocket), median and p95, the pipeline's results for "
+                        "--video replayed at its frame rate (--frames of them, default 300)")
     b.add_argument("--json", help="write the figures as JSON")
     b.set_defaults(run=run)
 
@@ -46,6 +50,8 @@ def run(args: argparse.Namespace) -> None:
     from ..live.factory import build_pipeline
     from ..live.refine import RefineSettings
 
+    if args.stream:
+        return _run_stream(args)
     lifter = load_weights(args.weights)  # the backends copy what they need; the model itself stays on the CPU
     if args.streams:
         return _run_streams(lifter, args)
@@ -85,6 +91,15 @@ def _report(rows: list[dict], args: argparse.Namespace) -> None:
     print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+def _run_stream(args: argparse.Namespace) -> None:
+    from ..live.factory import build_pipeline
+    from ..outputs.stream_bench import bench_stream, clip_results
+
+    pipeline, _ = build_pipeline(pipeline_options(args))
+    results, fps = clip_results(args.video or DEMO_CLIP, pipeline, args.width)
+    _report(bench_stream(results, fps, frames=args.frames or 300), args)
 
 
 def _run_streams(lifter, args: argparse.Namespace) -> None:

@@ -6,9 +6,9 @@ import sys
 
 from ... import __version__
 from ...errors import UserError
-from . import bench, calibrate, card, compare, evaluate, export, process, train
+from . import bench, calibrate, card, compare, evaluate, export, process, stream, train
 
-COMMANDS = (process, export, train, evaluate, bench, compare, calibrate, card)
+COMMANDS = (process, stream, export, train, evaluate, bench, compare, calibrate, card)
 
 
 def build_parser() -> argparse.ArgumentParser:

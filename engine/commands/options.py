@@ -11,6 +11,7 @@ from ..live.factory import DEFAULT_REFINER, DEFAULT_WEIGHTS, REFINE_DEFAULTS, Pi
 from ..live.fusion import WEIGHTINGS
 from ..live.refine import RefineSettings
 from ..live.world import WorldSettings
+from ..outputs.targets import StreamError, Target, parse_target
 
 MAX_PEOPLE = 8  # people followed at once, everywhere (MediaPipe's Tasks API slows with each one)
 
@@ -103,6 +104,26 @@ def add_people_arg(p: argparse.ArgumentParser, default: int | None = 1, also: st
 def add_smooth_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smooth", type=number_between(1e-3, 1e3, "a cutoff in Hz"),
                    help="One-Euro smoothing of the 3D: minimum cutoff in Hz (lower = smoother)")
+
+
+def add_width_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
+
+
+def stream_target(text: str) -> Target:
+    """An argparse type: a stream target URL, refused in one sentence otherwise."""
+    try:
+        return parse_target(text)
+    except StreamError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_stream_arg(p: argparse.ArgumentParser, flag: str = "--to", required: bool = False) -> None:
+    p.add_argument(flag, dest="stream", action="append", type=stream_target, required=required, metavar="URL",
+                   help="stream the followed person live: vmc://HOST:PORT sends the VMC protocol (OSC over UDP) to a "
+                        "receiver there (VSeeFace, Warudo, VMC4B in Blender, EVMC4U in Unity; port 39539 is theirs "
+                        "by default); ws://HOST:PORT serves JSON over a WebSocket there for web pages (0.0.0.0 for "
+                        "every network of this machine); repeat it for several targets")
 
 
 def add_pipeline_args(p: argparse.ArgumentParser) -> None:

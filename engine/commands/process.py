@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import add_pipeline_args, pipeline_options
+from .options import add_pipeline_args, add_width_arg, pipeline_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("-o", "--out", type=Path, default=Path("out"), help="output folder (default: out/)")
     pr.add_argument("--no-video", action="store_true", help="write the clip only")
     pr.add_argument("--plots", action="store_true", help="also write PNG plots of the joint angles and the trajectory")
-    pr.add_argument("--width", type=int, help="scale frames down to this width first (faster on large videos)")
+    add_width_arg(pr)
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.add_argument("--workers", type=int, default=1,
                     help="folder or glob: videos processed at once on a local Ray cluster (default 1: in turn, "

@@ -19,7 +19,7 @@ from .refine import RefineSettings, StreamingRefiner
 from .sources import VideoFileSource
 
 
-def _stats(name: str, seconds: list[float], **extra) -> dict:
+def stats(name: str, seconds: list[float], **extra) -> dict:
     ms = np.asarray(seconds) * 1000
     return {"stage": name, "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
             "runs": len(ms), **extra}
@@ -59,8 +59,8 @@ def bench_lifter(model: torch.nn.Module, backends: list[str], steps: int = 2000,
         times = [_step_seconds(backend, model, kp[i], conf[i], people) for i in range(steps)]
         mirror = ", + mirror image" if flip else ", no mirror image"
         who = f", {people} people in one batch" if people > 1 else ""
-        rows.append(_stats(f"lifter step ({name}, {backend.device.type}{mirror}{who})", times[_warm(steps):],
-                           receptive_field=model.context[0] + 1))
+        rows.append(stats(f"lifter step ({name}, {backend.device.type}{mirror}{who})", times[_warm(steps):],
+                          receptive_field=model.context[0] + 1))
     return rows
 
 
@@ -79,7 +79,7 @@ def bench_lifters_interleaved(models: dict[str, torch.nn.Module], steps: int = 2
             kp, conf = inputs[name]
             times[name].append(_step_seconds(backends[name], models[name], kp[i], conf[i]))
     mirror = "+ mirror image" if flip else "no mirror image"
-    rows = [_stats(f"lifter step ({name}, eager, {mirror})", t[_warm(steps):]) for name, t in times.items()]
+    rows = [stats(f"lifter step ({name}, eager, {mirror})", t[_warm(steps):]) for name, t in times.items()]
     for row in rows:
         row["x_first"] = row["median_ms"] / rows[0]["median_ms"]
     return rows
@@ -123,8 +123,8 @@ def bench_streams(model: torch.nn.Module, streams: list[int], device: str = "cpu
             sync()
             times.append(time.perf_counter() - t0)
         kind = "compiled" if compiled else "eager"
-        row = _stats(f"lifter step, {s} streams ({kind}, {device})", times[5:], streams=s, device=device, step=kind,
-                     threads=torch.get_num_threads())
+        row = stats(f"lifter step, {s} streams ({kind}, {device})", times[5:], streams=s, device=device, step=kind,
+                    threads=torch.get_num_threads())
         row["person_frames_per_s"] = s / (row["median_ms"] / 1000)
         rows.append(row)
     return rows
@@ -158,11 +158,11 @@ def bench_refiner(lifter: torch.nn.Module, refiner: Denoiser, settings: list[Ref
             stage(pose, sigma, rows)
             times.append(time.perf_counter() - t0)
     warm = min(100, steps // 5)
-    base = _stats("lifter step (eager, cpu), beside the refiner", lifter_times[warm:])
+    base = stats("lifter step (eager, cpu), beside the refiner", lifter_times[warm:])
     rows = [base]
     for s, times in zip(settings, refine_times):
-        row = _stats(f"refine step ({s.steps} DDIM steps, {s.hypotheses} hypotheses, threshold "
-                     f"{s.threshold_mm:g} mm)", times[warm:])
+        row = stats(f"refine step ({s.steps} DDIM steps, {s.hypotheses} hypotheses, threshold "
+                    f"{s.threshold_mm:g} mm)", times[warm:])
         row["x_lifter_step"] = row["median_ms"] / base["median_ms"]
         rows.append(row)
     return rows
@@ -190,12 +190,12 @@ def bench_fusion(lifter: torch.nn.Module, steps: int = 2000, flip: bool = True) 
             times.append(time.perf_counter() - t0)
     warm = _warm(steps)
     mirror = "+ mirror image" if flip else "no mirror image"
-    base = _stats(f"lifter step (eager, cpu, {mirror}), beside the fusion", lifter_times[warm:])
+    base = stats(f"lifter step (eager, cpu, {mirror}), beside the fusion", lifter_times[warm:])
     rows = [base]
     for w, times in zip(WEIGHTINGS, fusion_times):
         for name, t in ((f"fusion step ({w})", times), (f"lifter + fusion step ({w})",
                                                          np.add(lifter_times, times).tolist())):
-            row = _stats(name, t[warm:])
+            row = stats(name, t[warm:])
             row["x_lifter_step"] = row["median_ms"] / base["median_ms"]
             rows.append(row)
     return rows
@@ -213,7 +213,7 @@ def bench_window_recompute(model: torch.nn.Module, steps: int = 300) -> dict:
         t0 = time.perf_counter()
         model(x)
         times.append(time.perf_counter() - t0)
-    return _stats(f"whole {frames}-frame window, no cache (eager, cpu)", times[steps // 5:])
+    return stats(f"whole {frames}-frame window, no cache (eager, cpu)", times[steps // 5:])
 
 
 def bench_decode(path: str | Path, max_width: int | None = 640) -> dict:
@@ -221,7 +221,7 @@ def bench_decode(path: str | Path, max_width: int | None = 640) -> dict:
     source = VideoFileSource(path, max_width=max_width, queue_size=1).start()
     stamps = [frame.t_capture for frame in source]
     source.stop()
-    return _stats(f"decode + scale to {source.width} px (own thread)", list(np.diff(stamps)))
+    return stats(f"decode + scale to {source.width} px (own thread)", list(np.diff(stamps)))
 
 
 def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640, frames: int | None = None) -> list[dict]:
@@ -258,9 +258,9 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
             break
     elapsed = time.perf_counter() - t_start
     who = f", up to {max_people(pipeline)} people" if max_people(pipeline) > 1 else ""
-    rows = [_stats((f"keypoints (MediaPipe, {source.width} px)" if k == "keypoints" else k) + who, v)
-            for k, v in stages.items()]
-    rows.append(_stats("wait for the decoding thread" + who, waits))
+    rows = [stats((f"keypoints (MediaPipe, {source.width} px)" if k == "keypoints" else k) + who, v)
+           for k, v in stages.items()]
+    rows.append(stats("wait for the decoding thread" + who, waits))
     rows.append(bench_live_latency(path, pipeline, max_width))
     summary = {"stage": "end-to-end", "frames": total, "fps": total / elapsed, "seconds": elapsed,
                "peak_rss_mb": peak_rss_mb(), "people": max_people(pipeline),
@@ -289,7 +289,7 @@ def bench_live_latency(path: str | Path, pipeline: Pipeline, max_width: int | No
     source.stop()
     pipeline.reset()
     who = f", up to {max_people(pipeline)} people" if max_people(pipeline) > 1 else ""
-    return _stats(f"capture-to-result latency (real-time playback{who})", latency, dropped=source.dropped)
+    return stats(f"capture-to-result latency (real-time playback{who})", latency, dropped=source.dropped)
 
 
 def format_table(rows: list[dict]) -> str:
@@ -299,7 +299,8 @@ def format_table(rows: list[dict]) -> str:
             lines.append(f"| {r['stage']} | skipped: {r['skipped']} | | |")
         elif "median_ms" in r:
             ratio = (f" ({r['x_lifter_step']:.2f}x the lifter step)" if "x_lifter_step" in r
-                     else f" ({r['x_first']:.2f}x the first)" if "x_first" in r else "")
+                     else f" ({r['x_first']:.2f}x the first)" if "x_first" in r
+                     else f" (p95 {r['p95_ms']:.3f} ms)" if "p95_ms" in r else "")
             lines.append(f"| {r['stage']}{ratio} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['runs']} |")
     for r in rows:
         if "steps_per_s" in r:

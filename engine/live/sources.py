@@ -362,8 +362,9 @@ class WebcamSource(Source):
             self._cap = None
 
 
-def open_source(spec: str | int, max_width: int | None = None) -> Source:
-    """A webcam for an integer (or a string of digits), a video file otherwise."""
+def open_source(spec: str | int, max_width: int | None = None, pace: bool = False) -> Source:
+    """A webcam for an integer (or a string of digits), a video file otherwise (``pace``: played at its
+    own frame rate, as a camera would deliver it, no frame dropped)."""
     if isinstance(spec, int) or str(spec).isdigit():
         return WebcamSource(int(spec))
-    return VideoFileSource(spec, max_width=max_width)
+    return VideoFileSource(spec, max_width=max_width, pace=pace)

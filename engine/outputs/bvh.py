@@ -27,7 +27,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ...calibration.floor import camera_to_y_up
+from ...models.humanoid import tpose_direction
 from ...models.opensim import fill_gaps as interpolate_gaps
+from ...models.rotations import rigid_fit, swing, unit
 from ...models.skeletons import Skeleton
 
 MM_TO_CM = 0.1
@@ -42,35 +44,6 @@ class BvhJoint:
     source: int  # skeleton joint this BVH joint sits on
     bone_to: int | None  # skeleton joint whose direction this joint's rotation follows (None: a leaf)
     end_site: np.ndarray | None = None
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
-
-
-def swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Minimal rotations (T, 3, 3) turning unit vector ``a`` (3,) onto unit vectors ``b`` (T, 3)."""
-    v = np.cross(a, b)
-    c = b @ a
-    vx = np.zeros(b.shape[:-1] + (3, 3))
-    vx[..., 0, 1], vx[..., 0, 2], vx[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
-    vx = vx - np.swapaxes(vx, -1, -2)
-    k = 1.0 / np.maximum(1.0 + c, 1e-12)
-    rot = np.eye(3) + vx + (vx @ vx) * k[..., None, None]
-    opposite = c < -1 + 1e-9
-    if opposite.any():  # half a turn about any axis perpendicular to a
-        axis = _unit(np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0]))
-        rot[opposite] = 2 * np.outer(axis, axis) - np.eye(3)
-    return rot
-
-
-def rigid_fit(rest: np.ndarray, now: np.ndarray) -> np.ndarray:
-    """Rotations (T, 3, 3) best turning rest directions (K, 3) onto the frame's (T, K, 3)."""
-    h = np.einsum("tki,kj->tij", now, rest)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(u @ vt))
-    u[..., :, -1] *= d[..., None]
-    return u @ vt
 
 
 def build_hierarchy(rest: np.ndarray, skeleton: Skeleton) -> list[BvhJoint]:
@@ -106,11 +79,11 @@ def solve_rotations(positions: np.ndarray, rest: np.ndarray, joints: list[BvhJoi
     local = np.zeros_like(world)
     for i, bj in enumerate(joints):
         if bj.bone_to is not None:
-            rot = swing(_unit(rest[bj.bone_to] - rest[bj.source]), _unit(positions[:, bj.bone_to] - positions[:, bj.source]))
+            rot = swing(unit(rest[bj.bone_to] - rest[bj.source]), unit(positions[:, bj.bone_to] - positions[:, bj.source]))
         else:
             kids = [c for c, p in enumerate(skeleton.parents) if p == bj.source]
             if len(kids) >= 2:
-                rot = rigid_fit(_unit(rest[kids] - rest[bj.source]), _unit(positions[:, kids] - positions[:, bj.source, None]))
+                rot = rigid_fit(unit(rest[kids] - rest[bj.source]), unit(positions[:, kids] - positions[:, bj.source, None]))
             else:  # a leaf keeps its parent's orientation
                 rot = world[:, bj.parent] if bj.parent >= 0 else np.broadcast_to(np.eye(3), (t, 3, 3))
         world[:, i] = rot
@@ -150,22 +123,6 @@ def with_pelvis(skeleton: Skeleton, pose: np.ndarray) -> tuple[Skeleton, np.ndar
     return rooted, np.concatenate([pelvis[:, None], thorax[:, None], pose], axis=1)
 
 
-def tpose_direction(skeleton: Skeleton, joint: int) -> np.ndarray:
-    """The T-pose direction (Y up, facing +Z, the person's left at +X) of the bone ending at ``joint``."""
-    name = skeleton.joints[joint]
-    side = 1.0 if name.startswith("left_") else -1.0 if name.startswith("right_") else 0.0
-    part = name.split("_", 1)[-1]
-    if part in ("shoulder", "elbow", "wrist"):
-        return np.array([side, 0.0, 0.0])
-    if part == "hip":
-        return np.array([side, 0.0, 0.0])
-    if part in ("knee", "ankle"):
-        return np.array([0.0, -1.0, 0.0])
-    if side:  # eyes, ears: up and out
-        return _unit(np.array([side, 1.0, 0.0]))
-    return np.array([0.0, 1.0, 0.0])  # spine, thorax, neck, head
-
-
 def rest_pose(rel: np.ndarray, skeleton: Skeleton, rest: str = "mean") -> np.ndarray:
     """Rest joint positions (J, 3) from root-relative positions (T, J, 3): median bone lengths along
     each bone's mean direction (``mean``) or along the T-pose's (``tpose``)."""
@@ -176,7 +133,7 @@ def rest_pose(rel: np.ndarray, skeleton: Skeleton, rest: str = "mean") -> np.nda
     while order:
         j = order.pop(0)
         for c in (c for c, p in enumerate(skeleton.parents) if p == j):
-            direction = tpose_direction(skeleton, c) if rest == "tpose" else _unit(_unit(rel[:, c] - rel[:, j]).mean(axis=0))
+            direction = tpose_direction(skeleton, c) if rest == "tpose" else unit(unit(rel[:, c] - rel[:, j]).mean(axis=0))
             out[c] = out[j] + lengths[c] * direction
             order.append(c)
     return out
