@@ -198,8 +198,8 @@ def test_bad_requests_are_one_sentence_and_lose_nothing(tmp_path):
     clip = synthetic_clip()
     src = tmp_path / "clip.npz"
     clip.save(src)
-    with pytest.raises(ExportError, match="unknown export format 'fbx'"):
-        export_clip(clip, "fbx", tmp_path / "x.fbx")
+    with pytest.raises(ExportError, match="unknown export format 'usd'"):
+        export_clip(clip, "usd", tmp_path / "x.usd")
     with pytest.raises(ExportError, match="clip is empty"):
         export_clip(synthetic_clip(frames=0, gaps=()), "csv", tmp_path / "e.csv")
     with pytest.raises(ExportError, match="folder .*nowhere does not exist"):

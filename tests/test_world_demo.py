@@ -3,6 +3,10 @@ planted feet hardly slide, and her BVH stands upright on Blender's grid at the c
 
 The clip has two people and MediaPipe Pose follows one; to follow the walker, the man on the roof is
 painted out (everything above the roof's edge). ``pytest -s`` prints the figures the README quotes."""
+import json
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -70,6 +74,47 @@ def test_the_demo_walkers_bvh_in_blender(walker):
     assert abs(got["fps"] - clip.fps) < 0.01 and got["frames"] == seen[-1] - seen[0] + 1
     assert 1.5 < np.median(high) < 1.9 and -0.05 < np.median(low) < 0.15
     assert root[-1, 0] - root[0, 0] < -5.0
+
+
+def gltf_validator_issues(path) -> dict:
+    """The Khronos glTF validator's issue counts and messages for ``path`` (npm's gltf-validator, found
+    through NODE_PATH)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: apt install nodejs npm, then npm install gltf-validator.")
+    script = ("const v = require('gltf-validator'); const fs = require('fs');"
+              "v.validateBytes(new Uint8Array(fs.readFileSync(process.argv[1])))"
+              ".then(r => console.log('GLTF ' + JSON.stringify(r.issues)));")
+    out = subprocess.run([node, "-e", script, str(path)], capture_output=True, text=True, timeout=120)
+    if "Cannot find module 'gltf-validator'" in out.stderr:
+        pytest.skip("the glTF validator is not installed: npm install gltf-validator, and put its node_modules "
+                    "on NODE_PATH.")
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("GLTF ")), None)
+    assert line, out.stderr[-2000:]
+    return json.loads(line[5:])
+
+
+def test_the_demo_walkers_glb_is_valid_gltf_and_opens_in_blender_joint_for_joint(walker):
+    from poselift.engine.live.world import world_pose
+    from poselift.engine.outputs.export import export_clip
+    from poselift.models.humanoid import Humanoid
+    clip, _, out = walker
+    glb, _ = export_clip(clip, "glb", out / "walker.glb")
+    issues = gltf_validator_issues(glb)
+    assert issues["numErrors"] == 0 and issues["numWarnings"] == 0, issues["messages"][:5]
+    python = python_with("bpy", "POSELIFT_BPY_PYTHON")
+    got = run_tool(python, "blender_rig.py", glb, clip.fps, tag="RIG")
+    world = world_pose(clip) / 1000
+    seen = np.flatnonzero(np.isfinite(world).all((1, 2)))  # the animation runs from her first frame to her last
+    humanoid = Humanoid()
+    bones = next(iter(got["bones"].values()))
+    heads = np.stack([np.array(bones[node]) for node in humanoid.nodes], 1)
+    truth = world[seen[0]:seen[-1] + 1, humanoid.joints]
+    kept = np.isfinite(truth).all(axis=(1, 2))
+    error = np.abs(heads[:len(truth)][kept] - truth[kept]).max()
+    print(f"\nglb: {issues['numErrors']} errors, {issues['numWarnings']} warnings; Blender's joints within "
+          f"{1000 * error:.3f} mm of the clip")
+    assert error < 0.001
 
 
 def test_the_live_floor_estimate_settles_within_seconds_then_holds(walker):

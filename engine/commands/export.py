@@ -15,10 +15,12 @@ DEFAULTS = ExportOptions()
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     x = sub.add_parser("export", help=f"a 3D clip (.npz) -> {', '.join(FORMATS)}")
-    x.add_argument("clip", type=Path)
+    x.add_argument("clip", type=Path, nargs="+",
+                   help="the clip; for glb and fbx several (one per person, as process --people writes them)")
     x.add_argument("--to", choices=FORMATS,
-                   help="format (default: from the output's extension); mot: the coordinates of Pose2Sim's OpenSim "
-                        "model (needs a grounded clip); angles: poselift's joint angles as CSV")
+                   help="format (default: from the output's extension); glb: a rigged humanoid (VRM bone names) with "
+                        "a skinned body; fbx: the same through Blender (needs bpy); mot: the coordinates of Pose2Sim's "
+                        "OpenSim model (needs a grounded clip); angles: poselift's joint angles as CSV")
     x.add_argument("-o", "--output", type=Path, required=True)
     x.add_argument("--skeleton", default=H36M.name, choices=[s.name for s in (H36M, COCO, MPI_INF_3DHP)])
     x.add_argument("--video", type=Path, help="source video for the mp4 (default: the clip's recorded source)")
@@ -50,12 +52,12 @@ def run(args: argparse.Namespace) -> None:
     from ..outputs.clip import Clip
     from ..outputs.export import export_clip
 
-    clip = Clip.load(args.clip)
+    clips = [Clip.load(path) for path in args.clip]
     fmt = args.to or args.output.suffix.lstrip(".")
     options = ExportOptions(args.frame, args.units, args.rest, args.marker_names, args.rows, args.fill_gaps,
                             args.start, args.end)
-    out, note = export_clip(clip, fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video,
-                            options=options)
-    print(f"{args.clip} -> {out}")
+    out, note = export_clip(clips[0], fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video,
+                            options=options, others=tuple(clips[1:]))
+    print(f"{' '.join(map(str, args.clip))} -> {out}")
     if note:
         print(note)

@@ -139,6 +139,16 @@ def rest_pose(rel: np.ndarray, skeleton: Skeleton, rest: str = "mean") -> np.nda
     return out
 
 
+def on_the_floor(pose: np.ndarray, root: int, y_up: bool) -> np.ndarray:
+    """Poses (T, J, 3) Y up: as they are when already ``y_up`` (the world), else root-relative camera
+    axes turned Y up with the ``root`` over the origin and the lowest joint on the floor (Y = 0)."""
+    if y_up:
+        return pose
+    pos = camera_to_y_up(pose)
+    pos = pos - pos[:, root:root + 1] * [1.0, 0.0, 1.0]
+    return pos - np.array([0.0, np.median(pos[:, :, 1].min(axis=1)), 0.0])
+
+
 def write_bvh(path, pose3d_mm: np.ndarray, fps: float, skeleton: Skeleton, y_up: bool = False,
               units_per_mm: float = MM_TO_CM, rest: str = "mean", max_gap: int = 0) -> tuple[slice, np.ndarray]:
     """Write ``pose3d_mm`` (T, J, 3) as BVH: world positions already Y up with the floor at 0 when
@@ -148,10 +158,7 @@ def write_bvh(path, pose3d_mm: np.ndarray, fps: float, skeleton: Skeleton, y_up:
     pose, kept, held = fill_gaps(np.asarray(pose3d_mm, dtype=np.float64), max_gap)
     skeleton, pose = with_pelvis(skeleton, pose)
     root = skeleton.parents.index(-1)
-    pos = (pose if y_up else camera_to_y_up(pose)) * units_per_mm
-    if not y_up:  # stand the person on the floor (Y = 0) at the origin, whichever joint is the root
-        pos = pos - pos[:, root:root + 1] * [1.0, 0.0, 1.0]
-        pos = pos - np.array([0.0, np.median(pos[:, :, 1].min(axis=1)), 0.0])
+    pos = on_the_floor(pose, root, y_up) * units_per_mm
     rel = pos - pos[:, root:root + 1]
     rest = rest_pose(rel, skeleton, rest)
     joints = build_hierarchy(rest, skeleton)

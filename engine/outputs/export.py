@@ -1,11 +1,11 @@
-"""Clip export: npz, CSV, JSON, BVH, TRC, C3D, the side-by-side MP4, the coordinates of Pose2Sim's
+"""Clip export: npz, CSV, JSON, BVH, a rigged humanoid as glTF (and FBX through Blender), TRC, C3D, the side-by-side MP4, the coordinates of Pose2Sim's
 OpenSim model as a .mot, and the camera-axes joint angles as CSV, each in the skeleton format the user
 picks. A grounded clip exports in the gravity-aligned world (Y up, the floor at 0, the person moving
 through it); a root-relative one (made before grounding, or with ``frame="camera"``) as before, the
 pelvis fixed, in camera axes turned Y up. Frames without a person stay gaps (empty, null, NaN or an
 invalid marker) and the note names them; the OpenSim model's .mot and TRC leave them out (OpenSim's
 tools need every value in every row), and BVH, which cannot express one, starts and ends where the
-person is seen. Files are written atomically and never overwrite without ``overwrite=True``."""
+person is seen (so do glTF and FBX, which also take several people's clips into one file). Files are written atomically and never overwrite without ``overwrite=True``."""
 from __future__ import annotations
 
 import csv
@@ -24,11 +24,14 @@ from ...models import opensim as osm
 from ...models.angles import ANGLE_NAMES, joint_angles
 from ...models.skeletons import H36M, Skeleton, convert_largest, get_skeleton
 from ..live.world import camera_position, has_world
-from .bvh import REST_POSES, write_bvh
+from .bvh import REST_POSES, fill_gaps, on_the_floor, write_bvh
+from .fbx import write_fbx
+from .gltf import Animated, write_glb
 from .clip import Clip, in_format
 from .render import render_clip_video
 
-FORMATS = ("npz", "csv", "json", "bvh", "trc", "c3d", "mp4", "mot", "angles")
+FORMATS = ("npz", "csv", "json", "bvh", "glb", "fbx", "trc", "c3d", "mp4", "mot", "angles")
+RIGGED = ("glb", "fbx")  # the formats that hold several people
 
 
 class ExportError(UserError, ValueError):
@@ -157,20 +160,31 @@ def _atomic(out: Path, write) -> Path:
     return out
 
 
+def _in_range(clip: Clip, options: ExportOptions) -> Clip:
+    if len(clip) == 0:
+        raise ExportError("the clip is empty: record or process some frames before exporting.")
+    if options.start_s is None and options.end_s is None:
+        return clip
+    part = clip.between(options.start_s, options.end_s)
+    if len(part) == 0:
+        raise ExportError(f"no frame of the clip lies between --start and --end: give times within "
+                          f"{clip.timestamps[0]:.2f}-{clip.timestamps[-1]:.2f} s.")
+    return part
+
+
 def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name, overwrite: bool = False,
-                video: str | Path | None = None, options: ExportOptions = ExportOptions()) -> tuple[Path, str | None]:
-    """Write ``clip`` as ``fmt`` to ``out``. Returns the path and a note for the user (or None)."""
+                video: str | Path | None = None, options: ExportOptions = ExportOptions(),
+                others: tuple[Clip, ...] = ()) -> tuple[Path, str | None]:
+    """Write ``clip`` as ``fmt`` to ``out``, with ``others`` (further people's clips of the same video)
+    in the same file for glb and fbx. Returns the path and a note for the user (or None)."""
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}.")
-    if len(clip) == 0:
-        raise ExportError("the clip is empty: record or process some frames before exporting.")
-    if options.start_s is not None or options.end_s is not None:
-        whole = clip.timestamps
-        clip = clip.between(options.start_s, options.end_s)
-        if len(clip) == 0:
-            raise ExportError(f"no frame of the clip lies between --start and --end: give times within "
-                              f"{whole[0]:.2f}-{whole[-1]:.2f} s.")
+    if others and fmt not in RIGGED:
+        raise ExportError(f"{fmt} holds one person: export each clip on its own, or choose glb or fbx for "
+                          f"several people in one file.")
+    clip = _in_range(clip, options)
+    others = tuple(_in_range(c, options) for c in others)
     sk = get_skeleton(skeleton)
     out = Path(out)
     _check_target(out, overwrite)
@@ -183,6 +197,9 @@ def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name
     notes: list[str] = []
     if fmt == "mp4":
         _atomic(out, lambda p: notes.append(render_clip_video(p, clip, sk, video)))
+    elif fmt in RIGGED:
+        world = world and all(uses_world(c, options) for c in others)
+        _atomic(out, lambda p: notes.append(write_rigged(p, (clip, *others), sk, world, options, fbx=fmt == "fbx")))
     else:
         _atomic(out, lambda p: notes.append(WRITERS[fmt](p, clip, sk, world, options)))
     return out, notes[0]
@@ -217,15 +234,41 @@ def write_bvh_clip(path: Path, clip: Clip, sk: Skeleton, world: bool, options: E
     gap_s = options.gap_s(osm.MAX_GAP_S)
     kept, held = write_bvh(path, pose, clip.fps, sk, y_up=world, units_per_mm=per_mm, rest=options.rest,
                            max_gap=round(gap_s * clip.fps))
+    return _span_notes(clip, kept, held, gap_s, "the BVH")
+
+
+def _span_notes(clip: Clip, kept: slice, held: np.ndarray, gap_s: float, what: str) -> str | None:
+    """Where an animation without missing frames (BVH's, a rig's) starts and ends, and what it holds."""
     t = clip.timestamps
     notes = []
     if kept.start > 0 or kept.stop < len(clip):
-        notes.append(f"the BVH runs from {t[kept.start]:.2f} s to {t[kept.stop - 1]:.2f} s (the clip's frames "
+        notes.append(f"{what} runs from {t[kept.start]:.2f} s to {t[kept.stop - 1]:.2f} s (the clip's frames "
                      f"{kept.start}-{kept.stop - 1}), where the person is seen.")
     if held.any():
-        notes.append(f"BVH cannot hold a missing frame: in the gaps over {gap_s:g} s the last pose seen is held "
-                     f"({osm.spans(osm.missing_ranges(~held, t[kept]))}).")
+        notes.append(f"an animation cannot hold a missing frame: in {what}'s gaps over {gap_s:g} s the last pose "
+                     f"seen is held ({osm.spans(osm.missing_ranges(~held, t[kept]))}).")
     return _notes(*notes)
+
+
+def write_rigged(path: Path, clips: tuple[Clip, ...], sk: Skeleton, world: bool, options: ExportOptions,
+                 fbx: bool = False) -> str | None:
+    """Each clip as a person with the humanoid rig (``gltf``), all in one glb, or in FBX through Blender.
+    A root-relative clip stands on the floor at the origin, as in BVH."""
+    people, notes = [], []
+    gap_s = options.gap_s(osm.MAX_GAP_S)
+    for k, clip in enumerate(clips):
+        pose, kept, held = fill_gaps(in_format(clip, H36M, world)[0], round(gap_s * clip.fps))
+        name = f"person{clip.meta.get('person', k)}"
+        people.append((name, on_the_floor(pose, 0, world) / 1000.0, clip.timestamps[kept]))
+        notes.append(_span_notes(clip, kept, held, gap_s, name if len(clips) > 1 else "the animation"))
+    start = min(times[0] for _, _, times in people)
+    animated = [Animated(name, pose, times - start) for name, pose, times in people]
+    if fbx:
+        write_fbx(path, animated, clips[0].fps)
+    else:
+        write_glb(path, animated, clips[0].fps)
+    rig_note = None if sk is H36M else f"the rig's bones do not depend on --skeleton {sk.name}."
+    return _notes(*notes, rig_note)
 
 
 def _header(clip: Clip, sk: Skeleton, world: bool, units: str) -> dict:
