@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..engine.live.sources import SourceError, VideoFileSource, WebcamSource
+from .panel import Panel
 from .worker import InferenceWorker
 
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
@@ -18,14 +19,11 @@ def webcam_indices() -> list[int]:
     return sorted(int(p.name[5:]) for p in Path("/dev").glob("video*") if p.name[5:].isdigit())
 
 
-class Playback(QtCore.QObject):
+class Playback(Panel):
     """Opens sources on the worker and plays them: Open (Ctrl+O), the webcam choice, Play/Pause
     (Space) and the seek slider, which follows the frames shown. ``opened`` names the source."""
 
     opened = QtCore.Signal(str)
-    info = QtCore.Signal(str, int)
-    failed = QtCore.Signal(str)
-
     def __init__(self, worker: InferenceWorker | None, settings: QtCore.QSettings, window: QtWidgets.QWidget):
         super().__init__(window)
         self.worker = worker

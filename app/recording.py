@@ -12,20 +12,19 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..engine.live.sources import VideoFileSource
 from ..engine.offline.process import clip_meta, pixel_scale
 from ..engine.outputs.export import FORMATS as EXPORT_FORMATS
-from ..engine.outputs.export import ExportError, export_clip
+from ..engine.outputs.export import export_clip
 from ..engine.outputs.recorder import Recorder, discard, find_unfinished, read_spool
+from ..errors import UserError
 from ..models.skeletons import H36M, Skeleton
+from .panel import Panel
 from .worker import InferenceWorker
 
 
-class Recording(QtCore.QObject):
+class Recording(Panel):
     """Every result the worker makes while recording goes to ``recorder``'s crash-safe spool; the
     last spool stays until it is saved as an H36M-17 npz clip or discarded. ``skeleton`` gives the
     format exports are written in, ``frame_size`` the size of the frame on screen (None before the
     first), for a webcam recording's camera."""
-
-    info = QtCore.Signal(str, int)
-    failed = QtCore.Signal(str)
 
     def __init__(self, recorder: Recorder, worker: InferenceWorker | None, model_info: dict | None,
                  window: QtWidgets.QWidget, skeleton: Callable[[], Skeleton],
@@ -112,7 +111,7 @@ class Recording(QtCore.QObject):
             clip = read_spool(self.last_spool)
             # The save dialog has asked about overwriting already.
             out, note = export_clip(clip, fmt, path, skeleton=skeleton.name, overwrite=True)
-        except (ExportError, OSError, ValueError) as e:
+        except (UserError, OSError, ValueError) as e:  # FBX without Blender is a UserError too
             self.failed.emit(f"{e} The recording is kept.")
             return None
         if fmt == "npz" and skeleton is H36M:

@@ -8,15 +8,13 @@ from PySide6 import QtCore, QtWidgets
 
 from ..engine.outputs.stream import Streamer
 from ..engine.outputs.targets import StreamError, Target, parse_target
+from .panel import Panel
 from .worker import InferenceWorker
 
 DEFAULT_TARGETS = "vmc://127.0.0.1:39539"
 
 
-class Streaming(QtCore.QObject):
-    info = QtCore.Signal(str, int)
-    failed = QtCore.Signal(str)
-
+class Streaming(Panel):
     def __init__(self, worker: InferenceWorker | None, settings: QtCore.QSettings, window: QtWidgets.QWidget):
         super().__init__(window)
         self.worker = worker
