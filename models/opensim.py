@@ -133,12 +133,11 @@ def foot_points(world: np.ndarray, mediapipe: np.ndarray, camera_to_world: np.nd
     return np.stack([out[n] for n in FOOT], axis=1)
 
 
-def coordinates(world: np.ndarray, feet: np.ndarray | None = None, rotation: np.ndarray | None = None
-                ) -> dict[str, np.ndarray]:
+def coordinates(world: np.ndarray, feet: np.ndarray | None, rotation: np.ndarray) -> dict[str, np.ndarray]:
     """The model's coordinates (``COORDINATES``; deg, pelvis_t* m) per frame from world poses (N, 17, 3)
     mm, Y up, and optionally ``feet`` (N, 4, 3) mm (``FOOT``; without them the ankles are absent), in the
-    ground ``rotation`` (``ground_rotation`` by default). NaN where the pose is."""
-    rot = ground_rotation(world) if rotation is None else np.asarray(rotation, np.float64)
+    ground ``rotation`` (``ground_rotation``). NaN where the pose is."""
+    rot = np.asarray(rotation, np.float64)
     p = np.asarray(world, np.float64) @ rot.T / 1000.0
     j = {n: p[..., k, :] for k, n in enumerate(H36M.joints)}
     if feet is not None:
@@ -210,10 +209,9 @@ def missing_ranges(seen: np.ndarray, times: np.ndarray) -> list[tuple[float, flo
     return runs
 
 
-def trc_markers(world: np.ndarray, feet: np.ndarray | None = None, rotation: np.ndarray | None = None
-                ) -> tuple[list[str], np.ndarray]:
-    """Marker names (``MARKERS``) and positions (N, M, 3) in metres in the model's ground."""
-    rot = ground_rotation(world) if rotation is None else np.asarray(rotation, np.float64)
+def trc_markers(world: np.ndarray, feet: np.ndarray | None, rotation: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Marker names (``MARKERS``) and positions (N, M, 3) in metres in the model's ground ``rotation``."""
+    rot = np.asarray(rotation, np.float64)
     points = {n: np.asarray(world, np.float64)[:, k] for k, n in enumerate(H36M.joints)}
     if feet is not None:
         points.update({n: np.asarray(feet, np.float64)[:, k] for k, n in enumerate(FOOT)})
@@ -230,7 +228,6 @@ class Motion:
     marker_names: list[str]
     markers: np.ndarray  # (K, M, 3) m
     left_out: list[tuple[float, float]]  # (first, last) times of the frames left out
-    rotation: np.ndarray  # (3, 3) from the world (Y up) to the model's ground
     max_gap_s: float = MAX_GAP_S  # gaps up to this long were interpolated
 
     def note(self) -> str | None:
@@ -259,7 +256,7 @@ def motion(world: np.ndarray, times: np.ndarray, fps: float, feet: np.ndarray | 
     fk = None if f is None else f[kept]
     names, markers = trc_markers(w[kept], fk, rotation)
     return Motion(kept, np.asarray(times, np.float64)[kept], coordinates(w[kept], fk, rotation), names, markers,
-                  missing_ranges(seen, np.asarray(times)), rotation, max_gap_s)
+                  missing_ranges(seen, np.asarray(times)), max_gap_s)
 
 
 def write_mot(path: str | Path, m: Motion) -> Path:
@@ -275,23 +272,21 @@ def write_mot(path: str | Path, m: Motion) -> Path:
     return path
 
 
-TRC_UNITS = {"m": 1.0, "cm": 100.0, "mm": 1000.0}
-
-
-def write_trc(path: str | Path, m: Motion, fps: float, units: str = "m") -> Path:
-    """The markers as a TRC (metres unless ``units`` says cm or mm; OpenSim's layout, the model's ground,
-    the video's frame numbers and time)."""
-    path, x = Path(path), m.markers * TRC_UNITS[units]
-    if not np.isfinite(x).all():
-        raise ValueError("a TRC row for OpenSim's IK needs every marker: fill or leave out the frames without them.")
-    n, k = x.shape[:2]
+def write_trc(path: str | Path, names: list[str], markers: np.ndarray, frames: np.ndarray, times: np.ndarray,
+              fps: float, units: str = "m") -> Path:
+    """Markers (N, K, 3), already in ``units`` (m, cm or mm), as OpenSim's own TRC writer lays them out: tab
+    separated, every data row ending with a tab, a missing marker NaN; ``frames`` are the video's frame
+    indices (from 0), ``times`` seconds."""
+    path = Path(path)
+    n, k = markers.shape[:2]
     rate = f"{fps:g}"
+    digits = 6 if units == "m" else 3
     lines = [f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
              "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
-             f"{rate}\t{rate}\t{n}\t{k}\t{units}\t{rate}\t{int(m.frames[0]) + 1 if n else 1}\t{n}",
-             "Frame#\tTime\t" + "\t\t\t".join(m.marker_names) + "\t\t",
+             f"{rate}\t{rate}\t{n}\t{k}\t{units}\t{rate}\t{int(frames[0]) + 1 if n else 1}\t{n}",
+             "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t",
              "\t\t" + "\t".join(f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(k)) + "\t", ""]
-    lines += [f"{int(f) + 1}\t{t:.6f}\t" + "\t".join(f"{v:.6f}" for v in row.ravel()) + "\t"
-              for f, t, row in zip(m.frames, m.times, x)]
+    lines += [f"{int(f) + 1}\t{t:.6f}\t" + "\t".join(f"{v:.{digits}f}" if np.isfinite(v) else "NaN" for v in row.ravel())
+              + "\t" for f, t, row in zip(frames, times, markers)]
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -121,7 +121,7 @@ def test_ground_faces_the_walk_and_the_feet_follow_mediapipes_foot():
     pose, feet = posed(pelvis=ry(180))  # facing world -X
     rot = mo.ground_rotation(pose)
     assert np.allclose(rot @ [-1, 0, 0], [1, 0, 0], atol=1e-9) and np.allclose(rot @ [0, 1, 0], [0, 1, 0])
-    c = mo.coordinates(pose, feet)
+    c = mo.coordinates(pose, feet, rot)
     assert abs(c["pelvis_rotation"][0]) < 0.5
     # MediaPipe's 3D: the same leg at another scale, in camera axes (y down), its left and right swapped
     pose, feet = posed(0, 0, 30, 15, "right")
@@ -156,7 +156,7 @@ def test_mot_and_trc_keep_only_complete_rows_at_the_videos_time(tmp_path):
     rows = np.array([[float(v) for v in ln.split("\t")] for ln in lines[head + 2:]])
     assert rows.shape == (len(m.frames), len(mo.COORDINATES) + 1) and np.isfinite(rows).all()
     assert np.allclose(rows[:, 0], times[m.frames])
-    trc = mo.write_trc(tmp_path / "walk.trc", m, 30.0).read_text().splitlines()
+    trc = mo.write_trc(tmp_path / "walk.trc", m.marker_names, m.markers, m.frames, m.times, 30.0).read_text().splitlines()
     assert trc[3].split("\t")[2:5] == ["LShoulder", "", ""] and len(trc) == 6 + len(m.frames)
     assert trc[6].split("\t")[:2] == ["3", f"{times[2]:.6f}"] and "nan" not in "".join(trc).lower()
     markers = [x for x in trc[3].split("\t")[2:] if x]

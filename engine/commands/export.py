@@ -7,7 +7,7 @@ from pathlib import Path
 from ...models.opensim import MAX_GAP_S
 from ...models.skeletons import COCO, H36M, MPI_INF_3DHP
 from ..outputs.bvh import REST_POSES
-from ..outputs.export import CSV_ROWS, FORMATS, FRAMES, MARKER_NAMES, UNITS, ExportOptions
+from ..outputs.export import CSV_ROWS, FILL_GAPS_S, FORMATS, FRAMES, MARKER_NAMES, UNITS, ExportOptions
 from .options import number_between
 
 DEFAULTS = ExportOptions()
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "poselift, its joints as poselift names them (left_hip, ...)")
     x.add_argument("--rows", choices=CSV_ROWS, default=DEFAULTS.rows,
                    help="CSV: one row per frame and joint, or one row per frame")
-    x.add_argument("--fill-gaps", type=number_between(0.0, 10.0, "a gap length in seconds"),
+    x.add_argument("--fill-gaps", type=number_between(*FILL_GAPS_S, "a gap length in seconds"),
                    help=f"interpolate gaps without the person up to this many seconds (default: {MAX_GAP_S:g} for "
                         f"the OpenSim model's files and BVH, 0 for the others)")
     x.add_argument("--start", type=number_between(0.0, 1e6, "a time in seconds"),
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> None:
 
     clips = [Clip.load(path) for path in args.clip]
     fmt = args.to or args.output.suffix.lstrip(".")
-    options = ExportOptions(args.frame, args.units, args.rest, args.marker_names, args.rows, args.fill_gaps,
-                            args.start, args.end)
+    options = ExportOptions(frame=args.frame, units=args.units, rest=args.rest, marker_names=args.marker_names,
+                            rows=args.rows, fill_gaps_s=args.fill_gaps, start_s=args.start, end_s=args.end)
     out, note = export_clip(clips[0], fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video,
                             options=options, others=tuple(clips[1:]))
     print(f"{' '.join(map(str, args.clip))} -> {out}")

@@ -45,6 +45,7 @@ UNITS = {"mm": 1.0, "cm": 0.1, "m": 0.001}
 # spell them (Hip, LHip, Neck, ...); poselift: the skeleton's joints as poselift names them (left_hip)
 MARKER_NAMES = ("opensim", "pose2sim", "poselift")
 CSV_ROWS = ("joint", "frame")
+FILL_GAPS_S = (0.0, 10.0)  # the gap lengths (s) that may be filled
 # Marker names as Pose2Sim and Sports2D write them (LHip, RKnee, ...), for OpenSim's marker sets.
 OPENSIM_NAMES = {"pelvis": "Hip", "thorax": "Neck", "neck_nose": "Nose", "head_top": "Head", "neck": "Neck",
                  "head": "Head", "spine": "Spine", "nose": "Nose"}
@@ -68,8 +69,9 @@ class ExportOptions:
                                      ("rows", self.rows, CSV_ROWS)):
             if value not in allowed:
                 raise ExportError(f"{name} {value!r} is not one of {', '.join(a for a in allowed if a)}.")
-        if self.fill_gaps_s is not None and not 0 <= self.fill_gaps_s <= 10:
-            raise ExportError(f"--fill-gaps {self.fill_gaps_s:g} is out of range: give 0 to 10 seconds.")
+        low, high = FILL_GAPS_S
+        if self.fill_gaps_s is not None and not low <= self.fill_gaps_s <= high:
+            raise ExportError(f"--fill-gaps {self.fill_gaps_s:g} is out of range: give {low:g} to {high:g} seconds.")
         if self.start_s is not None and self.end_s is not None and self.start_s >= self.end_s:
             raise ExportError(f"--start {self.start_s:g} is not before --end {self.end_s:g}: give a start "
                               f"earlier than the end.")
@@ -341,25 +343,14 @@ def write_trc(path: Path, clip: Clip, sk: Skeleton, world: bool, options: Export
     """OpenSim marker file as OpenSim's own TRC writer lays it out: tab separated, Y up, metres by
     default. The OpenSim model's markers (``marker_names="opensim"``) keep only the frames with the whole
     person; the skeleton's joints keep every frame, a frame without a person as NaN in every column."""
+    units, per_mm = _scale(options, "m")
     if options.marker_names == "opensim":
         m = model_motion(clip, world, options)
-        osm.write_trc(path, m, clip.fps, options.units or "m")
+        osm.write_trc(path, m.marker_names, 1000.0 * per_mm * m.markers, m.frames, m.times, clip.fps, units)
         return _notes(m.note(), _model_markers_note(sk))
-    units, per_mm = _scale(options, "m")
     m = markers_y_up(clip, sk, world, options) * per_mm
-    n, j = m.shape[:2]
-    rate = f"{clip.fps:g}"
-    names = marker_names(sk, options.marker_names)
-    lines = [f"PathFileType\t4\t(X/Y/Z)\t{Path(path).name}",
-             "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
-             f"{rate}\t{rate}\t{n}\t{j}\t{units}\t{rate}\t1\t{n}",
-             "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t",
-             "\t\t" + "\t".join(f"X{k + 1}\tY{k + 1}\tZ{k + 1}" for k in range(j)) + "\t", ""]
-    digits = 6 if units == "m" else 3
-    for f in range(n):
-        cells = [f"{v:.{digits}f}" if np.isfinite(v) else "NaN" for v in m[f].ravel()]
-        lines.append(f"{f + 1}\t{clip.timestamps[f] - clip.timestamps[0]:.6f}\t" + "\t".join(cells) + "\t")
-    Path(path).write_text("\n".join(lines) + "\n")
+    osm.write_trc(path, marker_names(sk, options.marker_names), m, np.arange(len(m)),
+                  clip.timestamps - clip.timestamps[0], clip.fps, units)
     return gaps_note(np.isfinite(m).all(axis=(1, 2)), clip.timestamps, "NaN markers")
 
 
