@@ -6,6 +6,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .rotations import similarity_align
+
 
 def mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Per-pose mean per-joint position error (Protocol 1 on root-relative poses): shape (...)."""
@@ -14,19 +16,7 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 def procrustes_align(pred: np.ndarray, gt: np.ndarray, scale: bool = True) -> np.ndarray:
     """Best similarity (rotation, translation, optional scale) of each ``pred`` pose onto ``gt``."""
-    mu_p = pred.mean(axis=-2, keepdims=True)
-    mu_g = gt.mean(axis=-2, keepdims=True)
-    p, g = pred - mu_p, gt - mu_g
-    u, s, vt = np.linalg.svd(np.swapaxes(p, -1, -2) @ g)
-    # Reflection guard: flip the weakest axis when det(U V^T) < 0.
-    d = np.sign(np.linalg.det(u @ vt))
-    s = s.copy()
-    s[..., -1] *= d
-    u = u.copy()
-    u[..., :, -1] *= d[..., None]
-    rot = u @ vt
-    a = (s.sum(axis=-1) / (p**2).sum(axis=(-1, -2)))[..., None, None] if scale else 1.0
-    return a * (p @ rot) + mu_g
+    return similarity_align(pred, gt, scale=scale)[0]
 
 
 def p_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

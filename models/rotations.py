@@ -1,5 +1,6 @@
-"""Rotations that turn a rig's rest directions onto a pose's: the minimal swing of one bone, and the
-best rigid fit of several."""
+"""Rotations that turn one set of vectors onto another: the minimal swing of one direction, and the best
+rotation for several (Kabsch), alone, as a rig's fit of its bones, or as a similarity with translation
+and scale (Procrustes), weighted or not."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,10 +30,36 @@ def swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return rot
 
 
+def best_rotation(src: np.ndarray, dst: np.ndarray, w: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The proper rotations R (..., 3, 3) with R @ src_k closest to dst_k over the K vectors (..., K, 3),
+    weighted by ``w`` (..., K); also the trace of R against the weighted cross-covariance (which sets
+    a similarity's scale), and whether a mirror image of ``src`` would have fitted better."""
+    weights = np.ones(src.shape[:-1]) if w is None else w
+    h = np.einsum("...k,...ki,...kj->...ij", weights, dst, src)
+    u, s, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(u @ vt))
+    d = np.where(d == 0, 1.0, d)
+    u = u.copy()
+    u[..., :, -1] *= d[..., None]
+    return u @ vt, s[..., :-1].sum(-1) + d * s[..., -1], d < 0
+
+
 def rigid_fit(rest: np.ndarray, now: np.ndarray) -> np.ndarray:
     """Rotations (T, 3, 3) best turning rest directions (K, 3) onto the frame's (T, K, 3)."""
-    h = np.einsum("tki,kj->tij", now, rest)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(u @ vt))
-    u[..., :, -1] *= d[..., None]
-    return u @ vt
+    return best_rotation(np.broadcast_to(rest, now.shape), now)[0]
+
+
+def similarity_align(src: np.ndarray, dst: np.ndarray, w: np.ndarray | None = None, scale: bool = True
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``src`` (..., K, 3) moved onto ``dst`` by the rotation, translation and (with ``scale``) scale that
+    fit it best, weighted by ``w`` (..., K) if given; also whether a mirror image of ``src`` would fit
+    better still."""
+    weights = np.ones(src.shape[:-1]) if w is None else np.asarray(w, np.float64)
+    weights = weights / weights.sum(-1, keepdims=True)
+    mu_s = np.einsum("...k,...ki->...i", weights, src)[..., None, :]
+    mu_d = np.einsum("...k,...ki->...i", weights, dst)[..., None, :]
+    a, b = src - mu_s, dst - mu_d
+    rot, trace, mirrored = best_rotation(a, b, weights)
+    factor = trace / np.maximum(np.einsum("...k,...ki,...ki->...", weights, a, a), 1e-9) if scale else np.ones_like(trace)
+    return factor[..., None, None] * a @ np.swapaxes(rot, -1, -2) + mu_d, mirrored

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from poselift.engine.live.fusion import FADE_S, WEIGHTINGS, Fusion, similarity
+from poselift.engine.live.fusion import FADE_S, WEIGHTINGS, Fusion
+from poselift.models.rotations import similarity_align
 from poselift.models.skeletons import H36M, MEDIAPIPE, convert
 
 SIGMA = np.full(H36M.num_joints, 60.0)
@@ -27,9 +28,9 @@ def scene():
 def test_similarity_finds_the_motion_and_tells_a_mirror_image(scene):
     mp, lift, _ = scene
     pose = convert(mp, MEDIAPIPE.name, H36M.name)
-    aligned, mirrored = similarity(pose, lift, np.ones(len(lift)))
+    aligned, mirrored = similarity_align(pose, lift, np.ones(len(lift)))
     assert np.allclose(aligned, lift, atol=1e-6) and not mirrored
-    assert similarity(pose * [1.0, 1.0, -1.0], lift, np.ones(len(lift)))[1]
+    assert similarity_align(pose * [1.0, 1.0, -1.0], lift, np.ones(len(lift)))[1]
 
 
 @pytest.mark.parametrize("weighting", WEIGHTINGS)

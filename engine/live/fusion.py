@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...models.rotations import similarity_align
 from ...models.skeletons import H36M, MEDIAPIPE, mapping_weights
 from .filters import OneEuroFilter
 from .swaps import PAIRS
@@ -41,20 +42,6 @@ FADE_S = 0.25  # seconds for a joint's correction to fade in or out
 CORRECTION_CUTOFF_HZ = 1.0  # the correction is low-passed: MediaPipe's 3D jitters from frame to frame, its bias does not
 _MP_TO_H36M = mapping_weights(MEDIAPIPE.name, H36M.name, 3)
 _LEFT, _RIGHT = (np.array(side) for side in zip(*PAIRS))
-
-
-def similarity(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, bool]:
-    """``src`` (J, 3) moved onto ``dst`` by the rotation, translation and scale that fit it best with
-    weights ``w`` (J,); also whether a mirror image of ``src`` would fit better still."""
-    w = w / w.sum()
-    mu_s, mu_d = w @ src, w @ dst
-    a, b = src - mu_s, dst - mu_d
-    u, s, vt = np.linalg.svd((a * w[:, None]).T @ b)
-    d = np.sign(np.linalg.det(u @ vt)) or 1.0
-    s[-1] *= d
-    rot = u @ np.diag([1.0, 1.0, d]) @ vt  # row vectors: a @ rot
-    scale = s.sum() / max(float(w @ (a * a).sum(1)), 1e-9)
-    return scale * a @ rot + mu_d, d < 0
 
 
 class Fusion:
@@ -111,7 +98,7 @@ class Fusion:
             l_ray, l_across = np.full(len(pose), LIFT_RAY_MM ** 2), np.full(len(pose), LIFT_ACROSS_MM ** 2)
         v_ray, v_across = l_ray + MP_RAY_MM ** 2, l_across + MP_ACROSS_MM ** 2  # of the difference
         w = 1.0 / (v_ray + 2 * v_across)
-        aligned, mirrored = similarity(mp, pose, w)
+        aligned, mirrored = similarity_align(mp, pose, w)
         keep = np.ones(len(pose), bool)
         if self.weighting == "robust":
             if mirrored:
@@ -122,7 +109,7 @@ class Fusion:
                 keep = along ** 2 / v_ray + ((delta * delta).sum(1) - along ** 2) / (2 * v_across) <= GATE ** 2
                 if keep.sum() < 4:
                     return None
-                aligned, _ = similarity(mp, pose, np.where(keep, w, 0.0))
+                aligned, _ = similarity_align(mp, pose, np.where(keep, w, 0.0))
         delta = aligned - pose
         along = (delta * r).sum(1)
         k_ray, k_across = l_ray / v_ray, l_across / v_across
