@@ -28,7 +28,7 @@ from scipy.spatial.transform import Rotation
 
 from ...calibration.floor import camera_to_y_up
 from ...models.humanoid import tpose_direction
-from ...models.opensim import fill_gaps as interpolate_gaps
+from ...models.opensim import fill_gaps
 from ...models.rotations import rigid_fit, swing, unit
 from ...models.skeletons import Skeleton
 
@@ -92,7 +92,7 @@ def solve_rotations(positions: np.ndarray, rest: np.ndarray, joints: list[BvhJoi
     return local
 
 
-def fill_gaps(pose: np.ndarray, max_gap: int) -> tuple[np.ndarray, slice, np.ndarray]:
+def animation_frames(pose: np.ndarray, max_gap: int) -> tuple[np.ndarray, slice, np.ndarray]:
     """The poses (T, J, 3) from the first to the last frame with a pose, each gap inside up to
     ``max_gap`` frames interpolated and each longer one holding the last pose before it; also which
     frames of ``pose`` are kept, and which of the kept frames hold a pose."""
@@ -101,7 +101,7 @@ def fill_gaps(pose: np.ndarray, max_gap: int) -> tuple[np.ndarray, slice, np.nda
         raise ValueError("the clip has no frame with a pose: there is nothing to animate.")
     seen = np.flatnonzero(valid)
     kept = slice(int(seen[0]), int(seen[-1]) + 1)
-    filled = interpolate_gaps(pose[kept], max_gap)
+    filled = fill_gaps(pose[kept], max_gap)
     ok = np.isfinite(filled).all(axis=(1, 2))
     idx = np.maximum.accumulate(np.where(ok, np.arange(len(filled)), 0))
     return filled[idx], kept, ~ok
@@ -154,8 +154,8 @@ def write_bvh(path, pose3d_mm: np.ndarray, fps: float, skeleton: Skeleton, y_up:
     """Write ``pose3d_mm`` (T, J, 3) as BVH: world positions already Y up with the floor at 0 when
     ``y_up``, else root-relative camera axes (then the lowest joint is stood on the floor, the root
     over the origin). Returns the frames of ``pose3d_mm`` written and which of them hold the last pose
-    seen (see :func:`fill_gaps`)."""
-    pose, kept, held = fill_gaps(np.asarray(pose3d_mm, dtype=np.float64), max_gap)
+    seen (see :func:`animation_frames`)."""
+    pose, kept, held = animation_frames(np.asarray(pose3d_mm, dtype=np.float64), max_gap)
     skeleton, pose = with_pelvis(skeleton, pose)
     root = skeleton.parents.index(-1)
     pos = on_the_floor(pose, root, y_up) * units_per_mm

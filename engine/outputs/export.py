@@ -24,7 +24,7 @@ from ...models import opensim as osm
 from ...models.angles import ANGLE_NAMES, joint_angles
 from ...models.skeletons import H36M, Skeleton, convert_largest, get_skeleton
 from ..live.world import camera_position, has_world
-from .bvh import REST_POSES, fill_gaps, on_the_floor, write_bvh
+from .bvh import REST_POSES, animation_frames, on_the_floor, write_bvh
 from .fbx import write_fbx
 from .gltf import Animated, write_glb
 from .clip import Clip, in_format
@@ -259,7 +259,7 @@ def write_rigged(path: Path, clips: tuple[Clip, ...], sk: Skeleton, world: bool,
     people, notes = [], []
     gap_s = options.gap_s(osm.MAX_GAP_S)
     for k, clip in enumerate(clips):
-        pose, kept, held = fill_gaps(in_format(clip, H36M, world)[0], round(gap_s * clip.fps))
+        pose, kept, held = animation_frames(in_format(clip, H36M, world)[0], round(gap_s * clip.fps))
         name = f"person{clip.meta.get('person', k)}"
         people.append((name, on_the_floor(pose, 0, world) / 1000.0, clip.timestamps[kept]))
         notes.append(_span_notes(clip, kept, held, gap_s, name if len(clips) > 1 else "the animation"))
@@ -380,11 +380,16 @@ def write_c3d(path: Path, clip: Clip, sk: Skeleton, world: bool, options: Export
     return _notes(gaps_note(np.isfinite(m).all(axis=(1, 2)), clip.timestamps, "invalid points"), note)
 
 
-def clip_angles(clip: Clip, world: bool) -> dict[str, np.ndarray]:
-    """Joint and segment angles (deg) per frame (``models.angles``); NaN where there is no person. A
-    root-relative clip is turned Y up as seen by a level camera, which its segment angles assume."""
-    pose = in_format(clip, H36M, world)[0]
+def pose_angles(pose: np.ndarray, world: bool) -> dict[str, np.ndarray]:
+    """Joint and segment angles (deg) per frame (``models.angles``) of H36M-17 poses (N, 17, 3) mm; NaN
+    where there is no person. A root-relative pose is turned Y up as seen by a level camera, which its
+    segment angles assume."""
     return joint_angles(pose if world else camera_to_y_up(pose))
+
+
+def clip_angles(clip: Clip, world: bool) -> dict[str, np.ndarray]:
+    """:func:`pose_angles` of the clip, in the world or root-relative."""
+    return pose_angles(in_format(clip, H36M, world)[0], world)
 
 
 def _angles_note(world: bool) -> str | None:

@@ -5,7 +5,7 @@ which every person moves at the clip's times.
 Y up, metres, the root moving over the floor (a grounded clip) or root-relative and stood on the floor
 at the origin (as BVH does). Each node's rotation and translation are animated, which puts every
 joint exactly where the clip has it; humanoid retargeters read the rotations. Gaps are those of BVH
-(:func:`bvh.fill_gaps`): a person's animation runs from the first to the last frame they are seen, a
+(:func:`bvh.animation_frames`): a person's animation runs from the first to the last frame they are seen, a
 gap inside up to ``max_gap`` frames interpolated and a longer one holding the last pose seen; outside
 their span glTF holds their first or last pose."""
 from __future__ import annotations

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ...models.opensim import missing_ranges, spans
-from ..live.world import camera_position, has_world, world_pose
-from .clip import Clip
-from .export import clip_angles
+from ...models.skeletons import H36M
+from ..live.world import camera_position, has_world
+from .clip import Clip, in_format
+from .export import pose_angles
 
 ANGLE_PANELS = (("hip_flexion", "hip flexion"), ("knee_flexion", "knee flexion"),
                 ("shank_inclination", "shank inclination"), ("shoulder_flexion", "shoulder flexion"),
@@ -39,9 +40,10 @@ def write_plots(clip: Clip, out_dir: str | Path, stem: str) -> list[Path]:
     plt = _pyplot()
     out_dir = Path(out_dir)
     world = has_world(clip)
-    angles = clip_angles(clip, world)
-    t = clip.timestamps - clip.timestamps[0]
-    pose = world_pose(clip) / 1000.0 if world else clip.pose3d
+    pose = in_format(clip, H36M, world)[0]
+    angles = pose_angles(pose, world)
+    pose = pose / 1000.0
+    t = clip.timestamps  # the video's time, as the exports' notes name it
     missing = missing_ranges(np.isfinite(pose).all(axis=(1, 2)), t)
     without = f"; no person {spans(missing)} (grey)" if missing else ""
     fig, axes = plt.subplots(3, 2, figsize=(11, 8), sharex=True)
@@ -58,7 +60,7 @@ def write_plots(clip: Clip, out_dir: str | Path, stem: str) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right", fontsize=8)
     for ax in axes[-1]:
-        ax.set_xlabel("time (s)")
+        ax.set_xlabel("time in the video (s)")
     fig.suptitle(f"{stem}: joint angles" + ("" if world else " (trunk and pelvis with the camera taken as level)")
                  + without)
     fig.tight_layout()
@@ -69,8 +71,10 @@ def write_plots(clip: Clip, out_dir: str | Path, stem: str) -> list[Path]:
         return paths
     cam = camera_position(clip) / 1000.0
     fig, (top, side) = plt.subplots(1, 2, figsize=(11, 4.5))
-    top.plot(pose[:, 0, 0], pose[:, 0, 2], color="0.3", label="root (pelvis)")
-    for foot, (joint, colour) in enumerate(((6, "tab:blue"), (3, "tab:orange"))):
+    root, head_top = pose[:, H36M.index("pelvis")], pose[:, H36M.index("head_top")]
+    top.plot(root[:, 0], root[:, 2], color="0.3", label="root (pelvis)")
+    for foot, (joint, colour) in enumerate(((H36M.index("left_ankle"), "tab:blue"),
+                                            (H36M.index("right_ankle"), "tab:orange"))):
         planted = clip.contacts[:, foot] if clip.contacts is not None else np.zeros(len(clip), bool)
         top.scatter(pose[planted, joint, 0], pose[planted, joint, 2], s=8, color=colour,
                     label=f"{('left', 'right')[foot]} foot planted")
@@ -82,10 +86,10 @@ def write_plots(clip: Clip, out_dir: str | Path, stem: str) -> list[Path]:
     top.legend(fontsize=8)
     top.grid(alpha=0.3)
     shade_missing(side, missing, clip.fps)
-    side.plot(t, pose[:, 0, 1], label="root height")
-    side.plot(t, pose[:, 10, 1], label="head top height")
-    side.plot(t, np.linalg.norm(np.gradient(pose[:, 0, [0, 2]], t, axis=0), axis=-1), label="root speed (m/s)")
-    side.set_xlabel("time (s)")
+    side.plot(t, root[:, 1], label="root height")
+    side.plot(t, head_top[:, 1], label="head top height")
+    side.plot(t, np.linalg.norm(np.gradient(root[:, [0, 2]], t, axis=0), axis=-1), label="root speed (m/s)")
+    side.set_xlabel("time in the video (s)")
     side.set_ylabel("m, m/s")
     side.set_title("height above the floor, speed")
     side.legend(fontsize=8)
