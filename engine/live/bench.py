@@ -157,7 +157,7 @@ def bench_refiner(lifter: torch.nn.Module, refiner: Denoiser, settings: list[Ref
             t0 = time.perf_counter()
             stage(pose, sigma, rows)
             times.append(time.perf_counter() - t0)
-    warm = min(100, steps // 5)
+    warm = _warm(steps)
     base = stats("lifter step (eager, cpu), beside the refiner", lifter_times[warm:])
     rows = [base]
     for s, times in zip(settings, refine_times):
@@ -231,7 +231,7 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
     capture-to-result latency; memory is sampled to show whether it grows over a long run."""
     waits, total, people = [], 0, 0
     stages: dict[str, list[float]] = {}
-    latency, memory = [], []
+    memory = []
     want = frames
     t_start = time.perf_counter()
     while True:
@@ -245,7 +245,6 @@ def bench_file(path: str | Path, pipeline: Pipeline, max_width: int | None = 640
             result = pipeline.process(frame)
             for k, v in result.timings.items():
                 stages.setdefault(k, []).append(v / 1000)
-            latency.append(result.t_result - frame.t_capture)
             total += 1
             people += len(result.people)
             if total % 500 == 0:
