@@ -282,18 +282,3 @@ def scene_up(image_bgr: np.ndarray, camera: Camera, exclude: np.ndarray | Sequen
     """Up (camera axes) from one frame's vertical lines (walls, doors, poles, window frames), ignoring
     ``exclude`` (a bool mask or person boxes); None when the frame has too little to say."""
     return fit_scene_up(detect_segments(image_bgr, camera, exclude), prior_up, max_tilt_deg)
-
-
-def scene_up_frames(frames: Iterable[np.ndarray], camera: Camera, excludes: Iterable | None = None,
-                    prior_up: np.ndarray = IMAGE_UP, max_tilt_deg: float = MAX_TILT_DEG) -> UpEstimate | None:
-    """Up from several frames of one static camera (a few spread over a clip: people move and uncover
-    other lines), their segments pooled into one fit that counts them as one frame's worth."""
-    frames = list(frames)
-    excludes = [None] * len(frames) if excludes is None else list(excludes)
-    parts = [detect_segments(f, camera, e) for f, e in zip(frames, excludes)]
-    return fit_scene_up(Segments.concat(parts), prior_up, max_tilt_deg) if parts else None
-
-
-def spread_indices(count: int, n: int = 8) -> np.ndarray:
-    """``n`` frame indices spread evenly over a clip of ``count`` frames."""
-    return np.unique(np.linspace(0, max(count - 1, 0), min(n, max(count, 1))).round().astype(int))

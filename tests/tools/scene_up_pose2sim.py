@@ -12,10 +12,20 @@ import numpy as np
 
 from poselift.calibration import Camera
 from poselift.calibration.floor import tilt_of
-from poselift.calibration.verticals import detect_segments, fit_scene_up, scene_up, scene_up_frames, spread_indices
+from poselift.calibration.verticals import Segments, detect_segments, fit_scene_up, scene_up
 
 ROOT = Path(__file__).resolve().parents[2]
 POSE2SIM = Path(os.environ.get("POSELIFT_POSE2SIM") or ROOT.parent / "shared/data/pose2sim")
+
+
+def spread(count: int, n: int) -> np.ndarray:
+    """``n`` frame indices spread evenly over a clip of ``count`` frames."""
+    return np.unique(np.linspace(0, max(count - 1, 0), min(n, max(count, 1))).round().astype(int))
+
+
+def pooled_up(frames: list, cam) -> object:
+    """Up from several frames' segments pooled, as the live floor pools them."""
+    return fit_scene_up(Segments.concat([detect_segments(f, cam) for f in frames]))
 
 
 def read_qca(path: Path) -> list[tuple[str, Camera, np.ndarray]]:
@@ -84,13 +94,13 @@ def main() -> None:
     for name, cam, truth in read_qca(POSE2SIM / "calibration/Calib.qca.txt"):
         video = POSE2SIM / "videos" / f"{name}.mp4"
         count = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT))
-        frames = read_frames(video, spread_indices(count, args.frames))
+        frames = read_frames(video, spread(count, args.frames))
         t = time.time()
         one = scene_up(frames[0], cam)
         t1 = time.time() - t
         per = [scene_up(f, cam) for f in frames]
         t = time.time()
-        clip = scene_up_frames(frames, cam)
+        clip = pooled_up(frames, cam)
         tk = time.time() - t
         pt, rt = tilt_of(truth)
         print(f"{name}: truth pitch {pt:6.2f} roll {rt:6.2f}")
@@ -107,8 +117,8 @@ def main() -> None:
     demo = ROOT / "assets/walk_outdoor.mp4"
     cam = Camera.load(ROOT / "assets/walk_outdoor_camera.json")
     count = int(cv2.VideoCapture(str(demo)).get(cv2.CAP_PROP_FRAME_COUNT))
-    frames = read_frames(demo, spread_indices(count, args.frames))
-    one, clip = scene_up(frames[0], cam), scene_up_frames(frames, cam)
+    frames = read_frames(demo, spread(count, args.frames))
+    one, clip = scene_up(frames[0], cam), pooled_up(frames, cam)
     print(f"walk_outdoor: 1 frame: {fmt(one)}; angle from image up {angle(one.up, [0, -1, 0]) if one else float('nan'):.2f} deg")
     print(f"walk_outdoor: {len(frames)} frames: {fmt(clip)}")
     rot = cv2.rotate(frames[0], cv2.ROTATE_90_CLOCKWISE)
