@@ -14,7 +14,6 @@ from .triangulation import (
     MIN_WEIGHT,
     Triangulated,
     person_size,
-    reprojection_errors,
     triangulate,
 )
 
@@ -157,7 +156,7 @@ def _triangulate_match(detections: np.ndarray, flipped: np.ndarray, dets, camera
         tri = triangulate(uv, vis, cameras)
         if np.isfinite(tri.points).all(-1).sum() < 4:
             return None
-        err = reprojection_errors(tri.points, uv, cameras)
+        err = tri.view_errors
         seen = vis >= MIN_WEIGHT
         off = np.array([np.nanmedian(np.where(seen[v], err[v], np.nan)) / max(person_size(uv[v], seen[v]), 1.0)
                         if seen[v].any() else -np.inf for v in range(V)])

@@ -20,7 +20,8 @@ SCALE_MM = 1000.0  # triangulation works in metres about the rig's centre (a wel
 class Triangulated(NamedTuple):
     points: np.ndarray  # (..., J, 3) world mm; NaN where fewer than two views agree
     error: np.ndarray  # (..., J) pixels: RMS reprojection error over the views used; NaN where not triangulated
-    views: np.ndarray  # (..., V, J) bool: the views each joint was triangulated from
+    views: np.ndarray  # (..., V, J) bool: the views that agree with the point (within the gate), two or more
+    view_errors: np.ndarray  # (..., V, J) pixels from the point's projection to each view's; NaN where not triangulated
 
 
 def person_size(uv: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -141,8 +142,9 @@ def triangulate(points_2d: np.ndarray, weights: np.ndarray, cameras: Sequence[Ca
     X = np.where(used.sum(1, keepdims=True) >= 2, X, np.nan)
     with np.errstate(invalid="ignore"):
         rms = np.sqrt(np.where(used, err**2, 0.0).sum(1) / used.sum(1))
+    err = np.where(np.isnan(X[:, :1]), np.nan, err)
     return Triangulated(X.reshape(lead + (J, 3)), rms.reshape(lead + (J,)),
-                        np.moveaxis(used.reshape(lead + (J, V)), -1, -2))
+                        np.moveaxis(used.reshape(lead + (J, V)), -1, -2), np.moveaxis(err.reshape(lead + (J, V)), -1, -2))
 
 
 def reprojection_errors(points: np.ndarray, points_2d: np.ndarray, cameras: Sequence[Camera]) -> np.ndarray:
