@@ -65,6 +65,11 @@ def test_two_people_in_one_glb_each_joint_where_their_clip_has_it_at_their_own_t
     assert len(gltf.skins) == 2 and [gltf.nodes[s.joints[0]].name for s in gltf.skins] == ["hips", "hips"]
     assert {gltf.nodes[n].name for n in gltf.skins[0].joints} == set(BONES) | {"headTop"}
     assert len(gltf.meshes) == 2 and gltf.asset.extras["fps"] == 30.0
+    scale = [c for c in gltf.animations[0].channels if c.target.path == "scale"]
+    assert [gltf.nodes[c.target.node].name for c in scale] == ["person1"]  # hidden until they come into view
+    sampler = gltf.animations[0].samplers[scale[0].sampler]
+    assert sampler.interpolation == "STEP" and np.allclose(accessor(gltf, sampler.input), [0.0, 0.5])
+    assert np.allclose(accessor(gltf, sampler.output), [[1e-3] * 3, [1, 1, 1]])
     humanoid = Humanoid()
     for skin, clip, start in ((0, first, 0), (1, second, 15)):
         times, pos = animated_joints(gltf, skin)

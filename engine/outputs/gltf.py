@@ -6,8 +6,9 @@ Y up, metres, the root moving over the floor (a grounded clip) or root-relative 
 at the origin (as BVH does). Each node's rotation and translation are animated, which puts every
 joint exactly where the clip has it; humanoid retargeters read the rotations. Gaps are those of BVH
 (:func:`bvh.animation_frames`): a person's animation runs from the first to the last frame they are seen, a
-gap inside up to ``max_gap`` frames interpolated and a longer one holding the last pose seen; outside
-their span glTF holds their first or last pose."""
+gap inside up to ``max_gap`` frames interpolated and a longer one holding the last pose seen; before
+and after their span (a person who enters late, or leaves early) they are scaled down a thousandfold,
+so that they appear when they come into view and vanish when they leave it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ MAT4 = "MAT4"
 COLOURS = ((0.85, 0.45, 0.2, 1.0), (0.2, 0.5, 0.85, 1.0), (0.3, 0.7, 0.35, 1.0), (0.75, 0.3, 0.65, 1.0))
 FOOT_BOX = np.array([0.0, -0.05, 0.15])  # the foot's box, from the ankle down and forward (m)
 HAND_BOX = 0.09  # the hand's box along the forearm (m)
+HIDDEN = 1e-3  # the scale of a person out of view: not 0, which Blender cannot bake into FBX
 
 
 @dataclass
@@ -103,7 +105,20 @@ def body_mesh(humanoid: Humanoid, rest: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.concatenate(vertices), np.concatenate(owners), np.concatenate(triangles)
 
 
-def _add_person(gltf: GLTF2, buffer: _Buffer, person: Animated, colour: tuple, animation: Animation) -> list[int]:
+def in_view(times: np.ndarray, end: float, fps: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Step keys (K,) and scales (K, 3) that show a person only over ``times`` (their span, s) in a file
+    that ends at ``end``; None when they are in view throughout."""
+    keys, shown = [], []
+    if times[0] > 0:
+        keys, shown = [0.0], [0.0]
+    keys, shown = keys + [float(times[0])], shown + [1.0]
+    if times[-1] + 0.5 / fps < end:
+        keys, shown = keys + [float(times[-1]) + 1.0 / fps], shown + [0.0]
+    return None if len(keys) == 1 else (np.array(keys), np.repeat(np.maximum(shown, HIDDEN)[:, None], 3, axis=1))
+
+
+def _add_person(gltf: GLTF2, buffer: _Buffer, person: Animated, colour: tuple, animation: Animation,
+                end: float, fps: float) -> list[int]:
     """The person's nodes, skin, body and animation channels; returns the scene's new root nodes."""
     humanoid = Humanoid.fitted(person.pose)
     stand = tpose(humanoid.lengths)
@@ -146,6 +161,14 @@ def _add_person(gltf: GLTF2, buffer: _Buffer, person: Animated, colour: tuple, a
                 np.ascontiguousarray(values[:, n], np.float32), kind), interpolation="LINEAR"))
             animation.channels.append(AnimationChannel(sampler=len(animation.samplers) - 1,
                                                        target=AnimationChannelTarget(node=first + n, path=path)))
+    visible = in_view(person.times, end, fps)
+    if visible is not None:
+        keys, scales = visible
+        animation.samplers.append(AnimationSampler(input=buffer.add(keys.astype(np.float32), SCALAR, bounds=True),
+                                                   output=buffer.add(scales.astype(np.float32), VEC3),
+                                                   interpolation="STEP"))
+        animation.channels.append(AnimationChannel(sampler=len(animation.samplers) - 1,
+                                                   target=AnimationChannelTarget(node=root, path="scale")))
     return [root, len(gltf.nodes) - 1]
 
 
@@ -155,8 +178,9 @@ def write_glb(path: str | Path, people: list[Animated], fps: float) -> None:
     buffer = _Buffer(gltf)
     animation = Animation(name="poselift")
     roots: list[int] = []
+    end = max(float(p.times[-1]) for p in people)
     for k, person in enumerate(people):
-        roots += _add_person(gltf, buffer, person, COLOURS[k % len(COLOURS)], animation)
+        roots += _add_person(gltf, buffer, person, COLOURS[k % len(COLOURS)], animation, end, fps)
     gltf.animations.append(animation)
     gltf.scenes.append(Scene(name="poselift", nodes=roots))
     gltf.scene = 0
