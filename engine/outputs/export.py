@@ -247,8 +247,8 @@ def _span_notes(clip: Clip, kept: slice, held: np.ndarray, gap_s: float, what: s
         notes.append(f"{what} runs from {t[kept.start]:.2f} s to {t[kept.stop - 1]:.2f} s (the clip's frames "
                      f"{kept.start}-{kept.stop - 1}), where the person is seen.")
     if held.any():
-        notes.append(f"an animation cannot hold a missing frame: in {what}'s gaps over {gap_s:g} s the last pose "
-                     f"seen is held ({osm.spans(osm.missing_ranges(~held, t[kept]))}).")
+        notes.append(f"{what} holds the last pose seen where the person is missing for over {gap_s:g} s (an "
+                     f"animation cannot leave a frame out): {osm.spans(osm.missing_ranges(~held, t[kept]))}.")
     return _notes(*notes)
 
 
