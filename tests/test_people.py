@@ -155,6 +155,30 @@ def test_a_person_lost_for_longer_than_a_track_lives_gets_their_id_back(demo_fra
     assert tracker.update([bigger])[0][0] == 1  # three times the size: someone else
 
 
+def test_a_steady_persons_squeezed_skeleton_is_missed_not_taken(demo_frames):
+    """MediaPipe's glitch: a walker's skeleton squeezed into half her size for a few frames, with full
+    confidence. Those frames miss her, her id stays; many such frames in a row are taken as real."""
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    base = man.landmarks - man.landmarks.mean(0) + [300, 180]
+    squeezed = (base - base.mean(0)) * 0.5 + base.mean(0) + [0, 40]
+    tracker = PersonTracker()
+    walk = lambda t, pose: [_person(2.0 * t, pose, man.visibility)]  # noqa: E731
+    for t in range(40):
+        assert [pid for pid, _ in tracker.update(walk(t, base))] == [0]
+    for t in range(40, 45):
+        assert tracker.update(walk(t, squeezed)) == []  # missed, not a new person, not her pose
+    assert [pid for pid, _ in tracker.update(walk(45, base))] == [0]
+    for t in range(46, 80):
+        tracker.update(walk(t, base))
+    taken = [tracker.update(walk(t, squeezed)) for t in range(80, 80 + tracker.max_glitches + 2)]
+    assert [len(people) for people in taken[: tracker.max_glitches]] == [0] * tracker.max_glitches
+    assert all([pid for pid, _ in people] == [0] for people in taken[tracker.max_glitches:])  # a zoom: real
+
+    fresh = PersonTracker()  # someone just found changes size as they please (a backflip's landing)
+    for t, pose in enumerate([base] * 5 + [squeezed] * 3):
+        assert [pid for pid, _ in fresh.update(walk(t, pose))] == [0]
+
+
 def test_people_step_in_one_batch_each_with_its_own_history(random_weights):
     model = load_weights(random_weights)
     x = np.random.default_rng(0).normal(size=(30, 3, 17, 3)).astype(np.float32)

@@ -12,6 +12,17 @@ matches no track is first compared with the people lost a while ago (a track uns
 in the picture, and no farther from where that person was last seen than one could have gone in the
 time), they get that person's id back; a person MediaPipe loses in a jump, or who walks out of the
 picture and back, stays one person. Everyone else starts a new track.
+
+MediaPipe now and then loses a person's body for a few frames and reports, with full confidence, a
+skeleton squeezed into part of it (a walker's legs taken for her whole body). A sighting whose size in
+the picture (the span of its landmarks, or its trunk: shoulders' to hips' midpoints) is more than
+``glitch_ratio`` times larger or smaller than in the person's last sightings, when they have been seen
+in every one of the last ``steady_frames`` frames, is such a glitch: a body does not grow or shrink that much
+from one frame to the next (a trunk bent towards the camera shortens over a few frames, not one). The
+person keeps their id and is missed in that frame; after ``max_glitches`` such frames in a row the new
+size is taken as real (a cut in an edited video, a zoom). A person just found, or found again after
+MediaPipe lost them (in a backflip, whose landing changes the body's size from frame to frame), is
+taken as they come.
 """
 from __future__ import annotations
 
@@ -20,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ...models.skeletons import MEDIAPIPE
 from .keypoints import Keypoints, box_iou
 
 
@@ -37,10 +49,23 @@ class Track:
     velocity: np.ndarray  # (4,) box pixels per frame, smoothed
     misses: int = 0  # frames since last seen
     sightings: int = 1  # frames seen in all
+    glitches: int = 0  # sightings in a row left out as implausible (see the module docstring)
+    steady: int = 1  # sightings taken in a row since MediaPipe last missed the person
 
     def shift(self, max_frames: int) -> np.ndarray:
         """How far the box has moved since last seen, extrapolated for at most ``max_frames`` frames."""
         return self.velocity * min(self.misses + 1, max_frames)
+
+
+_SHOULDERS = [MEDIAPIPE.index("left_shoulder"), MEDIAPIPE.index("right_shoulder")]
+_HIPS = [MEDIAPIPE.index("left_hip"), MEDIAPIPE.index("right_hip")]
+
+
+def body_sizes(landmarks: np.ndarray) -> np.ndarray:
+    """A MediaPipe sighting's size in the picture (pixels): the diagonal of the box around all its
+    landmarks, and its trunk's length."""
+    trunk = np.linalg.norm(landmarks[_SHOULDERS].mean(0) - landmarks[_HIPS].mean(0))
+    return np.array([np.hypot(*(landmarks.max(0) - landmarks.min(0))), trunk])
 
 
 class PersonTracker:
@@ -53,14 +78,19 @@ class PersonTracker:
     Re-identification (see the module docstring): ``remember`` frames a dropped track is kept for it
     (10 s at 30 fps), ``min_sightings`` frames a track must have been seen to be given back (a false
     detection is not), ``reach_per_frame`` body heights one may move per frame gone (2 per second at
-    30 fps, a run), ``size_ratio`` how much larger or smaller one may look on return."""
+    30 fps, a run), ``size_ratio`` how much larger or smaller one may look on return. Glitches (see
+    the module docstring): ``glitch_ratio`` the change in size from the last sightings that marks
+    one, ``max_glitches`` how many in a row are left out (0.3 s at 30 fps), ``steady_frames`` how long
+    a person must have been seen without a miss for their size to be trusted (1 s at 30 fps)."""
 
     def __init__(self, max_misses: int = 45, max_cost: float = 0.9, memory: int = 4, coast_frames: int = 5,
                  lost_after: int = 5, remember: int = 300, min_sightings: int = 10, reach_per_frame: float = 2 / 30,
-                 size_ratio: float = 2.0):
+                 size_ratio: float = 2.0, glitch_ratio: float = 1.5, max_glitches: int = 10,
+                 steady_frames: int = 30):
         self.max_misses, self.max_cost, self.memory, self.coast_frames = max_misses, max_cost, memory, coast_frames
         self.lost_after, self.remember, self.min_sightings = lost_after, remember, min_sightings
         self.reach_per_frame, self.size_ratio = reach_per_frame, size_ratio
+        self.glitch_ratio, self.max_glitches, self.steady_frames = glitch_ratio, max_glitches, steady_frames
         self.reset()
 
     def reset(self) -> None:
@@ -103,6 +133,7 @@ class PersonTracker:
 
     def update(self, people: list[Keypoints]) -> list[tuple[int, Keypoints]]:
         matched: dict[int, int] = {}  # person index -> track index
+        glitched: set[int] = set()  # track indices whose sighting was left out as a glitch
         if self.tracks and people:
             costs = np.array([[self.cost(t, p) for p in people] for t in self.tracks])
             for ti, pi in zip(*linear_sum_assignment(costs)):
@@ -114,14 +145,22 @@ class PersonTracker:
             sighting = Sighting(person.box(), person.landmarks, person.visibility)
             if pi in matched:
                 track = self.tracks[matched[pi]]
+                if self._glitch(track, sighting):
+                    track.glitches += 1
+                    glitched.add(matched.pop(pi))  # missed in this frame, below
+                    continue
                 step = (sighting.box - track.seen[-1].box) / (track.misses + 1)
                 track.velocity = 0.5 * track.velocity + 0.5 * step
+                if track.glitches >= self.max_glitches:  # the new size is real: start from it
+                    track.seen, track.steady = [], 0
+                track.glitches = 0
+                track.steady += 1
                 track.seen = (track.seen + [sighting])[-self.memory:]
                 track.misses = 0
                 track.sightings += 1
             elif pi in returned:
                 track = returned[pi]
-                track.seen, track.velocity, track.misses = [sighting], np.zeros(4), 0
+                track.seen, track.velocity, track.misses, track.steady, track.glitches = [sighting], np.zeros(4), 0, 1, 0
                 track.sightings += 1
                 if all(t is not track for t in self.tracks):
                     self.tracks.append(track)
@@ -135,6 +174,8 @@ class PersonTracker:
         for ti in range(known):
             if ti not in seen:
                 self.tracks[ti].misses += 1
+                if ti not in glitched:
+                    self.tracks[ti].steady = 0
         for t in self.departed:
             t.misses += 1
         gone = [t for t in self.tracks if t.misses > self.max_misses]
@@ -142,6 +183,13 @@ class PersonTracker:
         self.departed = [t for t in self.departed + gone
                          if t.misses <= self.remember and t.sightings >= self.min_sightings]
         return sorted(out, key=lambda pair: pair[0])
+
+    def _glitch(self, track: Track, sighting: Sighting) -> bool:
+        if track.steady < self.steady_frames or track.glitches >= self.max_glitches:
+            return False
+        before = np.median([body_sizes(s.landmarks) for s in track.seen], axis=0)
+        change = np.abs(np.log(np.maximum(body_sizes(sighting.landmarks), 1.0) / np.maximum(before, 1.0)))
+        return bool(change.max() > np.log(self.glitch_ratio))
 
     def _returned(self, people: list[Keypoints], matched: dict[int, int]) -> dict[int, Track]:
         """The people not matched to a track who are someone lost a while ago come back: person index ->
