@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from .camera import CalibrationError, Camera, OpenCVCamera
+from ..videos import probe_video
 from .floor import Ground
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v")
@@ -164,19 +165,9 @@ def match_videos(cameras: dict[str, Camera], videos: Sequence[str | Path]) -> di
     return {s: cameras[n] for s, n in zip(stems, sorted(names, key=_natural))}
 
 
-def video_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of a video's frames as shown upright (a phone's display rotation applied)."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            frame = next(container.decode(video=0), None)
-    except (av.FFmpegError, OSError) as e:
-        raise CalibrationError(f"video {path} cannot be read ({e}): give an MP4/MOV the camera recorded.") from None
-    if frame is None:
-        raise CalibrationError(f"video {path} has no frames: record it again.")
-    turned = round(getattr(frame, "rotation", 0) / 90) % 2 == 1
-    return (frame.height, frame.width) if turned else (frame.width, frame.height)
+def _upright_size(path: Path) -> tuple[int, int]:
+    info = probe_video(path)
+    return info.width, info.height
 
 
 def fit_to_frames(camera: Camera, width: int, height: int, name: str = "camera") -> Camera:
@@ -209,7 +200,7 @@ def load_rig(root: str | Path) -> Rig:
     if not videos:
         raise CalibrationError(f"{folder} holds no videos: put one video per camera there (cam01.mp4, cam02.mp4, ...).")
     cameras = match_videos(read_calibration(root / "calibration"), videos)
-    fitted = tuple(fit_to_frames(cameras[v.stem], *video_size(v), name=f"the camera of {v.name}") for v in videos)
+    fitted = tuple(fit_to_frames(cameras[v.stem], *_upright_size(v), name=f"the camera of {v.name}") for v in videos)
     return Rig(tuple(v.stem for v in videos), tuple(videos), fitted)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import DEMO, truncated_video, write_video
 from poselift.engine.live.sources import END, SourceError, VideoFileSource, WebcamSource, open_source, to_bgr
+from poselift.videos import VideoError, probe_video
 
 
 def test_file_delivers_every_frame_in_order_with_stream_timestamps(tmp_path):
@@ -183,3 +184,11 @@ def test_phone_videos_come_out_upright(tmp_path, rotation):
     half = VideoFileSource(path, max_width=32).start()
     assert next(iter(half)).image.shape == (64, 32, 3) and half.source_size == (64, 128)
     half.stop()
+    info = probe_video(path, count=True)  # what the calibration and the multi-camera benchmark read
+    assert (info.width, info.height, info.rotation, info.fps, info.frames) == (64, 128, rotation % 360, 25, 6)
+
+
+def test_a_file_that_is_not_a_video_is_one_sentence(tmp_path):
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(VideoError, match=r"^video .*notes.mp4 cannot be read \(\w+\): give an MP4/MOV"):
+        probe_video(tmp_path / "notes.mp4")

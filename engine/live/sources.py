@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UserError
+from ...videos import VideoError, probe_video
 
 END = None  # the last item of every source's queue
 
@@ -224,15 +225,11 @@ class VideoFileSource(Source):
 
     def _display_rotation(self) -> int:
         """The display matrix's rotation, a multiple of 90 degrees: phones store portrait video as
-        landscape frames and this rotation. Read from the first frame (PyAV exposes it per frame)."""
-        import av
-
+        landscape frames and this rotation."""
         try:
-            with av.open(str(self.path)) as probe:
-                frame = next(probe.decode(video=0), None)
-        except (av.error.FFmpegError, UnicodeDecodeError):
+            return probe_video(self.path).rotation
+        except VideoError:
             return 0  # the decoding thread reports what is wrong with the file
-        return 0 if frame is None else round(frame.rotation / 90) % 4 * 90
 
     def seek(self, seconds: float) -> None:
         """Jump to the frame at ``seconds`` (takes effect on the decoding thread)."""

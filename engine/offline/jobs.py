@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...errors import UserError
+from ...videos import probe_video
 from ..live.factory import PipelineOptions, build_pipeline
 from .process import ProcessReport, process_video
 
@@ -69,17 +70,9 @@ def timed_row(video: Path, work: Callable[[], ProcessReport], seconds_before: fl
         report = work()
     except Exception as e:  # noqa: BLE001 - any fault of one video is that video's failure
         return VideoRow.failed(video, failure_reason(e))
-    return VideoRow.from_report(video, report, _video_fps(video), seconds_before + time.perf_counter() - t0)
+    return VideoRow.from_report(video, report, probe_video(video).fps, seconds_before + time.perf_counter() - t0)
 
 
 def failure_reason(e: BaseException) -> str:
     """The sentence a user error carries; other faults with their kind."""
     return str(e) if isinstance(e, UserError) else f"{e.__class__.__name__}: {e}"
-
-
-def _video_fps(video: Path) -> float:
-    import av
-
-    with av.open(str(video)) as c:
-        s = c.streams.video[0]
-        return float(s.average_rate or s.guessed_rate or 0)

@@ -24,6 +24,7 @@ from ...calibration.triangulation import reprojection_errors
 from ...errors import UserError
 from ...models.angles import ANGLE_NAMES
 from ...models.skeletons import MEDIAPIPE
+from ...videos import probe_video
 from ..live.factory import PipelineOptions, build_pipeline
 from ..live.keypoints import Keypoints
 from ..live.world import has_world, world_pose
@@ -82,21 +83,8 @@ class View:
     detections: list[tuple[np.ndarray, np.ndarray]]  # what the pipeline's MediaPipe found, per frame
 
 
-def frame_count(path: Path) -> int:
-    """The number of frames a video says it holds (counted when it does not say)."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            return stream.frames or sum(1 for p in container.demux(stream) if p.size)
-    except (av.FFmpegError, OSError, IndexError) as e:
-        raise MultiviewError(f"video {path} cannot be read ({e.__class__.__name__}): give an MP4/MOV the camera "
-                             f"recorded.") from None
-
-
 def check_frame_counts(rig: Rig) -> int:
-    counts = {v.name: frame_count(v) for v in rig.videos}
+    counts = {v.name: probe_video(v, count=True).frames for v in rig.videos}
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"{name} {n}" for name, n in counts.items())
         raise MultiviewError(f"the videos hold different numbers of frames ({listed}): cut them to the same "
