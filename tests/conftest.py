@@ -16,8 +16,8 @@ needs_bandai = pytest.mark.skipif(not (BANDAI / "bandai1.npz").is_file() or not 
 class FedKeypoints:
     """A stand-in 2D front end: each frame's people are ``people_of(image)``."""
 
-    def __init__(self, people_of, num_poses: int = 2):
-        self.people_of, self.num_poses = people_of, num_poses
+    def __init__(self, people_of, num_poses: int = 2, smooths_landmarks: bool = False):
+        self.people_of, self.num_poses, self.smooths_landmarks = people_of, num_poses, smooths_landmarks
 
     def __call__(self, image):
         return self.people_of(image)

@@ -29,7 +29,8 @@ def walker(tmp_path_factory):
         image[: int(0.48 * image.shape[0])] = 127
         return mp(image)
 
-    pipeline, info = build_pipeline(PipelineOptions(solo=True), keypoints=FedKeypoints(walker_only, num_poses=1))
+    pipeline, info = build_pipeline(PipelineOptions(solo=True),
+                                    keypoints=FedKeypoints(walker_only, num_poses=1, smooths_landmarks=True))
     source = VideoFileSource(DEMO)
     source.start()
     results = [pipeline.process(frame) for frame in source]

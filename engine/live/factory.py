@@ -72,7 +72,7 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
                         refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
                         world=opts.world, people=opts.people, follow=opts.follow,
                         fusion=Fusion(opts.fusion_weighting) if opts.fusion else None,
-                        landmark_smoothing=None if opts.solo else OneEuroFilter(*LANDMARK_SMOOTHING))
+                        landmark_smoothing=None if keypoints.smooths_landmarks else OneEuroFilter(*LANDMARK_SMOOTHING))
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people, "solo": opts.solo,
             "arch": model.arch, "receptive_field": model.context[0] + 1, "fusion": opts.fusion}

@@ -56,6 +56,7 @@ class KeypointSource(Protocol):
     """What the pipeline needs of a 2D front end."""
 
     num_poses: int  # how many people it finds at most in one frame
+    smooths_landmarks: bool  # its landmarks come smoothed over time (the pipeline then adds no smoothing)
 
     def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]: ...
 
@@ -169,6 +170,7 @@ class MediaPipePose:
     """MediaPipe's legacy pose solution (model_complexity 1): at most one person, ``[]`` when none."""
 
     num_poses = 1
+    smooths_landmarks = True  # the solution's own landmark filter
 
     def __init__(self, max_width: int = 640, min_detection: float = 0.5, min_tracking: float = 0.5,
                  search_tiles: bool = True):
@@ -223,7 +225,8 @@ class MediaPipePoses:
     fewer than ``num_poses`` are found, the frame's tiles are searched every ``search_every`` frames
     for newcomers (and on the first, and on frames with nobody, as the single-person front end)."""
 
-    FRAME_MS = 33  # the Tasks API wants rising timestamps; its landmark smoothing assumes about 30 fps
+    FRAME_MS = 33  # the Tasks API wants rising timestamps, about 30 fps apart
+    smooths_landmarks = False  # the pipeline smooths them (factory.LANDMARK_SMOOTHING)
 
     def __init__(self, num_poses: int = 2, max_width: int = 640, memory: int = 30, search_every: int = 15):
         self.num_poses, self.max_width, self.memory, self.search_every = num_poses, max_width, memory, search_every

@@ -31,6 +31,7 @@ class Track2D:
     keypoints: list[list[Keypoints]]
     streams: list[np.ndarray]  # (frames, J or J + 1, 3) network input each
     num_poses: int = 1  # how many people the front end looked for (the pipeline follows by it)
+    smooths_landmarks: bool = False  # whether the front end smoothed its landmarks (then the pipeline did not)
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Lifted:
 class _RecordingKeypoints:
     def __init__(self, detector):
         self.detector = detector
-        self.num_poses = detector.num_poses
+        self.num_poses, self.smooths_landmarks = detector.num_poses, detector.smooths_landmarks
         self.frames: list[list[Keypoints]] = []
 
     def __call__(self, image: np.ndarray) -> list[Keypoints]:
@@ -59,7 +60,7 @@ class _RecordingKeypoints:
 
 class _ReplayedKeypoints:
     def __init__(self, track: Track2D):
-        self.num_poses = track.num_poses
+        self.num_poses, self.smooths_landmarks = track.num_poses, track.smooths_landmarks
         self._frames = iter(track.keypoints)
 
     def __call__(self, image: np.ndarray) -> list[Keypoints]:
@@ -212,7 +213,7 @@ def track_2d(video: str | Path, opts: PipelineOptions, max_width: int | None = N
         pass
     finally:
         source.stop()
-    return Track2D(recorder.frames, [np.stack(s) for s in lifter.streams], recorder.num_poses)
+    return Track2D(recorder.frames, [np.stack(s) for s in lifter.streams], recorder.num_poses, recorder.smooths_landmarks)
 
 
 def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, track: Track2D, lifted: Lifted,

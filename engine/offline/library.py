@@ -155,7 +155,7 @@ def process_library(spec: str | Path, job: Job, workers: int = 1, address: str |
 
         require_ray(address)
     # Bad weights, refiner or camera are refused before any video starts (MediaPipe is not needed here).
-    _, info = build_pipeline(job.opts, keypoints=_no_keypoints)
+    _, info = build_pipeline(job.opts, keypoints=_NoKeypoints())
     library = Library(job.out, settings_of(job, info))
     todo, rows = library.plan(videos, force)
     bar = tqdm(total=len(videos), initial=len(rows), unit="video", desc="videos", disable=not progress)
@@ -186,8 +186,12 @@ def process_library(spec: str | Path, job: Job, workers: int = 1, address: str |
     return ordered, library
 
 
-def _no_keypoints(image):
-    raise AssertionError("the pipeline built to check the settings runs no frames.")
+class _NoKeypoints:
+    """The front end of a pipeline built only to check the settings: it runs no frames."""
+    num_poses, smooths_landmarks = 1, False
+
+    def __call__(self, image):
+        raise AssertionError("the pipeline built to check the settings runs no frames.")
 
 
 def format_summary(rows: list[VideoRow]) -> str:
