@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ class Camera:
     p: tuple[float, float] = (0.0, 0.0)
     R: np.ndarray = field(default_factory=lambda: np.eye(3))
     T: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    DISTORTION: ClassVar[str] = "human36m"  # the form of the tangential term (``to_dict``'s "distortion")
 
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float = 60.0) -> "Camera":
@@ -43,11 +45,16 @@ class Camera:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Camera":
-        """From ``{f, c, width, height[, k, p, R, T]}`` (the Human3.6M ``cameras.json`` entry layout)."""
+        """From ``{f, c, width, height[, k, p, R, T, distortion]}`` (the Human3.6M ``cameras.json`` entry
+        layout; ``distortion``: the tangential term's form, "human36m" when absent, or "opencv")."""
         missing = {"f", "c", "width", "height"} - set(d)
         if missing:
             raise ValueError(f"camera entry lacks {sorted(missing)}: expected keys f, c, width, height (k, p, R, T optional).")
-        return cls(
+        forms = {kind.DISTORTION: kind for kind in (Camera, OpenCVCamera)}
+        form = d.get("distortion", Camera.DISTORTION)
+        if form not in forms:
+            raise ValueError(f"camera entry's distortion {form!r} is not one of {', '.join(forms)}.")
+        return forms[form](
             f=tuple(map(float, d["f"])), c=tuple(map(float, d["c"])),
             width=int(d["width"]), height=int(d["height"]),
             k=tuple(map(float, d.get("k", (0, 0, 0)))), p=tuple(map(float, d.get("p", (0, 0)))),
@@ -72,7 +79,8 @@ class Camera:
 
     def to_dict(self) -> dict:
         return {"f": list(self.f), "c": list(self.c), "width": self.width, "height": self.height,
-                "k": list(self.k), "p": list(self.p), "R": np.asarray(self.R).tolist(), "T": np.asarray(self.T).tolist()}
+                "k": list(self.k), "p": list(self.p), "R": np.asarray(self.R).tolist(), "T": np.asarray(self.T).tolist(),
+                "distortion": self.DISTORTION}
 
     def resized(self, width: int, height: int) -> "Camera":
         """The same camera for frames scaled to ``width`` x ``height`` (same aspect ratio)."""
@@ -153,7 +161,8 @@ class Camera:
 @dataclass(frozen=True)
 class OpenCVCamera(Camera):
     """A :class:`Camera` whose tangential distortion takes OpenCV's form (Qualisys, Pose2Sim, OpenCV TOML),
-    not Human3.6M's. ``to_dict`` keeps no trace of the form: reloaded, it models p1, p2 as Human3.6M's."""
+    not Human3.6M's."""
+    DISTORTION: ClassVar[str] = "opencv"
 
     def _tangential(self, x: np.ndarray, y: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p1, p2 = self.p

@@ -52,3 +52,17 @@ def test_from_dict_names_missing_keys():
     cam = distorted_camera()
     again = Camera.from_dict(cam.to_dict())
     assert np.allclose(again.R, cam.R) and again.k == cam.k
+
+
+def test_a_saved_camera_keeps_its_distortions_form(tmp_path):
+    from poselift.calibration.camera import OpenCVCamera
+    opencv = OpenCVCamera(f=(1000.0, 990.0), c=(500.0, 400.0), width=1000, height=800, k=(0.1, 0.01, 0.0),
+                          p=(0.002, -0.003))
+    opencv.save(tmp_path / "cam.json")
+    again = Camera.load(tmp_path / "cam.json")
+    xy = np.array([[0.3, -0.2], [-0.25, 0.35]])
+    assert isinstance(again, OpenCVCamera) and np.allclose(again.distort(xy), opencv.distort(xy))
+    assert not np.allclose(Camera(**{k: getattr(opencv, k) for k in ("f", "c", "width", "height", "k", "p")}).distort(xy),
+                           opencv.distort(xy))  # the two forms differ: the tag matters
+    with pytest.raises(ValueError, match="distortion 'fisheye' is not one of human36m, opencv"):
+        Camera.from_dict({**opencv.to_dict(), "distortion": "fisheye"})
