@@ -15,6 +15,7 @@ from poselift.engine.live.sources import VideoFileSource
 from poselift.models.checkpoint import load_weights
 from poselift.models.evaluate import predict_sequence
 from poselift.models.lifter import input_from_rows, window_2d
+from poselift.models.skeletons import H36M
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +265,8 @@ def test_fusion_keeps_the_lift_beside_the_fused_pose_and_falls_back_without_a_ju
 
     def run(fusion):
         frames = iter(range(40))
-        pipeline, info = build_pipeline(PipelineOptions(weights=random_weights, world=None, fusion=fusion),
+        pipeline, info = build_pipeline(PipelineOptions(weights=random_weights, world=None, fusion=fusion,
+                                                        steady_bones=False),  # the fusion's own output
                                         keypoints=FedKeypoints(lambda _: people(next(frames))))
         results = [pipeline.process(replace(demo_frames[0], index=i, timestamp=i / 30)) for i in range(40)]
         return results, info
@@ -285,3 +287,27 @@ def test_fusion_keeps_the_lift_beside_the_fused_pose_and_falls_back_without_a_ju
     assert (moved <= lift_moved + correction / 30 / FADE_S + 1e-3).all()
     clip = Clip.from_results(fused, 30.0, {"model": info})
     assert clip.meta["model"]["fusion"] and np.allclose(clip.lifted, lifted, atol=1e-3)
+
+
+def test_by_default_each_persons_bones_keep_one_length_left_and_right_alike(demo_frames, mediapipe, random_weights):
+    from dataclasses import replace
+
+    from poselift.engine.live.factory import PipelineOptions, build_pipeline
+    from poselift.engine.live.keypoints import Keypoints
+
+    mediapipe.reset()
+    seen = next(k[0] for k in (mediapipe(f.image) for f in demo_frames) if k)
+    rng = np.random.default_rng(1)
+    moving = lambda _: [Keypoints(seen.landmarks + rng.normal(0, 4, seen.landmarks.shape), seen.visibility,  # noqa: E731
+                                  seen.world, True)]
+    runs = {}
+    for steady in (True, False):
+        pipeline, info = build_pipeline(PipelineOptions(weights=random_weights, world=None, steady_bones=steady),
+                                        keypoints=FedKeypoints(moving))
+        assert info["steady_bones"] == steady
+        poses = np.array([pipeline.process(replace(demo_frames[0], index=i, timestamp=i / 30)).pose3d for i in range(30)])
+        runs[steady] = np.array([[np.linalg.norm(p[j] - p[q]) for q, j in H36M.bones] for p in poses])
+    mirror = [H36M.bones.index((int(H36M.flip_index[q]), int(H36M.flip_index[j]))) for q, j in H36M.bones]
+    assert np.allclose(runs[True], runs[True][:, mirror])  # left and right alike
+    change = lambda b: np.abs(np.diff(b[10:], axis=0)).max()  # noqa: E731
+    assert change(runs[True]) < 0.2 * change(runs[False])

@@ -141,6 +141,9 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                         "it sees, so never use it with others in the video)")
     p.add_argument("--no-swap-repair", action="store_true",
                    help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
+    p.add_argument("--free-bones", action="store_true",
+                   help="keep each frame's bone lengths as estimated (default: each bone at the person's mean length "
+                        "so far, which inverse kinematics and rigs follow better)")
     add_fusion_args(p)
     add_world_args(p)
     add_refiner_args(p)
@@ -169,5 +172,5 @@ def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
                            refine_settings=RefineSettings(args.threshold, args.sampler_steps, args.hypotheses),
                            swap_repair=not args.no_swap_repair, fusion=args.fusion,
                            fusion_weighting=args.fusion_weighting, people=args.people, follow=args.follow,
-                           solo=args.solo,
+                           solo=args.solo, steady_bones=not args.free_bones,
                            world=world_settings(args))

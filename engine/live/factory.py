@@ -10,7 +10,9 @@ import torch
 from ...calibration import Camera
 from ...models.checkpoint import load_weights
 from ...models.errors import ConfigError
+from ...models.skeletons import H36M
 from .backends import make_backend
+from .bones import SteadyBones
 from .filters import OneEuroFilter
 from .fusion import Fusion
 from .keypoints import front_end
@@ -48,6 +50,7 @@ class PipelineOptions:
     people: int = 1  # people followed (with more than one, a result and a clip each)
     follow: int | None = None  # the id of the person to follow; None: the most prominent at the start
     solo: bool = False  # the faster single-person MediaPipe, for videos with nobody else in them
+    steady_bones: bool = True  # each bone at the person's running mean length (engine/live/bones.py)
     world: WorldSettings | None = field(default_factory=WorldSettings)  # None: root-relative only
 
 
@@ -72,10 +75,12 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
                         refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
                         world=opts.world, people=opts.people, follow=opts.follow,
                         fusion=Fusion(opts.fusion_weighting) if opts.fusion else None,
+                        bones=SteadyBones(H36M) if opts.steady_bones else None,
                         landmark_smoothing=None if keypoints.smooths_landmarks else OneEuroFilter(*LANDMARK_SMOOTHING))
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people, "solo": opts.solo,
-            "arch": model.arch, "receptive_field": model.context[0] + 1, "fusion": opts.fusion}
+            "arch": model.arch, "receptive_field": model.context[0] + 1, "fusion": opts.fusion,
+            "steady_bones": opts.steady_bones}
     if opts.fusion:
         info["fusion_weighting"] = opts.fusion_weighting
     if refiner is not None:

@@ -1,7 +1,7 @@
 """One frame in, one :class:`Result` per person out: MediaPipe 2D -> person tracker -> per person:
 H36M-17 + confidence -> left/right swap repair -> image-plane normalisation (and smoothing) -> streaming
 lifter (all people in one batched step) -> optional fusion with MediaPipe's own 3D -> optional refiner ->
-optional One-Euro filter -> world grounding."""
+optional One-Euro filter -> steady bone lengths -> world grounding."""
 from __future__ import annotations
 
 import copy
@@ -16,6 +16,7 @@ from ...calibration import Camera
 from ...models.lifter import input_from_rows, window_2d
 from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
 from .backends import LifterBackend
+from .bones import SteadyBones
 from .filters import OneEuroFilter
 from .fusion import Fusion
 from .keypoints import Keypoints, KeypointSource, front_end
@@ -88,7 +89,8 @@ class Pipeline:
                  refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
                  swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
                  landmark_smoothing: OneEuroFilter | None = None, fusion: Fusion | None = None,
-                 world: WorldSettings | None = None, people: int = 1, follow: int | None = None):
+                 bones: SteadyBones | None = None, world: WorldSettings | None = None, people: int = 1,
+                 follow: int | None = None):
         self.lifter = lifter
         self.calibration = camera
         self.hfov_deg = hfov_deg
@@ -99,6 +101,7 @@ class Pipeline:
         self.swap_repair = swap_repair
         self.landmark_smoothing = landmark_smoothing  # on the 2D the lifter reads, in image-plane units
         self.fusion = fusion  # None: the lift alone
+        self.bones = bones  # None: the bones as long as each frame's estimate makes them
         self.tracker = tracker if tracker is not None else PersonTracker()
         self.streams: dict[int, PersonStream] = {}
         self.people = people  # how many people are followed (each one's results are in every Result's people)
@@ -176,6 +179,8 @@ class Pipeline:
             tb = time.perf_counter()
             if (smoothing := stream.stage("smoothing", self.smoothing)) is not None:
                 pose = smoothing(pose, frame.timestamp)
+            if (bones := stream.stage("bones", self.bones)) is not None:
+                pose = bones(pose)
             spent["refine"] += tb - ta
             spent["filter"] += time.perf_counter() - tb
             world = self._world_for(pid).step(pose, kp, conf, camera, frame.timestamp) if self.world else None

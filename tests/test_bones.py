@@ -1,0 +1,48 @@
+"""engine.live.bones: each person's bones at one length, the running mean of their lengths so far (left and
+right averaged), each frame rebuilt from the root along its own bone directions."""
+import numpy as np
+
+from poselift.engine.live.bones import SteadyBones
+from poselift.models.skeletons import H36M
+
+BONES = H36M.bones
+FLIP = H36M.flip_index
+MIRROR = [BONES.index((int(FLIP[p]), int(FLIP[j]))) for p, j in BONES]  # each bone's left/right twin
+
+
+def lengths(pose: np.ndarray) -> np.ndarray:
+    return np.array([np.linalg.norm(pose[j] - pose[p]) for p, j in BONES])
+
+
+def symmetric(pose: np.ndarray) -> np.ndarray:
+    b = lengths(pose)
+    return 0.5 * (b + b[MIRROR])
+
+
+def directions(pose: np.ndarray) -> np.ndarray:
+    d = np.array([pose[j] - pose[p] for p, j in BONES])
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+def test_bones_keep_the_running_mean_length_and_their_own_directions(s9):
+    poses = next(s for s in s9 if s.take == "Walking 1").pose3d[::20][:40].astype(np.float64)
+    noisy = poses + np.random.default_rng(0).normal(0, 15, poses.shape)  # bones a few cm longer or shorter each frame
+    bones = SteadyBones(H36M)
+    out = np.array([bones(p) for p in noisy])
+    expected = np.cumsum([symmetric(p) for p in noisy], axis=0) / np.arange(1, len(noisy) + 1)[:, None]
+    assert np.allclose([lengths(p) for p in out], expected)
+    assert np.allclose([directions(p) for p in out], [directions(p) for p in noisy])
+    assert np.allclose(out[:, 0], noisy[:, 0])  # the root stays where it was
+    spread = lambda x: np.std([lengths(p) for p in x[20:]], axis=0).max()  # noqa: E731
+    assert spread(out) < 0.2 * spread(noisy)
+
+
+def test_a_frame_without_the_person_passes_and_a_reset_starts_over(s9):
+    pose = s9[0].pose3d[0].astype(np.float64)
+    bigger = 1.5 * pose
+    bones = SteadyBones(H36M)
+    bones(pose)
+    assert np.isnan(bones(np.full_like(pose, np.nan))).all()  # and it does not count
+    assert np.allclose(lengths(bones(bigger)), 0.5 * (symmetric(pose) + symmetric(bigger)))
+    bones.reset()
+    assert np.allclose(lengths(bones(bigger)), symmetric(bigger))
