@@ -19,9 +19,10 @@ class SteadyBones:
 
     def __init__(self, skeleton: Skeleton):
         parents = np.asarray(skeleton.parents)
-        depth = [self._depth(parents, j) for j in range(len(parents))]
+        depth = np.array([self._depth(parents, j) for j in range(len(parents))])
         self._parents = parents
-        self._outward = [j for j in sorted(range(len(parents)), key=depth.__getitem__) if parents[j] >= 0]
+        self._bones = np.flatnonzero(parents >= 0)  # each bone by its child joint
+        self._levels = [np.flatnonzero(depth == d) for d in range(1, depth.max() + 1)]  # root outwards
         self._mirror = np.asarray(skeleton.flip_index)
         self.reset()
 
@@ -40,14 +41,13 @@ class SteadyBones:
         pose = np.asarray(pose, np.float64)
         if not np.isfinite(pose).all():
             return pose
-        child = np.arange(len(self._parents))[self._outward]
-        bone = pose[child] - pose[self._parents[child]]
-        lengths = np.zeros(len(self._parents))
-        lengths[child] = np.linalg.norm(bone, axis=1)
+        bone = np.zeros_like(pose)
+        bone[self._bones] = pose[self._bones] - pose[self._parents[self._bones]]
+        lengths = np.linalg.norm(bone, axis=1)
         self._sum += 0.5 * (lengths + lengths[self._mirror])
         self._frames += 1
-        steady = self._sum / self._frames
+        bone *= (self._sum / self._frames / np.maximum(lengths, 1e-9))[:, None]
         out = pose.copy()
-        for j, b in zip(child, bone):
-            out[j] = out[self._parents[j]] + steady[j] * b / max(np.linalg.norm(b), 1e-9)
+        for level in self._levels:
+            out[level] = out[self._parents[level]] + bone[level]
         return out
