@@ -19,14 +19,25 @@ def symmetric(pose: np.ndarray) -> np.ndarray:
     return 0.5 * (b + b[MIRROR])
 
 
+def body(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """Poses (frames, 17, 3) mm of one body: fixed, symmetric bone lengths, each bone turning freely."""
+    length = rng.uniform(100, 450, len(BONES))
+    length = 0.5 * (length + length[MIRROR])
+    poses = np.zeros((frames, H36M.num_joints, 3))
+    for b, (p, j) in sorted(enumerate(BONES), key=lambda item: item[1][1]):  # parents come before children
+        turn = rng.normal(size=(frames, 3))
+        poses[:, j] = poses[:, p] + length[b] * turn / np.linalg.norm(turn, axis=1, keepdims=True)
+    return poses
+
+
 def directions(pose: np.ndarray) -> np.ndarray:
     d = np.array([pose[j] - pose[p] for p, j in BONES])
     return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
-def test_bones_keep_the_running_mean_length_and_their_own_directions(s9):
-    poses = next(s for s in s9 if s.take == "Walking 1").pose3d[::20][:40].astype(np.float64)
-    noisy = poses + np.random.default_rng(0).normal(0, 15, poses.shape)  # bones a few cm longer or shorter each frame
+def test_bones_keep_the_running_mean_length_and_their_own_directions():
+    rng = np.random.default_rng(0)
+    noisy = body(rng, 40) + rng.normal(0, 15, (40, H36M.num_joints, 3))  # bones a few cm longer or shorter each frame
     bones = SteadyBones(H36M)
     out = np.array([bones(p) for p in noisy])
     expected = np.cumsum([symmetric(p) for p in noisy], axis=0) / np.arange(1, len(noisy) + 1)[:, None]
@@ -37,8 +48,8 @@ def test_bones_keep_the_running_mean_length_and_their_own_directions(s9):
     assert spread(out) < 0.2 * spread(noisy)
 
 
-def test_a_frame_without_the_person_passes_and_a_reset_starts_over(s9):
-    pose = s9[0].pose3d[0].astype(np.float64)
+def test_a_frame_without_the_person_passes_and_a_reset_starts_over():
+    pose = body(np.random.default_rng(1), 1)[0]
     bigger = 1.5 * pose
     bones = SteadyBones(H36M)
     bones(pose)

@@ -143,10 +143,12 @@ def test_a_killed_run_redoes_only_the_unfinished_videos(tmp_path, folder):
     assert {name: (out / f"{name}_3d.npz").stat().st_mtime_ns for name in done} == kept  # not written again
 
 
-def test_workers_without_ray_say_how_to_install_it(tmp_path, folder):
+@pytest.mark.parametrize("ray_here", ["raise ImportError('ray is not installed')\n", ""])
+def test_workers_without_ray_say_how_to_install_it(tmp_path, folder, ray_here):
+    """Ray missing, or a folder named ray (not Ray) first on the path: one sentence, nothing written."""
     blocker = tmp_path / "no_ray" / "ray"
     blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text("raise ImportError('ray is not installed')\n")
+    (blocker / "__init__.py").write_text(ray_here)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker.parent), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run(CLI + ["process", str(folder), "-o", str(tmp_path / "out"), "--workers", "2"],
                          capture_output=True, text=True, timeout=120, env=env)
@@ -154,8 +156,17 @@ def test_workers_without_ray_say_how_to_install_it(tmp_path, folder):
     assert not (tmp_path / "out" / "done").exists()
 
 
+def ray_or_skip():
+    """Ray, or a skip. An import alone proves nothing: a folder named ``ray`` on the path (Ray's own session
+    files in /tmp, beside a clone there) imports as an empty namespace package."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'poselift[cluster]' to run this test")
+    if not hasattr(ray, "init"):
+        pytest.skip(f"Ray is not installed ({list(ray.__path__)} is a folder named ray): pip install 'poselift[cluster]'")
+    return ray
+
+
 def test_a_cluster_address_nobody_answers_at_is_one_sentence(tmp_path, folder):
-    pytest.importorskip("ray", reason="Ray is not installed: pip install 'poselift[cluster]' to run this test")
+    ray_or_skip()
     run = subprocess.run(CLI + ["process", str(folder), "-o", str(tmp_path / "out"), "--address", "127.0.0.1:1"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "no Ray cluster answers at 127.0.0.1:1" in run.stderr
@@ -174,7 +185,7 @@ def test_bench_streams_reports_person_frames_per_second(random_weights):
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'poselift[cluster]' to run this test")
+    ray = ray_or_skip()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

@@ -38,6 +38,9 @@ def require_ray(address: str | None = None):
     except ImportError:
         raise ClusterUnavailable("processing on several workers runs on Ray, which is not installed: "
                                  "pip install 'poselift[cluster]', or leave --workers at 1.") from None
+    if not hasattr(ray, "init"):  # a folder named ray on the path imports as an empty namespace package
+        raise ClusterUnavailable(f"'ray' here is the folder {', '.join(getattr(ray, '__path__', []))}, not Ray: run "
+                                 f"from another folder, or pip install 'poselift[cluster]'.")
     if address:
         _check_reachable(address)
     return ray
