@@ -65,7 +65,7 @@ class Refiner(Protocol):
 class PersonStream:
     """What the pipeline keeps for one tracked person while they stay in view: their lifter stream
     (keyed by ``id`` in the backend) and their own copy of each stateful stage (swap repair,
-    refiner, filter), made from the pipeline's stage and remade when that is replaced (the app's
+    fusion, refiner, filter, steady bones), made from the pipeline's stage and remade when that is replaced (the app's
     switches). The stream ends when the person is missed; it starts afresh when they are seen again."""
 
     def __init__(self, person_id: int):
