@@ -64,9 +64,9 @@ class Refiner(Protocol):
 
 class PersonStream:
     """What the pipeline keeps for one tracked person while they stay in view: their lifter stream
-    (keyed by ``id`` in the backend) and their own copy of each stateful stage (swap repair,
-    fusion, refiner, filter, steady bones), made from the pipeline's stage and remade when that is replaced (the app's
-    switches). The stream ends when the person is missed; it starts afresh when they are seen again."""
+    (keyed by ``id`` in the backend) and their own copy of each stateful stage (swap repair, fusion,
+    refiner, filter, steady bones), made from the pipeline's stage and remade when that is replaced
+    (the app's switches). The stream ends when the person is missed; it starts afresh when they are seen again."""
 
     def __init__(self, person_id: int):
         self.id = person_id
@@ -160,7 +160,7 @@ class Pipeline:
         t3 = time.perf_counter()
         timings["prepare"] = 1000 * (t2 - t1)
         timings["lifter"] = 1000 * (t3 - t2)
-        people, spent = [], {"fusion": 0.0, "refine": 0.0, "filter": 0.0}
+        people, spent = [], {"fusion": 0.0, "refine": 0.0, "filter": 0.0, "bones": 0.0}
         for pid, mp in tracked:
             kp, conf, repaired, _, rows = prepared[pid]
             pose, sigma = lifted[pid]
@@ -179,15 +179,18 @@ class Pipeline:
             tb = time.perf_counter()
             if (smoothing := stream.stage("smoothing", self.smoothing)) is not None:
                 pose = smoothing(pose, frame.timestamp)
+            tc = time.perf_counter()
             if (bones := stream.stage("bones", self.bones)) is not None:
                 pose = bones(pose)
             spent["refine"] += tb - ta
-            spent["filter"] += time.perf_counter() - tb
+            spent["filter"] += tc - tb
+            spent["bones"] += time.perf_counter() - tc
             world = self._world_for(pid).step(pose, kp, conf, camera, frame.timestamp) if self.world else None
             people.append(Result(frame.index, frame.timestamp, frame.t_capture, 0.0, (w, h), True, kp, conf,
                                  np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined,
                                  repaired, timings, pid, world=world, lifted=alone, fused=weight))
-        for stage, on in (("fusion", self.fusion), ("refine", self.refiner), ("filter", self.smoothing)):
+        for stage, on in (("fusion", self.fusion), ("refine", self.refiner), ("filter", self.smoothing),
+                          ("bones", self.bones)):
             if on is not None and people:
                 timings[stage] = 1000 * spent[stage]  # for everyone in the frame
         t4 = time.perf_counter()

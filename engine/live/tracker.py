@@ -40,6 +40,7 @@ class Sighting:
     box: np.ndarray  # (4,) x0, y0, x1, y1 pixels
     landmarks: np.ndarray  # (33, 2) pixels
     visibility: np.ndarray  # (33,)
+    sizes: np.ndarray  # (2,) pixels: :func:`body_sizes`, measured once
 
 
 @dataclass
@@ -142,7 +143,7 @@ class PersonTracker:
         returned = self._returned(people, matched)
         out, known = [], len(self.tracks)
         for pi, person in enumerate(people):
-            sighting = Sighting(person.box(), person.landmarks, person.visibility)
+            sighting = Sighting(person.box(), person.landmarks, person.visibility, body_sizes(person.landmarks))
             if pi in matched:
                 track = self.tracks[matched[pi]]
                 if self._glitch(track, sighting):
@@ -151,11 +152,10 @@ class PersonTracker:
                     continue
                 step = (sighting.box - track.seen[-1].box) / (track.misses + 1)
                 track.velocity = 0.5 * track.velocity + 0.5 * step
-                if track.glitches >= self.max_glitches:  # the new size is real: start from it
-                    track.seen, track.steady = [], 0
+                restart = track.glitches >= self.max_glitches  # the new size is real: start from it
+                track.seen = [sighting] if restart else (track.seen + [sighting])[-self.memory:]
+                track.steady = 1 if restart else track.steady + 1
                 track.glitches = 0
-                track.steady += 1
-                track.seen = (track.seen + [sighting])[-self.memory:]
                 track.misses = 0
                 track.sightings += 1
             elif pi in returned:
@@ -187,8 +187,8 @@ class PersonTracker:
     def _glitch(self, track: Track, sighting: Sighting) -> bool:
         if track.steady < self.steady_frames or track.glitches >= self.max_glitches:
             return False
-        before = np.median([body_sizes(s.landmarks) for s in track.seen], axis=0)
-        change = np.abs(np.log(np.maximum(body_sizes(sighting.landmarks), 1.0) / np.maximum(before, 1.0)))
+        before = np.median([s.sizes for s in track.seen], axis=0)
+        change = np.abs(np.log(np.maximum(sighting.sizes, 1.0) / np.maximum(before, 1.0)))
         return bool(change.max() > np.log(self.glitch_ratio))
 
     def _returned(self, people: list[Keypoints], matched: dict[int, int]) -> dict[int, Track]:
