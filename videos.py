@@ -20,6 +20,11 @@ class VideoInfo:
     fps: float  # 0 when the file does not say
     frames: int  # 0 when the file does not say and counting was not asked for
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) upright."""
+        return self.width, self.height
+
 
 def probe_video(path: str | Path, count: bool = False) -> VideoInfo:
     """The video's upright size, rotation and rate, read from its first frame; with ``count``, its

@@ -9,8 +9,8 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .camera import CalibrationError, Camera, OpenCVCamera
 from ..videos import probe_video
+from .camera import CalibrationError, Camera, OpenCVCamera
 from .floor import Ground
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v")
@@ -165,11 +165,6 @@ def match_videos(cameras: dict[str, Camera], videos: Sequence[str | Path]) -> di
     return {s: cameras[n] for s, n in zip(stems, sorted(names, key=_natural))}
 
 
-def _upright_size(path: Path) -> tuple[int, int]:
-    info = probe_video(path)
-    return info.width, info.height
-
-
 def fit_to_frames(camera: Camera, width: int, height: int, name: str = "camera") -> Camera:
     """The camera for frames of ``width`` x ``height`` (upright): the same, or scaled to a smaller or larger
     recording of the same aspect. A calibration made on frames turned a quarter from these is refused."""
@@ -200,7 +195,7 @@ def load_rig(root: str | Path) -> Rig:
     if not videos:
         raise CalibrationError(f"{folder} holds no videos: put one video per camera there (cam01.mp4, cam02.mp4, ...).")
     cameras = match_videos(read_calibration(root / "calibration"), videos)
-    fitted = tuple(fit_to_frames(cameras[v.stem], *_upright_size(v), name=f"the camera of {v.name}") for v in videos)
+    fitted = tuple(fit_to_frames(cameras[v.stem], *probe_video(v).size, name=f"the camera of {v.name}") for v in videos)
     return Rig(tuple(v.stem for v in videos), tuple(videos), fitted)
 
 

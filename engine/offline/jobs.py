@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Callable
 
 from ...errors import UserError
-from ...videos import probe_video
 from ..live.factory import PipelineOptions, build_pipeline
 from .process import ProcessReport, process_video
 
@@ -30,11 +29,11 @@ class VideoRow:
     reason: str = ""  # why it failed (a fault part-way keeps the frames before), or that nobody was seen
 
     @classmethod
-    def from_report(cls, video: Path, report: ProcessReport, fps: float, seconds: float) -> "VideoRow":
+    def from_report(cls, video: Path, report: ProcessReport, seconds: float) -> "VideoRow":
         nobody = "" if report.frames_with_person else f"nobody was found in any of its {report.frames} frames."
         people = len(report.person_clips) if report.person_clips else int(report.frames_with_person > 0)
         return cls(str(video), "failed" if report.error else "processed", report.frames, report.frames_with_person,
-                   people, report.frames_repaired, round(fps, 3), round(seconds, 2),
+                   people, report.frames_repaired, round(report.fps, 3), round(seconds, 2),
                    round(report.frames / max(seconds, 1e-9), 2), str(report.clip_path),
                    str(report.video_path or ""), report.error or nobody)
 
@@ -70,7 +69,7 @@ def timed_row(video: Path, work: Callable[[], ProcessReport], seconds_before: fl
         report = work()
     except Exception as e:  # noqa: BLE001 - any fault of one video is that video's failure
         return VideoRow.failed(video, failure_reason(e))
-    return VideoRow.from_report(video, report, probe_video(video).fps, seconds_before + time.perf_counter() - t0)
+    return VideoRow.from_report(video, report, seconds_before + time.perf_counter() - t0)
 
 
 def failure_reason(e: BaseException) -> str:

@@ -80,6 +80,7 @@ class ProcessReport:
     frames_repaired: int = 0  # frames where a left/right label swap was swapped back
     error: str | None = None  # the source's fault, if it broke part-way (what came before is kept)
     person_clips: list[Path] = field(default_factory=list)  # following several people: one clip per person, p0, p1, ...
+    fps: float = 0.0  # the video's frame rate
 
 
 def render_result(image, result, height: int = 720):
@@ -144,7 +145,7 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
                                 .save(out_dir / f"{path.stem}_p{n}_3d.npz"))
     return ProcessReport(clip_path, video_path if writer and writer.frames else None, len(results),
                          sum(bool(r.people) for r in results), sum(bool(r.repaired.any()) for r in results), error,
-                         person_paths)
+                         person_paths, source.fps)
 
 
 def lifted(source: VideoFileSource, pipeline: Pipeline):
