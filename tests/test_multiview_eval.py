@@ -7,6 +7,7 @@ import pytest
 from conftest import write_video
 from poselift.calibration.floor import up_from_tilt
 from poselift.engine.commands.main import main
+from poselift.models.skeletons import H36M
 from poselift.engine.offline.multiview_scores import (
     ANKLES,
     SHARED,
@@ -15,6 +16,7 @@ from poselift.engine.offline.multiview_scores import (
     contact_heights,
     gravity_error_deg,
     identity,
+    labels_wrong,
     mediapipe_to_h36m,
     p2_mm,
     people_under,
@@ -112,6 +114,18 @@ def test_a_swapped_identity_is_counted():
     assert assign_results(under[:1], 2) == [0, None]
 
 
+def test_crossed_left_right_labels_are_counted_where_the_joints_are_apart():
+    rng = np.random.default_rng(5)
+    ref = rng.uniform(100, 700, (20, 17, 2))
+    seen = ref + rng.normal(0, 2, ref.shape)
+    knees = [H36M.index("left_knee"), H36M.index("right_knee")]
+    seen[:5, knees] = seen[:5, knees[::-1]]  # 5 of 20 frames with the knees crossed: 5 of 120 pairs
+    assert labels_wrong(seen, ref) == pytest.approx(5 / 120)
+    ref[:5, knees[1]] = ref[:5, knees[0]] + 5.0  # the knees overlap where they were crossed: not scored
+    assert labels_wrong(seen, ref) == 0.0
+    assert np.isnan(labels_wrong(seen, np.full_like(ref, np.nan)))
+
+
 # -- the command -------------------------------------------------------------------------------------------
 
 def rig_folder(root: Path, frames: list[int], cameras: int) -> Path:
@@ -171,4 +185,5 @@ def test_the_demo_recording(tmp_path):
     m = r["mean"]
     # MediaPipe's 3D fused in beats both it and the lift alone (measured 82, 87 and 96)
     assert m["p2_mm"] < m["p2_lift_mm"] < m["p2_mediapipe_mm"]
+    assert m["labels_wrong_pct"] < 7  # measured 4.6 (MediaPipe's own labels: 9.1)
     assert m["p2_mm"] < 130 and m["followed"] > 0.6 and m["root_centred_mm"] < 250  # measured 86, 0.83, 108

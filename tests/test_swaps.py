@@ -53,3 +53,52 @@ def test_a_long_swap_is_given_up_and_reset_starts_afresh():
     repair.reset()
     kp, repaired = run(repair, seen[50:])  # no history: nothing to compare with
     assert not repaired.any()
+
+
+KNEES = [H36M.index("left_knee"), H36M.index("right_knee")]
+SWAPPABLE = [(H36M.index(f"left_{n}"), H36M.index(f"right_{n}")) for n in ("knee", "ankle", "elbow", "wrist")]
+
+
+def test_a_leg_swapped_from_the_knee_down_is_swapped_back_whole():
+    truth = walking(apart=60.0)
+    truth[:, KNEES, 0] += [[40.0, -40.0]]  # the knees apart as well: each shin as long as before
+    seen = truth.copy()
+    seen[34:40][:, [*KNEES, L, R]] = truth[34:40][:, [KNEES[1], KNEES[0], R, L]]
+    kp, repaired = run(SwapRepair(), seen)
+    assert np.allclose(kp, truth)
+    assert repaired[34:40][:, [*KNEES, L, R]].all() and repaired.sum() == 24
+
+
+def body_with_feet_at(a: float) -> np.ndarray:
+    """A 2D body (pixels, y down) with its knees 80 px apart and its ankles at x = +-a about the pelvis."""
+    kp = np.zeros((17, 2))
+    for name, (x, y) in {"pelvis": (0, 0), "spine": (0, -50), "thorax": (0, -100), "neck_nose": (0, -130),
+                         "head_top": (0, -160), "left_hip": (20, 0), "left_knee": (40, 100), "left_ankle": (a, 200),
+                         "left_shoulder": (40, -100), "left_elbow": (50, -50), "left_wrist": (55, 0)}.items():
+        kp[H36M.index(name)] = x, y
+        if name.startswith("left_"):
+            kp[H36M.index(name.replace("left_", "right_"))] = -x, y
+    return kp + [320.0, 200.0]
+
+
+def test_feet_that_meet_and_part_on_their_own_sides_keep_their_labels():
+    # The feet come together and part again, each on its own side: where they were heading says they
+    # crossed, but the other way round each shin would stretch (MediaPipe's labels were right).
+    kp = np.array([body_with_feet_at(a) for a in (90, 50, 15, 1, 15, 50, 90)])
+    out, repaired = run(SwapRepair(), kp)
+    assert not repaired.any() and np.allclose(out, kp)
+
+
+def test_every_repair_swaps_a_limb_from_one_joint_to_its_end():
+    rng = np.random.default_rng(3)
+    truth = walking(300, stride=30.0, apart=30.0) + rng.normal(0, 4.0, (300, 17, 2))
+    seen = truth.copy()
+    for start in range(10, 290, 20):  # a random pair swapped for a few frames, every 20 frames
+        left, right = SWAPPABLE[rng.integers(len(SWAPPABLE))]
+        seen[start:start + 4, [left, right]] = truth[start:start + 4, [right, left]]
+    _, repaired = run(SwapRepair(), seen)
+    assert repaired.any()
+    for limb in (("hip", "knee", "ankle"), ("shoulder", "elbow", "wrist")):
+        joints = repaired[:, [H36M.index(f"left_{n}") for n in limb]]
+        # once a joint of the limb is swapped, every joint below it is too
+        assert (np.maximum.accumulate(joints, axis=1) == joints).all()

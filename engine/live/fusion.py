@@ -21,7 +21,7 @@ import numpy as np
 from ...models.rotations import similarity_align
 from ...models.skeletons import H36M, MEDIAPIPE, mapping_weights
 from .filters import OneEuroFilter
-from .swaps import PAIRS
+from .swaps import LEFT, RIGHT
 
 WEIGHTINGS = ("fixed", "lifter", "robust")
 
@@ -41,7 +41,6 @@ GATE = 3.0  # a MediaPipe joint further than this many combined standard deviati
 FADE_S = 0.25  # seconds for a joint's correction to fade in or out
 CORRECTION_CUTOFF_HZ = 1.0  # the correction is low-passed: MediaPipe's 3D jitters from frame to frame, its bias does not
 _MP_TO_H36M = mapping_weights(MEDIAPIPE.name, H36M.name, 3)
-_LEFT, _RIGHT = (np.array(side) for side in zip(*PAIRS))
 
 
 class Fusion:
@@ -72,8 +71,8 @@ class Fusion:
         used = np.zeros(len(pose), bool)
         mp = None if mediapipe_world is None else _MP_TO_H36M @ np.asarray(mediapipe_world, np.float64)
         if mp is not None and np.isfinite(mp).all() and np.abs(mp).max() > 0 and np.isfinite(pose).all():
-            swapped = repaired[_LEFT] & repaired[_RIGHT]
-            mp[_LEFT[swapped]], mp[_RIGHT[swapped]] = mp[_RIGHT[swapped]], mp[_LEFT[swapped]]
+            swapped = repaired[LEFT] & repaired[RIGHT]
+            mp[LEFT[swapped]], mp[RIGHT[swapped]] = mp[RIGHT[swapped]], mp[LEFT[swapped]]
             fit = self._correction(pose, np.asarray(sigma, np.float64), mp, rays)
             if fit is not None:
                 correction, used, weight = fit

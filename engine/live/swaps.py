@@ -2,10 +2,17 @@
 
 MediaPipe now and then labels a left wrist, ankle or whole leg as the right one for a few frames. In
 2D the joints then jump to each other's places from one frame to the next, which no limb does, while
-a real crossing (legs passing in a side view, hands crossing) moves continuously. So each left/right
-pair is checked against where its two joints were heading: when the crossed assignment fits that
-prediction far better than MediaPipe's own, the labels are swapped back. A swap held for longer than
-MediaPipe's swaps last is given up, so one wrong call cannot mislabel a stream for good.
+a real crossing (legs passing in a side view, hands crossing) moves continuously. So each limb is
+checked against where its joints were heading: when a crossed assignment fits that prediction far
+better than MediaPipe's own, the labels are swapped back. A swap held for longer than MediaPipe's
+swaps last is given up, so one wrong call cannot mislabel a stream for good.
+
+A limb is swapped from one joint down to its end (the wrist, elbow and wrist, or the whole arm; the
+ankle, knee and ankle, or the whole leg), as MediaPipe swaps them (``models.windows.SWAP_SETS``): an
+elbow swapped without its wrist would cross both arm bones. Where the crossed labels also give the
+bones into the swapped joints back their recent lengths, that counts for them, and against them where
+they stretch the bones: when feet pass in profile, both assignments fit the prediction about as well,
+and only the shin tells which ankle is whose.
 """
 from __future__ import annotations
 
@@ -15,43 +22,79 @@ from ...models.skeletons import H36M
 
 PAIRS = tuple((H36M.index(f"left_{n}"), H36M.index(f"right_{n}"))
               for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
+LIMBS = ((0, 1, 2), (3, 4, 5))  # indices into PAIRS, from the trunk outwards: the legs, the arms
+LEFT, RIGHT = (np.array(side) for side in zip(*PAIRS))  # each pair's joints
+_PARENT = np.array(H36M.parents)
 
 
 class SwapRepair:
     """Repairs one person's H36M-17 2D stream, frame by frame (causal, no delay).
 
     ``min_gain``: how much better (fraction of the pose's 2D size) the crossed assignment must fit;
-    ``max_frames``: the longest swap repaired (frames), after which MediaPipe's labels are accepted.
+    ``max_frames``: the longest swap repaired (frames), after which MediaPipe's labels are accepted;
+    ``memory``: the frames over which each bone's recent 2D length is taken (median).
     """
 
-    def __init__(self, min_gain: float = 0.15, max_frames: int = 30):
-        self.min_gain, self.max_frames = min_gain, max_frames
+    def __init__(self, min_gain: float = 0.15, max_frames: int = 30, memory: int = 10):
+        self.min_gain, self.max_frames, self.memory = min_gain, max_frames, memory
         self.reset()
 
     def reset(self) -> None:
         """A new stream (the person was lost, or the source changed)."""
         self._history: list[np.ndarray] = []
+        self._bones: list[np.ndarray] = []  # per frame: each joint's bone to its parent, / the pose's size
         self._held = np.zeros(len(PAIRS), int)
 
     def __call__(self, kp: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``kp`` (17, 2) pixels, ``conf`` (17,). Returns the repaired keypoints and confidence and the
         (17,) mask of joints whose labels were swapped back."""
         kp, conf = kp.copy(), conf.copy()
+        size = np.sqrt(((kp - kp[:1]) ** 2).sum(-1).mean())
+        swap = self._crossed(kp, size) if self._history and size > 0 else np.zeros(len(PAIRS), bool)
         repaired = np.zeros(len(kp), bool)
-        if self._history:
-            prev = self._history[-1]
-            # Half the last frame's velocity: MediaPipe's jitter makes a full constant-velocity guess overshoot.
-            pred = prev + 0.5 * (prev - self._history[-2]) if len(self._history) > 1 else prev
-            size = np.sqrt(((kp - kp[:1]) ** 2).sum(-1).mean())
-            for p, (left, right) in enumerate(PAIRS):
-                keep = np.linalg.norm(kp[left] - pred[left]) + np.linalg.norm(kp[right] - pred[right])
-                cross = np.linalg.norm(kp[left] - pred[right]) + np.linalg.norm(kp[right] - pred[left])
-                swapped = keep - cross > self.min_gain * size and cross < 0.5 * keep
-                if swapped and self._held[p] < self.max_frames:
-                    kp[[left, right]], conf[[left, right]] = kp[[right, left]], conf[[right, left]]
-                    repaired[[left, right]] = True
-                    self._held[p] += 1
-                elif not swapped:
-                    self._held[p] = 0
+        for p, (left, right) in enumerate(PAIRS):
+            if swap[p] and self._held[p] < self.max_frames:
+                kp[[left, right]], conf[[left, right]] = kp[[right, left]], conf[[right, left]]
+                repaired[[left, right]] = True
+                self._held[p] += 1
+            elif not swap[p]:
+                self._held[p] = 0
         self._history = (self._history + [kp])[-2:]
+        if size > 0:
+            self._bones = (self._bones + [np.linalg.norm(kp - kp[_PARENT], axis=-1) / size])[-self.memory:]
         return kp, conf, repaired
+
+    def _crossed(self, kp: np.ndarray, size: float) -> np.ndarray:
+        """(pairs,) whether each pair's labels fit crossed: per limb, the swap from one joint down that
+        fits best, if it fits well enough."""
+        prev = self._history[-1]
+        # Half the last frame's velocity: MediaPipe's jitter makes a full constant-velocity guess overshoot.
+        pred = prev + 0.5 * (prev - self._history[-2]) if len(self._history) > 1 else prev
+        keep = np.linalg.norm(kp[LEFT] - pred[LEFT], axis=-1) + np.linalg.norm(kp[RIGHT] - pred[RIGHT], axis=-1)
+        cross = np.linalg.norm(kp[LEFT] - pred[RIGHT], axis=-1) + np.linalg.norm(kp[RIGHT] - pred[LEFT], axis=-1)
+        gain = (keep - cross) / size
+        recent = np.median(self._bones, axis=0) if self._bones else None
+        swap = np.zeros(len(PAIRS), bool)
+        for limb in LIMBS:
+            best, best_gain = None, self.min_gain
+            for top in range(len(limb)):
+                chosen = list(limb[top:])
+                fit = gain[chosen].sum() + (self._bone_gain(kp, size, limb[top], recent) if recent is not None else 0.0)
+                if fit > best_gain and cross[chosen].sum() < 0.5 * keep[chosen].sum():
+                    best, best_gain = chosen, fit
+            if best:
+                swap[best] = True
+        return swap
+
+    @staticmethod
+    def _bone_gain(kp: np.ndarray, size: float, pair: int, recent: np.ndarray) -> float:
+        """How much nearer their recent lengths (fraction of the pose's size) the bones into ``pair``'s
+        joints come with its labels crossed, their parents keeping theirs."""
+        left, right = PAIRS[pair]
+        to_left, to_right = kp[_PARENT[left]], kp[_PARENT[right]]
+
+        def off(a: np.ndarray, b: np.ndarray) -> float:
+            return (abs(np.linalg.norm(a - to_left) / size - recent[left])
+                    + abs(np.linalg.norm(b - to_right) / size - recent[right]))
+
+        return off(kp[left], kp[right]) - off(kp[right], kp[left])

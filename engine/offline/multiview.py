@@ -36,6 +36,7 @@ from .multiview_scores import (
     contact_heights,
     gravity_error_deg,
     identity,
+    labels_wrong,
     mediapipe_to_h36m,
     p2_mm,
     people_under,
@@ -177,6 +178,7 @@ def score_view(view: View, ref_h36m: np.ndarray, ids: np.ndarray) -> dict:
         ours = np.where(on[:, None, None], clip.pose3d, np.nan)
         mp = mediapipe_to_h36m(np.where(on[:, None, None], clip.mediapipe_world, np.nan))
         row.update(clip=c, followed=followed, switches=switches, frames_scored=int(on.sum()),
+                   labels_wrong_pct=100 * labels_wrong(clip.keypoints, np.where(on[:, None, None], ref_2d[:, p], np.nan)),
                    p2_mm=_nan_mean(p2_mm(ours, ref_h36m[:, p])),
                    p2_lift_mm=_nan_mean(p2_mm(np.where(on[:, None, None], clip.lifted, np.nan), ref_h36m[:, p]))
                    if clip.lifted is not None else None,
@@ -228,7 +230,7 @@ def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None,
 
 
 PERSON_KEYS = ("p2_mm", "p2_lift_mm", "p2_mediapipe_mm", "foot_mm", "foot_reference_mm", "root_mm", "root_centred_mm",
-               "angles_deg", "followed", "switches")
+               "angles_deg", "labels_wrong_pct", "followed", "switches")
 CAMERA_KEYS = ("reprojection_px", "gravity_error_deg", "camera_height_error_m")
 
 
@@ -278,15 +280,15 @@ def markdown_tables(result: dict) -> str:
                  f"| {_fmt(mean['camera_height_error_m'], 2)} (abs) | |")
     lines += ["", "| camera | person | P2 ours (mm) | P2 lift alone (mm) | P2 MediaPipe (mm) "
                   + "| foot in contact ours / reference (mm) | root (mm) | root, offset removed (mm) | angles (deg) "
-                  + "| followed (%) | switches |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  + "| left/right labels wrong (%) | followed (%) | switches |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def person_row(camera: str, person: str, r: dict) -> str:
         followed = r.get("followed")
         return (f"| {camera} | {person} | {_fmt(r.get('p2_mm'))} | {_fmt(r.get('p2_lift_mm'))} "
                 f"| {_fmt(r.get('p2_mediapipe_mm'))} "
                 f"| {_fmt(r.get('foot_mm'))} / {_fmt(r.get('foot_reference_mm'))} | {_fmt(r.get('root_mm'))} "
-                f"| {_fmt(r.get('root_centred_mm'))} | {_fmt(r.get('angles_deg'), 1)} "
+                f"| {_fmt(r.get('root_centred_mm'))} | {_fmt(r.get('angles_deg'), 1)} | {_fmt(r.get('labels_wrong_pct'), 1)} "
                 f"| {_fmt(None if followed is None else 100 * followed)} | {_fmt(r.get('switches'), 1 if camera.startswith('**') else 0)} |")
 
     for c in result["cameras"]:
