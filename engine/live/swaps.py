@@ -22,9 +22,9 @@ from ...models.skeletons import H36M
 
 PAIRS = tuple((H36M.index(f"left_{n}"), H36M.index(f"right_{n}"))
               for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
-LIMBS = ((0, 1, 2), (3, 4, 5))  # indices into PAIRS, from the trunk outwards: the legs, the arms
+LIMBS = np.array([[0, 1, 2], [3, 4, 5]])  # indices into PAIRS, from the trunk outwards: the legs, the arms
 LEFT, RIGHT = (np.array(side) for side in zip(*PAIRS))  # each pair's joints
-_PARENT = np.array(H36M.parents)
+_PARENT = np.maximum(H36M.parents, 0)  # the root as its own parent: a bone of length 0
 
 
 class SwapRepair:
@@ -50,7 +50,7 @@ class SwapRepair:
         (17,) mask of joints whose labels were swapped back."""
         kp, conf = kp.copy(), conf.copy()
         size = np.sqrt(((kp - kp[:1]) ** 2).sum(-1).mean())
-        swap = self._crossed(kp, size) if self._history and size > 0 else np.zeros(len(PAIRS), bool)
+        swap = self._crossed(kp, size) if self._bones and size > 0 else np.zeros(len(PAIRS), bool)
         repaired = np.zeros(len(kp), bool)
         for p, (left, right) in enumerate(PAIRS):
             if swap[p] and self._held[p] < self.max_frames:
@@ -72,29 +72,26 @@ class SwapRepair:
         pred = prev + 0.5 * (prev - self._history[-2]) if len(self._history) > 1 else prev
         keep = np.linalg.norm(kp[LEFT] - pred[LEFT], axis=-1) + np.linalg.norm(kp[RIGHT] - pred[RIGHT], axis=-1)
         cross = np.linalg.norm(kp[LEFT] - pred[RIGHT], axis=-1) + np.linalg.norm(kp[RIGHT] - pred[LEFT], axis=-1)
-        gain = (keep - cross) / size
-        recent = np.median(self._bones, axis=0) if self._bones else None
+
+        def from_each_joint_down(per_pair: np.ndarray) -> np.ndarray:  # (limbs, joints): the sum from there to the end
+            return np.cumsum(per_pair[LIMBS][:, ::-1], axis=1)[:, ::-1]
+
+        fit = from_each_joint_down((keep - cross) / size) + self._bone_gain(kp, size)[LIMBS]
+        fits = (fit > self.min_gain) & (from_each_joint_down(cross) < 0.5 * from_each_joint_down(keep))
         swap = np.zeros(len(PAIRS), bool)
-        for limb in LIMBS:
-            best, best_gain = None, self.min_gain
-            for top in range(len(limb)):
-                chosen = list(limb[top:])
-                fit = gain[chosen].sum() + (self._bone_gain(kp, size, limb[top], recent) if recent is not None else 0.0)
-                if fit > best_gain and cross[chosen].sum() < 0.5 * keep[chosen].sum():
-                    best, best_gain = chosen, fit
-            if best:
-                swap[best] = True
+        for limb, top in enumerate(np.where(fits, fit, -np.inf).argmax(axis=1)):
+            if fits[limb, top]:
+                swap[LIMBS[limb, top:]] = True
         return swap
 
-    @staticmethod
-    def _bone_gain(kp: np.ndarray, size: float, pair: int, recent: np.ndarray) -> float:
-        """How much nearer their recent lengths (fraction of the pose's size) the bones into ``pair``'s
-        joints come with its labels crossed, their parents keeping theirs."""
-        left, right = PAIRS[pair]
-        to_left, to_right = kp[_PARENT[left]], kp[_PARENT[right]]
+    def _bone_gain(self, kp: np.ndarray, size: float) -> np.ndarray:
+        """(pairs,) how much nearer their recent lengths (fraction of the pose's size) the bones into each
+        pair's joints come with its labels crossed, their parents keeping theirs."""
+        recent = np.median(self._bones, axis=0)
+        to_left, to_right = kp[_PARENT[LEFT]], kp[_PARENT[RIGHT]]
 
-        def off(a: np.ndarray, b: np.ndarray) -> float:
-            return (abs(np.linalg.norm(a - to_left) / size - recent[left])
-                    + abs(np.linalg.norm(b - to_right) / size - recent[right]))
+        def off(at_left: np.ndarray, at_right: np.ndarray) -> np.ndarray:
+            return (np.abs(np.linalg.norm(at_left - to_left, axis=-1) / size - recent[LEFT])
+                    + np.abs(np.linalg.norm(at_right - to_right, axis=-1) / size - recent[RIGHT]))
 
-        return off(kp[left], kp[right]) - off(kp[right], kp[left])
+        return off(kp[LEFT], kp[RIGHT]) - off(kp[RIGHT], kp[LEFT])
