@@ -126,6 +126,25 @@ def test_crossed_left_right_labels_are_counted_where_the_joints_are_apart():
     assert np.isnan(labels_wrong(seen, np.full_like(ref, np.nan)))
 
 
+def test_the_reference_is_low_passed_without_lag_each_run_on_its_own():
+    from poselift.engine.offline.multiview import MultiviewError, low_passed
+
+    t = np.arange(200) / 60.0
+    slow = 100 * np.sin(2 * np.pi * 1.0 * t)  # a 1 Hz movement, mm
+    points = np.stack([slow, slow, slow], -1)[:, None, None] + np.random.default_rng(6).normal(0, 10, (200, 1, 1, 3))
+    points[100:103] = np.nan  # not triangulated: the runs either side are filtered apart
+    points[196:] = np.nan
+    points[190:196] += 50.0  # a run too short to filter stays as it is
+    points[189] = np.nan
+    out = low_passed(points, 60.0, 6.0)
+    assert np.isnan(out[100:103]).all() and np.allclose(out[190:196], points[190:196])
+    err_in, err_out = (np.abs(a[:100, 0, 0] - slow[:100, None]).mean() for a in (points, out))
+    assert err_out < 0.5 * err_in  # the noise goes, the movement stays, in phase
+    assert np.array_equal(low_passed(points, 60.0, 0.0), points, equal_nan=True)
+    with pytest.raises(MultiviewError, match="half the videos' frame rate"):
+        low_passed(points, 60.0, 30.0)
+
+
 # -- the command -------------------------------------------------------------------------------------------
 
 def rig_folder(root: Path, frames: list[int], cameras: int) -> Path:
@@ -164,6 +183,7 @@ def test_the_demo_recording(tmp_path):
     r = json.loads(out_json.read_text())
     assert "| cam03 |" in out_md.read_text() and "P2 MediaPipe" in out_md.read_text()
     assert "P2 lift alone" in out_md.read_text() and r["model"]["fusion"]
+    assert r["reference"]["cutoff_hz"] == 6.0 and "the reference low-passed at 6 Hz" in out_md.read_text()
     assert r["frames"] == 100 and r["people_followed"] == 2
     # two people, each triangulated in most frames (measured 83 and 90 of 100 on the 13 shared joints)
     assert len(r["reference"]["people"]) == 2 and min(r["reference"]["frames_triangulated"]) >= 60

@@ -16,6 +16,7 @@ from .options import (
     add_people_arg,
     add_refiner_args,
     add_weights_arg,
+    number_between,
 )
 
 
@@ -48,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "Qualisys .qca.txt or Pose2Sim .toml in DIR/calibration/); each view through the default "
                         "pipeline, scored against the people triangulated from all views (docs/multiview.md)")
     add_people_arg(e, default=2, also="in each view of --multiview (default 2)")
+    e.add_argument("--reference-cutoff", type=number_between(0.0, 1000.0, "a cut-off frequency in Hz"), metavar="HZ",
+                   help="with --multiview: low-pass the triangulated reference at HZ (default: the cut-off for "
+                        "walking and slower movement, docs/multiview.md; 10-15 for running; 0: as triangulated)")
     add_height_arg(e)
     add_fusion_args(e)
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
@@ -125,11 +129,12 @@ def _run_world(args: argparse.Namespace, model) -> None:
 def _run_multiview(args: argparse.Namespace) -> None:
     from ..live.factory import PipelineOptions
     from ..live.world import WorldSettings
-    from ..offline.multiview import evaluate_multiview, markdown_tables, to_json
+    from ..offline.multiview import REFERENCE_CUTOFF_HZ, evaluate_multiview, markdown_tables, to_json
 
     options = PipelineOptions(weights=args.weights, flip=not args.no_flip, world=WorldSettings(args.height),
                               fusion=args.fusion, fusion_weighting=args.fusion_weighting)
-    result = evaluate_multiview(args.multiview, options, args.people, progress=not args.quiet)
+    cutoff = REFERENCE_CUTOFF_HZ if args.reference_cutoff is None else args.reference_cutoff
+    result = evaluate_multiview(args.multiview, options, args.people, progress=not args.quiet, reference_cutoff_hz=cutoff)
     tables = markdown_tables(result)
     print(tables)
     print(f"({result['runtime_s']:.0f} s)")

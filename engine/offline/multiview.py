@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import butter, filtfilt
 
 from ...calibration.camera import Camera
 from ...calibration.floor import Ground
@@ -45,6 +46,9 @@ from .multiview_scores import (
 from .process import process_video
 
 MIN_SHARE = 0.05  # a reference person triangulated in fewer frames than this share is a false match
+# The reference is low-passed as biomechanics (and Pose2Sim's own triangulation) low-passes markers: a
+# 4th-order zero-lag Butterworth at this cut-off, for walking and slower movement; 0 leaves it as triangulated.
+REFERENCE_CUTOFF_HZ = 6.0
 SEEN_VISIBILITY = 0.5  # the landmarks a view's reprojection error is measured on
 
 
@@ -127,6 +131,25 @@ def reference_of(rig: Rig, views: list[View]) -> Reference:
                      ref.flipped[:, kept], ref.views[:, kept])
 
 
+def low_passed(points: np.ndarray, fps: float, cutoff_hz: float) -> np.ndarray:
+    """``points`` (F, ...) filtered along time, forwards and backwards (no lag), each joint's run of
+    triangulated frames on its own; a run too short to filter is left as it is."""
+    if cutoff_hz <= 0:
+        return points
+    if cutoff_hz >= fps / 2:
+        raise MultiviewError(f"a reference cut-off of {cutoff_hz:g} Hz is not below half the videos' frame rate "
+                             f"({fps:g} fps): give less than {fps / 2:g} Hz, or 0 to keep the reference as triangulated.")
+    b, a = butter(2, cutoff_hz / (fps / 2))  # run twice by filtfilt: 4th order
+    flat = points.reshape(len(points), -1, points.shape[-1])
+    out = flat.copy()
+    for j in range(flat.shape[1]):
+        seen = np.flatnonzero(np.isfinite(flat[:, j]).all(-1))
+        for run in np.split(seen, np.flatnonzero(np.diff(seen) > 1) + 1):
+            if len(run) > 3 * max(len(a), len(b)):  # filtfilt's padding
+                out[run, j] = filtfilt(b, a, flat[run, j], axis=0)
+    return out.reshape(points.shape)
+
+
 def reprojection_px(ref: Reference, views: list[View], v: int) -> float:
     """Median pixel distance from the reference, projected into view ``v``, to that view's own detection of
     each person (their landmarks seen with visibility >= ``SEEN_VISIBILITY``)."""
@@ -199,10 +222,11 @@ def score_view(view: View, ref_h36m: np.ndarray, ids: np.ndarray) -> dict:
 
 
 def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None, looked_for: int = 2,
-                       progress: bool = True) -> dict:
+                       progress: bool = True, reference_cutoff_hz: float = REFERENCE_CUTOFF_HZ) -> dict:
     """The whole benchmark on the recording in ``root`` (``videos/``, ``calibration/``): the pipeline
     ``options`` describe (the default one when None), following up to ``looked_for`` people in each view
-    (when the reference finds fewer, the views are run again as ``--people`` that many would)."""
+    (when the reference finds fewer, the views are run again as ``--people`` that many would), against
+    the reference low-passed at ``reference_cutoff_hz`` (0: as triangulated)."""
     t0 = time.perf_counter()
     options = options or PipelineOptions()
     rig = load_rig(root)
@@ -215,15 +239,16 @@ def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None,
         views = run_views(rig, dataclasses.replace(options, people=people), progress)
         for view, found in zip(views, detections):
             view.detections = found
-    ref_h36m = mediapipe_to_h36m(ref.points)
+    fps = views[0].clip.fps
+    ref_h36m = mediapipe_to_h36m(low_passed(ref.points, fps, reference_cutoff_hz))
     cameras = []
     for v, view in enumerate(views):
         scores = score_view(view, ref_h36m, ref.ids)
         cameras.append({**scores, "reprojection_px": reprojection_px(ref, views, v)})
     triangulated = np.isfinite(ref_h36m[:, :, SHARED]).all((-1, -2))  # (F, P)
-    return {"dataset": str(Path(root).resolve()), "frames": frames, "fps": views[0].clip.fps,
+    return {"dataset": str(Path(root).resolve()), "frames": frames, "fps": fps,
             "people_followed": len(views[0].people), "model": views[0].clip.meta.get("model"),
-            "reference": {"people": [int(i) for i in ref.ids],
+            "reference": {"people": [int(i) for i in ref.ids], "cutoff_hz": reference_cutoff_hz,
                           "frames_triangulated": [int(n) for n in triangulated.sum(0)]},
             "cameras": cameras, "mean": summary(cameras), "angles": list(ANGLE_NAMES),
             "runtime_s": round(time.perf_counter() - t0, 1)}
@@ -260,6 +285,10 @@ def _fmt(value, digits: int = 0) -> str:
     return f"{value:.{digits}f}"
 
 
+def _reference_filter(cutoff_hz: float) -> str:
+    return f"the reference low-passed at {cutoff_hz:g} Hz" if cutoff_hz > 0 else "the reference as triangulated"
+
+
 def markdown_tables(result: dict) -> str:
     """The camera table (reference and floor) and the people table, each with the mean over cameras."""
     mean = result["mean"]
@@ -268,7 +297,8 @@ def markdown_tables(result: dict) -> str:
               else "the lift alone, no fusion")
     title = (f"Multi-view benchmark: {result['dataset']} ({result['frames']} frames at {result['fps']:g} fps, "
              f"{len(result['cameras'])} cameras, {len(result['reference']['people'])} people; the monocular "
-             f"pipeline following up to {result['people_followed']}, {fusion}; P2 lift alone: before the fusion)")
+             f"pipeline following up to {result['people_followed']}, {fusion}; P2 lift alone: before the fusion; "
+             f"{_reference_filter(result['reference'].get('cutoff_hz', 0))})")
     header = ("| camera | reference reprojection (px) | gravity error (deg) | camera height est. / true (m) "
               "| camera height error (m) | true pitch / roll (deg) |")
     lines = [title, "", header, "|---|---|---|---|---|---|"]
