@@ -163,14 +163,15 @@ def rig_folder(root: Path, frames: list[int], cameras: int) -> Path:
     return root
 
 
-@pytest.mark.parametrize("frames, cameras, said", [
-    ([5, 5, 5], 2, "the calibration has 2 cameras"),
-    ([5, 7], 2, "different numbers of frames"),
-    ([4, 4], 2, "nobody was seen by two cameras"),
+@pytest.mark.parametrize("frames, cameras, extra, said", [
+    ([5, 5, 5], 2, [], "the calibration has 2 cameras"),
+    ([5, 7], 2, [], "different numbers of frames"),
+    ([4, 4], 2, [], "nobody was seen by two cameras"),
+    ([4, 4], 2, ["--reference-cutoff", "20"], "not below half the videos' frame rate (25 fps)"),
 ])
-def test_bad_recordings_are_refused_in_one_sentence(tmp_path, capsys, frames, cameras, said):
+def test_bad_recordings_are_refused_in_one_sentence(tmp_path, capsys, frames, cameras, extra, said):
     root = rig_folder(tmp_path / "rig", frames, cameras)
-    assert main(["eval", "--multiview", str(root), "--quiet"]) == 2
+    assert main(["eval", "--multiview", str(root), "--quiet", *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert said in err and err.startswith("poselift eval: ") and err.count(". ") == 0
 

@@ -131,14 +131,19 @@ def reference_of(rig: Rig, views: list[View]) -> Reference:
                      ref.flipped[:, kept], ref.views[:, kept])
 
 
+def check_cutoff(cutoff_hz: float, fps: float) -> None:
+    """A low-pass cut-off the frame rate can carry (below half of it), or 0 for none."""
+    if cutoff_hz >= fps / 2 > 0:
+        raise MultiviewError(f"a reference cut-off of {cutoff_hz:g} Hz is not below half the videos' frame rate "
+                             f"({fps:g} fps): give less than {fps / 2:g} Hz, or 0 to keep the reference as triangulated.")
+
+
 def low_passed(points: np.ndarray, fps: float, cutoff_hz: float) -> np.ndarray:
     """``points`` (F, ...) filtered along time, forwards and backwards (no lag), each joint's run of
     triangulated frames on its own; a run too short to filter is left as it is."""
+    check_cutoff(cutoff_hz, fps)
     if cutoff_hz <= 0:
         return points
-    if cutoff_hz >= fps / 2:
-        raise MultiviewError(f"a reference cut-off of {cutoff_hz:g} Hz is not below half the videos' frame rate "
-                             f"({fps:g} fps): give less than {fps / 2:g} Hz, or 0 to keep the reference as triangulated.")
     b, a = butter(2, cutoff_hz / (fps / 2))  # run twice by filtfilt: 4th order
     flat = points.reshape(len(points), -1, points.shape[-1])
     out = flat.copy()
@@ -231,6 +236,7 @@ def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None,
     options = options or PipelineOptions()
     rig = load_rig(root)
     frames = check_frame_counts(rig)
+    check_cutoff(reference_cutoff_hz, probe_video(rig.videos[0]).fps)
     views = run_views(rig, dataclasses.replace(options, people=looked_for), progress)
     ref = reference_of(rig, views)
     people = len(ref.ids)
