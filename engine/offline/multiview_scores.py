@@ -11,6 +11,7 @@ from ...calibration.triangulation import person_size
 from ...models.angles import ANGLE_NAMES, angle_between, angle_difference, joint_angles
 from ...models.metrics import p_mpjpe
 from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
+from ..live.swaps import LEFT, RIGHT
 
 # The H36M-17 joints MediaPipe-33 has a counterpart for (its hips as the product maps them).
 SHARED = tuple(H36M.index(name) for name in (
@@ -20,10 +21,8 @@ ANKLES = (H36M.index("left_ankle"), H36M.index("right_ankle"))
 # A result is on a reference person in a frame when its 2D joints lie within this share of the person's
 # size (their projected box's diagonal) of the person's projection, median over the joints.
 FOLLOW_GATE = 0.25
-# Left/right pairs scored for their labels, and how far apart (px) the reference must see the two joints
-# for the labels to mean anything (in profile a pair overlaps).
-LABEL_PAIRS = tuple((H36M.index(f"left_{n}"), H36M.index(f"right_{n}"))
-                    for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
+# How far apart (px) the reference must see a left/right pair for its labels to mean anything (in profile
+# a pair overlaps).
 LABEL_APART_PX = 15.0
 
 
@@ -107,14 +106,14 @@ def people_under(keypoints: np.ndarray, ref_2d: np.ndarray, gate: float = FOLLOW
 
 
 def labels_wrong(keypoints: np.ndarray, ref_2d: np.ndarray, apart_px: float = LABEL_APART_PX) -> float:
-    """The share of left/right pairs whose labels are crossed: a result's 2D joints (F, J, 2) against one
-    reference person's projection (F, J, 2) (NaN where not scored), pairs the reference sees apart."""
+    """The share of left/right pairs (hips to wrists) whose labels are crossed: a result's 2D joints
+    (F, J, 2) against one reference person's projection (F, J, 2) (NaN where not scored), pairs the
+    reference sees apart."""
     kp, ref = np.asarray(keypoints, np.float64), np.asarray(ref_2d, np.float64)
-    left, right = (np.array(side) for side in zip(*LABEL_PAIRS))
-    keep = np.linalg.norm(kp[:, left] - ref[:, left], axis=-1) + np.linalg.norm(kp[:, right] - ref[:, right], axis=-1)
-    cross = np.linalg.norm(kp[:, left] - ref[:, right], axis=-1) + np.linalg.norm(kp[:, right] - ref[:, left], axis=-1)
+    keep = np.linalg.norm(kp[:, LEFT] - ref[:, LEFT], axis=-1) + np.linalg.norm(kp[:, RIGHT] - ref[:, RIGHT], axis=-1)
+    cross = np.linalg.norm(kp[:, LEFT] - ref[:, RIGHT], axis=-1) + np.linalg.norm(kp[:, RIGHT] - ref[:, LEFT], axis=-1)
     with np.errstate(invalid="ignore"):
-        scored = np.isfinite(keep) & np.isfinite(cross) & (np.linalg.norm(ref[:, left] - ref[:, right], axis=-1) > apart_px)
+        scored = np.isfinite(keep) & np.isfinite(cross) & (np.linalg.norm(ref[:, LEFT] - ref[:, RIGHT], axis=-1) > apart_px)
     return float((cross[scored] < keep[scored]).mean()) if scored.any() else float("nan")
 
 
