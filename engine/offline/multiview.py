@@ -25,7 +25,7 @@ from ...calibration.triangulation import reprojection_errors
 from ...errors import UserError
 from ...models.angles import ANGLE_NAMES
 from ...models.skeletons import MEDIAPIPE
-from ...videos import probe_video
+from ...videos import VideoInfo, probe_video
 from ..live.factory import PipelineOptions, build_pipeline
 from ..live.keypoints import Keypoints
 from ..live.world import has_world, world_pose
@@ -88,13 +88,14 @@ class View:
     detections: list[tuple[np.ndarray, np.ndarray]]  # what the pipeline's MediaPipe found, per frame
 
 
-def check_frame_counts(rig: Rig) -> int:
-    counts = {v.name: probe_video(v, count=True).frames for v in rig.videos}
-    if len(set(counts.values())) > 1:
-        listed = ", ".join(f"{name} {n}" for name, n in counts.items())
+def check_frame_counts(rig: Rig) -> VideoInfo:
+    """The first video's size, rate and frame count, once every video is seen to hold as many frames."""
+    infos = {v.name: probe_video(v, count=True) for v in rig.videos}
+    if len({info.frames for info in infos.values()}) > 1:
+        listed = ", ".join(f"{name} {info.frames}" for name, info in infos.items())
         raise MultiviewError(f"the videos hold different numbers of frames ({listed}): cut them to the same "
                              f"synchronised span first.")
-    return next(iter(counts.values()))
+    return next(iter(infos.values()))
 
 
 def run_views(rig: Rig, options: PipelineOptions, progress: bool) -> list[View]:
@@ -235,8 +236,8 @@ def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None,
     t0 = time.perf_counter()
     options = options or PipelineOptions()
     rig = load_rig(root)
-    frames = check_frame_counts(rig)
-    check_cutoff(reference_cutoff_hz, probe_video(rig.videos[0]).fps)
+    video = check_frame_counts(rig)
+    check_cutoff(reference_cutoff_hz, video.fps)
     views = run_views(rig, dataclasses.replace(options, people=looked_for), progress)
     ref = reference_of(rig, views)
     people = len(ref.ids)
@@ -252,7 +253,7 @@ def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None,
         scores = score_view(view, ref_h36m, ref.ids)
         cameras.append({**scores, "reprojection_px": reprojection_px(ref, views, v)})
     triangulated = np.isfinite(ref_h36m[:, :, SHARED]).all((-1, -2))  # (F, P)
-    return {"dataset": str(Path(root).resolve()), "frames": frames, "fps": fps,
+    return {"dataset": str(Path(root).resolve()), "frames": video.frames, "fps": fps,
             "people_followed": len(views[0].people), "model": views[0].clip.meta.get("model"),
             "reference": {"people": [int(i) for i in ref.ids], "cutoff_hz": reference_cutoff_hz,
                           "frames_triangulated": [int(n) for n in triangulated.sum(0)]},
