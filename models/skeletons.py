@@ -12,6 +12,10 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 
+# The limbs every skeleton here has on both sides, each named from the trunk outwards: the leg, the arm.
+LIMBS = (("hip", "knee", "ankle"), ("shoulder", "elbow", "wrist"))
+
+
 @dataclass(frozen=True)
 class Skeleton:
     name: str
@@ -40,6 +44,17 @@ class Skeleton:
             side, _, rest = n.partition("_")
             out.append(index[f"{swap[side]}_{rest}"] if side in swap else index[n])
         return np.array(out)
+
+    @cached_property
+    def bone_flip_index(self) -> np.ndarray:
+        """Per bone (in ``bones``' order): the index of its left/right twin (itself for a centre bone)."""
+        twin = self.flip_index
+        return np.array([self.bones.index((int(twin[p]), int(twin[j]))) for p, j in self.bones])
+
+    @cached_property
+    def limb_pairs(self) -> np.ndarray:
+        """(6, 2): the (left, right) joints of ``LIMBS``, in its order (the legs', then the arms')."""
+        return np.array([[self.index(f"left_{n}"), self.index(f"right_{n}")] for limb in LIMBS for n in limb])
 
     @cached_property
     def sides(self) -> np.ndarray:

@@ -16,7 +16,7 @@ import torch
 
 from .h36m import FPS, Sequence
 from .motion import MotionClip, scale_bones
-from .skeletons import H36M, flip_pose
+from .skeletons import H36M, LIMBS, flip_pose
 from .virtual_cameras import CameraRanges, draw_cameras, film, framing
 
 
@@ -47,9 +47,10 @@ class Augment:
     swap: float = 0.0
 
 
-# Joint sets MediaPipe swaps left for right, by H36M-17 name (each listed with its twin).
-SWAP_SETS = (("wrist",), ("elbow", "wrist"), ("ankle",), ("knee", "ankle"), ("hip", "knee", "ankle"),
-             ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
+# Joint sets MediaPipe swaps left for right, by H36M-17 name (each listed with its twin): a limb from
+# one joint to its end, and the whole body.
+LEG, ARM = LIMBS
+SWAP_SETS = (ARM[2:], ARM[1:], LEG[2:], LEG[1:], LEG, LEG + ARM)
 
 
 SWAP_MASKS = torch.tensor([[any(n.endswith(f"_{name}") for name in names) for n in H36M.joints]

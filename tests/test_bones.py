@@ -6,8 +6,7 @@ from poselift.engine.live.bones import SteadyBones
 from poselift.models.skeletons import H36M
 
 BONES = H36M.bones
-FLIP = H36M.flip_index
-MIRROR = [BONES.index((int(FLIP[p]), int(FLIP[j]))) for p, j in BONES]  # each bone's left/right twin
+MIRROR = H36M.bone_flip_index
 
 
 def lengths(pose: np.ndarray) -> np.ndarray:

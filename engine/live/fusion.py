@@ -21,9 +21,9 @@ import numpy as np
 from ...models.rotations import similarity_align
 from ...models.skeletons import H36M, MEDIAPIPE, mapping_weights
 from .filters import OneEuroFilter
-from .swaps import LEFT, RIGHT
 
 WEIGHTINGS = ("fixed", "lifter", "robust")
+LEFT, RIGHT = H36M.limb_pairs.T
 
 # The error model, measured on the Pose2Sim demo (4 phones, 2 people, 100 frames at 60 fps; docs/fusion.md):
 # each camera's pose, mapped to H36M-17 where it is MediaPipe's, Procrustes-aligned per frame (rotation,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,6 +52,21 @@ class Result:
     @property
     def latency_ms(self) -> float:
         return 1000 * (self.t_result - self.t_capture)
+
+
+class StageClock:
+    """Milliseconds spent in each stage of a frame, summed over everyone in it: ``with clock("lifter"): ...``."""
+
+    def __init__(self):
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[stage] = self.ms.get(stage, 0.0) + 1000 * (time.perf_counter() - start)
 
 
 class Refiner(Protocol):
@@ -141,62 +157,51 @@ class Pipeline:
         """Every person in the frame, lifted; returns the followed person's result (an empty one when
         they are missed in this frame), with everyone's in ``people``."""
         h, w = frame.image.shape[:2]
-        t0 = time.perf_counter()
-        tracked = self.tracker.update(self.keypoints(frame.image))
-        t1 = time.perf_counter()
-        timings = {"keypoints": 1000 * (t1 - t0)}
-        for gone in set(self.streams) - {pid for pid, _ in tracked}:
-            del self.streams[gone]
-            self.lifter.release(gone)
-            if gone in self._worlds:
-                self._worlds[gone].reset()
-        camera = self.camera_for(w, h)
-        if self.floor is not None:
-            self.floor.see(frame.image, camera, [mp.box() for _, mp in tracked], frame.timestamp)
-        prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera, frame.timestamp)
-                    for pid, mp in tracked}
-        t2 = time.perf_counter()
-        lifted = self.lifter.step_streams({pid: p[3] for pid, p in prepared.items()}) if prepared else {}
-        t3 = time.perf_counter()
-        timings["prepare"] = 1000 * (t2 - t1)
-        timings["lifter"] = 1000 * (t3 - t2)
-        people, spent = [], {"fusion": 0.0, "refine": 0.0, "filter": 0.0, "bones": 0.0}
+        clock = StageClock()
+        with clock("keypoints"):
+            tracked = self.tracker.update(self.keypoints(frame.image))
+        with clock("prepare"):
+            for gone in set(self.streams) - {pid for pid, _ in tracked}:
+                del self.streams[gone]
+                self.lifter.release(gone)
+                if gone in self._worlds:
+                    self._worlds[gone].reset()
+            camera = self.camera_for(w, h)
+            if self.floor is not None:
+                self.floor.see(frame.image, camera, [mp.box() for _, mp in tracked], frame.timestamp)
+            prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera, frame.timestamp)
+                        for pid, mp in tracked}
+        with clock("lifter"):
+            lifted = self.lifter.step_streams({pid: p[3] for pid, p in prepared.items()}) if prepared else {}
+        people = []
         for pid, mp in tracked:
             kp, conf, repaired, _, rows = prepared[pid]
             pose, sigma = lifted[pid]
             stream = self.streams[pid]
             refined = np.zeros(len(kp), bool)
-            t_fuse = time.perf_counter()
             alone = weight = None
             if (fusion := stream.stage("fusion", self.fusion)) is not None:
-                alone = np.asarray(pose, np.float64)
-                pose, weight = fusion(alone, sigma, mp.world if mp.detected else None, camera.rays(kp), repaired,
-                                      frame.timestamp)
-            ta = time.perf_counter()
-            spent["fusion"] += ta - t_fuse
+                with clock("fusion"):
+                    alone = np.asarray(pose, np.float64)
+                    pose, weight = fusion(alone, sigma, mp.world if mp.detected else None, camera.rays(kp), repaired,
+                                          frame.timestamp)
             if (refiner := stream.stage("refiner", self.refiner)) is not None:
-                pose, refined = refiner(pose, sigma, rows)
-            tb = time.perf_counter()
+                with clock("refine"):
+                    pose, refined = refiner(pose, sigma, rows)
             if (smoothing := stream.stage("smoothing", self.smoothing)) is not None:
-                pose = smoothing(pose, frame.timestamp)
-            tc = time.perf_counter()
+                with clock("filter"):
+                    pose = smoothing(pose, frame.timestamp)
             if (bones := stream.stage("bones", self.bones)) is not None:
-                pose = bones(pose)
-            spent["refine"] += tb - ta
-            spent["filter"] += tc - tb
-            spent["bones"] += time.perf_counter() - tc
+                with clock("bones"):
+                    pose = bones(pose)
             world = self._world_for(pid).step(pose, kp, conf, camera, frame.timestamp) if self.world else None
             people.append(Result(frame.index, frame.timestamp, frame.t_capture, 0.0, (w, h), True, kp, conf,
                                  np.asarray(pose, np.float64), np.asarray(sigma, np.float64), mp, refined,
-                                 repaired, timings, pid, world=world, lifted=alone, fused=weight))
-        for stage, on in (("fusion", self.fusion), ("refine", self.refiner), ("filter", self.smoothing),
-                          ("bones", self.bones)):
-            if on is not None and people:
-                timings[stage] = 1000 * spent[stage]  # for everyone in the frame
+                                 repaired, clock.ms, pid, world=world, lifted=alone, fused=weight))
         t4 = time.perf_counter()
         for r in people:
             r.t_result, r.people = t4, people
-        return self._followed_result(frame, people, (w, h), timings)
+        return self._followed_result(frame, people, (w, h), clock.ms)
 
     def _world_for(self, person_id: int) -> WorldStream:
         """This person's grounding, made on first sight and kept while the tracker knows them."""

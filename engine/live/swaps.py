@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...models.skeletons import H36M
+from ...models.skeletons import H36M, LIMBS
 
-PAIRS = tuple((H36M.index(f"left_{n}"), H36M.index(f"right_{n}"))
-              for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
-LIMBS = np.array([[0, 1, 2], [3, 4, 5]])  # indices into PAIRS, from the trunk outwards: the legs, the arms
-LEFT, RIGHT = (np.array(side) for side in zip(*PAIRS))  # each pair's joints
+PAIRS = H36M.limb_pairs  # (pairs, 2): each pair's (left, right) joints
+LEFT, RIGHT = PAIRS.T
+LIMB_PAIRS = np.arange(len(PAIRS)).reshape(len(LIMBS), -1)  # (limbs, joints): indices into PAIRS
 _PARENT = np.maximum(H36M.parents, 0)  # the root as its own parent: a bone of length 0
 
 
@@ -74,14 +73,14 @@ class SwapRepair:
         cross = np.linalg.norm(kp[LEFT] - pred[RIGHT], axis=-1) + np.linalg.norm(kp[RIGHT] - pred[LEFT], axis=-1)
 
         def from_each_joint_down(per_pair: np.ndarray) -> np.ndarray:  # (limbs, joints): the sum from there to the end
-            return np.cumsum(per_pair[LIMBS][:, ::-1], axis=1)[:, ::-1]
+            return np.cumsum(per_pair[LIMB_PAIRS][:, ::-1], axis=1)[:, ::-1]
 
-        fit = from_each_joint_down((keep - cross) / size) + self._bone_gain(kp, size)[LIMBS]
+        fit = from_each_joint_down((keep - cross) / size) + self._bone_gain(kp, size)[LIMB_PAIRS]
         fits = (fit > self.min_gain) & (from_each_joint_down(cross) < 0.5 * from_each_joint_down(keep))
         swap = np.zeros(len(PAIRS), bool)
         for limb, top in enumerate(np.where(fits, fit, -np.inf).argmax(axis=1)):
             if fits[limb, top]:
-                swap[LIMBS[limb, top:]] = True
+                swap[LIMB_PAIRS[limb, top:]] = True
         return swap
 
     def _bone_gain(self, kp: np.ndarray, size: float) -> np.ndarray:

@@ -11,13 +11,13 @@ from ...calibration.triangulation import person_size
 from ...models.angles import ANGLE_NAMES, angle_between, angle_difference, joint_angles
 from ...models.metrics import p_mpjpe
 from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
-from ..live.swaps import LEFT, RIGHT
 
 # The H36M-17 joints MediaPipe-33 has a counterpart for (its hips as the product maps them).
 SHARED = tuple(H36M.index(name) for name in (
     "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
     "left_shoulder", "left_elbow", "left_wrist", "right_shoulder", "right_elbow", "right_wrist"))
 ANKLES = (H36M.index("left_ankle"), H36M.index("right_ankle"))
+LEFT, RIGHT = H36M.limb_pairs.T
 # A result is on a reference person in a frame when its 2D joints lie within this share of the person's
 # size (their projected box's diagonal) of the person's projection, median over the joints.
 FOLLOW_GATE = 0.25
