@@ -178,6 +178,17 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(values)) if len(values) else float("nan")
 
 
+def on_reference(view: View, ref_h36m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int | None]]:
+    """The reference ``ref_h36m`` (F, P, 17, 3 lab mm) in the view's camera (mm) and projected into it
+    (px); which reference person each of the view's clips lay on per frame (C, F; -1 none); and each
+    reference person's clip (None: no clip was on them)."""
+    ref_cam = view.camera.world_to_camera(ref_h36m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref_2d = view.camera.project(ref_cam)
+    under = np.array([people_under(c.keypoints, ref_2d) for c in view.people])
+    return ref_cam, ref_2d, under, assign_results(under, ref_h36m.shape[1])
+
+
 def score_view(view: View, ref_h36m: np.ndarray, ids: np.ndarray) -> dict:
     """One camera's scores: its floor against the calibration's, and each reference person (ref_h36m
     (F, P, 17, 3) lab mm) against the clip that followed them."""
@@ -189,14 +200,12 @@ def score_view(view: View, ref_h36m: np.ndarray, ids: np.ndarray) -> dict:
              "camera_height_error_m": (ground.camera_height_mm - truth.camera_height_mm) / 1000 if ground else None,
              "gravity_error_deg": gravity_error_deg(ground.up, truth.up) if ground else None,
              "true_pitch_deg": truth.to_dict()["pitch_deg"], "true_roll_deg": truth.to_dict()["roll_deg"]}
-    ref_cam = cam.world_to_camera(ref_h36m)  # (F, P, 17, 3)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ref_2d = cam.project(ref_cam)
+    ref_cam, ref_2d, under, assigned = on_reference(view, ref_h36m)
+    with np.errstate(invalid="ignore"):
         present = cam.inside(ref_2d[:, :, 0]) & (ref_cam[:, :, 0, 2] > 0)  # (F, P): the pelvis in the picture
     ref_world = truth.to_world(ref_cam)  # the camera's true Y-up world, floor Y = 0
-    under = np.array([people_under(c.keypoints, ref_2d) for c in view.people])  # (C, F)
     people = []
-    for p, c in enumerate(assign_results(under, len(ids))):
+    for p, c in enumerate(assigned):
         row = {"person": int(ids[p])}
         if c is None:
             people.append({**row, "clip": None, "followed": 0.0, "switches": 0})
