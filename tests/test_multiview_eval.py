@@ -176,6 +176,22 @@ def test_bad_recordings_are_refused_in_one_sentence(tmp_path, capsys, frames, ca
     assert said in err and err.startswith("poselift eval: ") and err.count(". ") == 0
 
 
+def test_the_pipeline_flags_reach_the_views(tmp_path, monkeypatch):
+    import poselift.engine.offline.multiview as multiview
+
+    seen = []
+
+    def stop_at_the_options(root, options, *args, **kwargs):
+        seen.append(options)
+        raise multiview.MultiviewError("stopped here.")
+
+    monkeypatch.setattr(multiview, "evaluate_multiview", stop_at_the_options)
+    for extra in ([], ["--no-swap-repair", "--fusion", "--height", "1.6"]):
+        assert main(["eval", "--multiview", str(tmp_path), "--quiet", *extra]) == 2
+    assert seen[0].swap_repair and not seen[0].fusion and seen[0].world.height_m == 1.7
+    assert not seen[1].swap_repair and seen[1].fusion and seen[1].world.height_m == 1.6
+
+
 @needs_pose2sim
 def test_the_demo_recording(tmp_path):
     out_json, out_md = tmp_path / "mv.json", tmp_path / "mv.md"

@@ -15,6 +15,7 @@ from .options import (
     add_height_arg,
     add_people_arg,
     add_refiner_args,
+    add_swap_repair_arg,
     add_weights_arg,
     number_between,
 )
@@ -54,6 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "walking and slower movement, docs/multiview.md; 10-15 for running; 0: as triangulated)")
     add_height_arg(e)
     add_fusion_args(e)
+    add_swap_repair_arg(e)
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     add_refiner_args(e)
     e.add_argument("--seed", type=int, default=0, help="occlusion and refiner noise seed")
@@ -132,7 +134,8 @@ def _run_multiview(args: argparse.Namespace) -> None:
     from ..offline.multiview import REFERENCE_CUTOFF_HZ, evaluate_multiview, markdown_tables, to_json
 
     options = PipelineOptions(weights=args.weights, flip=not args.no_flip, world=WorldSettings(args.height),
-                              fusion=args.fusion, fusion_weighting=args.fusion_weighting)
+                              fusion=args.fusion, fusion_weighting=args.fusion_weighting,
+                              swap_repair=not args.no_swap_repair)
     cutoff = REFERENCE_CUTOFF_HZ if args.reference_cutoff is None else args.reference_cutoff
     result = evaluate_multiview(args.multiview, options, args.people, progress=not args.quiet, reference_cutoff_hz=cutoff)
     tables = markdown_tables(result)

@@ -139,14 +139,18 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solo", action="store_true",
                    help="only one person is ever in view: the faster single-person MediaPipe (it follows whoever "
                         "it sees, so never use it with others in the video)")
-    p.add_argument("--no-swap-repair", action="store_true",
-                   help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
+    add_swap_repair_arg(p)
     p.add_argument("--free-bones", action="store_true",
                    help="keep each frame's bone lengths as estimated (default: each bone at the person's mean length "
                         "so far, which inverse kinematics and rigs follow better)")
     add_fusion_args(p)
     add_world_args(p)
     add_refiner_args(p)
+
+
+def add_swap_repair_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-swap-repair", action="store_true",
+                   help="pass MediaPipe's left/right label swaps to the lifter as they come (for comparison)")
 
 
 def add_fusion_args(p: argparse.ArgumentParser) -> None:

@@ -311,6 +311,8 @@ def markdown_tables(result: dict) -> str:
     model = result.get("model") or {}
     fusion = (f"MediaPipe's 3D fused in ({model['fusion_weighting']})" if model.get("fusion")
               else "the lift alone, no fusion")
+    if model.get("swap_repair") is False:
+        fusion += ", MediaPipe's left/right labels as they come"
     title = (f"Multi-view benchmark: {result['dataset']} ({result['frames']} frames at {result['fps']:g} fps, "
              f"{len(result['cameras'])} cameras, {len(result['reference']['people'])} people; the monocular "
              f"pipeline following up to {result['people_followed']}, {fusion}; P2 lift alone: before the fusion; "
