@@ -45,7 +45,13 @@ def probe_video(path: str | Path, count: bool = False) -> VideoInfo:
                          f"recorded.") from None
     if first is None:
         raise VideoError(f"video {path} has no frames: record it again.")
-    rotation = round(getattr(first, "rotation", 0) / 90) % 4 * 90
+    rotation = display_rotation(first)
     turned = rotation in (90, 270)
     width, height = (first.height, first.width) if turned else (first.width, first.height)
     return VideoInfo(width, height, rotation, fps, frames)
+
+
+def display_rotation(frame) -> int:
+    """Degrees (0, 90, 180, 270) a decoded frame's display matrix turns it counter-clockwise to be upright:
+    phones store portrait video as landscape frames and this rotation."""
+    return round(getattr(frame, "rotation", 0) / 90) % 4 * 90

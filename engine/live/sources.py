@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UserError
-from ...videos import VideoError, probe_video
+from ...videos import display_rotation
 
 END = None  # the last item of every source's queue
 
@@ -177,6 +177,8 @@ class VideoFileSource(Source):
         self.live = live  # like a camera: the newest frame wins and drops are counted
         self.max_width = max_width  # frames wider than this are scaled down on the decoding thread
         self._container = None
+        self._first = None  # the first frame, decoded when the file is opened
+        self._decoding = None  # the file's frames, decoded one by one from the last seek (or the start)
         self._seek_to: float | None = None  # set by seek(), taken by the decoding thread (under _gate)
         self._seeked = False
         self._clock: tuple[float, float] | None = None  # (perf_counter, stream time) of the pacing origin
@@ -207,7 +209,8 @@ class VideoFileSource(Source):
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self.fps = float(stream.average_rate or stream.guessed_rate or 30.0)
-        self.rotation = self._display_rotation()
+        self._first = self._first_frame()
+        self.rotation = display_rotation(self._first) if self._first is not None else 0
         self.width, self.height = stream.codec_context.width, stream.codec_context.height
         if self.rotation in (90, 270):
             self.width, self.height = self.height, self.width
@@ -223,13 +226,16 @@ class VideoFileSource(Source):
             self.height = 2 * round(self.height * self.max_width / self.width / 2)
             self.width = self.max_width
 
-    def _display_rotation(self) -> int:
-        """The display matrix's rotation, a multiple of 90 degrees: phones store portrait video as
-        landscape frames and this rotation."""
+    def _first_frame(self):
+        """The first frame, decoded here for its display rotation and delivered first by the decoding
+        thread; None where it cannot be decoded (the decoding thread then says what is wrong)."""
+        import av
+
+        self._decoding = self._container.decode(self._container.streams.video[0])
         try:
-            return probe_video(self.path).rotation
-        except VideoError:
-            return 0  # the decoding thread reports what is wrong with the file
+            return next(self._decoding, None)
+        except (av.error.FFmpegError, UnicodeDecodeError):
+            return None
 
     def seek(self, seconds: float) -> None:
         """Jump to the frame at ``seconds`` (takes effect on the decoding thread)."""
@@ -252,16 +258,13 @@ class VideoFileSource(Source):
         while True:
             target = None
             try:
-                for packet in self._container.demux(stream):
-                    for vf in packet.decode():
-                        with self._gate:
-                            target, self._seek_to = self._seek_to, None
-                        if target is not None:
-                            break
-                        t = float(vf.pts * tb) if vf.pts is not None else self.delivered / self.fps
-                        yield Frame(self._image(vf), self.delivered, time.perf_counter(), t)
+                for vf in self._decoded():
+                    with self._gate:
+                        target, self._seek_to = self._seek_to, None
                     if target is not None or self._stop.is_set():
                         break
+                    t = float(vf.pts * tb) if vf.pts is not None else self.delivered / self.fps
+                    yield Frame(self._image(vf), self.delivered, time.perf_counter(), t)
             except av.error.FFmpegError as e:
                 raise SourceError(f"video {self.path} is damaged after {self.delivered} frames "
                                   f"({e.__class__.__name__}); the frames before are kept.") from e
@@ -269,6 +272,7 @@ class VideoFileSource(Source):
                 break
             self._seeked = True
             self._container.seek(int(target / tb), stream=stream, backward=True)
+            self._decoding = self._container.decode(stream)
             yield from self._skip_to(target, tb)
         if self.delivered == 0:
             raise SourceError(f"video {self.path} holds no decodable frames: the file is empty or damaged.")
@@ -276,10 +280,16 @@ class VideoFileSource(Source):
             raise SourceError(f"video {self.path} ended after {self.delivered} of its {self.frame_count} frames: "
                               f"the file looks truncated; the frames before are kept.")
 
+    def _decoded(self):
+        """The frames from here on: the one decoded when the file was opened, then the rest."""
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        yield from self._decoding
+
     def _skip_to(self, target: float, tb: float):
         """After a keyframe seek, decode forward to the first frame at or after ``target``."""
-        stream = self._container.streams.video[0]
-        for vf in self._container.decode(stream):
+        for vf in self._decoding:
             t = float(vf.pts * tb) if vf.pts is not None else target
             if t + 0.5 / self.fps >= target:
                 yield Frame(self._image(vf), self.delivered, time.perf_counter(), t)
