@@ -192,6 +192,23 @@ def test_the_pipeline_flags_reach_the_views(tmp_path, monkeypatch):
     assert not seen[1].swap_repair and seen[1].fusion and seen[1].world.height_m == 1.6
 
 
+def test_one_person_found_where_two_were_looked_for_is_not_run_again(monkeypatch):
+    import poselift.engine.offline.multiview as multiview
+    from poselift.engine.live.factory import PipelineOptions
+
+    followed, other = object(), object()
+    views = [multiview.View("cam01", None, followed, [followed, other], ["what MediaPipe found"])]
+    monkeypatch.setattr(multiview, "run_views", lambda *args: pytest.fail("the videos ran again"))
+    one = multiview.following(1, views, 2, None, PipelineOptions(), False)
+    assert one[0].people == [followed] and one[0].clip is followed and views[0].people == [followed, other]
+    # two where three were looked for: the front end looked for three, so the videos run again
+    runs = []
+    monkeypatch.setattr(multiview, "run_views", lambda rig, options, progress: runs.append(options.people)
+                        or [multiview.View("cam01", None, None, [], [])])
+    two = multiview.following(2, views, 3, None, PipelineOptions(), False)
+    assert runs == [2] and two[0].detections == ["what MediaPipe found"]
+
+
 @needs_pose2sim
 def test_the_demo_recording(tmp_path):
     out_json, out_md = tmp_path / "mv.json", tmp_path / "mv.md"

@@ -291,4 +291,9 @@ def front_end(people: int = 1, solo: bool = False) -> KeypointSource:
     faster legacy solution, for videos with nobody else in them."""
     if solo:
         return MediaPipePose()
-    return MediaPipePoses(max(people, 2))
+    return MediaPipePoses(poses_looked_for(people))
+
+
+def poses_looked_for(people: int) -> int:
+    """How many people the front end looks for when ``people`` are followed: never fewer than two."""
+    return max(people, 2)

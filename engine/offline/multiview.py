@@ -27,7 +27,7 @@ from ...models.angles import ANGLE_NAMES
 from ...models.skeletons import MEDIAPIPE
 from ...videos import VideoInfo, probe_video
 from ..live.factory import PipelineOptions, build_pipeline
-from ..live.keypoints import Keypoints
+from ..live.keypoints import Keypoints, poses_looked_for
 from ..live.world import has_world, world_pose
 from ..outputs.clip import Clip
 from .multiview_scores import (
@@ -130,6 +130,19 @@ def reference_of(rig: Rig, views: list[View]) -> Reference:
                              f"the videos are synchronised and the calibration is of these cameras.")
     return Reference(ref.ids[kept], ref.points[:, kept], ref.error[:, kept], ref.detections[:, kept],
                      ref.flipped[:, kept], ref.views[:, kept])
+
+
+def following(people: int, views: list[View], looked_for: int, rig: Rig, options: PipelineOptions,
+              progress: bool) -> list[View]:
+    """The ``views``, run following ``looked_for`` people, as ``poselift process --people people`` gives
+    them. One person followed where two were looked for is the same run (the front end looks for two
+    either way, and everyone in view is lifted), less the other clips; otherwise the videos run again."""
+    if people < looked_for and poses_looked_for(people) == poses_looked_for(looked_for):
+        return [dataclasses.replace(v, people=[v.clip]) for v in views]
+    again = run_views(rig, dataclasses.replace(options, people=people), progress)
+    for view, done in zip(again, views):
+        view.detections = done.detections  # the reference was triangulated from these
+    return again
 
 
 def check_cutoff(cutoff_hz: float, fps: float) -> None:
@@ -251,10 +264,7 @@ def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None,
     ref = reference_of(rig, views)
     people = len(ref.ids)
     if people != looked_for:
-        detections = [v.detections for v in views]
-        views = run_views(rig, dataclasses.replace(options, people=people), progress)
-        for view, found in zip(views, detections):
-            view.detections = found
+        views = following(people, views, looked_for, rig, options, progress)
     fps = views[0].clip.fps
     ref_h36m = mediapipe_to_h36m(low_passed(ref.points, fps, reference_cutoff_hz))
     cameras = []
