@@ -6,6 +6,7 @@ when it broke (what was delivered before the fault stays delivered).
 """
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -177,8 +178,7 @@ class VideoFileSource(Source):
         self.live = live  # like a camera: the newest frame wins and drops are counted
         self.max_width = max_width  # frames wider than this are scaled down on the decoding thread
         self._container = None
-        self._first = None  # the first frame, decoded when the file is opened
-        self._decoding = None  # the file's frames, decoded one by one from the last seek (or the start)
+        self._decoding = None  # the file's frames, decoded one by one from the start (the first on opening) or the last seek
         self._seek_to: float | None = None  # set by seek(), taken by the decoding thread (under _gate)
         self._seeked = False
         self._clock: tuple[float, float] | None = None  # (perf_counter, stream time) of the pacing origin
@@ -209,8 +209,10 @@ class VideoFileSource(Source):
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self.fps = float(stream.average_rate or stream.guessed_rate or 30.0)
-        self._first = self._first_frame()
-        self.rotation = display_rotation(self._first) if self._first is not None else 0
+        decoding = self._container.decode(stream)
+        first = self._first_frame(decoding)
+        self._decoding = itertools.chain([first] if first is not None else [], decoding)
+        self.rotation = display_rotation(first) if first is not None else 0
         self.width, self.height = stream.codec_context.width, stream.codec_context.height
         if self.rotation in (90, 270):
             self.width, self.height = self.height, self.width
@@ -226,14 +228,14 @@ class VideoFileSource(Source):
             self.height = 2 * round(self.height * self.max_width / self.width / 2)
             self.width = self.max_width
 
-    def _first_frame(self):
-        """The first frame, decoded here for its display rotation and delivered first by the decoding
-        thread; None where it cannot be decoded (the decoding thread then says what is wrong)."""
+    @staticmethod
+    def _first_frame(decoding):
+        """The first frame, decoded on opening for its display rotation and delivered first by the
+        decoding thread; None where it cannot be decoded (the decoding thread then says what is wrong)."""
         import av
 
-        self._decoding = self._container.decode(self._container.streams.video[0])
         try:
-            return next(self._decoding, None)
+            return next(decoding, None)
         except (av.error.FFmpegError, UnicodeDecodeError):
             return None
 
@@ -258,7 +260,7 @@ class VideoFileSource(Source):
         while True:
             target = None
             try:
-                for vf in self._decoded():
+                for vf in self._decoding:
                     with self._gate:
                         target, self._seek_to = self._seek_to, None
                     if target is not None or self._stop.is_set():
@@ -279,13 +281,6 @@ class VideoFileSource(Source):
         if not self._seeked and self.frame_count and self.delivered < self.frame_count - max(2, self.frame_count // 50):
             raise SourceError(f"video {self.path} ended after {self.delivered} of its {self.frame_count} frames: "
                               f"the file looks truncated; the frames before are kept.")
-
-    def _decoded(self):
-        """The frames from here on: the one decoded when the file was opened, then the rest."""
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        yield from self._decoding
 
     def _skip_to(self, target: float, tb: float):
         """After a keyframe seek, decode forward to the first frame at or after ``target``."""

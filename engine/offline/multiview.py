@@ -253,8 +253,8 @@ def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None,
                        progress: bool = True, reference_cutoff_hz: float = REFERENCE_CUTOFF_HZ) -> dict:
     """The whole benchmark on the recording in ``root`` (``videos/``, ``calibration/``): the pipeline
     ``options`` describe (the default one when None), following up to ``looked_for`` people in each view
-    (when the reference finds fewer, the views are run again as ``--people`` that many would), against
-    the reference low-passed at ``reference_cutoff_hz`` (0: as triangulated)."""
+    (when the reference finds another number, the views as ``--people`` that many gives them:
+    :func:`following`), against the reference low-passed at ``reference_cutoff_hz`` (0: as triangulated)."""
     t0 = time.perf_counter()
     options = options or PipelineOptions()
     rig = load_rig(root)
