@@ -16,6 +16,10 @@ import numpy as np
 
 from ..errors import UserError
 
+# The field of view guessed across the frame's longer side where nothing says it: a phone's main camera
+# filming landscape video.
+GUESSED_HFOV_DEG = 60.0
+
 
 class CalibrationError(UserError, ValueError):
     """A calibration file is missing, malformed, or made for another image size."""
@@ -34,7 +38,7 @@ class Camera:
     DISTORTION: ClassVar[str] = "human36m"  # the form of the tangential term (``to_dict``'s "distortion")
 
     @classmethod
-    def from_fov(cls, width: int, height: int, hfov_deg: float = 60.0) -> "Camera":
+    def from_fov(cls, width: int, height: int, hfov_deg: float = GUESSED_HFOV_DEG) -> "Camera":
         """Intrinsics guessed from a field of view across the frame's longer side (horizontal in a
         landscape frame): a phone held upright films through the same lens as held level, so its
         portrait video spans the same angle along its height. Square pixels, centred principal point."""

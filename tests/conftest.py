@@ -38,13 +38,16 @@ def s9():
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "walk_outdoor.mp4"
 
 
-def write_video(path, frames: int = 20, size=(96, 64), fps: int = 25, pix_fmt: str = "yuv420p", codec: str = "libx264"):
-    """A small synthetic video whose frame i has a bright square at x = 2 i (for checking order)."""
+def write_video(path, frames: int = 20, size=(96, 64), fps: int = 25, pix_fmt: str = "yuv420p", codec: str = "libx264",
+                metadata: dict | None = None):
+    """A small synthetic video whose frame i has a bright square at x = 2 i (for checking order); with
+    ``metadata``, these keys in the file's QuickTime metadata, as a phone writes them."""
     import av
     import numpy as np
 
     w, h = size
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options={"movflags": "use_metadata_tags"} if metadata else None) as out:
+        out.metadata.update(metadata or {})
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         for i in range(frames):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ...calibration.camera import GUESSED_HFOV_DEG
 from ...calibration.trajectory import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
 from ..live.backends import BACKENDS
 from ..live.factory import DEFAULT_REFINER, DEFAULT_WEIGHTS, REFINE_DEFAULTS, PipelineOptions
@@ -77,9 +78,10 @@ def add_lifter_args(p: argparse.ArgumentParser) -> None:
 def add_camera_args(p: argparse.ArgumentParser) -> None:
     """The camera's intrinsics, calibrated or guessed."""
     p.add_argument("--camera", type=Path, help="camera calibration JSON (default: intrinsics from --fov)")
-    p.add_argument("--fov", type=FIELD_OF_VIEW, default=60.0,
+    p.add_argument("--fov", type=FIELD_OF_VIEW,
                    help="field of view across the frame's longer side in degrees, when uncalibrated (a phone's "
-                        "portrait video: along its height)")
+                        "portrait video: along its height; default: from the lens the video file names, as "
+                        f"iPhones write it, else {GUESSED_HFOV_DEG:g})")
 
 
 def add_world_args(p: argparse.ArgumentParser) -> None:

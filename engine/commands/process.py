@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ...calibration.camera import GUESSED_HFOV_DEG
 from .options import add_pipeline_args, add_width_arg, pipeline_options
 
 
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> None:
         clips = ", ".join(map(str, [report.clip_path, *report.person_clips]))
         print(f"{report.frames} frame{'s' * (report.frames != 1)} ({report.frames_with_person} with a person"
               f"{repaired}) -> {clips}" + (f", {report.video_path}" if report.video_path else ""))
+        if args.camera is None and args.fov is None and path == inputs[0]:
+            print(field_of_view_note(report.lens_hfov_deg))
         if args.plots:
             from ..outputs.clip import Clip
             from ..outputs.plots import write_plots
@@ -63,6 +66,14 @@ def run(args: argparse.Namespace) -> None:
     if nobody:  # exit 2: a script must not go on to export an empty clip as a result
         raise ProcessError(f"nobody was found in any of the {report.frames} frames of {nobody[0]}: film the whole "
                            f"body in view and well lit (the empty clip is kept, {report.clip_path}).")
+
+
+def field_of_view_note(lens_hfov_deg: float | None) -> str:
+    """Where the field of view came from, when the user gave none: it sets how the floor tilts."""
+    if lens_hfov_deg is not None:
+        return f"field of view {lens_hfov_deg:.1f}° across the longer side, from the lens the video names"
+    return (f"field of view guessed, {GUESSED_HFOV_DEG:g}° across the longer side (a phone's main camera): give "
+            f"--fov or --camera when the lens is known, since the floor's tilt depends on it")
 
 
 def _run_library(args: argparse.Namespace) -> None:

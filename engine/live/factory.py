@@ -38,8 +38,8 @@ class PipelineOptions:
     backend: str = "eager"
     device: str | None = None
     flip: bool = True  # also lift each frame's mirror image and average (see make_backend)
-    camera: Path | None = None  # calibration JSON; otherwise intrinsics from hfov_deg
-    hfov_deg: float = 60.0
+    camera: Path | None = None  # calibration JSON; otherwise intrinsics from a field of view:
+    hfov_deg: float | None = None  # this one; None: the video's lens where its file says, else GUESSED_HFOV_DEG
     smoothing: float | None = None  # One-Euro min cutoff in Hz; None = off
     refine: bool = False
     refiner: Path = DEFAULT_REFINER

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ...calibration import Camera
+from ...calibration.camera import GUESSED_HFOV_DEG
 from ...models.lifter import input_from_rows, window_2d
 from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
 from .backends import LifterBackend
@@ -100,7 +101,7 @@ class PersonStream:
 
 
 class Pipeline:
-    def __init__(self, lifter: LifterBackend, camera: Camera | None = None, hfov_deg: float = 60.0,
+    def __init__(self, lifter: LifterBackend, camera: Camera | None = None, hfov_deg: float | None = None,
                  keypoints: KeypointSource | None = None,
                  refiner: Refiner | None = None, smoothing: OneEuroFilter | None = None,
                  swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
@@ -109,8 +110,9 @@ class Pipeline:
                  follow: int | None = None):
         self.lifter = lifter
         self.calibration = camera
-        self.hfov_deg = hfov_deg
+        self.hfov_deg = hfov_deg  # None: the lens's where the video says it, else GUESSED_HFOV_DEG
         self._guessed: Camera | None = None
+        self._guessed_for: tuple[int, int, float] | None = None  # (width, height, field of view)
         self.keypoints = keypoints if keypoints is not None else front_end(people)
         self.refiner = refiner
         self.smoothing = smoothing
@@ -142,15 +144,17 @@ class Pipeline:
         """Follow this person from now on (None: the most prominent one in the next frame with anyone)."""
         self.followed = person_id
 
-    def camera_for(self, width: int, height: int) -> Camera:
-        """The calibrated camera, or intrinsics guessed from the field of view for this frame size."""
+    def camera_for(self, width: int, height: int, lens_hfov_deg: float | None = None) -> Camera:
+        """The calibrated camera, or intrinsics for this frame size from a field of view: the one asked
+        for, else the lens's (``Frame.lens_hfov_deg``), else the guess."""
         cal = self.calibration
         if cal is not None:
             if (cal.width, cal.height) != (width, height):
                 self.calibration = cal = cal.resized(width, height)
             return cal
-        if self._guessed is None or (self._guessed.width, self._guessed.height) != (width, height):
-            self._guessed = Camera.from_fov(width, height, self.hfov_deg)
+        key = (width, height, self.hfov_deg or lens_hfov_deg or GUESSED_HFOV_DEG)
+        if self._guessed_for != key:
+            self._guessed, self._guessed_for = Camera.from_fov(*key), key
         return self._guessed
 
     def process(self, frame: Frame) -> Result:
@@ -166,7 +170,7 @@ class Pipeline:
                 self.lifter.release(gone)
                 if gone in self._worlds:
                     self._worlds[gone].reset()
-            camera = self.camera_for(w, h)
+            camera = self.camera_for(w, h, frame.lens_hfov_deg)
             if self.floor is not None:
                 self.floor.see(frame.image, camera, [mp.box() for _, mp in tracked], frame.timestamp)
             prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera, frame.timestamp)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UserError
-from ...videos import display_rotation
+from ...videos import display_rotation, lens_fov_deg
 
 END = None  # the last item of every source's queue
 
@@ -31,6 +31,7 @@ class Frame:
     index: int  # 0, 1, 2, ... in delivery order
     t_capture: float  # time.perf_counter() when the frame was grabbed or decoded
     timestamp: float  # seconds on the source's own clock (stream time for files)
+    lens_hfov_deg: float | None = None  # the lens's field of view across the longer side, where the file says
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:
@@ -187,6 +188,7 @@ class VideoFileSource(Source):
         self.width = self.height = 0  # of the delivered (upright, scaled) frames
         self.rotation = 0  # degrees counter-clockwise the stored frames are turned to be upright
         self.source_size = (0, 0)  # upright (width, height) in the file's own pixels
+        self.lens_hfov_deg: float | None = None  # the field of view the file's lens metadata gives
 
     def describe(self) -> str:
         return f"video {self.path}"
@@ -217,6 +219,7 @@ class VideoFileSource(Source):
         if self.rotation in (90, 270):
             self.width, self.height = self.height, self.width
         self.source_size = (self.width, self.height)
+        self.lens_hfov_deg = lens_fov_deg(self.path, self.width, self.height)
         self.frame_count = stream.frames
         if stream.duration and stream.time_base:
             self.duration = float(stream.duration * stream.time_base)
@@ -266,7 +269,7 @@ class VideoFileSource(Source):
                     if target is not None or self._stop.is_set():
                         break
                     t = float(vf.pts * tb) if vf.pts is not None else self.delivered / self.fps
-                    yield Frame(self._image(vf), self.delivered, time.perf_counter(), t)
+                    yield Frame(self._image(vf), self.delivered, time.perf_counter(), t, self.lens_hfov_deg)
             except av.error.FFmpegError as e:
                 raise SourceError(f"video {self.path} is damaged after {self.delivered} frames "
                                   f"({e.__class__.__name__}); the frames before are kept.") from e
@@ -287,7 +290,7 @@ class VideoFileSource(Source):
         for vf in self._decoding:
             t = float(vf.pts * tb) if vf.pts is not None else target
             if t + 0.5 / self.fps >= target:
-                yield Frame(self._image(vf), self.delivered, time.perf_counter(), t)
+                yield Frame(self._image(vf), self.delivered, time.perf_counter(), t, self.lens_hfov_deg)
                 return
 
     def _put(self, frame: Frame) -> None:

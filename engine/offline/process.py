@@ -81,6 +81,7 @@ class ProcessReport:
     error: str | None = None  # the source's fault, if it broke part-way (what came before is kept)
     person_clips: list[Path] = field(default_factory=list)  # following several people: one clip per person, p0, p1, ...
     fps: float = 0.0  # the video's frame rate
+    lens_hfov_deg: float | None = None  # the field of view the video's lens metadata gives, if it names one
 
 
 def render_result(image, result, height: int = 720):
@@ -145,7 +146,7 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
                                 .save(out_dir / f"{path.stem}_p{n}_3d.npz"))
     return ProcessReport(clip_path, video_path if writer and writer.frames else None, len(results),
                          sum(bool(r.people) for r in results), sum(bool(r.repaired.any()) for r in results), error,
-                         person_paths, source.fps)
+                         person_paths, source.fps, source.lens_hfov_deg)
 
 
 def lifted(source: VideoFileSource, pipeline: Pipeline):
@@ -172,7 +173,7 @@ def lift_clip(path: str | Path, pipeline: Pipeline, model_info: dict, max_width:
 def clip_meta(path: Path, source: VideoFileSource, pipeline: Pipeline, model_info: dict) -> dict:
     """The clip's metadata: the source's absolute path (MP4 export from another folder still finds
     it), the camera in the source's own pixels, the model, the world grounding's settings."""
-    camera = pipeline.camera_for(source.width, source.height).resized(*source.source_size)
+    camera = pipeline.camera_for(source.width, source.height, source.lens_hfov_deg).resized(*source.source_size)
     world = {"world": pipeline.world.to_dict()} if pipeline.world else {}
     return {"source": str(path.resolve()), "camera": camera.to_dict(), "model": model_info, **world}
 
