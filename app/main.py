@@ -1,7 +1,6 @@
 """`poselift-app [VIDEO]`: the desktop application (a webcam when no file is given)."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ DEFAULT_SIZE = (1400, 720)  # the window's width and height at start, in pixels
 
 def main(argv: list[str] | None = None) -> int:
     from ..engine.commands.options import (
+        Parser,
         add_camera_args,
         add_lifter_args,
         add_people_arg,
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from ..engine.live.factory import PipelineOptions
 
-    p = argparse.ArgumentParser(prog="poselift-app", description="Live 3D human pose from a webcam or a video.")
+    p = Parser(prog="poselift-app", description="Live 3D human pose from a webcam or a video.")
     p.add_argument("video", nargs="?", type=Path, help="a video file (default: the first webcam)")
     p.add_argument("--webcam", type=int, default=0, help="webcam index when no video is given")
     add_lifter_args(p)

@@ -200,7 +200,7 @@ class SkeletonView(gl.GLViewWidget):
             self._grounded = True
         self.grid.resetTransform()
         self.grid.translate(round(root[0]), round(root[1]), 0.0)  # 1 m steps: the floor stays put
-        self.opts["center"] = pg.Vector(root[0], root[1], 0.9)
+        self.opts["center"] = pg.Vector(root[0], root[1], root[2])  # the pelvis: on a roof or a stage too
         if t is not None:
             self._trail.append((t, root))
             while self._trail and (self._trail[0][0] < t - self.TRAIL_S or self._trail[0][0] > t):

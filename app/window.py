@@ -200,7 +200,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 comparison = convert(mp3d - mp3d[:1], H36M.name, skeleton.name)
             resampled = result.refined if skeleton is H36M else None
             self.video.show_overlay(kp, conf, skeleton)
-            camera = self.worker.pipeline.camera_for(*result.image_size)
+            source = self.worker.source
+            camera = self.worker.pipeline.camera_for(*result.image_size, source.lens_hfov_deg if source else None)
             self.skeleton.show_pose(pose, sigma, skeleton, comparison, skeleton, resampled, result.world, camera, t)
         else:
             self.video.show_overlay(None, None, skeleton)

@@ -43,6 +43,11 @@ STRAIGHT_DEG = 20.0  # a body standing straight: trunk, thigh and shank within t
 STRAIGHT_MIN_SHARE = 0.1  # the frames standing straight that make the gravity prior, at least this share
 STANDING_S = 1.0  # what a person stands on: the lowest of their resting ankles over this long
 CONTACT_SPAN = 2  # frames the speed is measured over (a monocular ankle jitters from frame to frame)
+# Nobody's root moves faster than this (m/s) from one frame to the next: a sprint is ~10 m/s.
+MAX_ROOT_SPEED = 10.0
+# A run of frames this short (s) cut off from a longer one by a faster move is a misplacement: MediaPipe
+# garbles a blurred body for a few frames (a backflip against the sun) and the root fit follows it.
+SPIKE_S = 0.3
 # The foot lock pins a planted ankle where it touched down, moving the whole body; the pin itself
 # follows the unlocked ankle with this time constant (s), so the body never drifts from the image.
 LOCK_FOLLOW_S = 3.0
@@ -218,6 +223,30 @@ def contact_runs(contacts: np.ndarray) -> list[tuple[int, int, int]]:
         starts, ends = np.flatnonzero(np.diff(c) == 1), np.flatnonzero(np.diff(c) == -1) - 1
         runs += [(foot, int(s), int(e)) for s, e in zip(starts, ends)]
     return sorted(runs, key=lambda r: r[1])
+
+
+def placement_spikes(root_mm: np.ndarray, times: np.ndarray, max_speed: float = MAX_ROOT_SPEED,
+                     max_run_s: float = SPIKE_S) -> np.ndarray:
+    """Frames (N,) bool of a camera-frame root trajectory (N, 3) mm (NaN where unseen) at ``times`` (N,)
+    that are misplaced: the seen frames split into runs at gaps and at moves faster than ``max_speed``,
+    and a run shorter than ``max_run_s`` that such a move cuts off from a longer run is a spike."""
+    seen = np.flatnonzero(np.isfinite(root_mm).all(-1))
+    spikes = np.zeros(len(root_mm), bool)
+    if len(seen) < 2:
+        return spikes
+    speed = np.linalg.norm(np.diff(root_mm[seen], axis=0), axis=-1) / 1000.0 / np.diff(times[seen])
+    too_fast = speed > max_speed
+    cut = too_fast | (np.diff(seen) > 1)  # a run ends after seen[i] where cut[i]
+    runs = np.split(np.arange(len(seen)), np.flatnonzero(cut) + 1)
+    span = [times[seen[r[-1]]] - times[seen[r[0]]] for r in runs]
+    for k, run in enumerate(runs):
+        if span[k] >= max_run_s:
+            continue
+        before = k > 0 and too_fast[run[0] - 1] and span[k - 1] > span[k]
+        after = k + 1 < len(runs) and too_fast[run[-1]] and span[k + 1] > span[k]
+        if before or after:
+            spikes[seen[run]] = True
+    return spikes
 
 
 def foot_skating(ankles_world: np.ndarray, contacts: np.ndarray, min_frames: int = 3) -> np.ndarray:

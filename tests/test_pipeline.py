@@ -217,6 +217,7 @@ def test_out_of_range_settings_are_refused_before_anything_is_written(tmp_path, 
     result = subprocess.run([sys.executable, "-m", "poselift", "process", str(DEMO), "-o", str(tmp_path / "out"),
                              flag, value], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "usage:" not in result.stderr  # one sentence, not the whole usage
     assert not (tmp_path / "out").exists()
 
 

@@ -121,3 +121,36 @@ def test_a_phone_video_is_processed_upright(tmp_path, random_weights):
         frame = next(rendered.decode(video=0)).to_ndarray(format="bgr24")
     left = frame[:, : frame.shape[0] // 2]  # the video half: 360 wide for 720 high
     assert left[:150].mean() > 180 and left[250:].mean() < 80  # the bright top stays on top
+
+
+def test_following_an_id_nobody_has_says_which_ids_there_are_and_its_empty_clip_is_not_exported(tmp_path, walker,
+                                                                                                 random_weights):
+    out = tmp_path / "out"
+    result = process(walker, out, random_weights, "--follow", "99", "--no-video")
+    assert result.returncode == 2 and "nobody with id 99 was seen" in result.stderr and "ids seen: 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    clip_path = out / "walker_3d.npz"
+    assert len(Clip.load(clip_path)) == 30  # kept, as said
+    export = subprocess.run([sys.executable, "-m", "poselift", "export", str(clip_path), "-o", str(tmp_path / "a.bvh")],
+                            capture_output=True, text=True, timeout=300)
+    assert export.returncode == 2 and "no frame with a pose" in export.stderr and "Traceback" not in export.stderr
+    assert not (tmp_path / "a.bvh").exists()
+
+
+def test_an_output_path_that_is_a_file_is_refused(tmp_path, walker, random_weights):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    result = process(walker, taken, random_weights)
+    assert result.returncode == 2 and "is a file, not a folder" in result.stderr and "Traceback" not in result.stderr
+    assert taken.read_text() == "mine"
+
+
+def test_the_rendered_video_writes_each_person_s_id_above_them():
+    from poselift.engine.outputs.render import draw_person_id
+    image = np.zeros((360, 640, 3), np.uint8)
+    keypoints = np.array([[300.0, 200.0], [320.0, 300.0]])
+    labelled = draw_person_id(image, keypoints, 3)
+    changed = np.argwhere(labelled.any(-1))
+    assert len(changed) > 20 and changed[:, 0].max() < 200  # above the highest joint
+    assert abs(changed[:, 1].min() - 300) < 10
+    assert draw_person_id(image, np.full((2, 2), np.nan), 3) is image

@@ -236,3 +236,23 @@ def test_a_shorter_person_is_scaled_onto_the_floor_the_taller_one_walks_on():
     for track, scale in zip((camera, shorter), fit.scales):
         feet = fit.ground.to_world(scale * track[:, ANKLES])[..., 1]
         assert abs(np.median(feet.min(axis=1)) - 66 * scale * fit.ground.camera_height_mm / 2000) < 15
+
+
+def test_a_short_run_cut_off_by_a_move_faster_than_anyone_is_a_misplacement():
+    from poselift.models.world import SPIKE_S, placement_spikes
+    t = np.arange(150) / 30.0
+    walk = np.column_stack([1500.0 * t, np.full_like(t, -900.0), np.full_like(t, 6000.0)])  # 1.5 m/s, 6 m away
+    root = walk.copy()
+    root[40:50] = np.nan  # lost in the air
+    root[50:56] *= 0.5  # found again garbled: placed at half the distance for 0.2 s
+    root[0, 2] += 500.0  # the first frame off by half a metre
+    assert np.flatnonzero(placement_spikes(root, t)).tolist() == [0, *range(50, 56)]
+
+    sprint = walk * [6.0, 1.0, 1.0]  # 9 m/s across
+    assert not placement_spikes(sprint, t).any()
+    moved = walk.copy()
+    moved[60:, 2] -= 3000.0  # somewhere else for longer than a spike lasts (a cut in the video)
+    assert not placement_spikes(moved, t).any()
+    brief = walk.copy()
+    brief[60:60 + round(SPIKE_S * 30) + 2, 2] -= 3000.0  # just over the longest spike
+    assert not placement_spikes(brief, t).any()

@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="CSV: one row per frame and joint, or one row per frame")
     x.add_argument("--fill-gaps", type=number_between(*FILL_GAPS_S, "a gap length in seconds"),
                    help=f"interpolate gaps without the person up to this many seconds (default: {MAX_GAP_S:g} for "
-                        f"the OpenSim model's files and BVH, 0 for the others)")
+                        f"the OpenSim model's files and the animations, BVH, glb and fbx; 0 for the others)")
     x.add_argument("--start", type=number_between(0.0, 1e6, "a time in seconds"),
                    help="export only the frames from this time of the video (s)")
     x.add_argument("--end", type=number_between(0.0, 1e6, "a time in seconds"),

@@ -7,12 +7,13 @@ import sys
 from ... import __version__
 from ...errors import UserError
 from . import bench, calibrate, card, compare, evaluate, export, process, stream, train
+from .options import Parser
 
 COMMANDS = (process, stream, export, train, evaluate, bench, compare, calibrate, card)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="poselift", description="Live monocular 3D human pose: videos and images -> 3D clips -> other formats.",
         epilog="Start with `poselift process VIDEO -o out/`, then `poselift export out/NAME_3d.npz -o NAME.bvh`. "
                "`poselift COMMAND --help` lists a command's flags; `poselift-app [VIDEO]` opens the desktop app.")

@@ -39,6 +39,13 @@ def int_between(lo: int, hi: int, what: str):
     return parse
 
 
+class Parser(argparse.ArgumentParser):
+    """Says what is wrong with the command line in one sentence, without the whole usage before it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message.rstrip('.')}; `{self.prog} --help` lists the flags.\n")
+
+
 FIELD_OF_VIEW = number_between(1.0, 179.0, "a field of view in degrees")
 
 
@@ -136,7 +143,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
     add_people_arg(p)
     p.add_argument("--follow", type=int_between(0, 10**6, "a person's id"), metavar="ID",
-                   help="follow the person with this id (the ids drawn in the rendered video) instead of the most "
+                   help="follow the person with this id (the id written above them in the rendered video) instead of the most "
                         "prominent one at the start")
     p.add_argument("--solo", action="store_true",
                    help="only one person is ever in view: the faster single-person MediaPipe (it follows whoever "

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> None:
     from ..offline.library import looks_like_library
     from ..offline.process import ProcessError, image_files, process_video
 
+    if args.out.exists() and not args.out.is_dir():
+        raise ProcessError(f"{args.out} is a file, not a folder: give -o the folder to write the clips into.")
     if looks_like_library(args.video):
         return _run_library(args)
     inputs = image_files(args.video) if args.video.is_dir() else [args.video]
@@ -57,6 +59,10 @@ def run(args: argparse.Namespace) -> None:
             print("plots: " + ", ".join(map(str, write_plots(Clip.load(report.clip_path), args.out, path.stem))))
         if report.error:
             raise SourceError(report.error)
+        if args.follow is not None and not report.frames_with_person and report.ids_seen:
+            raise ProcessError(f"nobody with id {args.follow} was seen in {path} (ids seen: "
+                               f"{', '.join(map(str, report.ids_seen))}): follow one of those, as the rendered video "
+                               f"labels them (the empty clip is kept, {report.clip_path}).")
         if not report.frames_with_person:
             nobody.append(path)
     if len(inputs) > 1 and nobody:  # a folder of images: the others are done first

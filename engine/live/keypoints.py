@@ -16,6 +16,9 @@ of them while the tiles find nobody either).
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -115,7 +118,32 @@ def _landmarker(mode: str, num_poses: int):
     options = vision.PoseLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(pose_landmarker_bundle())),
         running_mode=getattr(vision.RunningMode, mode), num_poses=num_poses)
-    return vision.PoseLandmarker.create_from_options(options)
+    with startup_log_held():
+        landmarker = vision.PoseLandmarker.create_from_options(options)
+        if mode == "IMAGE":  # its first run logs too: done here (a video's first frame would change its tracking)
+            landmarker.detect(_mp_image(np.zeros((64, 64, 3), np.uint8)))
+    return landmarker
+
+
+@contextmanager
+def startup_log_held():
+    """MediaPipe's start-up log lines held back from the terminal: its C++ side writes them to stderr
+    before its logging is set up, whatever GLOG_minloglevel says, and users read them as errors. They
+    are shown after all if the start fails."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(terminal, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(terminal, 2)
+            os.close(terminal)
 
 
 def _mp_image(rgb: np.ndarray):
@@ -177,9 +205,12 @@ class MediaPipePose:
         import mediapipe as mp
 
         self.max_width = max_width
-        self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
-                                            smooth_landmarks=True, min_detection_confidence=min_detection,
-                                            min_tracking_confidence=min_tracking)
+        with startup_log_held():
+            self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
+                                                smooth_landmarks=True, min_detection_confidence=min_detection,
+                                                min_tracking_confidence=min_tracking)
+            self._pose.process(np.zeros((64, 64, 3), np.uint8))  # its graph starts, and logs, on the first frame
+            self._pose.reset()
         self.search_tiles = search_tiles
         self._search: StillSearch | None = None  # made when first needed
         self._idle = 0  # frames to go before the tiles are searched again, after they found nobody

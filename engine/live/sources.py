@@ -47,6 +47,7 @@ class Source:
     """Threaded source base: subclasses implement ``_open`` and ``_frames`` (a generator)."""
 
     live = False
+    lens_hfov_deg: float | None = None  # the lens's field of view, where the source knows it (Frame's too)
 
     def __init__(self, queue_size: int = 4):
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -188,7 +189,6 @@ class VideoFileSource(Source):
         self.width = self.height = 0  # of the delivered (upright, scaled) frames
         self.rotation = 0  # degrees counter-clockwise the stored frames are turned to be upright
         self.source_size = (0, 0)  # upright (width, height) in the file's own pixels
-        self.lens_hfov_deg: float | None = None  # the field of view the file's lens metadata gives
 
     def describe(self) -> str:
         return f"video {self.path}"

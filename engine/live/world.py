@@ -270,8 +270,8 @@ class WorldStream:
             return WorldFrame(root, scale, self.floor.ground, none)
         self.floor.observe(self._key, body + root, t)
         ground = self.floor.ground
-        if ground is None:
-            return WorldFrame(root, scale, None, none)
+        if ground is None:  # on this stretch still, so that a clip re-places it on the floor found later
+            return WorldFrame(root, scale, None, none, 1.0, self._key)
         onto = self.floor.scale(self._key)  # the body and its distance grow or shrink together, feet onto the floor
         scale, root = onto * scale, onto * root
         absolute = onto * body + root

@@ -10,15 +10,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from ...calibration import CalibrationError
 from ...errors import UserError
 from ...models.skeletons import H36M
+from ...models.world import placement_spikes
 from ..live.pipeline import Pipeline, Result, absent
 from ..live.sources import SourceError, VideoFileSource
-from ..outputs.clip import Clip
-from ..outputs.render import compose, draw_overlay
+from ..outputs.clip import Clip, on_last_floor
+from ..outputs.render import compose, draw_overlay, draw_person_id
 from ..outputs.video_writer import VideoWriter
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -76,19 +78,21 @@ class ProcessReport:
     clip_path: Path
     video_path: Path | None
     frames: int
-    frames_with_person: int
+    frames_with_person: int  # frames with the followed person
     frames_repaired: int = 0  # frames where a left/right label swap was swapped back
     error: str | None = None  # the source's fault, if it broke part-way (what came before is kept)
     person_clips: list[Path] = field(default_factory=list)  # following several people: one clip per person, p0, p1, ...
     fps: float = 0.0  # the video's frame rate
     lens_hfov_deg: float | None = None  # the field of view the video's lens metadata gives, if it names one
+    ids_seen: tuple[int, ...] = ()  # everyone's ids, the followed person's or not
 
 
 def render_result(image, result, height: int = 720):
-    """The followed person's 2D and 3D, everyone else's 2D."""
+    """The followed person's 2D and 3D, everyone else's 2D, and everyone's id."""
     for other in result.people:
         if other is not result:
             image = draw_overlay(image, other.keypoints, other.confidence, H36M)
+        image = draw_person_id(image, other.keypoints, other.person_id)
     return compose(image, result.keypoints, result.confidence, result.pose3d, result.uncertainty, H36M, height)
 
 
@@ -138,15 +142,28 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
             writer.abort()
     if not results:
         raise SourceError(error or f"video {path} holds no frames.")
+    results = without_misplaced(results)
     saver.save(results)
     person_paths = []
     if per_person:
-        for n, person in enumerate(people_in(results)):
+        for n, person in enumerate(map(without_misplaced, people_in(results))):
             person_paths.append(Clip.from_results(person, source.fps, {**saver.meta, "person": n}, saver.pixel_scale)
                                 .save(out_dir / f"{path.stem}_p{n}_3d.npz"))
+    ids = tuple(sorted({p.person_id for r in results for p in r.people}))
     return ProcessReport(clip_path, video_path if writer and writer.frames else None, len(results),
-                         sum(bool(r.people) for r in results), sum(bool(r.repaired.any()) for r in results), error,
-                         person_paths, source.fps, source.lens_hfov_deg)
+                         sum(r.person for r in results), sum(bool(r.repaired.any()) for r in results), error,
+                         person_paths, source.fps, source.lens_hfov_deg, ids)
+
+
+def without_misplaced(results: list[Result]) -> list[Result]:
+    """One person's results with the frames a garbled 2D misplaced (``models.world.placement_spikes``, on
+    the trajectory as their clip places it) made frames without them: with the whole video at hand,
+    what the live stream could not yet know."""
+    worlds = [r.world if r.person else None for r in results]
+    root = np.array([w.root_mm if w is not None else np.full(3, np.nan) for w in worlds]) * on_last_floor(worlds)[:, None]
+    spikes = placement_spikes(root, np.array([r.timestamp for r in results]))
+    return [absent(r.index, r.timestamp, r.t_capture, r.t_result, r.image_size, r.timings, r.person_id, r.people)
+            if spike else r for r, spike in zip(results, spikes)]
 
 
 def lifted(source: VideoFileSource, pipeline: Pipeline):
@@ -162,7 +179,7 @@ def lift_clip(path: str | Path, pipeline: Pipeline, model_info: dict, max_width:
     source = VideoFileSource(path, max_width=max_width).start()
     try:
         meta = clip_meta(path, source, pipeline, model_info)
-        results = [result for _, result in lifted(source, pipeline)]
+        results = without_misplaced([result for _, result in lifted(source, pipeline)])
     finally:
         source.stop()
     if not results:

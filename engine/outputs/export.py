@@ -165,6 +165,9 @@ def _atomic(out: Path, write) -> Path:
 def _in_range(clip: Clip, options: ExportOptions) -> Clip:
     if len(clip) == 0:
         raise ExportError("the clip is empty: record or process some frames before exporting.")
+    if not np.isfinite(clip.pose3d).all(axis=(1, 2)).any():
+        raise ExportError("the clip has no frame with a pose, so nobody was followed in it: export another "
+                          "person's clip, or process the video again following someone it shows (--follow).")
     if options.start_s is None and options.end_s is None:
         return clip
     part = clip.between(options.start_s, options.end_s)

@@ -34,6 +34,19 @@ def draw_overlay(image: np.ndarray, keypoints: np.ndarray, confidence: np.ndarra
     return out
 
 
+def draw_person_id(image: np.ndarray, keypoints: np.ndarray, person_id: int) -> np.ndarray:
+    """``image`` with "id N" written above the person's highest joint (what ``--follow`` takes)."""
+    seen = keypoints[np.isfinite(keypoints).all(-1)]
+    if not len(seen):
+        return image
+    scale = max(1, round(max(image.shape[:2]) / 640))
+    x, y = int(seen[:, 0].min()), max(int(seen[:, 1].min()) - 8 * scale, 12 * scale)
+    out = image.copy()
+    for colour, width in (((0, 0, 0), 3 * scale), ((255, 255, 255), scale)):  # white on a dark outline
+        cv2.putText(out, f"id {person_id}", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour, width, cv2.LINE_AA)
+    return out
+
+
 def _pt(xy) -> tuple[int, int]:
     return int(round(float(xy[0]))), int(round(float(xy[1])))
 

@@ -7,7 +7,12 @@ tried and not taken:
 - each joint pulled part of the way onto its own 2D viewing ray, at its depth (the pipeline's camera,
   placed where the pipeline placed the person);
 - one constant offset per joint in the body's own axes (hips across, trunk up), the mean of the other
-  three cameras' residuals, left and right mirrored alike.
+  three cameras' residuals (or the other person's, or the other person's in the other cameras), left and
+  right mirrored alike.
+And what the 2D costs: the lifter run offline over the whole view (causally, as the stream runs it) on
+MediaPipe's 2D of that view, on it without the joints that are far off the reference's (with hindsight),
+and on the reference's own 2D (its projection into the view through the calibration), gaps filled in time
+for the input only.
 """
 import dataclasses
 import sys
@@ -16,14 +21,18 @@ import numpy as np
 
 from poselift.calibration import Camera
 from poselift.calibration.rig import load_rig
-from poselift.engine.live.factory import PipelineOptions
+from poselift.engine.live.factory import DEFAULT_WEIGHTS, PipelineOptions
 from poselift.engine.offline.multiview import (
     REFERENCE_CUTOFF_HZ, low_passed, on_reference, reference_of, run_views)
 from poselift.engine.offline.multiview_scores import SHARED, mediapipe_to_h36m, p2_mm
+from poselift.models.checkpoint import load_weights
+from poselift.models.evaluate import predict_sequence
+from poselift.models.lifter import window_2d
 from poselift.models.rotations import similarity_align
 from poselift.models.skeletons import H36M
 
 PULLS = (0.25, 0.5, 1.0)
+MISSES = (0.04, 0.08, 0.15)  # MediaPipe's 2D joints this far from the reference's, per body size, left out
 SCORED = np.isin(np.arange(H36M.num_joints), SHARED).astype(float)  # the alignment's weights: the shared joints
 
 
@@ -43,12 +52,31 @@ def mirrored(offsets: np.ndarray) -> np.ndarray:
     return 0.5 * (offsets + twin)
 
 
+def filled(points: np.ndarray) -> np.ndarray:
+    """``points`` (F, ...) with each coordinate's gaps filled linearly in time (held at the ends)."""
+    flat = points.reshape(len(points), -1).copy()
+    t = np.arange(len(points))
+    for k in range(flat.shape[1]):
+        seen = np.isfinite(flat[:, k])
+        if seen.sum() >= 2:
+            flat[:, k] = np.interp(t, t[seen], flat[seen, k])
+    return flat.reshape(points.shape)
+
+
+def lifted_from(model, px: np.ndarray, camera: Camera, trusted: np.ndarray | None = None) -> np.ndarray:
+    """The lifter's causal 3D (F, 17, 3) for a view's whole 2D (F, 17, 2) px, the ``trusted`` joints
+    (F, 17) at full confidence and the others at none (default: every joint trusted)."""
+    kp = camera.normalize(filled(px))
+    return predict_sequence(model, window_2d(kp, np.ones(kp.shape[:2]) if trusted is None else trusted))[0]
+
+
 def main(root: str) -> None:
+    model = load_weights(DEFAULT_WEIGHTS)
     rig = load_rig(root)
     views = run_views(rig, dataclasses.replace(PipelineOptions(fusion=True), people=2), progress=False)
     ref = reference_of(rig, views)
     ref_h36m = mediapipe_to_h36m(low_passed(ref.points, views[0].clip.fps, REFERENCE_CUTOFF_HZ))
-    rows = []  # (camera, pose name, poses (N, 17, 3), reference (N, 17, 3))
+    rows = []  # (camera, person, pose name, poses (N, 17, 3), reference (N, 17, 3))
     for v, view in enumerate(views):
         ref_cam, _, under, assigned = on_reference(view, ref_h36m)
         used = Camera.from_dict(view.clip.meta["camera"])  # the pipeline's guess, not the calibration
@@ -61,21 +89,32 @@ def main(root: str) -> None:
             rays = np.concatenate([used.rays(clip.keypoints[on]), np.ones((len(on), 17, 1))], -1)
             on_rays = rays * placed[..., 2:]
             poses = {"lift alone": clip.lifted[on], "fused": clip.pose3d[on],
-                     "MediaPipe": mediapipe_to_h36m(clip.mediapipe_world[on])}
+                     "MediaPipe": mediapipe_to_h36m(clip.mediapipe_world[on]),
+                     "the lifter offline, MediaPipe's 2D": lifted_from(model, clip.keypoints, used)[on],
+                     "the lifter offline, the reference's 2D": lifted_from(
+                         model, view.camera.project(filled(ref_cam[:, p])), view.camera)[on]}
             poses.update({f"fused, pulled {w:g} onto its rays": (1 - w) * placed + w * on_rays for w in PULLS})
-            rows += [(v, name, pose, ref_cam[on, p]) for name, pose in poses.items()]
-    for name in dict.fromkeys(r[1] for r in rows):
-        print(f"{name}: P2 {np.mean([np.nanmean(p2_mm(pose, truth)) for _, n, pose, truth in rows if n == name]):.1f} mm")
+            ref_2d = filled(view.camera.project(filled(ref_cam[:, p])))
+            size = np.median(np.linalg.norm(ref_2d.max(1) - ref_2d.min(1), axis=-1))  # the box's diagonal, px
+            miss = np.linalg.norm(filled(clip.keypoints) - ref_2d, axis=-1) / size
+            poses.update({f"the lifter offline, MediaPipe's 2D without its joints {m:g} of the body's size off":
+                          lifted_from(model, clip.keypoints, used, miss < m)[on] for m in MISSES})
+            rows += [(v, p, name, pose, ref_cam[on, p]) for name, pose in poses.items()]
+    for name in dict.fromkeys(r[2] for r in rows):
+        print(f"{name}: P2 {np.mean([np.nanmean(p2_mm(pose, truth)) for *_, n, pose, truth in rows if n == name]):.1f} mm")
+    left_out = {"the other cameras'": lambda r, v, p: r[0] != v, "the other person's": lambda r, v, p: r[1] != p,
+                "the other person's in the other cameras": lambda r, v, p: r[0] != v and r[1] != p}
     for name in ("lift alone", "fused"):
-        mine = [r for r in rows if r[1] == name]
-        aligned = [similarity_align(pose, np.nan_to_num(truth), SCORED)[0] for _, _, pose, truth in mine]
-        residual = [np.einsum("njk,nkc->njc", truth - a, body_axes(a)) for a, (_, _, _, truth) in zip(aligned, mine)]
-        scores = []
-        for (v, _, _, truth), a in zip(mine, aligned):
-            others = np.concatenate([res for res, r in zip(residual, mine) if r[0] != v])
-            offsets = mirrored(np.nanmean(others, axis=0))
-            scores.append(np.nanmean(p2_mm(a + np.einsum("nkc,jc->njk", body_axes(a), offsets), truth)))
-        print(f"{name}, with the other cameras' mean offsets in body axes: P2 {np.mean(scores):.1f} mm")
+        mine = [r for r in rows if r[2] == name]
+        aligned = [similarity_align(pose, np.nan_to_num(truth), SCORED)[0] for *_, pose, truth in mine]
+        residual = [np.einsum("njk,nkc->njc", r[-1] - a, body_axes(a)) for a, r in zip(aligned, mine)]
+        for whose, keep in left_out.items():
+            scores = []
+            for (v, p, *_, truth), a in zip(mine, aligned):
+                others = np.concatenate([res for res, r in zip(residual, mine) if keep(r, v, p)])
+                offsets = mirrored(np.nanmean(others, axis=0))
+                scores.append(np.nanmean(p2_mm(a + np.einsum("nkc,jc->njk", body_axes(a), offsets), truth)))
+            print(f"{name}, with {whose} mean offsets in body axes: P2 {np.mean(scores):.1f} mm")
 
 
 if __name__ == "__main__":
