@@ -12,6 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..engine.commands.options import (
         Parser,
         add_camera_args,
+        add_follow_arg,
+        add_fusion_args,
         add_lifter_args,
         add_people_arg,
         add_smooth_arg,
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     add_camera_args(p)
     add_world_args(p)
     add_people_arg(p, default=None, also="the People choice to start with (default: the last run's)")
+    add_follow_arg(p)
+    add_fusion_args(p)
     add_smooth_arg(p)
     add_stream_arg(p, flag="--stream")
     args = p.parse_args(argv)
@@ -44,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     pg.setConfigOptions(antialias=True)
     window = MainWindow(PipelineOptions(weights=args.weights, backend=args.backend, device=args.device,
                                         flip=not args.no_flip, camera=args.camera, hfov_deg=args.fov,
-                                        world=world_settings(args)))
+                                        follow=args.follow, fusion=args.fusion,
+                                        fusion_weighting=args.fusion_weighting, world=world_settings(args)))
     window.controls.choose(args.people, args.smooth)
     window.resize(*DEFAULT_SIZE)
     window.show()

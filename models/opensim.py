@@ -237,8 +237,8 @@ class Motion:
 
 
 def spans(ranges: list[tuple[float, float]]) -> str:
-    """``[(0.0, 1.4), (6.8, 7.6)]`` -> ``0.00-1.40 s, 6.80-7.60 s``."""
-    return ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in ranges)
+    """``[(0.0, 1.4), (6.8, 7.6), (8.0, 8.0)]`` -> ``0.00-1.40 s, 6.80-7.60 s, 8.00 s``."""
+    return ", ".join(f"{a:.2f}-{b:.2f} s" if b > a else f"{a:.2f} s" for a, b in ranges)
 
 
 def motion(world: np.ndarray, times: np.ndarray, fps: float, feet: np.ndarray | None = None,

@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="format (default: from the output's extension); glb: a rigged humanoid (VRM bone names) with "
                         "a skinned body; fbx: the same through Blender (needs bpy); mot: the coordinates of Pose2Sim's "
                         "OpenSim model (needs a grounded clip); angles: poselift's joint angles as CSV")
-    x.add_argument("-o", "--output", type=Path, required=True)
+    x.add_argument("-o", "--output", type=Path, required=True,
+                   help="the file to write, e.g. walk.bvh (its extension names the format unless --to does)")
     x.add_argument("--skeleton", default=H36M.name, choices=[s.name for s in (H36M, COCO, MPI_INF_3DHP)])
     x.add_argument("--video", type=Path, help="source video for the mp4 (default: the clip's recorded source)")
     x.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -50,10 +51,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..outputs.clip import Clip
-    from ..outputs.export import export_clip
+    from ..outputs.export import ExportError, export_clip
 
     clips = [Clip.load(path) for path in args.clip]
+    if args.output.is_dir():
+        raise ExportError(f"{args.output} is a folder: give -o the file to write, e.g. {args.output / 'walk.bvh'}.")
     fmt = args.to or args.output.suffix.lstrip(".")
+    if not fmt:
+        raise ExportError(f"{args.output} has no extension to name the format: end it in the format's own "
+                          f"(.bvh, .glb, .trc, .mot, .csv, ...) or pass --to.")
     options = ExportOptions(frame=args.frame, units=args.units, rest=args.rest, marker_names=args.marker_names,
                             rows=args.rows, fill_gaps_s=args.fill_gaps, start_s=args.start, end_s=args.end)
     out, note = export_clip(clips[0], fmt, args.output, skeleton=args.skeleton, overwrite=args.force, video=args.video,

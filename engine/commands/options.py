@@ -142,9 +142,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     add_smooth_arg(p)
     p.add_argument("--refine", action="store_true", help="refine unsure joints with the diffusion refiner")
     add_people_arg(p)
-    p.add_argument("--follow", type=int_between(0, 10**6, "a person's id"), metavar="ID",
-                   help="follow the person with this id (the id written above them in the rendered video) instead of the most "
-                        "prominent one at the start")
+    add_follow_arg(p)
     p.add_argument("--solo", action="store_true",
                    help="only one person is ever in view: the faster single-person MediaPipe (it follows whoever "
                         "it sees, so never use it with others in the video)")
@@ -155,6 +153,12 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     add_fusion_args(p)
     add_world_args(p)
     add_refiner_args(p)
+
+
+def add_follow_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--follow", type=int_between(0, 10**6, "a person's id"), metavar="ID",
+                   help="follow the person with this id (the id written above them in the video) instead of the most "
+                        "prominent one at the start")
 
 
 def add_swap_repair_arg(p: argparse.ArgumentParser) -> None:

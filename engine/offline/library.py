@@ -201,6 +201,6 @@ def format_summary(rows: list[VideoRow]) -> str:
         lines.append(f"| {Path(r.video).name} | {r.status} | {r.frames} | {r.frames_with_person} | {r.people} | "
                      f"{r.video_fps:g} | {r.processing_fps:.1f} | {r.reason} |")
     t = totals(rows)
-    lines.append(f"\n{t['videos']} videos: {t['processed']} processed, {t['done_before']} done before, "
+    lines.append(f"\n{t['videos']} video{'s' * (t['videos'] != 1)}: {t['processed']} processed, {t['done_before']} done before, "
                  f"{t['failed']} failed; {t['frames']} frames.")
     return "\n".join(lines)

@@ -68,8 +68,8 @@ def image_files(folder: Path) -> list[Path]:
     """The images in ``folder``, by name."""
     images = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
-        raise SourceError(f"folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
-                          f"pass a video, an image, or a folder of images.")
+        raise SourceError(f"folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}) and no videos: "
+                          f"pass a video, an image, or a folder of either.")
     return images
 
 
