@@ -129,7 +129,8 @@ def _landmarker(mode: str, num_poses: int):
 def startup_log_held():
     """MediaPipe's start-up log lines held back from the terminal: its C++ side writes them to stderr
     before its logging is set up, whatever GLOG_minloglevel says, and users read them as errors. They
-    are shown after all if the start fails."""
+    are shown after all if the start fails. (The process's stderr is held, so for that moment another
+    thread's is too: a model's start takes well under a second.)"""
     sys.stderr.flush()
     terminal = os.dup(2)
     with tempfile.TemporaryFile() as held:
