@@ -85,7 +85,7 @@ def test_bvh_starts_and_ends_where_the_person_is_and_holds_only_long_gaps(tmp_pa
     text = out.read_text()
     assert "Frames: 52" in text  # frames 5-56: no frozen copies of the first or last pose
     assert "runs from 0.17 s to 1.87 s (the clip's frames 5-56)" in note
-    assert "the BVH holds the last pose seen where the person is missing for over 0.25 s" in note and note.endswith("1.00-1.30 s.")
+    assert "The BVH holds the last pose seen where the person is missing for over 0.25 s" in note and note.endswith("1.00-1.30 s.")
     got = bvh_world_positions(out, 52)
     pose = camera_to_y_up(clip.pose3d.astype(float)) / 10
     rel = np.stack([got[n] for n in H36M.joints], axis=1)

@@ -87,7 +87,10 @@ def gaps_note(seen: np.ndarray, times: np.ndarray, kept_as: str) -> str | None:
 
 
 def _notes(*notes: str | None) -> str | None:
-    return " ".join(n for n in notes if n) or None
+    """The notes for the user as one text: the sentences after the first begin with a capital (the first
+    follows what the caller puts before it)."""
+    given = [n for n in notes if n]
+    return " ".join([*given[:1], *(n[0].upper() + n[1:] for n in given[1:])]) or None
 
 
 def opensim_name(joint: str) -> str:
