@@ -58,7 +58,7 @@ def test_earlier_outputs_are_kept_unless_forced_and_export_finds_the_video_from_
         result = subprocess.run(export[:-1] + ["b.mp4"], capture_output=True, text=True, timeout=300, cwd=elsewhere)
     finally:
         moved.rename(walker)
-    assert result.returncode == 0 and f"the source video {walker.resolve()} is not there" in result.stdout
+    assert result.returncode == 0 and f"The source video {walker.resolve()} is not there" in result.stdout
     assert "--video" in result.stdout
 
 
