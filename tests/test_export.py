@@ -275,3 +275,13 @@ def test_old_clips_export_as_before_and_refuse_world_options_in_one_sentence(tmp
     result = subprocess.run([sys.executable, "-m", "poselift", "export", str(src), "-o",
                              str(tmp_path / "w.bvh"), "--frame", "world"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no world trajectory" in result.stderr
+
+
+@pytest.mark.parametrize("output, message", [(".", "is a folder: give -o the file to write"),
+                                             ("walk", "has no extension to name the format")])
+def test_an_output_that_names_no_file_format_is_refused_in_one_sentence(tmp_path, output, message):
+    src = synthetic_clip().save(tmp_path / "clip.npz")
+    result = subprocess.run([sys.executable, "-m", "poselift", "export", str(src), "-o", str(tmp_path / output)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.npz"]
