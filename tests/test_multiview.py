@@ -13,6 +13,7 @@ from poselift.calibration.rig import (
     read_calibration,
     read_qualisys,
     true_ground,
+    world_up,
 )
 from poselift.calibration.triangulation import reprojection_errors, triangulate
 from poselift.models.skeletons import MEDIAPIPE
@@ -72,6 +73,31 @@ def test_opencv_camera_projects_as_opencv():
     assert np.abs(got - want).max() < 1e-6
     assert np.abs(cam.rays(got) - cam.world_to_camera(X)[:, :2] / cam.world_to_camera(X)[:, 2:]).max() < 1e-9
     assert isinstance(cam.resized(544, 960), OpenCVCamera)
+
+
+def standing(frames: int = 20, lean_deg: float = 5.0) -> np.ndarray:
+    """Two people's MediaPipe landmarks (F, 2, 33, 3) mm in a Z-up world, leaning ``lean_deg`` forward
+    along X, some frames not triangulated."""
+    i = MEDIAPIPE.joints.index
+    pts = np.full((frames, 2, 33, 3), np.nan)
+    lean = np.radians(lean_deg)
+    for p, x in enumerate((0.0, 1500.0)):
+        for name, height in (("left_ankle", 80.0), ("right_ankle", 80.0), ("left_shoulder", 1400.0), ("right_shoulder", 1400.0)):
+            side = 150.0 if name.startswith("left") else -150.0
+            pts[:, p, i(name)] = [x + height * np.sin(lean), side, height * np.cos(lean)]
+    pts[::4, 1] = np.nan
+    return pts
+
+
+@pytest.mark.parametrize("world, axis", [(np.eye(3), "+Z"), (np.diag([1.0, -1.0, -1.0]), "-Z"),
+                                         (np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]]), "-Y")])
+def test_the_worlds_up_is_its_axis_nearest_the_peoples_up(world, axis):
+    name, up, off = world_up(standing() @ world.T)  # a lab's Z up; a board's world upside down; Y down
+    assert name == axis and np.allclose(up, world @ [0, 0, 1.0]) and abs(off - 5.0) < 0.1
+    turned = np.array([[1.0, 0, 0], [0, np.cos(0.6), -np.sin(0.6)], [0, np.sin(0.6), np.cos(0.6)]])
+    assert world_up(standing(lean_deg=0) @ turned.T)[2] > 30  # a world with no axis up: 34° off the nearest
+    with pytest.raises(CalibrationError, match="nobody's shoulders and ankles"):
+        world_up(np.full((3, 1, 33, 3), np.nan))
 
 
 def test_toml_reads_like_the_cameras_written(tmp_path):

@@ -219,6 +219,9 @@ def test_the_demo_recording(tmp_path):
     assert "P2 lift alone" in out_md.read_text() and r["model"]["fusion"]
     assert r["reference"]["cutoff_hz"] == 6.0 and "the reference low-passed at 6 Hz" in out_md.read_text()
     assert r["frames"] == 100 and r["people_followed"] == 2
+    # the lab's Z up, found from the people (measured 6.2° from their mean ankles-to-shoulders axis)
+    assert r["world_up"]["axis"] == "+Z" and r["world_up"]["from_people_deg"] < 15
+    assert "the floor square to the calibration's +Z" in out_md.read_text()
     # two people, each triangulated in most frames (measured 83 and 90 of 100 on the 13 shared joints)
     assert len(r["reference"]["people"]) == 2 and min(r["reference"]["frames_triangulated"]) >= 60
     cams = {c["camera"]: c for c in r["cameras"]}

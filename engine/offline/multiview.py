@@ -20,7 +20,7 @@ from scipy.signal import butter, filtfilt
 from ...calibration.camera import Camera
 from ...calibration.floor import Ground
 from ...calibration.people import Reference, track_people
-from ...calibration.rig import Rig, load_rig, true_ground
+from ...calibration.rig import Rig, load_rig, true_ground, world_up
 from ...calibration.triangulation import reprojection_errors
 from ...errors import UserError
 from ...models.angles import ANGLE_NAMES
@@ -50,6 +50,7 @@ MIN_SHARE = 0.05  # a reference person triangulated in fewer frames than this sh
 # 4th-order zero-lag Butterworth at this cut-off, for walking and slower movement; 0 leaves it as triangulated.
 REFERENCE_CUTOFF_HZ = 6.0
 SEEN_VISIBILITY = 0.5  # the landmarks a view's reprojection error is measured on
+UP_TOLERANCE_DEG = 20.0  # the people's up further than this from every axis of the world: said with the scores
 
 
 class MultiviewError(UserError, ValueError):
@@ -202,11 +203,12 @@ def on_reference(view: View, ref_h36m: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ref_cam, ref_2d, under, assign_results(under, ref_h36m.shape[1])
 
 
-def score_view(view: View, ref_h36m: np.ndarray, ids: np.ndarray) -> dict:
-    """One camera's scores: its floor against the calibration's, and each reference person (ref_h36m
-    (F, P, 17, 3) lab mm) against the clip that followed them."""
+def score_view(view: View, ref_h36m: np.ndarray, ids: np.ndarray, up: np.ndarray) -> dict:
+    """One camera's scores: its floor against the calibration's (``up`` in the calibration's world, the
+    floor at 0 along it), and each reference person (ref_h36m (F, P, 17, 3) lab mm) against the clip that
+    followed them."""
     cam = view.camera
-    truth = true_ground(cam)
+    truth = true_ground(cam, up)
     ground = Ground.from_dict(view.clip.meta["world"]["ground"]) if has_world(view.clip) else None
     floor = {"camera": view.name, "true_camera_height_m": truth.camera_height_mm / 1000,
              "camera_height_m": ground.camera_height_mm / 1000 if ground else None,
@@ -267,15 +269,17 @@ def evaluate_multiview(root: str | Path, options: PipelineOptions | None = None,
         views = following(people, views, looked_for, rig, options, progress)
     fps = views[0].clip.fps
     ref_h36m = mediapipe_to_h36m(low_passed(ref.points, fps, reference_cutoff_hz))
+    up_name, up, up_off_deg = world_up(ref.points)
     cameras = []
     for v, view in enumerate(views):
-        scores = score_view(view, ref_h36m, ref.ids)
+        scores = score_view(view, ref_h36m, ref.ids, up)
         cameras.append({**scores, "reprojection_px": reprojection_px(ref, views, v)})
     triangulated = np.isfinite(ref_h36m[:, :, SHARED]).all((-1, -2))  # (F, P)
     return {"dataset": str(Path(root).resolve()), "frames": video.frames, "fps": fps,
             "people_followed": len(views[0].people), "model": views[0].clip.meta.get("model"),
             "reference": {"people": [int(i) for i in ref.ids], "cutoff_hz": reference_cutoff_hz,
                           "frames_triangulated": [int(n) for n in triangulated.sum(0)]},
+            "world_up": {"axis": up_name, "from_people_deg": round(up_off_deg, 1)},
             "cameras": cameras, "mean": summary(cameras), "angles": list(ANGLE_NAMES),
             "runtime_s": round(time.perf_counter() - t0, 1)}
 
@@ -315,6 +319,16 @@ def _reference_filter(cutoff_hz: float) -> str:
     return f"the reference low-passed at {cutoff_hz:g} Hz" if cutoff_hz > 0 else "the reference as triangulated"
 
 
+def _up_said(up: dict | None) -> str:
+    if up is None:
+        return ""
+    said = f"; the floor square to the calibration's {up['axis']}, {up['from_people_deg']:g}° from the people's up"
+    if up["from_people_deg"] > UP_TOLERANCE_DEG:
+        said += (f". No axis of the calibration's world is within {UP_TOLERANCE_DEG:g}° of the people's up, so the "
+                 f"gravity and camera height columns are against a wrong up: give the calibration a vertical axis")
+    return said
+
+
 def markdown_tables(result: dict) -> str:
     """The camera table (reference and floor) and the people table, each with the mean over cameras."""
     mean = result["mean"]
@@ -326,7 +340,7 @@ def markdown_tables(result: dict) -> str:
     title = (f"Multi-view benchmark: {result['dataset']} ({result['frames']} frames at {result['fps']:g} fps, "
              f"{len(result['cameras'])} cameras, {len(result['reference']['people'])} people; the monocular "
              f"pipeline following up to {result['people_followed']}, {fusion}; P2 lift alone: before the fusion; "
-             f"{_reference_filter(result['reference'].get('cutoff_hz', 0))})")
+             f"{_reference_filter(result['reference'].get('cutoff_hz', 0))}{_up_said(result.get('world_up'))})")
     header = ("| camera | reference reprojection (px) | gravity error (deg) | camera height est. / true (m) "
               "| camera height error (m) | true pitch / roll (deg) |")
     lines = [title, "", header, "|---|---|---|---|---|---|"]
