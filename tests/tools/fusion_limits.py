@@ -63,6 +63,11 @@ def filled(points: np.ndarray) -> np.ndarray:
     return flat.reshape(points.shape)
 
 
+def seen(clip) -> np.ndarray:
+    """The clip's 2D (F, 17, 2) px, NaN where the person was not seen (the clip holds zeros there)."""
+    return np.where(np.isfinite(clip.pose3d).all((-1, -2))[:, None, None], clip.keypoints, np.nan)
+
+
 def lifted_from(model, px: np.ndarray, camera: Camera, trusted: np.ndarray | None = None) -> np.ndarray:
     """The lifter's causal 3D (F, 17, 3) for a view's whole 2D (F, 17, 2) px, the ``trusted`` joints
     (F, 17) at full confidence and the others at none (default: every joint trusted)."""
@@ -90,15 +95,15 @@ def main(root: str) -> None:
             on_rays = rays * placed[..., 2:]
             poses = {"lift alone": clip.lifted[on], "fused": clip.pose3d[on],
                      "MediaPipe": mediapipe_to_h36m(clip.mediapipe_world[on]),
-                     "the lifter offline, MediaPipe's 2D": lifted_from(model, clip.keypoints, used)[on],
+                     "the lifter offline, MediaPipe's 2D": lifted_from(model, seen(clip), used)[on],
                      "the lifter offline, the reference's 2D": lifted_from(
                          model, view.camera.project(filled(ref_cam[:, p])), view.camera)[on]}
             poses.update({f"fused, pulled {w:g} onto its rays": (1 - w) * placed + w * on_rays for w in PULLS})
             ref_2d = filled(view.camera.project(filled(ref_cam[:, p])))
             size = np.median(np.linalg.norm(ref_2d.max(1) - ref_2d.min(1), axis=-1))  # the box's diagonal, px
-            miss = np.linalg.norm(filled(clip.keypoints) - ref_2d, axis=-1) / size
+            miss = np.linalg.norm(filled(seen(clip)) - ref_2d, axis=-1) / size
             poses.update({f"the lifter offline, MediaPipe's 2D without its joints {m:g} of the body's size off":
-                          lifted_from(model, clip.keypoints, used, miss < m)[on] for m in MISSES})
+                          lifted_from(model, seen(clip), used, miss < m)[on] for m in MISSES})
             rows += [(v, p, name, pose, ref_cam[on, p]) for name, pose in poses.items()]
     for name in dict.fromkeys(r[2] for r in rows):
         print(f"{name}: P2 {np.mean([np.nanmean(p2_mm(pose, truth)) for *_, n, pose, truth in rows if n == name]):.1f} mm")
