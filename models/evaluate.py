@@ -13,23 +13,35 @@ from .h36m import FPS, MISSING_NOTE, Sequence
 from .lifter import average_with_mirror, expected_error, input_from_rows, window_2d, with_mirror
 from .nets.tgraphnet import root_position
 from .occlusion import occlude
-from .windows import Augment, mediapipe_errors
+from .windows import Augment, lift_stride, mediapipe_errors
 
 # (pose, uncertainty, 2D network input) of a whole sequence -> refined pose, resampled-joint mask
 SequenceRefiner = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @torch.no_grad()
-def predict_sequence(model: torch.nn.Module, rows: torch.Tensor, flip: bool = True, with_root: bool = False):
+def predict_sequence(model: torch.nn.Module, rows: torch.Tensor, flip: bool = True, with_root: bool = False,
+                     stride: int = 1):
     """Causal prediction for every frame of a sequence, as the live stream would give it (for a
     non-causal model, with the future frames it needs).
 
     ``model`` is any lifter architecture; ``rows`` (N, J+1, 3): the sequence's ``window_2d``
     (normalised 2D with the pelvis row). The start is padded with copies of the first frame, exactly as
     the streaming lifter starts (and the end with copies of the last, for a non-causal model).
-    ``flip`` also lifts the mirrored input and averages the two. Returns pose (N, J, 3) mm and
-    uncertainty (N, J) mm, and with ``with_root`` the trajectory head's output (N,) as well.
+    ``flip`` also lifts the mirrored input and averages the two. ``stride`` > 1 lifts every
+    ``stride``-th frame as one sequence, each of the ``stride`` phases on its own, as the live stream
+    does with a video faster than the lifter's training rates (``windows.lift_stride``). Returns pose
+    (N, J, 3) mm and uncertainty (N, J) mm, and with ``with_root`` the trajectory head's output (N,) as well.
     """
+    if stride > 1:
+        phases = [predict_sequence(model, rows[r::stride], flip, with_root) for r in range(min(stride, len(rows)))]
+        out = []
+        for parts in zip(*phases):
+            whole = np.empty((len(rows), *parts[0].shape[1:]), parts[0].dtype)
+            for r, part in enumerate(parts):
+                whole[r::stride] = part
+            out.append(whole)
+        return tuple(out)
     x = input_from_rows(rows.to(next(model.parameters()).device), model.spec)
     past, future = model.context
     x = torch.cat([x[:1].expand(past, -1, -1), x, x[-1:].expand(future, -1, -1)])
@@ -107,7 +119,7 @@ def evaluate(model: torch.nn.Module, sequences: list[Sequence], source: str = "g
         if occlusion > 0:
             kp, conf, _ = occlude(kp, conf, occlusion, np.random.default_rng([seed, i]))
         x2d = window_2d(kp, conf)
-        pred, sigma, *root = predict_sequence(model, x2d, flip, with_root=trajectory)
+        pred, sigma, *root = predict_sequence(model, x2d, flip, with_root=trajectory, stride=lift_stride(fps))
         if refiner is not None:
             pred, mask = refiner(pred, sigma, x2d.numpy())
             resampled.append(mask[:, 1:].mean())

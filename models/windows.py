@@ -9,6 +9,7 @@ elementwise ops there, so a GPU is not left waiting for the CPU.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,14 @@ class Augment:
     # 2D scale, drawn up to this), and a left/right swap of a limb or side for a few frames.
     jitter: float = 0.0
     swap: float = 0.0
+
+
+def lift_stride(fps: float) -> int:
+    """Every how many frames one lifter stream takes, so that a video filmed faster than the lifters
+    are trained for (``Augment.fps_range``, up to 60 fps) reaches them at a trained rate: 1 up to
+    60 fps (63, for a frame rate measured from timestamps), 2 up to 120, 4 at 240. The frames in between
+    are ``stride - 1`` more streams, interleaved."""
+    return max(1, math.ceil(fps / Augment.fps_range[1] - 0.05))
 
 
 # Joint sets MediaPipe swaps left for right, by H36M-17 name (each listed with its twin): a limb from

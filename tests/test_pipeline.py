@@ -9,9 +9,9 @@ from conftest import DEMO, FedKeypoints, demo_segment, truncated_video
 from poselift.engine.live.backends import BackendUnavailable, available_backends, make_backend
 from poselift.engine.outputs.clip import Clip
 from poselift.engine.live.filters import OneEuroFilter
-from poselift.engine.live.keypoints import MediaPipePose
+from poselift.engine.live.keypoints import Keypoints, MediaPipePose
 from poselift.engine.live.pipeline import Pipeline
-from poselift.engine.live.sources import VideoFileSource
+from poselift.engine.live.sources import Frame, VideoFileSource
 from poselift.models.checkpoint import load_weights
 from poselift.models.evaluate import predict_sequence
 from poselift.models.lifter import input_from_rows, window_2d
@@ -120,6 +120,30 @@ def test_pipeline_restarts_its_window_when_the_person_returns(demo_frames, media
     found = [k for k in seen if k]
     carried = run(found + found)[len(found)]
     assert np.abs(carried.pose3d - run(found)[0].pose3d).max() > 1e-2
+
+
+@pytest.mark.parametrize("fps, stride", [(30.0, 1), (59.94, 1), (120.0, 2), (240.0, 4)])
+def test_a_fast_video_is_lifted_at_a_rate_the_lifter_is_trained_for(random_weights, fps, stride):
+    """Over 60 fps each person is lifted as ``stride`` interleaved streams, each taking every stride-th
+    frame, as ``predict_sequence`` (and so ``poselift eval --fps``) lifts such a video."""
+    model = load_weights(random_weights)
+    rng = np.random.default_rng(3)
+    start = rng.uniform(200, 400, (33, 2))
+    walk = start + np.cumsum(rng.normal(0, 1.0, (80 * stride + 20, 1, 2)), axis=0) + rng.normal(0, 2.0, (80 * stride + 20, 33, 2))
+    feed = iter([[Keypoints(xy, np.ones(33), np.zeros((33, 3)), True)] for xy in walk])
+    pipe = Pipeline(make_backend("eager", model), keypoints=FedKeypoints(lambda image: next(feed), num_poses=1),
+                    swap_repair=None, landmark_smoothing=None, bones=None, world=None)
+    image = np.zeros((480, 640, 3), np.uint8)
+    results = [pipe.process(Frame(image, i, 0.0, i / fps)) for i in range(len(walk))]
+    assert pipe.stride == stride and all(r.person_id == 0 for r in results)
+    camera = pipe.camera_for(640, 480)
+    rows = window_2d(camera.normalize(np.array([r.keypoints for r in results])), np.array([r.confidence for r in results]))
+    whole, _ = predict_sequence(model, rows, stride=stride)
+    # the frames whose streams began after the frame rate was known (the first frames are one stream)
+    late = slice(len(walk) - 10, None)
+    assert np.abs(np.array([r.pose3d for r in results])[late] - whole[late]).max() < 0.05
+    if stride > 1:
+        assert np.abs(predict_sequence(model, rows)[0][late] - whole[late]).max() > 0.05  # the stride matters
 
 
 def test_one_euro_smooths_rest_and_follows_motion():

@@ -17,6 +17,7 @@ from ...calibration import Camera
 from ...calibration.camera import GUESSED_HFOV_DEG
 from ...models.lifter import input_from_rows, window_2d
 from ...models.skeletons import H36M, MEDIAPIPE, convert, convert_confidence
+from ...models.windows import lift_stride
 from .backends import LifterBackend
 from .bones import SteadyBones
 from .filters import OneEuroFilter
@@ -26,6 +27,8 @@ from .sources import Frame
 from .swaps import SwapRepair
 from .tracker import PersonTracker
 from .world import Floor, WorldFrame, WorldSettings, WorldStream
+
+RATE_FRAMES = 6  # frames whose timestamps tell the frame rate (Pipeline.stride)
 
 
 @dataclass
@@ -128,6 +131,8 @@ class Pipeline:
         self.world = world  # None: root-relative only
         self.floor = Floor(world) if world is not None else None  # the camera's, shared by everyone in view
         self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept through brief misses
+        self._first_times: list[float] = []  # the first frames' timestamps, until the frame rate is known
+        self.stride = 1  # each person's lifter streams, taking every stride-th frame (models.windows.lift_stride)
 
     def reset(self) -> None:
         """Everyone afresh: after a seek or a source change."""
@@ -136,6 +141,8 @@ class Pipeline:
         self.tracker.reset()
         self.followed = self.first_followed
         self._worlds.clear()
+        self._first_times.clear()
+        self.stride = 1
         if self.floor is not None:
             self.floor.reset()
         self.keypoints.reset()
@@ -161,13 +168,15 @@ class Pipeline:
         """Every person in the frame, lifted; returns the followed person's result (an empty one when
         they are missed in this frame), with everyone's in ``people``."""
         h, w = frame.image.shape[:2]
+        self._learn_frame_rate(frame.timestamp)
         clock = StageClock()
         with clock("keypoints"):
             tracked = self.tracker.update(self.keypoints(frame.image))
         with clock("prepare"):
             for gone in set(self.streams) - {pid for pid, _ in tracked}:
                 del self.streams[gone]
-                self.lifter.release(gone)
+                for phase in range(self.stride):
+                    self.lifter.release((gone, phase))
                 if gone in self._worlds:
                     self._worlds[gone].reset()
             camera = self.camera_for(w, h, frame.lens_hfov_deg)
@@ -176,11 +185,12 @@ class Pipeline:
             prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera, frame.timestamp)
                         for pid, mp in tracked}
         with clock("lifter"):
-            lifted = self.lifter.step_streams({pid: p[3] for pid, p in prepared.items()}) if prepared else {}
+            phase = frame.index % self.stride
+            lifted = self.lifter.step_streams({(pid, phase): p[3] for pid, p in prepared.items()}) if prepared else {}
         people = []
         for pid, mp in tracked:
             kp, conf, repaired, _, rows = prepared[pid]
-            pose, sigma = lifted[pid]
+            pose, sigma = lifted[pid, phase]
             stream = self.streams[pid]
             refined = np.zeros(len(kp), bool)
             alone = weight = None
@@ -206,6 +216,15 @@ class Pipeline:
         for r in people:
             r.t_result, r.people = t4, people
         return self._followed_result(frame, people, (w, h), clock.ms)
+
+    def _learn_frame_rate(self, timestamp: float) -> None:
+        """From the first ``RATE_FRAMES`` frames' timestamps on, lift a fast video at a rate the lifter
+        knows: every ``stride``-th frame in each of ``stride`` interleaved streams per person."""
+        if len(self._first_times) < RATE_FRAMES:
+            self._first_times.append(timestamp)
+            step = np.diff(self._first_times)
+            if len(self._first_times) == RATE_FRAMES and np.median(step) > 0:
+                self.stride = lift_stride(1.0 / float(np.median(step)))
 
     def _world_for(self, person_id: int) -> WorldStream:
         """This person's grounding, made on first sight and kept while the tracker knows them."""
