@@ -170,9 +170,10 @@ def test_a_steady_persons_squeezed_skeleton_is_missed_not_taken(demo_frames):
     assert [pid for pid, _ in tracker.update(walk(45, base))] == [0]
     for t in range(46, 80):
         tracker.update(walk(t, base))
-    taken = [tracker.update(walk(t, squeezed)) for t in range(80, 80 + tracker.max_glitches + 2)]
-    assert [len(people) for people in taken[: tracker.max_glitches]] == [0] * tracker.max_glitches
-    assert all([pid for pid, _ in people] == [0] for people in taken[tracker.max_glitches:])  # a zoom: real
+    glitches = tracker.frames(tracker.max_glitches_s)
+    taken = [tracker.update(walk(t, squeezed)) for t in range(80, 80 + glitches + 2)]
+    assert [len(people) for people in taken[:glitches]] == [0] * glitches
+    assert all([pid for pid, _ in people] == [0] for people in taken[glitches:])  # a zoom: real
 
     fresh = PersonTracker()  # someone just found changes size as they please (a backflip's landing)
     for t, pose in enumerate([base] * 5 + [squeezed] * 3):

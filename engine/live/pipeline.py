@@ -218,13 +218,15 @@ class Pipeline:
         return self._followed_result(frame, people, (w, h), clock.ms)
 
     def _learn_frame_rate(self, timestamp: float) -> None:
-        """From the first ``RATE_FRAMES`` frames' timestamps on, lift a fast video at a rate the lifter
-        knows: every ``stride``-th frame in each of ``stride`` interleaved streams per person."""
+        """From the first ``RATE_FRAMES`` frames' timestamps on, track people in seconds, not frames, and
+        lift a fast video at a rate the lifter knows: every ``stride``-th frame in each of ``stride``
+        interleaved streams per person."""
         if len(self._first_times) < RATE_FRAMES:
             self._first_times.append(timestamp)
             step = np.diff(self._first_times)
             if len(self._first_times) == RATE_FRAMES and np.median(step) > 0:
-                self.stride = lift_stride(1.0 / float(np.median(step)))
+                self.tracker.frame_rate = 1.0 / float(np.median(step))
+                self.stride = lift_stride(self.tracker.frame_rate)
 
     def _world_for(self, person_id: int) -> WorldStream:
         """This person's grounding, made on first sight and kept while the tracker knows them."""

@@ -5,10 +5,10 @@ frame's people are matched to the tracks by one assignment (scipy's linear_sum_a
 that mixes how well each box overlaps the track's predicted box with how far the landmarks are from
 the track's last ones, in units of the person's height: boxes tell people apart when they are far
 from each other, landmarks when they overlap in a crossing. A track that finds nobody keeps its id
-for ``max_misses`` frames, so a missed frame or a short occlusion does not hand the person's id to
-someone else; after that it is dropped, but remembered for ``remember`` frames. Someone found who
+for ``max_misses_s`` seconds, so a missed frame or a short occlusion does not hand the person's id to
+someone else; after that it is dropped, but remembered for ``remember_s``. Someone found who
 matches no track is first compared with the people lost a while ago (a track unseen for
-``lost_after`` frames or more, or remembered): when they are plausibly the same (about the same size
+``lost_after_s`` or more, or remembered): when they are plausibly the same (about the same size
 in the picture, and no farther from where that person was last seen than one could have gone in the
 time), they get that person's id back; a person MediaPipe loses in a jump, or who walks out of the
 picture and back, stays one person. Everyone else starts a new track.
@@ -17,10 +17,10 @@ MediaPipe now and then loses a person's body for a few frames and reports, with 
 skeleton squeezed into part of it (a walker's legs taken for her whole body). A sighting whose size in
 the picture (the span of its landmarks, or its trunk: shoulders' to hips' midpoints) is more than
 ``glitch_ratio`` times larger or smaller than in the person's last sightings, when they have been seen
-in every one of the last ``steady_frames`` frames, is such a glitch: a body does not grow or shrink that much
+in every frame of the last ``steady_s`` seconds, is such a glitch: a body does not grow or shrink that much
 from one frame to the next (a trunk bent towards the camera shortens over a few frames, not one). The
-person keeps their id and is missed in that frame; after ``max_glitches`` such frames in a row the new
-size is taken as real (a cut in an edited video, a zoom). A person just found, or found again after
+person keeps their id and is missed in that frame; after ``max_glitches_s`` of such frames in a row the
+new size is taken as real (a cut in an edited video, a zoom). A person just found, or found again after
 MediaPipe lost them (in a backflip, whose landing changes the body's size from frame to frame), is
 taken as they come.
 """
@@ -72,27 +72,33 @@ def body_sizes(landmarks: np.ndarray) -> np.ndarray:
 class PersonTracker:
     """``update(people)`` -> the (track id, keypoints) of every person in this frame, by id.
 
-    ``max_misses``: frames a person may be unseen and keep their id (1.5 s at 30 fps: MediaPipe
-    loses people in fast, unusual poses, a jump for one); ``max_cost``: the loosest match accepted;
-    ``memory``: sightings kept per track; ``coast_frames``: how many frames of a gap the box is
-    carried on at its last speed. The distance a person may have moved grows with the time gone.
-    Re-identification (see the module docstring): ``remember`` frames a dropped track is kept for it
-    (10 s at 30 fps), ``min_sightings`` frames a track must have been seen to be given back (a false
-    detection is not), ``reach_per_frame`` body heights one may move per frame gone (2 per second at
-    30 fps, a run), ``size_ratio`` how much larger or smaller one may look on return. Glitches (see
-    the module docstring): ``glitch_ratio`` the change in size from the last sightings that marks
-    one, ``max_glitches`` how many in a row are left out (0.3 s at 30 fps), ``steady_frames`` how long
-    a person must have been seen without a miss for their size to be trusted (1 s at 30 fps)."""
+    Times are in seconds, counted in frames at ``frame_rate`` (the pipeline sets it once the frames'
+    timestamps tell it), so a 120 fps video is tracked as a 30 fps one. ``max_misses_s``: how long a
+    person may be unseen and keep their id (MediaPipe loses people in fast, unusual poses, a jump for
+    one); ``max_cost``: the loosest match accepted; ``memory``: sightings kept per track; ``coast_s``:
+    how long a gap the box is carried on at its last speed. The distance a person may have moved grows
+    with the time gone. Re-identification (see the module docstring): ``remember_s`` how long a dropped
+    track is kept for it, ``min_sightings_s`` how long a track must have been seen to be given back (a
+    false detection is not), ``reach_per_s`` body heights one may move per second gone (a run),
+    ``size_ratio`` how much larger or smaller one may look on return. Glitches (see the module
+    docstring): ``glitch_ratio`` the change in size from the last sightings that marks one,
+    ``max_glitches_s`` how long a run of them is left out, ``steady_s`` how long a person must have
+    been seen without a miss for their size to be trusted."""
 
-    def __init__(self, max_misses: int = 45, max_cost: float = 0.9, memory: int = 4, coast_frames: int = 5,
-                 lost_after: int = 5, remember: int = 300, min_sightings: int = 10, reach_per_frame: float = 2 / 30,
-                 size_ratio: float = 2.0, glitch_ratio: float = 1.5, max_glitches: int = 10,
-                 steady_frames: int = 30):
-        self.max_misses, self.max_cost, self.memory, self.coast_frames = max_misses, max_cost, memory, coast_frames
-        self.lost_after, self.remember, self.min_sightings = lost_after, remember, min_sightings
-        self.reach_per_frame, self.size_ratio = reach_per_frame, size_ratio
-        self.glitch_ratio, self.max_glitches, self.steady_frames = glitch_ratio, max_glitches, steady_frames
+    def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory: int = 4, coast_s: float = 1 / 6,
+                 lost_after_s: float = 1 / 6, remember_s: float = 10.0, min_sightings_s: float = 1 / 3,
+                 reach_per_s: float = 2.0, size_ratio: float = 2.0, glitch_ratio: float = 1.5,
+                 max_glitches_s: float = 1 / 3, steady_s: float = 1.0, frame_rate: float = 30.0):
+        self.max_misses_s, self.max_cost, self.memory, self.coast_s = max_misses_s, max_cost, memory, coast_s
+        self.lost_after_s, self.remember_s, self.min_sightings_s = lost_after_s, remember_s, min_sightings_s
+        self.reach_per_s, self.size_ratio = reach_per_s, size_ratio
+        self.glitch_ratio, self.max_glitches_s, self.steady_s = glitch_ratio, max_glitches_s, steady_s
+        self.frame_rate = frame_rate
         self.reset()
+
+    def frames(self, seconds: float) -> int:
+        """``seconds`` as a number of frames at the tracker's frame rate (at least one)."""
+        return max(1, round(seconds * self.frame_rate))
 
     def reset(self) -> None:
         self.tracks: list[Track] = []
@@ -106,7 +112,7 @@ class PersonTracker:
         last, box = track.seen[-1].box, person.box()
         h_last, h_now = max(last[3] - last[1], 1.0), max(box[3] - box[1], 1.0)
         size = abs(np.log(h_now / h_last)) / np.log(self.size_ratio)
-        reach = 1.0 + self.reach_per_frame * track.misses
+        reach = 1.0 + self.reach_per_s * track.misses / self.frame_rate
         dist = np.linalg.norm((box - last).reshape(2, 2).mean(0)) / max(h_last, h_now) / reach
         if size >= 1.0 or dist >= 1.0:
             return np.inf
@@ -117,9 +123,9 @@ class PersonTracker:
         sightings, so that one bad MediaPipe frame does not make the person a stranger. Landmarks are
         compared for a person seen in the last frame; after a gap their pose will have changed (a
         jump), so only where their box is."""
-        shift = track.shift(self.coast_frames)
+        shift = track.shift(self.frames(self.coast_s))
         box = person.box()
-        reach = 1.0 + track.misses / 15.0
+        reach = 1.0 + 2.0 * track.misses / self.frame_rate  # a body height more every half second missed
         costs = []
         for seen in track.seen:
             height = max(seen.box[3] - seen.box[1], 1.0)
@@ -152,7 +158,7 @@ class PersonTracker:
                     continue
                 step = (sighting.box - track.seen[-1].box) / (track.misses + 1)
                 track.velocity = 0.5 * track.velocity + 0.5 * step
-                restart = track.glitches >= self.max_glitches  # the new size is real: start from it
+                restart = track.glitches >= self.frames(self.max_glitches_s)  # the new size is real: start from it
                 track.seen = [sighting] if restart else (track.seen + [sighting])[-self.memory:]
                 track.steady = 1 if restart else track.steady + 1
                 track.glitches = 0
@@ -178,14 +184,15 @@ class PersonTracker:
                     self.tracks[ti].steady = 0
         for t in self.departed:
             t.misses += 1
-        gone = [t for t in self.tracks if t.misses > self.max_misses]
-        self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
-        self.departed = [t for t in self.departed + gone
-                         if t.misses <= self.remember and t.sightings >= self.min_sightings]
+        max_misses = self.frames(self.max_misses_s)
+        gone = [t for t in self.tracks if t.misses > max_misses]
+        self.tracks = [t for t in self.tracks if t.misses <= max_misses]
+        self.departed = [t for t in self.departed + gone if t.misses <= self.frames(self.remember_s)
+                         and t.sightings >= self.frames(self.min_sightings_s)]
         return sorted(out, key=lambda pair: pair[0])
 
     def _glitch(self, track: Track, sighting: Sighting) -> bool:
-        if track.steady < self.steady_frames or track.glitches >= self.max_glitches:
+        if track.steady < self.frames(self.steady_s) or track.glitches >= self.frames(self.max_glitches_s):
             return False
         before = np.median([s.sizes for s in track.seen], axis=0)
         change = np.abs(np.log(np.maximum(sighting.sizes, 1.0) / np.maximum(before, 1.0)))
@@ -196,8 +203,8 @@ class PersonTracker:
         that person's track (taken out of the remembered ones)."""
         new = [pi for pi in range(len(people)) if pi not in matched]
         taken = set(matched.values())
-        lost = [t for ti, t in enumerate(self.tracks) if ti not in taken and t.misses >= self.lost_after
-                and t.sightings >= self.min_sightings] + self.departed
+        lost = [t for ti, t in enumerate(self.tracks) if ti not in taken and t.misses >= self.frames(self.lost_after_s)
+                and t.sightings >= self.frames(self.min_sightings_s)] + self.departed
         if not new or not lost:
             return {}
         costs = np.array([[self.return_cost(t, people[pi]) for pi in new] for t in lost])
