@@ -155,6 +155,30 @@ def test_a_person_lost_for_longer_than_a_track_lives_gets_their_id_back(demo_fra
     assert tracker.update([bigger])[0][0] == 1  # three times the size: someone else
 
 
+@pytest.mark.parametrize("fps", [30.0, 120.0])
+def test_the_trackers_times_are_seconds_at_the_videos_frame_rate(demo_frames, fps):
+    """One second of a person seen (then a squeezed skeleton is a glitch), and a second and a half of
+    them unseen (then the track is dropped), whatever the frame rate."""
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    base = man.landmarks - man.landmarks.mean(0) + [300, 180]
+    squeezed = (base - base.mean(0)) * 0.5 + base.mean(0) + [0, 40]
+    tracker = PersonTracker(frame_rate=fps)
+    walk = lambda t, pose: [_person(60.0 * t / fps, pose, man.visibility)]  # noqa: E731  2 px a frame at 30 fps
+    frames = round(0.8 * fps)  # 0.8 s: not yet steady
+    for t in range(frames):
+        tracker.update(walk(t, base))
+    assert [pid for pid, _ in tracker.update(walk(frames, squeezed))] == [0]  # taken as it comes
+    for t in range(frames + 1, 3 * frames):
+        tracker.update(walk(t, base))
+    assert tracker.update(walk(3 * frames, squeezed)) == []  # seen for over a second: a glitch, missed
+    for _ in range(round(1.4 * fps)):
+        tracker.update([])
+    assert len(tracker.tracks) == 1
+    for _ in range(round(0.2 * fps)):
+        tracker.update([])
+    assert tracker.tracks == [] and len(tracker.departed) == 1  # 1.6 s unseen: dropped, remembered
+
+
 def test_a_steady_persons_squeezed_skeleton_is_missed_not_taken(demo_frames):
     """MediaPipe's glitch: a walker's skeleton squeezed into half her size for a few frames, with full
     confidence. Those frames miss her, her id stays; many such frames in a row are taken as real."""
