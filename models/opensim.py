@@ -62,6 +62,19 @@ def _trunk_frame(lateral: np.ndarray, trunk: np.ndarray) -> np.ndarray:
     return _frame(np.cross(y, z), y, z)
 
 
+def _pelvis(left_hip: np.ndarray, right_hip: np.ndarray, trunk: np.ndarray) -> tuple[np.ndarray, float]:
+    """The model's pelvis frame (..., 3, 3) from the hip markers and the trunk's direction, and the
+    body's size against the model's (hip marker widths, in the poses' units per metre)."""
+    width = np.linalg.norm(right_hip - left_hip, axis=-1)
+    size = np.nanmedian(width) / HIP_MARKERS_WIDTH if np.isfinite(width).any() else 1.0
+    return _trunk_frame(right_hip - left_hip, trunk), size
+
+
+def _hip_centre(hip: np.ndarray, pelvis: np.ndarray, size: float, mirror: float) -> np.ndarray:
+    """The hip joint's centre from its marker (``mirror`` -1 on the left)."""
+    return hip + size * (pelvis @ (HIP_MARKER_TO_CENTRE * [1.0, 1.0, mirror]))
+
+
 def _limb_frame(top: np.ndarray, mid: np.ndarray, end: np.ndarray, hint: np.ndarray, sign: float) -> np.ndarray:
     """Y from ``mid`` to ``top``, Z the hinge's axis (the plane of the three points, ``sign`` +1 for the
     knee, -1 for the elbow), leaning on ``hint`` where the limb is straight."""
@@ -102,12 +115,19 @@ def ground_rotation(world: np.ndarray) -> np.ndarray:
 def foot_points(world: np.ndarray, mediapipe: np.ndarray, camera_to_world: np.ndarray) -> np.ndarray:
     """Heels and foot indices (N, 4, 3) mm in the world (order ``FOOT``): the model's foot (its BlazePose
     heel and big-toe markers, scaled with the shank) placed at each ankle of the world pose (N, 17, 3)
-    and turned the way MediaPipe's own 3D (N, 33, 3; camera axes, its scale) points the foot relative to
-    the shank (MediaPipe's shank laid along the world pose's; its legs taken in whichever left/right order
-    fits the world pose's better, frame by frame)."""
+    and turned up or down the way MediaPipe's own 3D (N, 33, 3; camera axes, its scale) points the foot
+    relative to the shank (MediaPipe's shank laid along the world pose's; its legs taken in whichever
+    left/right order fits the world pose's better, frame by frame). About the shank, the foot is turned as
+    :func:`coordinates` takes the knee's axis (square to the plane the knee bends in, leaning on the foot's
+    own direction where the leg is straight), as in the model, whose knee is a hinge and whose foot does
+    not turn about the shank: MediaPipe's own turn (16-22° out of that plane on the demo walker's left)
+    bent OpenSim's IK knee and ankle away from the .mot's by up to 7° RMS."""
     mp = np.asarray(mediapipe, np.float64) @ np.asarray(camera_to_world, np.float64).T
     w = np.asarray(world, np.float64)
     i, h = MEDIAPIPE.joints.index, H36M.joints.index
+    shoulders = (w[:, h("left_shoulder")] + w[:, h("right_shoulder")]) / 2
+    hips = {s: w[:, h(f"{s}_hip")] for s in ("left", "right")}
+    pelvis, size_hips = _pelvis(hips["left"], hips["right"], shoulders - (hips["left"] + hips["right"]) / 2)
     legs = {s: [i(f"{s}_{n}") for n in ("knee", "ankle", "heel", "foot_index")] for s in ("left", "right")}
     ours = {s: (w[:, h(f"{s}_knee")], w[:, h(f"{s}_ankle")]) for s in ("left", "right")}
     shank = {s: unit(mp[:, legs[s][1]] - mp[:, legs[s][0]]) for s in legs}
@@ -122,7 +142,9 @@ def foot_points(world: np.ndarray, mediapipe: np.ndarray, camera_to_world: np.nd
         rot = swing(unit(src[:, 1] - src[:, 0]), unit(ankle - knee))
         foot = (rot @ (src[:, 3] - src[:, 2])[..., None])[..., 0]
         y = unit(knee - ankle)
-        z = unit(np.cross(foot, y))
+        centre = _hip_centre(hips[side], pelvis, size_hips, mirror)
+        hinge = np.cross(ankle - knee, knee - centre) / (np.linalg.norm(knee - centre, axis=-1) ** 2)[..., None]
+        z = unit(_perp(hinge + 0.25 * unit(np.cross(foot, y)), y))  # the knee's axis, as coordinates() takes it
         x = np.cross(y, z)
         turn = np.arctan2(_dot(foot, y), _dot(foot, x)) - np.arctan2(f0[1], f0[0])
         c, s = np.cos(turn)[:, None], np.sin(turn)[:, None]
@@ -145,10 +167,8 @@ def coordinates(world: np.ndarray, feet: np.ndarray | None, rotation: np.ndarray
         j.update({n: f[..., k, :] for k, n in enumerate(FOOT)})
     mid_hip = (j["left_hip"] + j["right_hip"]) / 2
     trunk = (j["left_shoulder"] + j["right_shoulder"]) / 2 - mid_hip
-    pelvis = _trunk_frame(j["right_hip"] - j["left_hip"], trunk)
+    pelvis, size = _pelvis(j["left_hip"], j["right_hip"], trunk)
     torso = _trunk_frame(j["right_shoulder"] - j["left_shoulder"], trunk)
-    width = np.linalg.norm(j["right_hip"] - j["left_hip"], axis=-1)
-    size = np.nanmedian(width) / HIP_MARKERS_WIDTH if np.isfinite(width).any() else 1.0
     out: dict[str, np.ndarray] = {}
     tilt, obl, turn = euler_zxy(pelvis)
     out["pelvis_tilt"], out["pelvis_list"], out["pelvis_rotation"] = np.degrees([tilt, obl, turn])
@@ -157,7 +177,7 @@ def coordinates(world: np.ndarray, feet: np.ndarray | None, rotation: np.ndarray
     flex, bend, axial = euler_zxy(_relative(pelvis, torso))
     out["L5_S1_Flex_Ext"], out["L5_S1_Lat_Bending"], out["L5_S1_axial_rotation"] = np.degrees([flex, bend, axial])
     for s, side, mirror in (("r", "right", 1.0), ("l", "left", -1.0)):
-        centre = j[f"{side}_hip"] + size * (pelvis @ (HIP_MARKER_TO_CENTRE * [1.0, 1.0, mirror]))
+        centre = _hip_centre(j[f"{side}_hip"], pelvis, size, mirror)
         knee, ankle = j[f"{side}_knee"], j[f"{side}_ankle"]
         hint = pelvis[..., 2]
         if feet is not None:
