@@ -22,8 +22,8 @@ def walking(frames: int = 60, stride: float = 40.0, apart: float = 0.0) -> np.nd
     return kp + rng.normal(0, 0.5, kp.shape)
 
 
-def run(repair: SwapRepair, kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    out = [repair(k, np.ones(17)) for k in kp]
+def run(repair: SwapRepair, kp: np.ndarray, fps: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+    out = [repair(k, np.ones(17), i / fps) for i, k in enumerate(kp)]
     return np.array([o[0] for o in out]), np.array([o[2] for o in out])
 
 
@@ -46,13 +46,21 @@ def test_a_long_swap_is_given_up_and_reset_starts_afresh():
     truth = walking(120, stride=10.0, apart=60.0)
     seen = truth.copy()
     seen[30:, [L, R]] = truth[30:, [R, L]]  # from frame 30 on, for good
-    repair = SwapRepair(max_frames=10)
+    repair = SwapRepair(max_s=9.5 / 30)  # ten frames at 30 fps
     kp, repaired = run(repair, seen)
     assert repaired[30:40, [L, R]].all() and np.allclose(kp[:40], truth[:40])
     assert not repaired[40:].any() and np.allclose(kp[40:], seen[40:])
     repair.reset()
     kp, repaired = run(repair, seen[50:])  # no history: nothing to compare with
     assert not repaired.any()
+
+
+def test_the_longest_swap_repaired_is_a_time_not_a_number_of_frames():
+    truth = walking(240, stride=10.0, apart=60.0)
+    seen = truth.copy()
+    seen[100:160, [L, R]] = truth[100:160, [R, L]]  # half a second at 120 fps: 60 frames
+    kp, repaired = run(SwapRepair(), seen, fps=120.0)
+    assert repaired[100:160, [L, R]].all() and repaired.sum() == 120 and np.allclose(kp, truth)
 
 
 KNEES = [H36M.index("left_knee"), H36M.index("right_knee")]

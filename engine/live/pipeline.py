@@ -242,7 +242,7 @@ class Pipeline:
         conf = convert_confidence(mp.visibility, MEDIAPIPE.name, H36M.name)
         repaired = np.zeros(len(kp), bool)
         if (swap_repair := stream.stage("swap_repair", self.swap_repair)) is not None:
-            kp, conf, repaired = swap_repair(kp, conf)
+            kp, conf, repaired = swap_repair(kp, conf, t)
         xy = camera.normalize(kp)
         if (steady := stream.stage("landmark_smoothing", self.landmark_smoothing)) is not None:
             xy = steady(xy, t)

@@ -30,34 +30,34 @@ class SwapRepair:
     """Repairs one person's H36M-17 2D stream, frame by frame (causal, no delay).
 
     ``min_gain``: how much better (fraction of the pose's 2D size) the crossed assignment must fit;
-    ``max_frames``: the longest swap repaired (frames), after which MediaPipe's labels are accepted;
+    ``max_s``: the longest swap repaired (seconds), after which MediaPipe's labels are accepted;
     ``memory``: the frames over which each bone's recent 2D length is taken (median).
     """
 
-    def __init__(self, min_gain: float = 0.15, max_frames: int = 30, memory: int = 10):
-        self.min_gain, self.max_frames, self.memory = min_gain, max_frames, memory
+    def __init__(self, min_gain: float = 0.15, max_s: float = 1.0, memory: int = 10):
+        self.min_gain, self.max_s, self.memory = min_gain, max_s, memory
         self.reset()
 
     def reset(self) -> None:
         """A new stream (the person was lost, or the source changed)."""
         self._history: list[np.ndarray] = []
         self._bones: list[np.ndarray] = []  # per frame: each joint's bone to its parent, / the pose's size
-        self._held = np.zeros(len(PAIRS), int)
+        self._since = np.full(len(PAIRS), np.nan)  # when each pair's swap being repaired began (s)
 
-    def __call__(self, kp: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``kp`` (17, 2) pixels, ``conf`` (17,). Returns the repaired keypoints and confidence and the
-        (17,) mask of joints whose labels were swapped back."""
+    def __call__(self, kp: np.ndarray, conf: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``kp`` (17, 2) pixels, ``conf`` (17,) at time ``t`` (s). Returns the repaired keypoints and
+        confidence and the (17,) mask of joints whose labels were swapped back."""
         kp, conf = kp.copy(), conf.copy()
         size = np.sqrt(((kp - kp[:1]) ** 2).sum(-1).mean())
         swap = self._crossed(kp, size) if self._bones and size > 0 else np.zeros(len(PAIRS), bool)
         repaired = np.zeros(len(kp), bool)
         for p, (left, right) in enumerate(PAIRS):
-            if swap[p] and self._held[p] < self.max_frames:
+            if swap[p] and not t - self._since[p] >= self.max_s:  # (never true while no swap is held: NaN)
+                self._since[p] = t if np.isnan(self._since[p]) else self._since[p]
                 kp[[left, right]], conf[[left, right]] = kp[[right, left]], conf[[right, left]]
                 repaired[[left, right]] = True
-                self._held[p] += 1
             elif not swap[p]:
-                self._held[p] = 0
+                self._since[p] = np.nan
         self._history = (self._history + [kp])[-2:]
         if size > 0:
             self._bones = (self._bones + [np.linalg.norm(kp - kp[_PARENT], axis=-1) / size])[-self.memory:]
