@@ -49,6 +49,14 @@ def test_trajectory_filter_is_causal_and_removes_depth_jitter_without_lagging_a_
     assert np.allclose(f(truth[4], t[4]), truth[4], atol=40.0)
     f(truth[5] * [1, 1, 2], t[5]), f(truth[6] * [1, 1, 2], t[6])
     assert np.allclose(f(truth[7] * [1, 1, 2], t[7]), truth[7] * [1, 1, 2])  # three frames: it moved there
+    # the same in time at 120 fps: four frames of a bad fit are held, a jump lasting 1/15 s is real
+    fast = TrajectoryFilter()
+    for k in range(3):
+        fast(truth[0], k / 120)
+    assert all(np.allclose(fast(truth[0] * [1, 1, 2], k / 120), truth[0], atol=40.0) for k in range(3, 7))
+    assert np.allclose(fast(truth[0], 7 / 120), truth[0], atol=40.0)
+    held = [fast(truth[0] * [1, 1, 2], k / 120) for k in range(8, 16)]
+    assert np.allclose(held[0], truth[0], atol=40.0) and np.allclose(held[-1], truth[0] * [1, 1, 2])
     assert np.isnan(TrajectoryFilter()(np.full(3, np.nan), 0.0)).all()
 
 
