@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..models.skeletons import MEDIAPIPE
 from ..videos import probe_video
 from .camera import CalibrationError, Camera, OpenCVCamera
 from .floor import Ground
@@ -198,28 +197,6 @@ def load_rig(root: str | Path) -> Rig:
     cameras = match_videos(read_calibration(root / "calibration"), videos)
     fitted = tuple(fit_to_frames(cameras[v.stem], *probe_video(v).size, name=f"the camera of {v.name}") for v in videos)
     return Rig(tuple(v.stem for v in videos), tuple(videos), fitted)
-
-
-def world_up(people: np.ndarray) -> tuple[str, np.ndarray, float]:
-    """The calibration world's up: the signed axis (``+Z``, ``-Y``, ...) nearest the people's own up,
-    the mean direction from their mid-ankle to their mid-shoulder (``people`` (..., 33, 3) MediaPipe
-    landmarks in the world, NaN where not triangulated). Returns its name, unit vector and its angle
-    from the people's up (deg). Labs put up along Z (Qualisys), but a board-calibrated world may have it
-    along -Z or Y."""
-    i = MEDIAPIPE.joints.index
-    axis = (people[..., [i("left_shoulder"), i("right_shoulder")], :].mean(-2)
-            - people[..., [i("left_ankle"), i("right_ankle")], :].mean(-2)).reshape(-1, 3)
-    axis = axis[np.isfinite(axis).all(-1)]
-    if not len(axis):
-        raise CalibrationError("nobody's shoulders and ankles were triangulated, so the world's up is unknown: "
-                               "film the people whole in at least two cameras.")
-    up = (axis / np.linalg.norm(axis, axis=-1, keepdims=True)).mean(0)
-    up /= np.linalg.norm(up)
-    k = int(np.argmax(np.abs(up)))
-    axis_up = np.zeros(3)
-    axis_up[k] = np.sign(up[k])
-    name = ("+" if up[k] > 0 else "-") + "XYZ"[k]
-    return name, axis_up, float(np.degrees(np.arccos(np.clip(abs(up[k]), -1.0, 1.0))))
 
 
 def true_ground(camera: Camera, up: Sequence[float] = (0.0, 0.0, 1.0), floor_mm: float = 0.0) -> Ground:

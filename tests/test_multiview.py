@@ -13,9 +13,9 @@ from poselift.calibration.rig import (
     read_calibration,
     read_qualisys,
     true_ground,
-    world_up,
 )
 from poselift.calibration.triangulation import reprojection_errors, triangulate
+from poselift.engine.offline.multiview import MultiviewError, world_up
 from poselift.models.skeletons import MEDIAPIPE
 
 POSE2SIM = Path(os.environ.get("POSELIFT_POSE2SIM") or Path(__file__).resolve().parents[2] / "shared/data/pose2sim")
@@ -96,7 +96,7 @@ def test_the_worlds_up_is_its_axis_nearest_the_peoples_up(world, axis):
     assert name == axis and np.allclose(up, world @ [0, 0, 1.0]) and abs(off - 5.0) < 0.1
     turned = np.array([[1.0, 0, 0], [0, np.cos(0.6), -np.sin(0.6)], [0, np.sin(0.6), np.cos(0.6)]])
     assert world_up(standing(lean_deg=0) @ turned.T)[2] > 30  # a world with no axis up: 34° off the nearest
-    with pytest.raises(CalibrationError, match="nobody's shoulders and ankles"):
+    with pytest.raises(MultiviewError, match="nobody's shoulders and ankles"):
         world_up(np.full((3, 1, 33, 3), np.nan))
 
 

@@ -20,7 +20,7 @@ from scipy.signal import butter, filtfilt
 from ...calibration.camera import Camera
 from ...calibration.floor import Ground
 from ...calibration.people import Reference, track_people
-from ...calibration.rig import Rig, load_rig, true_ground, world_up
+from ...calibration.rig import Rig, load_rig, true_ground
 from ...calibration.triangulation import reprojection_errors
 from ...errors import UserError
 from ...models.angles import ANGLE_NAMES
@@ -87,6 +87,28 @@ class View:
     clip: Clip  # the followed person's (the camera's floor estimate)
     people: list[Clip]  # one clip per person followed (the followed one's with one person)
     detections: list[tuple[np.ndarray, np.ndarray]]  # what the pipeline's MediaPipe found, per frame
+
+
+def world_up(people: np.ndarray) -> tuple[str, np.ndarray, float]:
+    """The calibration world's up: the signed axis (``+Z``, ``-Y``, ...) nearest the people's own up,
+    the mean direction from their mid-ankle to their mid-shoulder (``people`` (..., 33, 3) MediaPipe
+    landmarks in the world, NaN where not triangulated). Returns its name, unit vector and its angle
+    from the people's up (deg). Labs put up along Z (Qualisys), but a board-calibrated world may have it
+    along -Z or Y."""
+    i = MEDIAPIPE.joints.index
+    axis = (people[..., [i("left_shoulder"), i("right_shoulder")], :].mean(-2)
+            - people[..., [i("left_ankle"), i("right_ankle")], :].mean(-2)).reshape(-1, 3)
+    axis = axis[np.isfinite(axis).all(-1)]
+    if not len(axis):
+        raise MultiviewError("nobody's shoulders and ankles were triangulated, so the world's up is unknown: "
+                             "film the people whole in at least two cameras.")
+    up = (axis / np.linalg.norm(axis, axis=-1, keepdims=True)).mean(0)
+    up /= np.linalg.norm(up)
+    k = int(np.argmax(np.abs(up)))
+    axis_up = np.zeros(3)
+    axis_up[k] = np.sign(up[k])
+    name = ("+" if up[k] > 0 else "-") + "XYZ"[k]
+    return name, axis_up, float(np.degrees(np.arccos(np.clip(abs(up[k]), -1.0, 1.0))))
 
 
 def check_frame_counts(rig: Rig) -> VideoInfo:
