@@ -29,6 +29,7 @@ from .tracker import PersonTracker
 from .world import Floor, WorldFrame, WorldSettings, WorldStream
 
 RATE_FRAMES = 6  # frames whose timestamps tell the frame rate (Pipeline.stride)
+MAX_FRAME_RATE = 1000.0  # timestamps closer than this allows are not a frame rate (kept at 30 fps)
 
 
 @dataclass
@@ -224,7 +225,7 @@ class Pipeline:
         if len(self._first_times) < RATE_FRAMES:
             self._first_times.append(timestamp)
             step = np.diff(self._first_times)
-            if len(self._first_times) == RATE_FRAMES and np.median(step) > 0:
+            if len(self._first_times) == RATE_FRAMES and np.median(step) >= 1.0 / MAX_FRAME_RATE:
                 self.tracker.frame_rate = 1.0 / float(np.median(step))
                 self.stride = lift_stride(self.tracker.frame_rate)
 
