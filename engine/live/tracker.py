@@ -75,8 +75,10 @@ class PersonTracker:
     Times are in seconds, counted in frames at ``frame_rate`` (the pipeline sets it once the frames'
     timestamps tell it), so a 120 fps video is tracked as a 30 fps one. ``max_misses_s``: how long a
     person may be unseen and keep their id (MediaPipe loses people in fast, unusual poses, a jump for
-    one); ``max_cost``: the loosest match accepted; ``memory``: sightings kept per track; ``coast_s``:
-    how long a gap the box is carried on at its last speed. The distance a person may have moved grows
+    one); ``max_cost``: the loosest match accepted; ``memory``: sightings kept per track;
+    ``coast_frames``: how many frames of a gap the box is carried on at its last speed (frames, not
+    time: that speed is a frame-to-frame estimate, the noisier the higher the frame rate; carried on
+    for twice as many frames at 60 fps, it cost one more identity switch on Pose2Sim's cam03). The distance a person may have moved grows
     with the time gone. Re-identification (see the module docstring): ``remember_s`` how long a dropped
     track is kept for it, ``min_sightings_s`` how long a track must have been seen to be given back (a
     false detection is not), ``reach_per_s`` body heights one may move per second gone (a run),
@@ -85,11 +87,11 @@ class PersonTracker:
     ``max_glitches_s`` how long a run of them is left out, ``steady_s`` how long a person must have
     been seen without a miss for their size to be trusted."""
 
-    def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory: int = 4, coast_s: float = 1 / 6,
+    def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory: int = 4, coast_frames: int = 5,
                  lost_after_s: float = 1 / 6, remember_s: float = 10.0, min_sightings_s: float = 1 / 3,
                  reach_per_s: float = 2.0, size_ratio: float = 2.0, glitch_ratio: float = 1.5,
                  max_glitches_s: float = 1 / 3, steady_s: float = 1.0, frame_rate: float = 30.0):
-        self.max_misses_s, self.max_cost, self.memory, self.coast_s = max_misses_s, max_cost, memory, coast_s
+        self.max_misses_s, self.max_cost, self.memory, self.coast_frames = max_misses_s, max_cost, memory, coast_frames
         self.lost_after_s, self.remember_s, self.min_sightings_s = lost_after_s, remember_s, min_sightings_s
         self.reach_per_s, self.size_ratio = reach_per_s, size_ratio
         self.glitch_ratio, self.max_glitches_s, self.steady_s = glitch_ratio, max_glitches_s, steady_s
@@ -123,7 +125,7 @@ class PersonTracker:
         sightings, so that one bad MediaPipe frame does not make the person a stranger. Landmarks are
         compared for a person seen in the last frame; after a gap their pose will have changed (a
         jump), so only where their box is."""
-        shift = track.shift(self.frames(self.coast_s))
+        shift = track.shift(self.coast_frames)
         box = person.box()
         reach = 1.0 + 2.0 * track.misses / self.frame_rate  # a body height more every half second missed
         costs = []
