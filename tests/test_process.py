@@ -154,3 +154,16 @@ def test_the_rendered_video_writes_each_person_s_id_above_them():
     assert len(changed) > 20 and changed[:, 0].max() < 200  # above the highest joint
     assert abs(changed[:, 1].min() - 300) < 10
     assert draw_person_id(image, np.full((2, 2), np.nan), 3) is image
+
+
+def test_a_video_over_60_fps_is_said_to_be_lifted_at_a_trained_rate(tmp_path, random_weights):
+    fast, plain = write_video(tmp_path / "fast.mp4", frames=8, fps=120), write_video(tmp_path / "plain.mp4", frames=8)
+    said = {}
+    for video in (fast, plain):
+        done = subprocess.run([sys.executable, "-m", "poselift", "process", str(video), "-o", str(tmp_path / video.stem),
+                               "--weights", str(random_weights), "--quiet", "--no-video"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "nobody was found" in done.stderr  # blank frames
+        said[video.stem] = done.stdout
+    assert "120 fps: each person lifted as 2 interleaved streams of 60 fps" in said["fast"]
+    assert "interleaved" not in said["plain"]
