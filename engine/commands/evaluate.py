@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--sources", nargs="+", choices=("gt", "sh", "mp"), default=["gt", "sh"],
                    help="2D input: projected ground truth, Stacked Hourglass detections (h36m only), "
                         "ground truth with MediaPipe-shaped errors")
-    e.add_argument("--fps", nargs="+", type=float, default=[50.0], help="resample the 50 Hz input to these rates")
+    e.add_argument("--fps", nargs="+", type=float, default=[50.0], help="resample the 50 Hz input to these rates (over 60 fps lifted as interleaved streams, as live)")
     e.add_argument("--subjects", nargs="+", help="override the test subjects")
     e.add_argument("--sequence-step", type=int, default=1, metavar="K",
                    help="score every K-th sequence only (sequences run take by take, cameras innermost: 4 keeps "
