@@ -107,15 +107,16 @@ class TrajectoryFilter:
     ACCEL = (0.25, 0.25, 0.5)
     NOISE = (0.002, 0.002, 0.03)
     JUMP = 0.25  # a change of a quarter of the distance (ray or log depth) from the prediction is a jump
-    JUMP_S = 0.05  # a jump held longer than this (s; two frames at 30 fps) restarts the filter there; a shorter one is ignored
+    JUMP_S = 0.055  # a jump lasting this long (s; three frames at 30 fps, and at least three) restarts the filter there
 
     def __init__(self, accel: tuple[float, float, float] = ACCEL, noise: tuple[float, float, float] = NOISE):
         self._filter = AlphaBeta(np.array(accel), np.array(noise))
         self._jump_since: float | None = None  # when the jump now held began
+        self._jumps = 0  # and its frames so far
 
     def reset(self) -> None:
         self._filter.reset()
-        self._jump_since = None
+        self._jump_since, self._jumps = None, 0
 
     def __call__(self, root_mm: np.ndarray, t: float) -> np.ndarray:
         root_mm = np.asarray(root_mm, np.float64)
@@ -128,10 +129,11 @@ class TrajectoryFilter:
             # No one moves that far between two frames: one such frame is a bad fit (a pose half out
             # of view, a garbled 2D), several in a row a real change (a seek, a new take).
             self._jump_since = t if self._jump_since is None else self._jump_since
-            if t - self._jump_since < self.JUMP_S:
+            self._jumps += 1
+            if self._jumps <= 2 or t - self._jump_since < self.JUMP_S:
                 return self._to_camera(predicted)
             self.reset()
-        self._jump_since = None
+        self._jump_since, self._jumps = None, 0
         return self._to_camera(self._filter(measured, t))
 
     @staticmethod

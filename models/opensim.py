@@ -142,9 +142,8 @@ def foot_points(world: np.ndarray, mediapipe: np.ndarray, camera_to_world: np.nd
         rot = swing(unit(src[:, 1] - src[:, 0]), unit(ankle - knee))
         foot = (rot @ (src[:, 3] - src[:, 2])[..., None])[..., 0]
         y = unit(knee - ankle)
-        centre = _hip_centre(hips[side], pelvis, size_hips, mirror)
-        hinge = np.cross(ankle - knee, knee - centre) / (np.linalg.norm(knee - centre, axis=-1) ** 2)[..., None]
-        z = unit(_perp(hinge + 0.25 * unit(np.cross(foot, y)), y))  # the knee's axis, as coordinates() takes it
+        femur = _limb_frame(_hip_centre(hips[side], pelvis, size_hips, mirror), knee, ankle, unit(np.cross(foot, y)), 1.0)
+        z = unit(_perp(femur[..., 2], y))  # the knee's axis, as coordinates() takes it
         x = np.cross(y, z)
         turn = np.arctan2(_dot(foot, y), _dot(foot, x)) - np.arctan2(f0[1], f0[0])
         c, s = np.cos(turn)[:, None], np.sin(turn)[:, None]

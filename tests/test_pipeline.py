@@ -145,6 +145,8 @@ def test_a_fast_video_is_lifted_at_a_rate_the_lifter_is_trained_for(random_weigh
     assert np.abs(np.array([r.pose3d for r in results])[late] - whole[late]).max() < 0.05
     if stride > 1:
         assert np.abs(predict_sequence(model, rows)[0][late] - whole[late]).max() > 0.05  # the stride matters
+    pipe.reset()  # another source: its rate is learnt afresh
+    assert (pipe.stride, pipe.frame_rate, pipe.tracker.frame_rate) == (1, None, 30.0)
 
 
 def test_one_euro_smooths_rest_and_follows_motion():

@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> None:
               f"{repaired}) -> {clips}" + (f", {report.video_path}" if report.video_path else ""))
         if args.camera is None and args.fov is None and path == inputs[0]:
             print(field_of_view_note(report.lens_hfov_deg))
-        if pipeline.stride > 1:
-            print(f"{report.fps:g} fps: each person lifted as {pipeline.stride} interleaved streams of "
-                  f"{report.fps / pipeline.stride:.0f} fps, a rate the lifter is trained at")
+        if pipeline.stride > 1:  # the frame rate the timestamps gave, not the container's
+            print(f"{pipeline.frame_rate:.0f} fps: each person lifted as {pipeline.stride} interleaved streams of "
+                  f"{pipeline.frame_rate / pipeline.stride:.0f} fps, a rate the lifter is trained at")
         if args.plots:
             from ..outputs.clip import Clip
             from ..outputs.plots import write_plots

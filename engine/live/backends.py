@@ -33,8 +33,8 @@ class LifterBackend:
     frame's mirror image runs as a second stream in the same call, and the two predictions are
     averaged.
 
-    Several people are several streams, each with its own history, keyed by the caller (a person's
-    track id): ``step_streams({key: x, ...})`` steps all of them in one batched call. A key seen for
+    Several people are several streams, each with its own history, keyed by the caller (the pipeline
+    keys a person's by their track id and phase): ``step_streams({key: x, ...})`` steps all of them in one batched call. A key seen for
     the first time starts a fresh window; ``release(key)`` ends one without touching the others."""
 
     name = "eager"

@@ -84,10 +84,11 @@ class Refiner(Protocol):
 
 
 class PersonStream:
-    """What the pipeline keeps for one tracked person while they stay in view: their lifter stream
-    (keyed by ``id`` in the backend) and their own copy of each stateful stage (swap repair, fusion,
-    refiner, filter, steady bones), made from the pipeline's stage and remade when that is replaced
-    (the app's switches). The stream ends when the person is missed; it starts afresh when they are seen again."""
+    """What the pipeline keeps for one tracked person while they stay in view: their lifter streams
+    (keyed by ``(id, phase)`` in the backend: one phase, or several interleaved for a fast video) and
+    their own copy of each stateful stage (swap repair, fusion, refiner, filter, steady bones), made from
+    the pipeline's stage and remade when that is replaced (the app's switches). The streams end when the
+    person is missed; they start afresh when they are seen again."""
 
     def __init__(self, person_id: int):
         self.id = person_id
@@ -133,7 +134,10 @@ class Pipeline:
         self.floor = Floor(world) if world is not None else None  # the camera's, shared by everyone in view
         self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept through brief misses
         self._first_times: list[float] = []  # the first frames' timestamps, until the frame rate is known
+        self.frame_rate: float | None = None  # frames per second, once the first frames' timestamps tell it
         self.stride = 1  # each person's lifter streams, taking every stride-th frame (models.windows.lift_stride)
+        self._processed = 0  # frames processed since the start or the last reset (a live source drops some)
+        self._assumed_rate = self.tracker.frame_rate  # the tracker's, until the video's is known
 
     def reset(self) -> None:
         """Everyone afresh: after a seek or a source change."""
@@ -143,7 +147,8 @@ class Pipeline:
         self.followed = self.first_followed
         self._worlds.clear()
         self._first_times.clear()
-        self.stride = 1
+        self.frame_rate, self.stride, self._processed = None, 1, 0
+        self.tracker.frame_rate = self._assumed_rate
         if self.floor is not None:
             self.floor.reset()
         self.keypoints.reset()
@@ -170,6 +175,7 @@ class Pipeline:
         they are missed in this frame), with everyone's in ``people``."""
         h, w = frame.image.shape[:2]
         self._learn_frame_rate(frame.timestamp)
+        self._processed += 1
         clock = StageClock()
         with clock("keypoints"):
             tracked = self.tracker.update(self.keypoints(frame.image))
@@ -186,7 +192,7 @@ class Pipeline:
             prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera, frame.timestamp)
                         for pid, mp in tracked}
         with clock("lifter"):
-            phase = frame.index % self.stride
+            phase = self._processed % self.stride
             lifted = self.lifter.step_streams({(pid, phase): p[3] for pid, p in prepared.items()}) if prepared else {}
         people = []
         for pid, mp in tracked:
@@ -221,13 +227,17 @@ class Pipeline:
     def _learn_frame_rate(self, timestamp: float) -> None:
         """From the first ``RATE_FRAMES`` frames' timestamps on, track people in seconds, not frames, and
         lift a fast video at a rate the lifter knows: every ``stride``-th frame in each of ``stride``
-        interleaved streams per person."""
-        if len(self._first_times) < RATE_FRAMES:
-            self._first_times.append(timestamp)
-            step = np.diff(self._first_times)
-            if len(self._first_times) == RATE_FRAMES and np.median(step) >= 1.0 / MAX_FRAME_RATE:
-                self.tracker.frame_rate = 1.0 / float(np.median(step))
-                self.stride = lift_stride(self.tracker.frame_rate)
+        interleaved streams per person (the streams begun before are ended, so that none mixes rates)."""
+        if len(self._first_times) >= RATE_FRAMES:
+            return
+        self._first_times.append(timestamp)
+        step = float(np.median(np.diff(self._first_times))) if len(self._first_times) == RATE_FRAMES else 0.0
+        if step >= 1.0 / MAX_FRAME_RATE:
+            self.frame_rate = self.tracker.frame_rate = 1.0 / step
+            self.stride = lift_stride(self.frame_rate)
+            if self.stride > 1:
+                for pid in self.streams:
+                    self.lifter.release((pid, 0))
 
     def _world_for(self, person_id: int) -> WorldStream:
         """This person's grounding, made on first sight and kept while the tracker knows them."""

@@ -52,7 +52,8 @@ class SwapRepair:
         swap = self._crossed(kp, size) if self._bones and size > 0 else np.zeros(len(PAIRS), bool)
         repaired = np.zeros(len(kp), bool)
         for p, (left, right) in enumerate(PAIRS):
-            if swap[p] and not t - self._since[p] >= self.max_s:  # (never true while no swap is held: NaN)
+            # (NaN while no swap is held; the 1 us keeps a swap lasting max_s to the frame at any rate)
+            if swap[p] and not t - self._since[p] >= self.max_s - 1e-6:
                 self._since[p] = t if np.isnan(self._since[p]) else self._since[p]
                 kp[[left, right]], conf[[left, right]] = kp[[right, left]], conf[[right, left]]
                 repaired[[left, right]] = True

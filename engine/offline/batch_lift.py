@@ -27,7 +27,8 @@ from .process import ProcessReport, process_video
 @dataclass
 class Track2D:
     """A video's first pass: MediaPipe's output per frame (everyone it found), and the lifter's input
-    per stream (a stream runs from a person appearing to their track ending)."""
+    per stream (a stream runs from a person appearing to their track ending; a video over 60 fps has
+    several interleaved streams per person)."""
     keypoints: list[list[Keypoints]]
     streams: list[np.ndarray]  # (frames, J or J + 1, 3) network input each
     num_poses: int = 1  # how many people the front end looked for (the pipeline follows by it)
@@ -74,8 +75,8 @@ class _ReplayedKeypoints:
 
 
 class _StandInLifter:
-    """Takes the lifter backend's place: each person's stream (keyed by track id, as the pipeline
-    steps them) gets the next stream number when it starts, and ends on ``release`` or ``reset``."""
+    """Takes the lifter backend's place: each person's stream (keyed as the pipeline steps them: track
+    id and phase) gets the next stream number when it starts, and ends on ``release`` or ``reset``."""
 
     def __init__(self, spec: LifterSpec):
         self.spec = spec
