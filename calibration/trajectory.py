@@ -128,7 +128,8 @@ class TrajectoryFilter:
         if predicted is not None and np.abs(predicted - measured).max() > self.JUMP:
             # No one moves that far between two frames: one such frame is a bad fit (a pose half out
             # of view, a garbled 2D), several in a row a real change (a seek, a new take).
-            self._jump_since = t if self._jump_since is None else self._jump_since
+            if self._jump_since is None:
+                self._jump_since = t
             self._jumps += 1
             if self._jumps <= 2 or t - self._jump_since < self.JUMP_S:
                 return self._to_camera(predicted)

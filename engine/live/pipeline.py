@@ -135,7 +135,6 @@ class Pipeline:
         self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept through brief misses
         self._first_times: list[float] = []  # the first frames' timestamps, until the frame rate is known
         self.frame_rate: float | None = None  # frames per second, once the first frames' timestamps tell it
-        self.stride = 1  # each person's lifter streams, taking every stride-th frame (models.windows.lift_stride)
         self._processed = 0  # frames processed since the start or the last reset (a live source drops some)
         self._assumed_rate = self.tracker.frame_rate  # the tracker's, until the video's is known
 
@@ -147,7 +146,7 @@ class Pipeline:
         self.followed = self.first_followed
         self._worlds.clear()
         self._first_times.clear()
-        self.frame_rate, self.stride, self._processed = None, 1, 0
+        self.frame_rate, self._processed = None, 0
         self.tracker.frame_rate = self._assumed_rate
         if self.floor is not None:
             self.floor.reset()
@@ -224,6 +223,11 @@ class Pipeline:
             r.t_result, r.people = t4, people
         return self._followed_result(frame, people, (w, h), clock.ms)
 
+    @property
+    def stride(self) -> int:
+        """Each person's lifter streams, taking every stride-th frame (``models.windows.lift_stride``)."""
+        return lift_stride(self.frame_rate) if self.frame_rate else 1
+
     def _learn_frame_rate(self, timestamp: float) -> None:
         """From the first ``RATE_FRAMES`` frames' timestamps on, track people in seconds, not frames, and
         lift a fast video at a rate the lifter knows: every ``stride``-th frame in each of ``stride``
@@ -234,7 +238,6 @@ class Pipeline:
         step = float(np.median(np.diff(self._first_times))) if len(self._first_times) == RATE_FRAMES else 0.0
         if step >= 1.0 / MAX_FRAME_RATE:
             self.frame_rate = self.tracker.frame_rate = 1.0 / step
-            self.stride = lift_stride(self.frame_rate)
             if self.stride > 1:
                 for pid in self.streams:
                     self.lifter.release((pid, 0))

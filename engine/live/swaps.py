@@ -54,7 +54,8 @@ class SwapRepair:
         for p, (left, right) in enumerate(PAIRS):
             # (NaN while no swap is held; the 1 us keeps a swap lasting max_s to the frame at any rate)
             if swap[p] and not t - self._since[p] >= self.max_s - 1e-6:
-                self._since[p] = t if np.isnan(self._since[p]) else self._since[p]
+                if np.isnan(self._since[p]):
+                    self._since[p] = t
                 kp[[left, right]], conf[[left, right]] = kp[[right, left]], conf[[right, left]]
                 repaired[[left, right]] = True
             elif not swap[p]:

@@ -341,9 +341,7 @@ def _reference_filter(cutoff_hz: float) -> str:
     return f"the reference low-passed at {cutoff_hz:g} Hz" if cutoff_hz > 0 else "the reference as triangulated"
 
 
-def _up_said(up: dict | None) -> str:
-    if up is None:
-        return ""
+def _up_said(up: dict) -> str:
     said = f"; the floor square to the calibration's {up['axis']}, {up['from_people_deg']:g}° from the people's up"
     if up["from_people_deg"] > UP_TOLERANCE_DEG:
         said += (f". No axis of the calibration's world is within {UP_TOLERANCE_DEG:g}° of the people's up, so the "
@@ -362,7 +360,7 @@ def markdown_tables(result: dict) -> str:
     title = (f"Multi-view benchmark: {result['dataset']} ({result['frames']} frames at {result['fps']:g} fps, "
              f"{len(result['cameras'])} cameras, {len(result['reference']['people'])} people; the monocular "
              f"pipeline following up to {result['people_followed']}, {fusion}; P2 lift alone: before the fusion; "
-             f"{_reference_filter(result['reference'].get('cutoff_hz', 0))}{_up_said(result.get('world_up'))})")
+             f"{_reference_filter(result['reference'].get('cutoff_hz', 0))}{_up_said(result['world_up'])})")
     header = ("| camera | reference reprojection (px) | gravity error (deg) | camera height est. / true (m) "
               "| camera height error (m) | true pitch / roll (deg) |")
     lines = [title, "", header, "|---|---|---|---|---|---|"]
