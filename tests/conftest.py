@@ -19,7 +19,7 @@ class FedKeypoints:
     def __init__(self, people_of, num_poses: int = 2, smooths_landmarks: bool = False):
         self.people_of, self.num_poses, self.smooths_landmarks = people_of, num_poses, smooths_landmarks
 
-    def __call__(self, image):
+    def __call__(self, image, timestamp=None):
         return self.people_of(image)
 
     def reset(self) -> None:

@@ -15,7 +15,7 @@ from poselift.engine.live.backends import make_backend
 from poselift.engine.outputs.clip import Clip
 from poselift.engine.live.factory import PipelineOptions, build_pipeline
 from poselift.engine.live.filters import OneEuroFilter
-from poselift.engine.live.keypoints import Keypoints, MediaPipePose, MediaPipePoses
+from poselift.engine.live.keypoints import Keypoints, MediaPipePose, MediaPipePoses, RecentPeople
 from poselift.engine.live.pipeline import Pipeline
 from poselift.engine.live.pose_bundle import pose_landmarker_bundle
 from poselift.engine.live.sources import VideoFileSource
@@ -177,6 +177,39 @@ def test_the_trackers_times_are_seconds_at_the_videos_frame_rate(demo_frames, fp
     for _ in range(round(0.2 * fps)):
         tracker.update([])
     assert tracker.tracks == [] and len(tracker.departed) == 1  # 1.6 s unseen: dropped, remembered
+
+
+@pytest.mark.parametrize("fps", [24.0, 30.0, 60.0, 120.0])
+def test_the_front_end_looks_for_people_lately_seen_for_as_long_at_any_frame_rate(fps):
+    """Someone seen for a while is looked for again for ``memory_s`` after they are missed, someone
+    seen only once for ``SURE_MISSED_S``, someone who walked out at the edge not at all; each to
+    within a frame, at any frame rate."""
+    frame = np.array([640.0, 360.0])
+    steady, once, leaving = np.array([100.0, 50, 200, 350]), np.array([400.0, 50, 480, 300]), np.array([0.0, 50, 12, 300])
+    recent = RecentPeople()
+    for _ in range(round(0.5 * fps)):
+        recent.update([steady, leaving], 1 / fps)
+    recent.update([once], 1 / fps)
+    looked_for = {"steady": 0, "once": 0}
+    for _ in range(round((recent.memory_s + 0.5) * fps)):
+        recent.update([], 1 / fps)
+        missing = recent.missing(frame)
+        assert not any(np.array_equal(b, leaving) for b in missing)
+        looked_for["steady"] += any(np.array_equal(b, steady) for b in missing)
+        looked_for["once"] += any(np.array_equal(b, once) for b in missing)
+    assert abs(looked_for["steady"] / fps - recent.memory_s) <= 1.01 / fps
+    assert recent.SURE_MISSED_S - 1.01 / fps <= looked_for["once"] / fps <= recent.SURE_MISSED_S
+    assert recent.people == []  # all forgotten
+
+
+def test_the_front_end_takes_any_timestamps(demo_frames):
+    """Frames at 120 fps, a repeated timestamp, one going back and frames without any: MediaPipe is
+    still given rising times and finds the same people."""
+    poses = MediaPipePoses(num_poses=2)
+    image = demo_frames[80].image
+    found = [len(poses(image, t)) for t in (10.0, 10.0 + 1 / 120, 10.0 + 1 / 120, 10.0, None, 10.1)]
+    poses.close()
+    assert found == [found[0]] * len(found) and found[0] >= 1
 
 
 def test_a_steady_persons_squeezed_skeleton_is_missed_not_taken(demo_frames):

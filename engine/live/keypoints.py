@@ -61,7 +61,7 @@ class KeypointSource(Protocol):
     num_poses: int  # how many people it finds at most in one frame
     smooths_landmarks: bool  # its landmarks come smoothed over time (the pipeline then adds no smoothing)
 
-    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]: ...
+    def __call__(self, image_bgr: np.ndarray, timestamp: float | None = None) -> list[Keypoints]: ...
 
     def reset(self) -> None: ...
 
@@ -216,11 +216,11 @@ class MediaPipePose:
         self._search: StillSearch | None = None  # made when first needed
         self._idle = 0  # frames to go before the tiles are searched again, after they found nobody
 
-    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
+    def __call__(self, image_bgr: np.ndarray, timestamp: float | None = None) -> list[Keypoints]:
         h, w = image_bgr.shape[:2]
         rgb = _shrunk_rgb(image_bgr, self.max_width)
         frame = np.array([w, h], float)
-        result = self._pose.process(rgb)
+        result = self._pose.process(rgb)  # the legacy solution keeps its own clock
         if result.pose_landmarks is None:
             if not self.search_tiles:
                 return []
@@ -247,63 +247,102 @@ class MediaPipePose:
             self._search.close()
 
 
+class RecentPeople:
+    """Where a front end found people lately, in seconds: ``update`` with each frame's boxes and how
+    long the frame lasted; ``missing`` gives the boxes of people seen in the last ``memory_s`` seconds
+    who are worth looking for again (seen long enough not to be a false alarm, or only just missed,
+    and not last seen leaving the picture)."""
+
+    SURE_SEEN_S = 0.045  # seen this long in all (3 frames at 60 fps): no false alarm
+    SURE_MISSED_S = 0.075  # missing this briefly (4 frames at 60 fps): looked for even if seen only once
+
+    def __init__(self, memory_s: float = 0.5):
+        self.memory_s = memory_s
+        self.people: list[tuple[np.ndarray, float, float]] = []  # (box, seconds since seen, seconds seen)
+
+    def missing(self, frame_size: np.ndarray) -> list[np.ndarray]:
+        out = []
+        for box, missed, seen in self.people:
+            centre = (box[:2] + box[2:]) / 2 / frame_size
+            leaving = ((centre < 0.03) | (centre > 0.97)).any()  # gone out of the picture, most likely
+            if (seen >= self.SURE_SEEN_S or missed < self.SURE_MISSED_S) and not leaving:
+                out.append(box)
+        return out
+
+    def update(self, boxes: list[np.ndarray], step_s: float) -> None:
+        kept = []
+        for b, missed, seen in self.people:
+            now = next((k for k in boxes if box_cover(b, k) > 0.3), None)
+            if now is not None:
+                boxes = [k for k in boxes if k is not now]
+                kept.append((now, 0.0, seen + step_s))
+            elif missed + step_s < self.memory_s + step_s / 2:  # half a frame's slack for timestamp jitter
+                kept.append((b, missed + step_s, seen))
+        self.people = kept + [(b, 0.0, step_s) for b in boxes]
+
+
 class MediaPipePoses:
     """MediaPipe's Tasks ``PoseLandmarker`` (the same full landmark model), following up to
     ``num_poses`` people; one :class:`Keypoints` per person found, in no particular order.
 
     Its own tracking loses people its detector cannot find again in the whole frame (the demo
-    clip's man after a jump), so someone seen lately (in the last ``memory`` frames; 5 for someone
-    seen only once or twice) but missing now is looked for around where they were last; and while
-    fewer than ``num_poses`` are found, the frame's tiles are searched every ``search_every`` frames
-    for newcomers (and on the first, and on frames with nobody, as the single-person front end)."""
+    clip's man after a jump), so someone seen lately (:class:`RecentPeople`, ``memory_s``) but
+    missing now is looked for around where they were last; and while fewer than ``num_poses`` are
+    found, the frame's tiles are searched every ``search_every_s`` seconds for newcomers (and on the
+    first frame, and on frames with nobody, as the single-person front end). Times are the frames'
+    timestamps, so a 120 fps video is searched as a 30 fps one; without timestamps, frames are 1/30 s
+    apart. MediaPipe is given the same times (its landmark filter smooths in time)."""
 
-    FRAME_MS = 33  # the Tasks API wants rising timestamps, about 30 fps apart
+    DEFAULT_STEP_S = 1 / 30  # a frame's duration when no timestamp is given
     smooths_landmarks = False  # the pipeline smooths them (factory.LANDMARK_SMOOTHING)
 
-    def __init__(self, num_poses: int = 2, max_width: int = 640, memory: int = 30, search_every: int = 15):
-        self.num_poses, self.max_width, self.memory, self.search_every = num_poses, max_width, memory, search_every
+    def __init__(self, num_poses: int = 2, max_width: int = 640, memory_s: float = 0.5,
+                 search_every_s: float = 0.25):
+        self.num_poses, self.max_width = num_poses, max_width
+        self.memory_s, self.search_every_s = memory_s, search_every_s
         self._landmarker = _landmarker("VIDEO", num_poses)
         self._search = StillSearch(num_poses)  # a part may hold someone else too
         self._reset_memory()
 
     def _reset_memory(self) -> None:
-        self._frames = self._idle = 0
-        # (box, frames since seen, frames seen) of the people lately found
-        self._recent: list[tuple[np.ndarray, int, int]] = []
+        self._idle = 0
+        self._first: float | None = None  # the first frame's time (s)
+        self._last = (0.0, 0)  # the last frame's time (s) and the milliseconds MediaPipe was given for it
+        self._next_search = -np.inf  # when the tiles are next searched for newcomers
+        self.recent = RecentPeople(self.memory_s)
 
-    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
+    def _clock(self, timestamp: float | None) -> tuple[float, float, int]:
+        """This frame's time (s), its duration (s) and the rising whole milliseconds the Tasks API wants."""
+        if self._first is None:
+            t = 0.0 if timestamp is None else timestamp
+            self._first, step, ms = t, self.DEFAULT_STEP_S, 0
+        else:
+            t = self._last[0] + self.DEFAULT_STEP_S if timestamp is None else timestamp
+            step = min(max(t - self._last[0], 0.0), self.memory_s)
+            ms = max(round(1000 * (t - self._first)), self._last[1] + 1)
+        self._last = (t, ms)
+        return t, step, ms
+
+    def __call__(self, image_bgr: np.ndarray, timestamp: float | None = None) -> list[Keypoints]:
         h, w = image_bgr.shape[:2]
         rgb = _shrunk_rgb(image_bgr, self.max_width)
         frame = np.array([w, h], float)
-        self._frames += 1
-        found = distinct(_tasks_people(self._landmarker.detect_for_video(_mp_image(rgb), self._frames * self.FRAME_MS),
+        t, step, ms = self._clock(timestamp)
+        found = distinct(_tasks_people(self._landmarker.detect_for_video(_mp_image(rgb), ms),
                                        np.zeros(2), frame, frame))
-        for box, age, seen in self._recent:
-            centre = (box[:2] + box[2:]) / 2 / frame
-            leaving = ((centre < 0.03) | (centre > 0.97)).any()  # gone out of the picture, most likely
-            sure = seen >= 3 or age < 5  # a single sighting may be a false alarm: looked for briefly
-            if (sure and not leaving and len(found) < self.num_poses
-                    and not any(box_cover(box, k.box()) > 0.3 for k in found)):
+        for box in self.recent.missing(frame):
+            if len(found) < self.num_poses and not any(box_cover(box, k.box()) > 0.3 for k in found):
                 found = distinct(found + self._search.around(rgb, box, frame))
         self._idle -= 1
-        newcomers = self._frames % self.search_every == 1 or (not found and self._idle < 0)
-        if len(found) < self.num_poses and newcomers:
+        due = t >= self._next_search
+        if due:
+            self._next_search = t + self.search_every_s - 1e-3
+        if len(found) < self.num_poses and (due or (not found and self._idle < 0)):
             found = distinct(found + self._search.tiles(rgb, frame))
             self._idle = 0 if found else IDLE_FRAMES
         found = found[:self.num_poses]
-        self._remember([k.box() for k in found])
+        self.recent.update([k.box() for k in found], step)
         return found
-
-    def _remember(self, boxes: list[np.ndarray]) -> None:
-        recent = []
-        for b, age, seen in self._recent:
-            now = next((k for k in boxes if box_cover(b, k) > 0.3), None)
-            if now is not None:
-                boxes = [k for k in boxes if k is not now]
-                recent.append((now, 0, seen + 1))
-            elif age < self.memory:
-                recent.append((b, age + 1, seen))
-        self._recent = recent + [(b, 0, 1) for b in boxes]
 
     def reset(self) -> None:
         """Forget the tracked people (the Tasks API has no reset: a fresh landmarker)."""

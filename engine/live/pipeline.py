@@ -177,7 +177,7 @@ class Pipeline:
         self._processed += 1
         clock = StageClock()
         with clock("keypoints"):
-            tracked = self.tracker.update(self.keypoints(frame.image))
+            tracked = self.tracker.update(self.keypoints(frame.image, frame.timestamp))
         with clock("prepare"):
             for gone in set(self.streams) - {pid for pid, _ in tracked}:
                 del self.streams[gone]

@@ -48,8 +48,8 @@ class _RecordingKeypoints:
         self.num_poses, self.smooths_landmarks = detector.num_poses, detector.smooths_landmarks
         self.frames: list[list[Keypoints]] = []
 
-    def __call__(self, image: np.ndarray) -> list[Keypoints]:
-        self.frames.append(self.detector(image))
+    def __call__(self, image: np.ndarray, timestamp: float | None = None) -> list[Keypoints]:
+        self.frames.append(self.detector(image, timestamp))
         return self.frames[-1]
 
     def reset(self) -> None:
@@ -64,7 +64,7 @@ class _ReplayedKeypoints:
         self.num_poses, self.smooths_landmarks = track.num_poses, track.smooths_landmarks
         self._frames = iter(track.keypoints)
 
-    def __call__(self, image: np.ndarray) -> list[Keypoints]:
+    def __call__(self, image: np.ndarray, timestamp: float | None = None) -> list[Keypoints]:
         return next(self._frames)
 
     def reset(self) -> None:

@@ -190,7 +190,7 @@ class _NoKeypoints:
     """The front end of a pipeline built only to check the settings: it runs no frames."""
     num_poses, smooths_landmarks = 1, False
 
-    def __call__(self, image):
+    def __call__(self, image, timestamp=None):
         raise AssertionError("the pipeline built to check the settings runs no frames.")
 
 

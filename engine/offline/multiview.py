@@ -64,8 +64,8 @@ class DetectionTap:
         self.detector = detector
         self.frames: list[tuple[np.ndarray, np.ndarray]] = []  # per frame: (n, 33, 2) px, (n, 33)
 
-    def __call__(self, image_bgr: np.ndarray) -> list[Keypoints]:
-        people = self.detector(image_bgr)
+    def __call__(self, image_bgr: np.ndarray, timestamp: float | None = None) -> list[Keypoints]:
+        people = self.detector(image_bgr, timestamp)
         n = MEDIAPIPE.num_joints
         self.frames.append((np.array([k.landmarks for k in people], np.float64).reshape(-1, n, 2),
                             np.array([k.visibility for k in people], np.float64).reshape(-1, n)))
