@@ -45,7 +45,7 @@ def test_standing_straight_reads_zero_and_each_angle_moves_its_way():
 def test_mot_holds_the_opensim_models_coordinates_and_the_angle_csv_poselifts(tmp_path):
     clip, _ = grounded_clip(gaps=(0, 1, 40, 41, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69))
     out, note = export_clip(clip, "mot", tmp_path / "a.mot")
-    assert note == "frames without the person (or a gap over 0.25 s) are left out: 0.00-0.03 s, 2.00-2.30 s."
+    assert note == "Frames without the person (or a gap over 0.25 s) are left out: 0.00-0.03 s, 2.00-2.30 s."
     lines = out.read_text().splitlines()
     kept = 90 - 2 - 10
     coordinates = [c for c in mo.COORDINATES if not c.startswith("ankle")]  # no MediaPipe 3D: no feet
@@ -61,7 +61,7 @@ def test_mot_holds_the_opensim_models_coordinates_and_the_angle_csv_poselifts(tm
     # the model faces the way the pelvis does (the camera), and the person moves 3 m to their left: the model's -Z
     assert np.ptp(table.pelvis_tx) < 0.02 and table.pelvis_tz.iloc[-1] - table.pelvis_tz.iloc[0] < -2.8
     _, note = export_clip(clip, "mot", tmp_path / "b.mot", options=ExportOptions(fill_gaps_s=0.5))
-    assert note == "frames without the person (or a gap over 0.5 s) are left out: 0.00-0.03 s."
+    assert note == "Frames without the person (or a gap over 0.5 s) are left out: 0.00-0.03 s."
     for old, options in ((synthetic_clip(), ExportOptions()), (clip, ExportOptions(frame="camera"))):
         with pytest.raises(ExportError, match="a .mot holds the OpenSim model's coordinates, which need the clip in "
                                               "the world: .* export --to angles"):

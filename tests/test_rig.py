@@ -60,7 +60,7 @@ def animated_joints(gltf: GLTF2, skin: int) -> tuple[np.ndarray, np.ndarray]:
 def test_two_people_in_one_glb_each_joint_where_their_clip_has_it_at_their_own_times(tmp_path):
     first, second = two_people()
     out, note = export_clip(first, "glb", tmp_path / "two.glb", others=(second,))
-    assert "person1 runs from 0.50 s" in note and "gaps" not in note.split("person1")[1]
+    assert "The animation of person1 runs from 0.50 s" in note and "gaps" not in note.split("person1")[1]
     gltf = GLTF2().load(str(out))
     assert len(gltf.skins) == 2 and [gltf.nodes[s.joints[0]].name for s in gltf.skins] == ["hips", "hips"]
     assert {gltf.nodes[n].name for n in gltf.skins[0].joints} == set(BONES) | {"headTop"}

@@ -113,7 +113,7 @@ def test_trc_layout_follows_opensims_reader_rules(tmp_path):
     rows = [ln.split("\t") for ln in lines[6:] if ln]
     assert len(rows) == 88 and [r[0] for r in rows[:2]] == ["3", "4"]  # the clip's frame numbers
     assert all(np.isfinite([float(c) for c in r[1:-1]]).all() for r in rows)  # gap 40-41 filled, 0-1 left out
-    assert note == "frames without the person (or a gap over 0.25 s) are left out: 0.00-0.03 s."
+    assert note == "Frames without the person (or a gap over 0.25 s) are left out: 0.00-0.03 s."
 
 
 def test_c3d_gap_points_are_invalid_and_zero_not_the_previous_frame(tmp_path):

@@ -66,4 +66,4 @@ def run(args: argparse.Namespace) -> None:
                             options=options, others=tuple(clips[1:]))
     print(f"{' '.join(map(str, args.clip))} -> {out}")
     if note:
-        print(note[0].upper() + note[1:])
+        print(note)

@@ -87,10 +87,8 @@ def gaps_note(seen: np.ndarray, times: np.ndarray, kept_as: str) -> str | None:
 
 
 def _notes(*notes: str | None) -> str | None:
-    """The notes for the user as one text: the sentences after the first begin with a capital (the first
-    follows what the caller puts before it)."""
-    given = [n for n in notes if n]
-    return " ".join([*given[:1], *(n[0].upper() + n[1:] for n in given[1:])]) or None
+    """The notes for the user as one text, each sentence beginning with a capital."""
+    return " ".join(n[0].upper() + n[1:] for n in notes if n) or None
 
 
 def opensim_name(joint: str) -> str:
@@ -184,7 +182,8 @@ def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name
                 video: str | Path | None = None, options: ExportOptions = ExportOptions(),
                 others: tuple[Clip, ...] = ()) -> tuple[Path, str | None]:
     """Write ``clip`` as ``fmt`` to ``out``, with ``others`` (further people's clips of the same video)
-    in the same file for glb and fbx. Returns the path and a note for the user (or None)."""
+    in the same file for glb and fbx. Returns the path and a note for the user (or None), its sentences
+    beginning with a capital."""
     fmt = fmt.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}.")
@@ -198,8 +197,8 @@ def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name
     _check_target(out, overwrite)
     world = uses_world(clip, options)
     if fmt == "npz":  # Clip.save is atomic itself
-        return write_npz(out, clip, sk), gaps_note(np.isfinite(clip.pose3d).all(axis=(1, 2)), clip.timestamps,
-                                                   "NaN")
+        return write_npz(out, clip, sk), _notes(gaps_note(np.isfinite(clip.pose3d).all(axis=(1, 2)),
+                                                          clip.timestamps, "NaN"))
     if video is not None and not Path(video).is_file():
         raise ExportError(f"video {video} does not exist: check the path given with --video.")
     notes: list[str] = []
@@ -210,7 +209,7 @@ def export_clip(clip: Clip, fmt: str, out: str | Path, skeleton: str = H36M.name
         _atomic(out, lambda p: notes.append(write_rigged(p, (clip, *others), sk, world, options, fbx=fmt == "fbx")))
     else:
         _atomic(out, lambda p: notes.append(WRITERS[fmt](p, clip, sk, world, options)))
-    return out, notes[0]
+    return out, _notes(*notes)
 
 
 def _scale(options: ExportOptions, default: str) -> tuple[str, float]:
@@ -268,7 +267,7 @@ def write_rigged(path: Path, clips: tuple[Clip, ...], sk: Skeleton, world: bool,
         pose, kept, held = animation_frames(in_format(clip, H36M, world)[0], round(gap_s * clip.fps))
         name = f"person{clip.meta.get('person', k)}"
         people.append((name, on_the_floor(pose, 0, world) / 1000.0, clip.timestamps[kept]))
-        notes.append(_span_notes(clip, kept, held, gap_s, name if len(clips) > 1 else "the animation"))
+        notes.append(_span_notes(clip, kept, held, gap_s, f"the animation of {name}" if len(clips) > 1 else "the animation"))
     start = min(times[0] for _, _, times in people)
     animated = [Animated(name, pose, times - start) for name, pose, times in people]
     if fbx:
