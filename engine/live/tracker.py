@@ -78,14 +78,14 @@ class PersonTracker:
     one); ``max_cost``: the loosest match accepted; ``memory``: sightings kept per track;
     ``coast_frames``: how many frames of a gap the box is carried on at its last speed (frames, not
     time: that speed is a frame-to-frame estimate, the noisier the higher the frame rate; carried on
-    for twice as many frames at 60 fps, it cost one more identity switch on Pose2Sim's cam03). The distance a person may have moved grows
-    with the time gone. Re-identification (see the module docstring): ``remember_s`` how long a dropped
-    track is kept for it, ``min_sightings_s`` how long a track must have been seen to be given back (a
-    false detection is not), ``reach_per_s`` body heights one may move per second gone (a run),
-    ``size_ratio`` how much larger or smaller one may look on return. Glitches (see the module
-    docstring): ``glitch_ratio`` the change in size from the last sightings that marks one,
-    ``max_glitches_s`` how long a run of them is left out, ``steady_s`` how long a person must have
-    been seen without a miss for their size to be trusted."""
+    for twice as many frames at 60 fps, it cost one more identity switch on Pose2Sim's cam03).
+    ``reach_per_s``: body heights one may move per second gone (a run), beyond one, for a track
+    missed a while as for a person come back. Re-identification (see the module docstring):
+    ``remember_s`` how long a dropped track is kept for it, ``min_sightings_s`` how long a track must
+    have been seen to be given back (a false detection is not), ``size_ratio`` how much larger or
+    smaller one may look on return. Glitches (see the module docstring): ``glitch_ratio`` the change
+    in size from the last sightings that marks one, ``max_glitches_s`` how long a run of them is left
+    out, ``steady_s`` how long a person must have been seen without a miss for their size to be trusted."""
 
     def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory: int = 4, coast_frames: int = 5,
                  lost_after_s: float = 1 / 6, remember_s: float = 10.0, min_sightings_s: float = 1 / 3,
@@ -127,7 +127,7 @@ class PersonTracker:
         jump), so only where their box is."""
         shift = track.shift(self.coast_frames)
         box = person.box()
-        reach = 1.0 + 2.0 * track.misses / self.frame_rate  # a body height more every half second missed
+        reach = 1.0 + self.reach_per_s * track.misses / self.frame_rate
         costs = []
         for seen in track.seen:
             height = max(seen.box[3] - seen.box[1], 1.0)
