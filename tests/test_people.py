@@ -158,7 +158,8 @@ def test_a_person_lost_for_longer_than_a_track_lives_gets_their_id_back(demo_fra
 @pytest.mark.parametrize("fps", [30.0, 120.0])
 def test_the_trackers_times_are_seconds_at_the_videos_frame_rate(demo_frames, fps):
     """One second of a person seen (then a squeezed skeleton is a glitch), and a second and a half of
-    them unseen (then the track is dropped), whatever the frame rate."""
+    them unseen (then the track is dropped), whatever the frame rate; a track knows its person by the
+    sightings of the same span of time (four at 30 fps)."""
     (man,) = MediaPipePose()(demo_frames[100].image)
     base = man.landmarks - man.landmarks.mean(0) + [300, 180]
     squeezed = (base - base.mean(0)) * 0.5 + base.mean(0) + [0, 40]
@@ -167,6 +168,7 @@ def test_the_trackers_times_are_seconds_at_the_videos_frame_rate(demo_frames, fp
     frames = round(0.8 * fps)  # 0.8 s: not yet steady
     for t in range(frames):
         tracker.update(walk(t, base))
+    assert len(tracker.tracks[0].seen) == round(4 * fps / 30)
     assert [pid for pid, _ in tracker.update(walk(frames, squeezed))] == [0]  # taken as it comes
     for t in range(frames + 1, 3 * frames):
         tracker.update(walk(t, base))

@@ -75,7 +75,9 @@ class PersonTracker:
     Times are in seconds, counted in frames at ``frame_rate`` (the pipeline sets it once the frames'
     timestamps tell it), so a 120 fps video is tracked as a 30 fps one. ``max_misses_s``: how long a
     person may be unseen and keep their id (MediaPipe loses people in fast, unusual poses, a jump for
-    one); ``max_cost``: the loosest match accepted; ``memory``: sightings kept per track;
+    one); ``max_cost``: the loosest match accepted; ``memory_s``: how far back a track keeps its
+    sightings (4 at 30 fps: at 120 fps, 4 sightings would be the same moment, and a person MediaPipe
+    finds only in part for a few frames would then be known only by those parts);
     ``coast_frames``: how many frames of a gap the box is carried on at its last speed (frames, not
     time: that speed is a frame-to-frame estimate, the noisier the higher the frame rate; carried on
     for twice as many frames at 60 fps, it cost one more identity switch on Pose2Sim's cam03).
@@ -87,11 +89,11 @@ class PersonTracker:
     in size from the last sightings that marks one, ``max_glitches_s`` how long a run of them is left
     out, ``steady_s`` how long a person must have been seen without a miss for their size to be trusted."""
 
-    def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory: int = 4, coast_frames: int = 5,
+    def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory_s: float = 2 / 15, coast_frames: int = 5,
                  lost_after_s: float = 1 / 6, remember_s: float = 10.0, min_sightings_s: float = 1 / 3,
                  reach_per_s: float = 2.0, size_ratio: float = 2.0, glitch_ratio: float = 1.5,
                  max_glitches_s: float = 1 / 3, steady_s: float = 1.0, frame_rate: float = 30.0):
-        self.max_misses_s, self.max_cost, self.memory, self.coast_frames = max_misses_s, max_cost, memory, coast_frames
+        self.max_misses_s, self.max_cost, self.memory_s, self.coast_frames = max_misses_s, max_cost, memory_s, coast_frames
         self.lost_after_s, self.remember_s, self.min_sightings_s = lost_after_s, remember_s, min_sightings_s
         self.reach_per_s, self.size_ratio = reach_per_s, size_ratio
         self.glitch_ratio, self.max_glitches_s, self.steady_s = glitch_ratio, max_glitches_s, steady_s
@@ -161,7 +163,7 @@ class PersonTracker:
                 step = (sighting.box - track.seen[-1].box) / (track.misses + 1)
                 track.velocity = 0.5 * track.velocity + 0.5 * step
                 restart = track.glitches >= self.frames(self.max_glitches_s)  # the new size is real: start from it
-                track.seen = [sighting] if restart else (track.seen + [sighting])[-self.memory:]
+                track.seen = [sighting] if restart else (track.seen + [sighting])[-self.frames(self.memory_s):]
                 track.steady = 1 if restart else track.steady + 1
                 track.glitches = 0
                 track.misses = 0
