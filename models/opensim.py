@@ -75,6 +75,11 @@ def _hip_centre(hip: np.ndarray, pelvis: np.ndarray, size: float, mirror: float)
     return hip + size * (pelvis @ (HIP_MARKER_TO_CENTRE * [1.0, 1.0, mirror]))
 
 
+def _knee_hint(foot: np.ndarray, knee: np.ndarray, ankle: np.ndarray) -> np.ndarray:
+    """Where the knee's axis leans where the leg is straight: square to the foot and the shank."""
+    return unit(np.cross(foot, knee - ankle))
+
+
 def _limb_frame(top: np.ndarray, mid: np.ndarray, end: np.ndarray, hint: np.ndarray, sign: float) -> np.ndarray:
     """Y from ``mid`` to ``top``, Z the hinge's axis (the plane of the three points, ``sign`` +1 for the
     knee, -1 for the elbow), leaning on ``hint`` where the limb is straight."""
@@ -142,7 +147,7 @@ def foot_points(world: np.ndarray, mediapipe: np.ndarray, camera_to_world: np.nd
         rot = swing(unit(src[:, 1] - src[:, 0]), unit(ankle - knee))
         foot = (rot @ (src[:, 3] - src[:, 2])[..., None])[..., 0]
         y = unit(knee - ankle)
-        femur = _limb_frame(_hip_centre(hips[side], pelvis, size_hips, mirror), knee, ankle, unit(np.cross(foot, y)), 1.0)
+        femur = _limb_frame(_hip_centre(hips[side], pelvis, size_hips, mirror), knee, ankle, _knee_hint(foot, knee, ankle), 1.0)
         z = unit(_perp(femur[..., 2], y))  # the knee's axis, as coordinates() takes it
         x = np.cross(y, z)
         turn = np.arctan2(_dot(foot, y), _dot(foot, x)) - np.arctan2(f0[1], f0[0])
@@ -178,10 +183,8 @@ def coordinates(world: np.ndarray, feet: np.ndarray | None, rotation: np.ndarray
     for s, side, mirror in (("r", "right", 1.0), ("l", "left", -1.0)):
         centre = _hip_centre(j[f"{side}_hip"], pelvis, size, mirror)
         knee, ankle = j[f"{side}_knee"], j[f"{side}_ankle"]
-        hint = pelvis[..., 2]
-        if feet is not None:
-            hint = np.cross(j[f"{side}_foot_index"] - j[f"{side}_heel"], pelvis[..., 1])
-        femur = _limb_frame(centre, knee, ankle, unit(hint), 1.0)
+        hint = pelvis[..., 2] if feet is None else _knee_hint(j[f"{side}_foot_index"] - j[f"{side}_heel"], knee, ankle)
+        femur = _limb_frame(centre, knee, ankle, hint, 1.0)
         a, b, c = euler_zxy(_relative(pelvis, femur))
         out[f"hip_flexion_{s}"] = np.degrees(a)
         out[f"hip_adduction_{s}"], out[f"hip_rotation_{s}"] = mirror * np.degrees(b), mirror * np.degrees(c)
