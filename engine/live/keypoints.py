@@ -29,6 +29,8 @@ from ...models.skeletons import MEDIAPIPE
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and up only
 IDLE_FRAMES = 4  # after the tiles found nobody, frames without a tile search (a scene with nobody in it)
+ASSUMED_FRAME_RATE = 30.0  # frames per second, until the frames' timestamps tell otherwise
+SAME_PERSON_COVER = 0.3  # a box covering this much of another (box_cover) is the same person's
 
 
 @dataclass
@@ -272,7 +274,7 @@ class RecentPeople:
     def update(self, boxes: list[np.ndarray], step_s: float) -> None:
         kept = []
         for b, missed, seen in self.people:
-            now = next((k for k in boxes if box_cover(b, k) > 0.3), None)
+            now = next((k for k in boxes if box_cover(b, k) > SAME_PERSON_COVER), None)
             if now is not None:
                 boxes = [k for k in boxes if k is not now]
                 kept.append((now, 0.0, seen + step_s))
@@ -293,7 +295,7 @@ class MediaPipePoses:
     timestamps, so a 120 fps video is searched as a 30 fps one; without timestamps, frames are 1/30 s
     apart. MediaPipe is given the same times (its landmark filter smooths in time)."""
 
-    DEFAULT_STEP_S = 1 / 30  # a frame's duration when no timestamp is given
+    DEFAULT_STEP_S = 1 / ASSUMED_FRAME_RATE  # a frame's duration when no timestamp is given
     smooths_landmarks = False  # the pipeline smooths them (factory.LANDMARK_SMOOTHING)
 
     def __init__(self, num_poses: int = 2, max_width: int = 640, memory_s: float = 0.5,
@@ -331,7 +333,7 @@ class MediaPipePoses:
         found = distinct(_tasks_people(self._landmarker.detect_for_video(_mp_image(rgb), ms),
                                        np.zeros(2), frame, frame))
         for box in self.recent.missing(frame):
-            if len(found) < self.num_poses and not any(box_cover(box, k.box()) > 0.3 for k in found):
+            if len(found) < self.num_poses and not any(box_cover(box, k.box()) > SAME_PERSON_COVER for k in found):
                 found = distinct(found + self._search.around(rgb, box, frame))
         self._idle -= 1
         due = t >= self._next_search

@@ -32,7 +32,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ...models.skeletons import MEDIAPIPE
-from .keypoints import Keypoints, box_iou
+from .keypoints import ASSUMED_FRAME_RATE, Keypoints, box_iou
 
 
 @dataclass
@@ -92,7 +92,7 @@ class PersonTracker:
     def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory_s: float = 2 / 15, coast_frames: int = 5,
                  lost_after_s: float = 1 / 6, remember_s: float = 10.0, min_sightings_s: float = 1 / 3,
                  reach_per_s: float = 2.0, size_ratio: float = 2.0, glitch_ratio: float = 1.5,
-                 max_glitches_s: float = 1 / 3, steady_s: float = 1.0, frame_rate: float = 30.0):
+                 max_glitches_s: float = 1 / 3, steady_s: float = 1.0, frame_rate: float = ASSUMED_FRAME_RATE):
         self.max_misses_s, self.max_cost, self.memory_s, self.coast_frames = max_misses_s, max_cost, memory_s, coast_frames
         self.lost_after_s, self.remember_s, self.min_sightings_s = lost_after_s, remember_s, min_sightings_s
         self.reach_per_s, self.size_ratio = reach_per_s, size_ratio
