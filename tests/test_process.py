@@ -167,3 +167,15 @@ def test_a_video_over_60_fps_is_said_to_be_lifted_at_a_trained_rate(tmp_path, ra
         said[video.stem] = done.stdout
     assert "120 fps: each person lifted as 2 interleaved streams of 60 fps" in said["fast"]
     assert "interleaved" not in said["plain"]
+
+
+def test_a_whole_video_is_lifted_both_ways_unless_causal(tmp_path, walker, random_weights):
+    assert process(walker, tmp_path / "both", random_weights, "--no-video").returncode == 0
+    assert process(walker, tmp_path / "causal", random_weights, "--no-video", "--causal").returncode == 0
+    both, causal = Clip.load(tmp_path / "both" / "walker_3d.npz"), Clip.load(tmp_path / "causal" / "walker_3d.npz")
+    assert both.meta["model"]["two_way"] is True and causal.meta["model"]["two_way"] is False
+    # The second pass replays the first's 2D: the same person's 2D, a lift that differs.
+    seen = np.isfinite(causal.pose3d).all((1, 2)) & np.isfinite(both.pose3d).all((1, 2))
+    assert seen.sum() >= 20
+    np.testing.assert_allclose(both.keypoints[seen], causal.keypoints[seen])
+    assert np.abs(both.pose3d[seen] - causal.pose3d[seen]).max() > 1.0

@@ -10,6 +10,7 @@ from ...models.errors import ConfigError
 from ...models.suites import SUITES
 from .options import (
     FIELD_OF_VIEW,
+    add_causal_arg,
     add_flip_arg,
     add_fusion_args,
     add_height_arg,
@@ -55,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "walking and slower movement, docs/multiview.md; 10-15 for running; 0: as triangulated)")
     add_height_arg(e)
     add_fusion_args(e)
+    add_causal_arg(e)
     add_swap_repair_arg(e)
     e.add_argument("--refine", action="store_true", help="also score the diffusion-refined poses")
     add_refiner_args(e)
@@ -135,7 +137,7 @@ def _run_multiview(args: argparse.Namespace) -> None:
 
     options = PipelineOptions(weights=args.weights, flip=not args.no_flip, world=WorldSettings(args.height),
                               fusion=args.fusion, fusion_weighting=args.fusion_weighting,
-                              swap_repair=not args.no_swap_repair)
+                              swap_repair=not args.no_swap_repair, causal=args.causal)
     cutoff = REFERENCE_CUTOFF_HZ if args.reference_cutoff is None else args.reference_cutoff
     result = evaluate_multiview(args.multiview, options, args.people, progress=not args.quiet, reference_cutoff_hz=cutoff)
     tables = markdown_tables(result)

@@ -155,6 +155,13 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     add_refiner_args(p)
 
 
+def add_causal_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--causal", action="store_true",
+                   help="lift each frame from its past only, as live, in one pass (default: the video runs twice and "
+                        "each frame is lifted from its past and from its future, averaged: closer to the truth, "
+                        "docs/lifter.md)")
+
+
 def add_follow_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow", type=int_between(0, 10**6, "a person's id"), metavar="ID",
                    help="follow the person with this id (the id written above them in the video) instead of the most "
@@ -190,4 +197,4 @@ def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
                            swap_repair=not args.no_swap_repair, fusion=args.fusion,
                            fusion_weighting=args.fusion_weighting, people=args.people, follow=args.follow,
                            solo=args.solo, steady_bones=not args.free_bones,
-                           world=world_settings(args))
+                           world=world_settings(args), causal=getattr(args, "causal", False))

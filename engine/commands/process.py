@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ...calibration.camera import GUESSED_HFOV_DEG
-from .options import add_pipeline_args, add_width_arg, pipeline_options
+from .options import add_causal_arg, add_pipeline_args, add_width_arg, pipeline_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--force", action="store_true",
                     help="overwrite the outputs of an earlier run (folder or glob: redo the videos done before, and "
                          "those done with other settings)")
+    add_causal_arg(pr)
     add_pipeline_args(pr)
     pr.set_defaults(run=run)
 

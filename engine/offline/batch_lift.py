@@ -1,27 +1,27 @@
-"""Lifting many streams in one step, where a device is fast: one live step is no quicker on a GPU than
-on a CPU, but a thousand streams stepped together are.
+"""Lifting whole recorded streams: many in one step, where a device is fast (one live step is no
+quicker on a GPU than on a CPU, but a thousand streams stepped together are), and each both ways in
+time, when the whole video is at hand.
 
-A video is processed in two passes around the batched lifting. The first runs the live pipeline up to
-the lifter (MediaPipe, mapping, swap repair, normalisation) and records each frame's MediaPipe output
-and each stream's lifter inputs (:func:`track_2d`); :class:`BatchLifter` lifts the streams of many
-videos together with the same causal streaming step as live; the second pass replays the recorded
-MediaPipe output and the lifted poses through the unchanged pipeline and ``process_video`` (refiner,
-smoothing, rendering, the clip), so both routes write the same files.
+A video is then processed in two passes around the lifting. The first runs the live pipeline and records
+each frame's MediaPipe output and each stream's lifter inputs (:class:`RecordingKeypoints`,
+:class:`RecordingLifter`); :class:`BatchLifter` lifts the recorded streams with the same causal step as
+live, and with ``two_way`` also each stream reversed in time; the second pass replays the recorded
+MediaPipe output and the lifted poses through the unchanged pipeline (:class:`ReplayedKeypoints`,
+:class:`ReplayedLifter`). :class:`TwoWayLift` does this for one video in one process
+(``engine/offline/process.py``); the Ray route runs the passes as separate tasks (``cluster``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Hashable
+from dataclasses import dataclass
+from typing import Callable, Hashable
 
 import numpy as np
 import torch
 
 from ...models.lifter import IN_FEATURES, LifterSpec, average_with_mirror, expected_error, with_mirror
-from ..live.factory import PipelineOptions, build_pipeline
 from ..live.keypoints import Keypoints
-from ..live.sources import SourceError, VideoFileSource
-from .process import ProcessReport, process_video
+from ..live.pipeline import Pipeline, Result
+from ..live.sources import Frame, SourceError, VideoFileSource
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Lifted:
     uncertainties: list[np.ndarray]
 
 
-class _RecordingKeypoints:
+class RecordingKeypoints:
     def __init__(self, detector):
         self.detector = detector
         self.num_poses, self.smooths_landmarks = detector.num_poses, detector.smooths_landmarks
@@ -59,7 +59,7 @@ class _RecordingKeypoints:
         self.detector.close()
 
 
-class _ReplayedKeypoints:
+class ReplayedKeypoints:
     def __init__(self, track: Track2D):
         self.num_poses, self.smooths_landmarks = track.num_poses, track.smooths_landmarks
         self._frames = iter(track.keypoints)
@@ -104,12 +104,28 @@ class _StandInLifter:
         raise NotImplementedError
 
 
-class _RecordingLifter(_StandInLifter):
-    """The first pass's: keeps the inputs, lifts nothing."""
+class RecordingLifter(_StandInLifter):
+    """The first pass's: keeps the inputs, and lifts them with ``backend`` as live (without one, lifts
+    nothing: NaN)."""
 
-    def __init__(self, spec: LifterSpec):
+    def __init__(self, spec: LifterSpec, backend=None):
         super().__init__(spec)
+        self.backend = backend
         self.streams: list[list[np.ndarray]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        if self.backend is not None:
+            self.backend.reset()
+
+    def release(self, key: Hashable) -> None:
+        super().release(key)
+        if self.backend is not None:
+            self.backend.release(key)
+
+    def step_streams(self, inputs: dict[Hashable, np.ndarray]) -> dict[Hashable, tuple[np.ndarray, np.ndarray]]:
+        recorded = super().step_streams(inputs)
+        return recorded if self.backend is None else self.backend.step_streams(inputs)
 
     def _frame(self, stream: int, frame: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if stream == len(self.streams):
@@ -119,7 +135,7 @@ class _RecordingLifter(_StandInLifter):
         return nan, nan[:, 0]
 
 
-class _ReplayedLifter(_StandInLifter):
+class ReplayedLifter(_StandInLifter):
     """The second pass's: hands out the batched results, checking that the pipeline asks for the
     very frames the first pass recorded."""
 
@@ -140,16 +156,24 @@ class BatchLifter:
 
     FLUSH = 256  # steps whose outputs wait on the device before they are copied back
 
-    def __init__(self, model: torch.nn.Module, device: str = "cpu", flip: bool = True, max_streams: int = 4096):
+    def __init__(self, model: torch.nn.Module, device: str = "cpu", flip: bool = True, max_streams: int = 4096,
+                 two_way: bool = False):
         self.device = torch.device(device)
         self.flip = flip
+        self.two_way = two_way
+        self.field = model.context[0] + 1  # the frames of past each live step sees
         self.max_streams = max_streams
         self.module = model.cpu().eval().step_module().to(self.device)
 
     @torch.no_grad()
     def lift(self, tracks: list[Track2D]) -> list[Lifted]:
+        """Each track's streams lifted. With ``two_way`` each stream also runs backwards in time, and
+        where a frame's past is shorter than the lifter's receptive field (a stream's first frames, lifted
+        live from copies of its first), its lift from the future takes over: wholly at the first frame,
+        fading out linearly until the past fills the field."""
         streams = [torch.as_tensor(s) for t in tracks for s in t.streams]
-        inputs = [v for s in streams for v in (with_mirror(s) if self.flip else s[None])]
+        ways = [streams, [s.flip(0) for s in streams]] if self.two_way else [streams]
+        inputs = [v for way in ways for s in way for v in (with_mirror(s) if self.flip else s[None])]
         order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
         out: list = [None] * len(inputs)
         for start in range(0, len(order), self.max_streams):
@@ -157,18 +181,28 @@ class BatchLifter:
             for i, result in zip(chunk, self._run([inputs[i] for i in chunk])):
                 out[i] = result
         k = 2 if self.flip else 1
+        both = self._combined(out, len(streams), k)
+        if self.two_way:
+            backwards = self._combined(out[k * len(streams):], len(streams), k)
+            for i, ((pose, log_scale), (ahead, log_ahead)) in enumerate(zip(both, backwards)):
+                w = (1.0 - (torch.arange(len(pose)) + 1.0) / self.field).clamp(min=0.0)[:, None]  # the future's weight
+                both[i] = pose + w[..., None] * (ahead.flip(0) - pose), log_scale + w * (log_ahead.flip(0) - log_scale)
         lifted, n = [], 0
         for track in tracks:
-            poses, sigmas = [], []
-            for _ in track.streams:
-                pose = torch.stack([out[n + m][0] for m in range(k)])
-                log_scale = torch.stack([out[n + m][1] for m in range(k)])
-                pose, log_scale = average_with_mirror(pose, log_scale) if self.flip else (pose[0], log_scale[0])
-                poses.append(pose.numpy())
-                sigmas.append(expected_error(log_scale).numpy())
-                n += k
-            lifted.append(Lifted(poses, sigmas))
+            mine = both[n: n + len(track.streams)]
+            lifted.append(Lifted([p.numpy() for p, _ in mine], [expected_error(ls).numpy() for _, ls in mine]))
+            n += len(track.streams)
         return lifted
+
+    def _combined(self, out: list, streams: int, k: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The first ``streams`` streams' (pose, log scale), each from its ``k`` consecutive outputs (the
+        frame and its mirror image, averaged, with ``flip``)."""
+        combined = []
+        for n in range(0, streams * k, k):
+            pose = torch.stack([out[n + m][0] for m in range(k)])
+            log_scale = torch.stack([out[n + m][1] for m in range(k)])
+            combined.append(average_with_mirror(pose, log_scale) if self.flip else (pose[0], log_scale[0]))
+        return combined
 
     def _run(self, inputs: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Streams sorted longest first, each (frames, rows, 3): stepped together, the finished ones
@@ -198,29 +232,44 @@ class BatchLifter:
         return [(poses[:n, i], scales[:n, i]) for i, n in enumerate(lengths)]
 
 
-def track_2d(video: str | Path, opts: PipelineOptions, max_width: int | None = None) -> Track2D:
-    """The first pass over a video: MediaPipe and the pipeline up to the lifter. A fault part-way ends
-    it quietly: the second pass meets the same fault at the same frame and reports it."""
-    # Only the lifter's input is recorded here: the stages after the lift run in the second pass.
-    pipeline, _ = build_pipeline(replace(opts, refine=False, smoothing=None, fusion=False))
-    pipeline.keypoints = recorder = _RecordingKeypoints(pipeline.keypoints)
-    pipeline.lifter = lifter = _RecordingLifter(pipeline.lifter.spec)
-    source = VideoFileSource(video, max_width=max_width)
-    source.start()  # a missing or unreadable video raises here
-    try:
-        for frame in source:
-            pipeline.process(frame)
-    except SourceError:
-        pass
-    finally:
-        source.stop()
-    return Track2D(recorder.frames, [np.stack(s) for s in lifter.streams], recorder.num_poses, recorder.smooths_landmarks)
+class TwoWayLift:
+    """One video lifted both ways in time, in two passes of ``pipeline``: made before the first pass, it
+    records what MediaPipe found and what the lifter was given, the pipeline's own front end and lifter
+    still running (so the first pass is the live result); :meth:`second_pass` then lifts every recorded
+    stream forwards and backwards (each frame from its past and from its future, averaged) and runs the
+    video again through the pipeline with these, MediaPipe's recorded output in its place. The
+    pipeline's own front end and lifter are back afterwards, or after :meth:`restore` when the second
+    pass does not run."""
 
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.keypoints, self.lifter = pipeline.keypoints, pipeline.lifter
+        pipeline.keypoints = self._found = RecordingKeypoints(self.keypoints)
+        pipeline.lifter = self._given = RecordingLifter(self.lifter.spec, self.lifter)
 
-def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, track: Track2D, lifted: Lifted,
-                 render: bool = True, max_width: int | None = None) -> ProcessReport:
-    """The second pass: ``process_video`` with the recorded 2D and the batched lifter's poses."""
-    pipeline, info = build_pipeline(opts, keypoints=_ReplayedKeypoints(track))
-    pipeline.lifter = _ReplayedLifter(pipeline.lifter.spec, track, lifted)
-    return process_video(video, out_dir, pipeline, {**info, "backend": "batched"}, render=render, progress=False,
-                         max_width=max_width, force=True)  # not done before (no marker): redone whole
+    def second_pass(self, source: VideoFileSource, each: Callable[[Frame, Result], None] | None = None) -> list[Result]:
+        """The results of every frame of ``source`` (started; stopped here), ``each(frame, result)`` called
+        on each as it comes. A fault of the source part-way ends it: the first pass met the same one."""
+        found, given = self._found, self._given
+        track = Track2D(found.frames, [np.stack(s) for s in given.streams], found.num_poses, found.smooths_landmarks)
+        backend = self.lifter
+        [lifted] = BatchLifter(backend.model, str(backend.device), backend.flip, two_way=True).lift([track])
+        pipeline = self.pipeline
+        pipeline.keypoints, pipeline.lifter = ReplayedKeypoints(track), ReplayedLifter(backend.spec, track, lifted)
+        pipeline.reset()
+        results = []
+        try:
+            for frame in source:
+                results.append(pipeline.process(frame))
+                if each is not None:
+                    each(frame, results[-1])
+        except SourceError:
+            pass
+        finally:
+            source.stop()
+            self.restore()
+        return results
+
+    def restore(self) -> None:
+        """The pipeline's own front end and lifter back in place."""
+        self.pipeline.keypoints, self.pipeline.lifter = self.keypoints, self.lifter

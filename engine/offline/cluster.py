@@ -15,13 +15,20 @@ import logging
 import os
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ...errors import UserError
 from ...models.checkpoint import load_weights
-from .batch_lift import BatchLifter, Lifted, Track2D, finish_video, track_2d
+from ..live.factory import PipelineOptions, build_pipeline
+from ..live.sources import SourceError, VideoFileSource
+from .batch_lift import (BatchLifter, Lifted, RecordingKeypoints, RecordingLifter, ReplayedKeypoints, ReplayedLifter,
+                         Track2D)
 from .jobs import Job, VideoRow, failure_reason, process_one, timed_row
+from .process import ProcessReport, process_video
 
 
 class ClusterUnavailable(UserError, RuntimeError):
@@ -103,9 +110,40 @@ def _ray_failure(e: Exception) -> str:
     return f"Ray could not run it ({e.__class__.__name__}, after {RETRIES} retries)."
 
 
+def track_2d(video: str | Path, opts: PipelineOptions, max_width: int | None = None) -> Track2D:
+    """The first pass over a video: MediaPipe and the pipeline up to the lifter. A fault part-way ends
+    it quietly: the second pass meets the same fault at the same frame and reports it."""
+    # Only the lifter's input is recorded here: the stages after the lift run in the second pass.
+    pipeline, _ = build_pipeline(replace(opts, refine=False, smoothing=None, fusion=False))
+    pipeline.keypoints = recorder = RecordingKeypoints(pipeline.keypoints)
+    pipeline.lifter = lifter = RecordingLifter(pipeline.lifter.spec)
+    source = VideoFileSource(video, max_width=max_width)
+    source.start()  # a missing or unreadable video raises here
+    try:
+        for frame in source:
+            pipeline.process(frame)
+    except SourceError:
+        pass
+    finally:
+        source.stop()
+    return Track2D(recorder.frames, [np.stack(s) for s in lifter.streams], recorder.num_poses, recorder.smooths_landmarks)
+
+
+def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, track: Track2D, lifted: Lifted,
+                 render: bool = True, max_width: int | None = None) -> ProcessReport:
+    """The second pass: ``process_video`` with the recorded 2D and the batched lifter's poses (lifted both
+    ways already, unless ``opts.causal``)."""
+    pipeline, info = build_pipeline(opts, keypoints=ReplayedKeypoints(track))
+    pipeline.lifter = ReplayedLifter(pipeline.lifter.spec, track, lifted)
+    pipeline.two_way = False
+    return process_video(video, out_dir, pipeline, {**info, "backend": "batched"}, render=render, progress=False,
+                         max_width=max_width, force=True)  # not done before (no marker): redone whole
+
+
 class _LiftingActor(BatchLifter):
-    def __init__(self, weights: Path, device: str, flip: bool):
-        super().__init__(load_weights(weights), device, flip, max_streams=4096 if device == "cuda" else 256)
+    def __init__(self, weights: Path, device: str, flip: bool, two_way: bool):
+        super().__init__(load_weights(weights), device, flip, max_streams=4096 if device == "cuda" else 256,
+                         two_way=two_way)
 
     def lift_each(self, *tracks: Track2D) -> Lifted | tuple[Lifted, ...]:
         """One result per video, as separate objects (a single one is not a tuple)."""
@@ -132,7 +170,7 @@ def _lift_batched(ray, videos: list[Path], job: Job, finished, device: str) -> N
     second = ray.remote(num_cpus=1, max_retries=RETRIES)(_second_pass)
     actor = ray.remote(num_cpus=0, num_gpus=1 if device == "cuda" else 0, max_restarts=RETRIES,
                        max_task_retries=RETRIES)(_LiftingActor)
-    lifter = actor.remote(job.opts.weights, device, job.opts.flip)
+    lifter = actor.remote(job.opts.weights, device, job.opts.flip, not job.opts.causal)
     # At most two first passes per CPU in flight, so that videos finish as they go (Ray's pattern for
     # limiting pending tasks) rather than all waiting for their second pass at the end.
     todo, limit = list(reversed(videos)), max(2, int(2 * ray.cluster_resources().get("CPU", 1)))

@@ -357,6 +357,8 @@ def markdown_tables(result: dict) -> str:
               else "the lift alone, no fusion")
     if model.get("swap_repair") is False:
         fusion += ", MediaPipe's left/right labels as they come"
+    fusion += ("; each person's first frames also lifted from their future" if model.get("two_way", False)
+               else "; each frame lifted from its past only (--causal)")
     title = (f"Multi-view benchmark: {result['dataset']} ({result['frames']} frames at {result['fps']:g} fps, "
              f"{len(result['cameras'])} cameras, {len(result['reference']['people'])} people; the monocular "
              f"pipeline following up to {result['people_followed']}, {fusion}; P2 lift alone: before the fusion; "

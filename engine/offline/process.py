@@ -22,6 +22,7 @@ from ..live.sources import SourceError, VideoFileSource
 from ..outputs.clip import Clip, on_last_floor
 from ..outputs.render import compose, draw_overlay, draw_person_id
 from ..outputs.video_writer import VideoWriter
+from .batch_lift import TwoWayLift
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -101,7 +102,9 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
                   force: bool = False, save_every: float = 5.0) -> ProcessReport:
     """Every frame of ``path`` through ``pipeline``: ``OUT/NAME_3d.npz`` holds the followed person's
     3D, saved as it grows (``save_every`` seconds, flagged partial); following more than one person, also
-    ``OUT/NAME_p0_3d.npz``, ``NAME_p1_3d.npz``, ... one for each person, written at the end."""
+    ``OUT/NAME_p0_3d.npz``, ``NAME_p1_3d.npz``, ... one for each person, written at the end. With
+    ``pipeline.two_way`` the video then runs a second time, each frame lifted from its past and its
+    future (``batch_lift.TwoWayLift``); the first pass's clip is kept until the second is done."""
     path, out_dir = Path(path), Path(out_dir)
     clip_path = out_dir / f"{path.stem}_3d.npz"
     video_path = out_dir / f"{path.stem}_3d.mp4" if render else None
@@ -117,32 +120,46 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
         source.stop()
         raise
     out_dir.mkdir(parents=True, exist_ok=True)
+    two_way = TwoWayLift(pipeline) if pipeline.two_way else None
     writer = VideoWriter(video_path, source.fps) if render else None
+
+    def write(frame, result) -> None:
+        if writer:
+            writer.write(render_result(frame.image, result))
+
     results, error = [], None
     bar = tqdm(total=source.frame_count or None, disable=not progress, unit="frame", desc=path.name)
     try:
-        for frame, result in lifted(source, pipeline):
-            results.append(result)
-            if writer:
-                writer.write(render_result(frame.image, result))
-            saver.update(results, source.frame_count)
-            bar.update(1)
-    except SourceError as e:
-        error = str(e)
-    except KeyboardInterrupt:
-        saver.save_partial(results, source.frame_count)
-        raise ProcessError(f"interrupted after {len(results)} frames: the clip so far is kept in {clip_path}, "
-                           f"flagged partial; run again with --force to process the whole video.") from None
+        try:
+            for frame, result in lifted(source, pipeline):
+                results.append(result)
+                if not two_way:
+                    write(frame, result)
+                saver.update(results, source.frame_count)
+                bar.update(1)
+        except SourceError as e:
+            error = str(e)
+        except KeyboardInterrupt:
+            saver.save_partial(results, source.frame_count)
+            raise ProcessError(f"interrupted after {len(results)} frames: the clip so far is kept in {clip_path}, "
+                               f"flagged partial; run again with --force to process the whole video.") from None
+        finally:
+            bar.close()
+            source.stop()
+        if not results:
+            raise SourceError(error or f"video {path} holds no frames.")
+        results = without_misplaced(results)
+        if two_way:
+            # Kept, should the second pass be cut short: each frame lifted from its past only, as it says.
+            saver.save(results, {"model": {**saver.meta["model"], "two_way": False}})
+            results = without_misplaced(second_pass(two_way, path, max_width, write, progress, len(results), clip_path))
     finally:
-        bar.close()
-        source.stop()
+        if two_way:
+            two_way.restore()
         if writer and writer.frames:
             writer.close()
         elif writer:
             writer.abort()
-    if not results:
-        raise SourceError(error or f"video {path} holds no frames.")
-    results = without_misplaced(results)
     saver.save(results)
     person_paths = []
     if per_person:
@@ -153,6 +170,25 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
     return ProcessReport(clip_path, video_path if writer and writer.frames else None, len(results),
                          sum(r.person for r in results), sum(bool(r.repaired.any()) for r in results), error,
                          person_paths, source.fps, source.lens_hfov_deg, ids)
+
+
+def second_pass(two_way: TwoWayLift, path: Path, max_width: int | None, each, progress: bool, frames: int,
+                clip_path: Path) -> list[Result]:
+    """``two_way``'s second pass over the video at ``path``, with its own progress bar; an interrupt
+    leaves the first pass's clip in ``clip_path``, and says so."""
+    bar = tqdm(total=frames, disable=not progress, unit="frame", desc=f"{path.name}, both ways")
+
+    def step(frame, result) -> None:
+        each(frame, result)
+        bar.update(1)
+
+    try:
+        return two_way.second_pass(VideoFileSource(path, max_width=max_width).start(), step)
+    except KeyboardInterrupt:
+        raise ProcessError(f"interrupted in the second pass: {clip_path} holds the clip with each frame lifted from "
+                           f"its past only; run again with --force to lift it both ways, or pass --causal.") from None
+    finally:
+        bar.close()
 
 
 def without_misplaced(results: list[Result]) -> list[Result]:
@@ -177,13 +213,21 @@ def lift_clip(path: str | Path, pipeline: Pipeline, model_info: dict, max_width:
     person's clip, in memory (nothing is written)."""
     path = Path(path)
     source = VideoFileSource(path, max_width=max_width).start()
+    two_way = TwoWayLift(pipeline) if pipeline.two_way else None
     try:
-        meta = clip_meta(path, source, pipeline, model_info)
-        results = without_misplaced([result for _, result in lifted(source, pipeline)])
+        try:
+            meta = clip_meta(path, source, pipeline, model_info)
+            results = [result for _, result in lifted(source, pipeline)]
+        finally:
+            source.stop()
+        if results and two_way:
+            results = two_way.second_pass(VideoFileSource(path, max_width=max_width).start())
     finally:
-        source.stop()
+        if two_way:
+            two_way.restore()
     if not results:
         raise SourceError(f"video {path} holds no frames.")
+    results = without_misplaced(results)
     return Clip.from_results(results, source.fps, meta, pixel_scale(source))
 
 
