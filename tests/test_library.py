@@ -244,7 +244,7 @@ def test_batched_route_writes_what_each_worker_would_for_two_people(tmp_path, fo
     row = process_one(video, Job(tmp_path / "each", opts, render=False))
     assert row.status == "processed" and row.people >= 1
     track = track_2d(video, opts)
-    [lifted] = BatchLifter(load_weights(opts.weights)).lift([track])
+    [lifted] = BatchLifter(load_weights(opts.weights), two_way=not opts.causal).lift([track])
     report = finish_video(video, tmp_path / "batched", opts, track, lifted, render=False)
     assert len(report.person_clips) == row.people
     for each in sorted((tmp_path / "each").glob("*_3d.npz")):
