@@ -56,21 +56,21 @@ def test_batch_lifter_lifts_as_the_live_step(random_weights):
 
 def test_batch_lifter_two_way_lifts_a_stream_s_first_frames_from_their_future(random_weights):
     model = load_weights(random_weights)
-    field = model.context[0] + 1
+    ramp = (model.context[0] + 1) // 2
     rng = np.random.default_rng(2)
     streams = [normalize_2d(torch.tensor(rng.normal(0, 0.1, (n, 17, 2)), dtype=torch.float32), torch.rand(n, 17),
-                            model.spec.root_features).numpy() for n in (field + 9, 1, 5)]
+                            model.spec.root_features).numpy() for n in (ramp + 9, 1, 5)]
     [lifted] = BatchLifter(model, max_streams=2, two_way=True).lift([Track2D([], streams)])
     for pose, sigma, stream in zip(lifted.poses, lifted.uncertainties, streams):
         forwards, backwards = make_backend("eager", model), make_backend("eager", model)
         past = [np.stack(x) for x in zip(*[forwards.step(x) for x in stream])]  # pose, sigma
         future = [np.stack(x)[::-1] for x in zip(*[backwards.step(x) for x in stream[::-1]])]
-        w = np.clip(1 - (np.arange(len(stream)) + 1) / field, 0, 1)  # the future's weight: 1 .. 0 over the field
+        w = np.clip(1 - (np.arange(len(stream)) + 1) / ramp, 0, 1)  # the future's weight: 1 .. 0 over the ramp
         np.testing.assert_allclose(pose, (1 - w[:, None, None]) * past[0] + w[:, None, None] * future[0], atol=1e-3)
         np.testing.assert_allclose(sigma, past[1] ** (1 - w[:, None]) * future[1] ** w[:, None], rtol=1e-4)
-        if len(stream) > field:
+        if len(stream) > ramp:
             assert np.abs(pose[:3] - past[0][:3]).max() > 1.0  # the future counts at the start
-            np.testing.assert_allclose(pose[field:], past[0][field:], atol=1e-3)  # not once the past fills the field
+            np.testing.assert_allclose(pose[ramp:], past[0][ramp:], atol=1e-3)  # the live lift after the ramp
 
 
 def test_find_videos_refuses_empty_folders_and_name_clashes(tmp_path):

@@ -161,16 +161,17 @@ class BatchLifter:
         self.device = torch.device(device)
         self.flip = flip
         self.two_way = two_way
-        self.field = model.context[0] + 1  # the frames of past each live step sees
+        # The frames over which a stream's first frames take the lift from the future, fading out: half
+        # the live step's receptive field, by when its lift has caught up (docs/lifter.md).
+        self.ramp = (model.context[0] + 1) // 2
         self.max_streams = max_streams
         self.module = model.cpu().eval().step_module().to(self.device)
 
     @torch.no_grad()
     def lift(self, tracks: list[Track2D]) -> list[Lifted]:
         """Each track's streams lifted. With ``two_way`` each stream also runs backwards in time, and
-        where a frame's past is shorter than the lifter's receptive field (a stream's first frames, lifted
-        live from copies of its first), its lift from the future takes over: wholly at the first frame,
-        fading out linearly until the past fills the field."""
+        at a stream's first frames (lifted live from copies of its first as their past) the lift from the
+        future takes over: wholly at the first frame, fading out linearly over ``ramp`` frames."""
         streams = [torch.as_tensor(s) for t in tracks for s in t.streams]
         ways = [streams, [s.flip(0) for s in streams]] if self.two_way else [streams]
         inputs = [v for way in ways for s in way for v in (with_mirror(s) if self.flip else s[None])]
@@ -185,7 +186,7 @@ class BatchLifter:
         if self.two_way:
             backwards = self._combined(out[k * len(streams):], len(streams), k)
             for i, ((pose, log_scale), (ahead, log_ahead)) in enumerate(zip(both, backwards)):
-                w = (1.0 - (torch.arange(len(pose)) + 1.0) / self.field).clamp(min=0.0)[:, None]  # the future's weight
+                w = (1.0 - (torch.arange(len(pose)) + 1.0) / self.ramp).clamp(min=0.0)[:, None]  # the future's weight
                 both[i] = pose + w[..., None] * (ahead.flip(0) - pose), log_scale + w * (log_ahead.flip(0) - log_scale)
         lifted, n = [], 0
         for track in tracks:
