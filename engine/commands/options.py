@@ -157,8 +157,8 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
 
 def add_causal_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--causal", action="store_true",
-                   help="lift each frame from its past only, as live, in one pass (default: the video runs twice and "
-                        "each frame is lifted from its past and from its future, averaged: closer to the truth, "
+                   help="lift each frame from its past only, as live, in one pass (default: the video runs twice, "
+                        "and each person's first frames are lifted from their future as well: closer to the truth, "
                         "docs/lifter.md)")
 
 

@@ -5,7 +5,7 @@ time, when the whole video is at hand.
 A video is then processed in two passes around the lifting. The first runs the live pipeline and records
 each frame's MediaPipe output and each stream's lifter inputs (:class:`RecordingKeypoints`,
 :class:`RecordingLifter`); :class:`BatchLifter` lifts the recorded streams with the same causal step as
-live, and with ``two_way`` also each stream reversed in time; the second pass replays the recorded
+live, and with ``two_way`` also each stream reversed in time, for its first frames; the second pass replays the recorded
 MediaPipe output and the lifted poses through the unchanged pipeline (:class:`ReplayedKeypoints`,
 :class:`ReplayedLifter`). :class:`TwoWayLift` does this for one video in one process
 (``engine/offline/process.py``); the Ray route runs the passes as separate tasks (``cluster``).
@@ -182,15 +182,15 @@ class BatchLifter:
             for i, result in zip(chunk, self._run([inputs[i] for i in chunk])):
                 out[i] = result
         k = 2 if self.flip else 1
-        both = self._combined(out, len(streams), k)
+        lifts = self._combined(out, len(streams), k)
         if self.two_way:
             backwards = self._combined(out[k * len(streams):], len(streams), k)
-            for i, ((pose, log_scale), (ahead, log_ahead)) in enumerate(zip(both, backwards)):
+            for i, ((pose, log_scale), (ahead, log_ahead)) in enumerate(zip(lifts, backwards)):
                 w = (1.0 - (torch.arange(len(pose)) + 1.0) / self.ramp).clamp(min=0.0)[:, None]  # the future's weight
-                both[i] = pose + w[..., None] * (ahead.flip(0) - pose), log_scale + w * (log_ahead.flip(0) - log_scale)
+                lifts[i] = pose + w[..., None] * (ahead.flip(0) - pose), log_scale + w * (log_ahead.flip(0) - log_scale)
         lifted, n = [], 0
         for track in tracks:
-            mine = both[n: n + len(track.streams)]
+            mine = lifts[n: n + len(track.streams)]
             lifted.append(Lifted([p.numpy() for p, _ in mine], [expected_error(ls).numpy() for _, ls in mine]))
             n += len(track.streams)
         return lifted
@@ -237,7 +237,7 @@ class TwoWayLift:
     """One video lifted both ways in time, in two passes of ``pipeline``: made before the first pass, it
     records what MediaPipe found and what the lifter was given, the pipeline's own front end and lifter
     still running (so the first pass is the live result); :meth:`second_pass` then lifts every recorded
-    stream forwards and backwards (each frame from its past and from its future, averaged) and runs the
+    stream again, its first frames from their future (``BatchLifter(two_way=True)``), and runs the
     video again through the pipeline with these, MediaPipe's recorded output in its place. The
     pipeline's own front end and lifter are back afterwards, or after :meth:`restore` when the second
     pass does not run."""

@@ -103,8 +103,8 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
     """Every frame of ``path`` through ``pipeline``: ``OUT/NAME_3d.npz`` holds the followed person's
     3D, saved as it grows (``save_every`` seconds, flagged partial); following more than one person, also
     ``OUT/NAME_p0_3d.npz``, ``NAME_p1_3d.npz``, ... one for each person, written at the end. With
-    ``pipeline.two_way`` the video then runs a second time, each frame lifted from its past and its
-    future (``batch_lift.TwoWayLift``); the first pass's clip is kept until the second is done."""
+    ``pipeline.two_way`` the video then runs a second time, each person's first frames lifted from their
+    future as well (``batch_lift.TwoWayLift``); the first pass's clip is kept until the second is done."""
     path, out_dir = Path(path), Path(out_dir)
     clip_path = out_dir / f"{path.stem}_3d.npz"
     video_path = out_dir / f"{path.stem}_3d.mp4" if render else None
