@@ -236,7 +236,9 @@ def test_the_demo_recording(tmp_path):
         for p in c["people"]:
             assert p["clip"] is not None
             assert 30 < p["p2_mm"] < 200 and 30 < p["p2_mediapipe_mm"] < 220  # measured 66-130 and 66-155
-            assert p["root_centred_mm"] < p["root_mm"] and p["root_centred_mm"] < 400  # measured 48-251
+            # The mean offset removed, a mean distance can grow a little where the offset is small (measured
+            # 63.9 against 63.6 mm, a ratio of 1.01 at most); elsewhere it shrinks (measured 42-303 mm).
+            assert p["root_centred_mm"] < 1.1 * p["root_mm"] and p["root_centred_mm"] < 400
             assert p["angles_deg"] < 35  # measured 12-20
             assert 20 < p["foot_reference_mm"] < 260  # the reference's ankles in stance: 74 and ~170 mm
     m = r["mean"]
