@@ -20,5 +20,6 @@ def lift_video(path, **options):
     from .engine.live.factory import PipelineOptions, build_pipeline  # torch and MediaPipe load here
     from .engine.offline.process import lift_clip
 
-    pipeline, info = build_pipeline(PipelineOptions(**options))
-    return lift_clip(path, pipeline, info)
+    opts = PipelineOptions(**options)
+    pipeline, info = build_pipeline(opts)
+    return lift_clip(path, pipeline, info, two_way=not opts.causal)

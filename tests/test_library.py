@@ -59,13 +59,16 @@ def test_batch_lifter_two_way_lifts_a_stream_s_first_frames_from_their_future(ra
     ramp = (model.context[0] + 1) // 2
     rng = np.random.default_rng(2)
     streams = [normalize_2d(torch.tensor(rng.normal(0, 0.1, (n, 17, 2)), dtype=torch.float32), torch.rand(n, 17),
-                            model.spec.root_features).numpy() for n in (ramp + 9, 1, 5)]
+                            model.spec.root_features).numpy() for n in (ramp + model.context[0] + 30, 1, 5)]
+    # (the longest longer than the frames lifted backwards: the ramp's and their future's)
     [lifted] = BatchLifter(model, max_streams=2, two_way=True).lift([Track2D([], streams)])
     for pose, sigma, stream in zip(lifted.poses, lifted.uncertainties, streams):
         forwards, backwards = make_backend("eager", model), make_backend("eager", model)
         past = [np.stack(x) for x in zip(*[forwards.step(x) for x in stream])]  # pose, sigma
         future = [np.stack(x)[::-1] for x in zip(*[backwards.step(x) for x in stream[::-1]])]
-        w = np.clip(1 - (np.arange(len(stream)) + 1) / ramp, 0, 1)  # the future's weight: 1 .. 0 over the ramp
+        t = np.arange(len(stream))
+        # The future's weight: 1 at the first frame, 0 from the ramp's end, and 0 at a short stream's last.
+        w = np.clip(1 - t / ramp, 0, 1) * np.clip((len(stream) - 1 - t) / ramp, 0, 1)
         np.testing.assert_allclose(pose, (1 - w[:, None, None]) * past[0] + w[:, None, None] * future[0], atol=1e-3)
         np.testing.assert_allclose(sigma, past[1] ** (1 - w[:, None]) * future[1] ** w[:, None], rtol=1e-4)
         if len(stream) > ramp:

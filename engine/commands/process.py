@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> None:
         pipeline.reset()  # each file on its own: nobody carried over from the one before
         report = process_video(path, args.out, pipeline, info, render=not args.no_video,
                                progress=not args.quiet and len(inputs) == 1, max_width=args.width,
-                               force=args.force)
+                               force=args.force, two_way=not args.causal)
         repaired = f", {report.frames_repaired} with a left/right swap repaired" if report.frames_repaired else ""
         clips = ", ".join(map(str, [report.clip_path, *report.person_clips]))
         print(f"{report.frames} frame{'s' * (report.frames != 1)} ({report.frames_with_person} with a person"

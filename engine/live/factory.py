@@ -74,14 +74,14 @@ def build_pipeline(opts: PipelineOptions, keypoints=None) -> tuple[Pipeline, dic
     refiner = load_refiner(opts.refiner, opts.refine_settings) if opts.refine else None
     pipeline = Pipeline(backend, camera=camera, hfov_deg=opts.hfov_deg, keypoints=keypoints, smoothing=smoothing,
                         refiner=refiner, swap_repair=SwapRepair() if opts.swap_repair else None,
-                        world=opts.world, people=opts.people, follow=opts.follow, two_way=not opts.causal,
+                        world=opts.world, people=opts.people, follow=opts.follow,
                         fusion=Fusion(opts.fusion_weighting) if opts.fusion else None,
                         bones=SteadyBones(H36M) if opts.steady_bones else None,
                         landmark_smoothing=None if keypoints.smooths_landmarks else OneEuroFilter(*LANDMARK_SMOOTHING))
     info = {"weights": Path(opts.weights).name, "sha256": file_sha256(opts.weights), "backend": opts.backend,
             "flip": opts.flip, "swap_repair": opts.swap_repair, "people": opts.people, "solo": opts.solo,
             "arch": model.arch, "receptive_field": model.context[0] + 1, "fusion": opts.fusion,
-            "steady_bones": opts.steady_bones, "two_way": not opts.causal}
+            "steady_bones": opts.steady_bones}
     if opts.fusion:
         info["fusion_weighting"] = opts.fusion_weighting
     if refiner is not None:

@@ -112,7 +112,7 @@ class Pipeline:
                  swap_repair: SwapRepair | None = None, tracker: PersonTracker | None = None,
                  landmark_smoothing: OneEuroFilter | None = None, fusion: Fusion | None = None,
                  bones: SteadyBones | None = None, world: WorldSettings | None = None, people: int = 1,
-                 follow: int | None = None, two_way: bool = True):
+                 follow: int | None = None):
         self.lifter = lifter
         self.calibration = camera
         self.hfov_deg = hfov_deg  # None: the lens's where the video says it, else GUESSED_HFOV_DEG
@@ -131,8 +131,6 @@ class Pipeline:
         self.first_followed = follow  # who to follow from the start (None: the most prominent then)
         self.followed = follow  # the person whose result process() returns
         self.world = world  # None: root-relative only
-        # A whole video at hand (engine/offline/process.py) is lifted both ways in time; live is causal.
-        self.two_way = two_way
         self.floor = Floor(world) if world is not None else None  # the camera's, shared by everyone in view
         self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept through brief misses
         self._first_times: list[float] = []  # the first frames' timestamps, until the frame rate is known

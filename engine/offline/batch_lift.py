@@ -12,7 +12,9 @@ MediaPipe output and the lifted poses through the unchanged pipeline (:class:`Re
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Hashable
 
 import numpy as np
@@ -105,13 +107,14 @@ class _StandInLifter:
 
 
 class RecordingLifter(_StandInLifter):
-    """The first pass's: keeps the inputs, and lifts them with ``backend`` as live (without one, lifts
-    nothing: NaN)."""
+    """The first pass's: keeps the inputs, and lifts them with ``backend`` as live, keeping its outputs
+    too (without one, lifts nothing: NaN)."""
 
     def __init__(self, spec: LifterSpec, backend=None):
         super().__init__(spec)
         self.backend = backend
         self.streams: list[list[np.ndarray]] = []
+        self.outputs: list[list[tuple[np.ndarray, np.ndarray]]] = []  # with a backend: its (pose, sigma)
 
     def reset(self) -> None:
         super().reset()
@@ -125,7 +128,15 @@ class RecordingLifter(_StandInLifter):
 
     def step_streams(self, inputs: dict[Hashable, np.ndarray]) -> dict[Hashable, tuple[np.ndarray, np.ndarray]]:
         recorded = super().step_streams(inputs)
-        return recorded if self.backend is None else self.backend.step_streams(inputs)
+        if self.backend is None:
+            return recorded
+        lifted = self.backend.step_streams(inputs)
+        for key, out in lifted.items():
+            stream = self._open[key][0]
+            if stream == len(self.outputs):
+                self.outputs.append([])
+            self.outputs[stream].append(out)
+        return lifted
 
     def _frame(self, stream: int, frame: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if stream == len(self.streams):
@@ -152,7 +163,8 @@ class ReplayedLifter(_StandInLifter):
 
 class BatchLifter:
     """Lifts whole streams of lifter input, ``max_streams`` at a time in one step each frame, with the
-    live causal step (the architecture's step module): every frame sees only itself and its past, as live."""
+    live causal step (the architecture's step module): every frame sees only itself and its past, as
+    live; with ``two_way``, each stream's first frames also see their future (:meth:`with_the_future`)."""
 
     FLUSH = 256  # steps whose outputs wait on the device before they are copied back
 
@@ -161,20 +173,45 @@ class BatchLifter:
         self.device = torch.device(device)
         self.flip = flip
         self.two_way = two_way
+        self.past = model.context[0]  # the frames of past a live step sees
         # The frames over which a stream's first frames take the lift from the future, fading out: half
         # the live step's receptive field, by when its lift has caught up (docs/lifter.md).
-        self.ramp = (model.context[0] + 1) // 2
+        self.ramp = (self.past + 1) // 2
         self.max_streams = max_streams
         self.module = model.cpu().eval().step_module().to(self.device)
 
     @torch.no_grad()
     def lift(self, tracks: list[Track2D]) -> list[Lifted]:
-        """Each track's streams lifted. With ``two_way`` each stream also runs backwards in time, and
-        at a stream's first frames (lifted live from copies of its first as their past) the lift from the
-        future takes over: wholly at the first frame, fading out linearly over ``ramp`` frames."""
-        streams = [torch.as_tensor(s) for t in tracks for s in t.streams]
-        ways = [streams, [s.flip(0) for s in streams]] if self.two_way else [streams]
-        inputs = [v for way in ways for s in way for v in (with_mirror(s) if self.flip else s[None])]
+        """Each track's streams lifted as live; with ``two_way``, then :meth:`with_the_future`."""
+        lifts = self._lifted([torch.as_tensor(s) for t in tracks for s in t.streams])
+        lifted = _per_track(tracks, [(p.numpy(), expected_error(ls).numpy()) for p, ls in lifts])
+        return self.with_the_future(tracks, lifted) if self.two_way else lifted
+
+    @torch.no_grad()
+    def with_the_future(self, tracks: list[Track2D], lifted: list[Lifted]) -> list[Lifted]:
+        """``lifted`` (each track's streams as live lifted them) with each stream's first frames, lifted
+        live from copies of the first as their past, blended with their lift from the future (the
+        stream's first ``ramp + past`` frames lifted backwards in time). The future's weight falls from 1
+        at the first frame to 0 at the ``ramp``-th; in a stream too short for that, also to 0 at its last
+        frame, whose future is as short."""
+        reach = self.ramp + self.past
+        ahead = self._lifted([torch.as_tensor(s[:reach]).flip(0) for t in tracks for s in t.streams])
+        live = [(p, u) for one in lifted for p, u in zip(one.poses, one.uncertainties)]
+        blended = []
+        for (pose, sigma), (future, log_future) in zip(live, ahead):
+            n = len(pose)
+            t = np.arange(min(n, self.ramp))
+            w = (1.0 - t / self.ramp) * np.clip((n - 1 - t) / self.ramp, 0.0, 1.0)
+            future, future_sigma = future.flip(0).numpy()[t], expected_error(log_future.flip(0)).numpy()[t]
+            pose, sigma = pose.copy(), sigma.copy()
+            pose[t] += w[:, None, None] * (future - pose[t])
+            sigma[t] = sigma[t] ** (1.0 - w[:, None]) * future_sigma ** w[:, None]  # the log scales blended
+            blended.append((pose, sigma))
+        return _per_track(tracks, blended)
+
+    def _lifted(self, streams: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each stream's (pose, log scale), the frame and its mirror image averaged with ``flip``."""
+        inputs = [v for s in streams for v in (with_mirror(s) if self.flip else s[None])]
         order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i]))
         out: list = [None] * len(inputs)
         for start in range(0, len(order), self.max_streams):
@@ -182,28 +219,12 @@ class BatchLifter:
             for i, result in zip(chunk, self._run([inputs[i] for i in chunk])):
                 out[i] = result
         k = 2 if self.flip else 1
-        lifts = self._combined(out, len(streams), k)
-        if self.two_way:
-            backwards = self._combined(out[k * len(streams):], len(streams), k)
-            for i, ((pose, log_scale), (ahead, log_ahead)) in enumerate(zip(lifts, backwards)):
-                w = (1.0 - (torch.arange(len(pose)) + 1.0) / self.ramp).clamp(min=0.0)[:, None]  # the future's weight
-                lifts[i] = pose + w[..., None] * (ahead.flip(0) - pose), log_scale + w * (log_ahead.flip(0) - log_scale)
-        lifted, n = [], 0
-        for track in tracks:
-            mine = lifts[n: n + len(track.streams)]
-            lifted.append(Lifted([p.numpy() for p, _ in mine], [expected_error(ls).numpy() for _, ls in mine]))
-            n += len(track.streams)
-        return lifted
-
-    def _combined(self, out: list, streams: int, k: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The first ``streams`` streams' (pose, log scale), each from its ``k`` consecutive outputs (the
-        frame and its mirror image, averaged, with ``flip``)."""
-        combined = []
-        for n in range(0, streams * k, k):
+        lifts = []
+        for n in range(0, len(inputs), k):
             pose = torch.stack([out[n + m][0] for m in range(k)])
             log_scale = torch.stack([out[n + m][1] for m in range(k)])
-            combined.append(average_with_mirror(pose, log_scale) if self.flip else (pose[0], log_scale[0]))
-        return combined
+            lifts.append(average_with_mirror(pose, log_scale) if self.flip else (pose[0], log_scale[0]))
+        return lifts
 
     def _run(self, inputs: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Streams sorted longest first, each (frames, rows, 3): stepped together, the finished ones
@@ -233,14 +254,24 @@ class BatchLifter:
         return [(poses[:n, i], scales[:n, i]) for i, n in enumerate(lengths)]
 
 
+def _per_track(tracks: list[Track2D], lifts: list[tuple[np.ndarray, np.ndarray]]) -> list[Lifted]:
+    """The streams' (pose, uncertainty), in the tracks' order, as one :class:`Lifted` per track."""
+    lifted, n = [], 0
+    for track in tracks:
+        mine = lifts[n: n + len(track.streams)]
+        lifted.append(Lifted([p for p, _ in mine], [u for _, u in mine]))
+        n += len(track.streams)
+    return lifted
+
+
 class TwoWayLift:
-    """One video lifted both ways in time, in two passes of ``pipeline``: made before the first pass, it
-    records what MediaPipe found and what the lifter was given, the pipeline's own front end and lifter
-    still running (so the first pass is the live result); :meth:`second_pass` then lifts every recorded
-    stream again, its first frames from their future (``BatchLifter(two_way=True)``), and runs the
-    video again through the pipeline with these, MediaPipe's recorded output in its place. The
-    pipeline's own front end and lifter are back afterwards, or after :meth:`restore` when the second
-    pass does not run."""
+    """One video lifted in two passes of ``pipeline``, each stream's first frames from their future as
+    well: made before the first pass, it records what MediaPipe found, what the lifter was given and
+    what it gave, the pipeline's own front end and lifter still running (so the first pass is the live
+    result); :meth:`second_pass` then blends each stream's first frames with their lift from the future
+    (``BatchLifter.with_the_future``) and runs the video again through the pipeline with these,
+    MediaPipe's recorded output in its place. The pipeline's own front end and lifter are back
+    afterwards, or after :meth:`restore` when the second pass does not run."""
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
@@ -248,26 +279,32 @@ class TwoWayLift:
         pipeline.keypoints = self._found = RecordingKeypoints(self.keypoints)
         pipeline.lifter = self._given = RecordingLifter(self.lifter.spec, self.lifter)
 
-    def second_pass(self, source: VideoFileSource, each: Callable[[Frame, Result], None] | None = None) -> list[Result]:
-        """The results of every frame of ``source`` (started; stopped here), ``each(frame, result)`` called
-        on each as it comes. A fault of the source part-way ends it: the first pass met the same one."""
-        found, given = self._found, self._given
-        track = Track2D(found.frames, [np.stack(s) for s in given.streams], found.num_poses, found.smooths_landmarks)
-        backend = self.lifter
-        [lifted] = BatchLifter(backend.model, str(backend.device), backend.flip, two_way=True).lift([track])
-        pipeline = self.pipeline
-        pipeline.keypoints, pipeline.lifter = ReplayedKeypoints(track), ReplayedLifter(backend.spec, track, lifted)
-        pipeline.reset()
-        results = []
+    def second_pass(self, path: str | Path, max_width: int | None = None,
+                    each: Callable[[Frame, Result], None] | None = None) -> list[Result]:
+        """The results of the video at ``path`` (as the first pass read it), ``each(frame, result)``
+        called on each as it comes. A fault of the source part-way ends it: the first pass met the same
+        one; frames beyond the first pass's are not read."""
+        found, given, backend, pipeline = self._found, self._given, self.lifter, self.pipeline
         try:
-            for frame in source:
-                results.append(pipeline.process(frame))
-                if each is not None:
-                    each(frame, results[-1])
-        except SourceError:
-            pass
+            track = Track2D(found.frames, [np.stack(s) for s in given.streams], found.num_poses,
+                            found.smooths_landmarks)
+            live = Lifted([np.stack([p for p, _ in s]) for s in given.outputs],
+                          [np.stack([u for _, u in s]) for s in given.outputs])
+            [lifted] = BatchLifter(backend.model, str(backend.device), backend.flip).with_the_future([track], [live])
+            pipeline.keypoints, pipeline.lifter = ReplayedKeypoints(track), ReplayedLifter(backend.spec, track, lifted)
+            pipeline.reset()
+            results = []
+            source = VideoFileSource(path, max_width=max_width).start()
+            try:
+                for frame in itertools.islice(source, len(found.frames)):
+                    results.append(pipeline.process(frame))
+                    if each is not None:
+                        each(frame, results[-1])
+            except SourceError:
+                pass
+            finally:
+                source.stop()
         finally:
-            source.stop()
             self.restore()
         return results
 

@@ -135,9 +135,9 @@ def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, 
     ways already, unless ``opts.causal``)."""
     pipeline, info = build_pipeline(opts, keypoints=ReplayedKeypoints(track))
     pipeline.lifter = ReplayedLifter(pipeline.lifter.spec, track, lifted)
-    pipeline.two_way = False
-    return process_video(video, out_dir, pipeline, {**info, "backend": "batched"}, render=render, progress=False,
-                         max_width=max_width, force=True)  # not done before (no marker): redone whole
+    return process_video(video, out_dir, pipeline, {**info, "backend": "batched", "two_way": not opts.causal},
+                         render=render, progress=False, max_width=max_width, force=True,  # not done before: redone whole
+                         two_way=False)
 
 
 class _LiftingActor(BatchLifter):

@@ -57,7 +57,7 @@ def process_one(video: Path, job: Job, progress: bool = False) -> VideoRow:
         pipeline, info = build_pipeline(job.opts)
         # A video without its done marker is redone whole: what an interrupted run left of it goes.
         return process_video(video, job.out, pipeline, info, render=job.render, progress=progress,
-                             max_width=job.max_width, force=True)
+                             max_width=job.max_width, force=True, two_way=not job.opts.causal)
     return timed_row(video, work)
 
 

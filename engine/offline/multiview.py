@@ -130,7 +130,8 @@ def run_views(rig: Rig, options: PipelineOptions, progress: bool) -> list[View]:
     with tempfile.TemporaryDirectory(prefix="poselift-multiview-") as out:
         for name, video, camera in zip(rig.names, rig.videos, rig.cameras):
             pipeline.reset()  # each view on its own, as `poselift process` runs each file
-            report = process_video(video, out, pipeline, info, render=False, progress=progress)
+            report = process_video(video, out, pipeline, info, render=False, progress=progress,
+                                   two_way=not options.causal)
             clip = Clip.load(report.clip_path)
             people = [Clip.load(p) for p in report.person_clips] or [clip]
             views.append(View(name, camera, clip, people, list(tap.frames)))

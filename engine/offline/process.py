@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -18,7 +19,7 @@ from ...errors import UserError
 from ...models.skeletons import H36M
 from ...models.world import placement_spikes
 from ..live.pipeline import Pipeline, Result, absent
-from ..live.sources import SourceError, VideoFileSource
+from ..live.sources import Frame, SourceError, VideoFileSource
 from ..outputs.clip import Clip, on_last_floor
 from ..outputs.render import compose, draw_overlay, draw_person_id
 from ..outputs.video_writer import VideoWriter
@@ -99,12 +100,12 @@ def render_result(image, result, height: int = 720):
 
 def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, model_info: dict,
                   render: bool = True, progress: bool = True, max_width: int | None = None,
-                  force: bool = False, save_every: float = 5.0) -> ProcessReport:
+                  force: bool = False, save_every: float = 5.0, two_way: bool = True) -> ProcessReport:
     """Every frame of ``path`` through ``pipeline``: ``OUT/NAME_3d.npz`` holds the followed person's
     3D, saved as it grows (``save_every`` seconds, flagged partial); following more than one person, also
     ``OUT/NAME_p0_3d.npz``, ``NAME_p1_3d.npz``, ... one for each person, written at the end. With
-    ``pipeline.two_way`` the video then runs a second time, each person's first frames lifted from their
-    future as well (``batch_lift.TwoWayLift``); the first pass's clip is kept until the second is done."""
+    ``two_way`` the video then runs a second time, each person's first frames lifted from their future
+    as well (``batch_lift.TwoWayLift``); the first pass's clip is kept until the second is done."""
     path, out_dir = Path(path), Path(out_dir)
     clip_path = out_dir / f"{path.stem}_3d.npz"
     video_path = out_dir / f"{path.stem}_3d.mp4" if render else None
@@ -114,13 +115,13 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
     source = VideoFileSource(path, max_width=max_width)
     source.start()  # raises SourceError for a missing or unreadable file before anything is written
     try:
-        saver = ProgressiveClip(clip_path, source.fps, clip_meta(path, source, pipeline, model_info),
+        # The first pass's clips say how they were lifted: from each frame's past only, unless said before.
+        saver = ProgressiveClip(clip_path, source.fps, clip_meta(path, source, pipeline, {"two_way": False, **model_info}),
                                 pixel_scale(source), save_every)
     except CalibrationError:  # a calibration for another frame shape: said before anything is written
         source.stop()
         raise
     out_dir.mkdir(parents=True, exist_ok=True)
-    two_way = TwoWayLift(pipeline) if pipeline.two_way else None
     writer = VideoWriter(video_path, source.fps) if render else None
 
     def write(frame, result) -> None:
@@ -129,11 +130,12 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
 
     results, error = [], None
     bar = tqdm(total=source.frame_count or None, disable=not progress, unit="frame", desc=path.name)
+    lift_again = TwoWayLift(pipeline) if two_way else None
     try:
         try:
             for frame, result in lifted(source, pipeline):
                 results.append(result)
-                if not two_way:
+                if not lift_again:
                     write(frame, result)
                 saver.update(results, source.frame_count)
                 bar.update(1)
@@ -149,13 +151,13 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
         if not results:
             raise SourceError(error or f"video {path} holds no frames.")
         results = without_misplaced(results)
-        if two_way:
-            # Kept, should the second pass be cut short: each frame lifted from its past only, as it says.
-            saver.save(results, {"model": {**saver.meta["model"], "two_way": False}})
-            results = without_misplaced(second_pass(two_way, path, max_width, write, progress, len(results), clip_path))
+        if lift_again:
+            saver.save(results)  # kept, should the second pass be cut short
+            results = without_misplaced(second_pass(lift_again, path, max_width, results, write, progress, clip_path))
+            saver.meta["model"] = {**saver.meta["model"], "two_way": True}
     finally:
-        if two_way:
-            two_way.restore()
+        if lift_again:
+            lift_again.restore()
         if writer and writer.frames:
             writer.close()
         elif writer:
@@ -172,18 +174,18 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
                          person_paths, source.fps, source.lens_hfov_deg, ids)
 
 
-def second_pass(two_way: TwoWayLift, path: Path, max_width: int | None, each, progress: bool, frames: int,
-                clip_path: Path) -> list[Result]:
-    """``two_way``'s second pass over the video at ``path``, with its own progress bar; an interrupt
-    leaves the first pass's clip in ``clip_path``, and says so."""
-    bar = tqdm(total=frames, disable=not progress, unit="frame", desc=f"{path.name}, both ways")
+def second_pass(lift_again: TwoWayLift, path: Path, max_width: int | None, first: list[Result],
+                each: Callable[[Frame, Result], None], progress: bool, clip_path: Path) -> list[Result]:
+    """``lift_again``'s second pass over the video at ``path`` after the ``first`` pass's results, with
+    its own progress bar; an interrupt leaves the first pass's clip in ``clip_path``, and says so."""
+    bar = tqdm(total=len(first), disable=not progress, unit="frame", desc=f"{path.name}, both ways")
 
-    def step(frame, result) -> None:
+    def step(frame: Frame, result: Result) -> None:
         each(frame, result)
         bar.update(1)
 
     try:
-        return two_way.second_pass(VideoFileSource(path, max_width=max_width).start(), step)
+        return lift_again.second_pass(path, max_width, step)
     except KeyboardInterrupt:
         raise ProcessError(f"interrupted in the second pass: {clip_path} holds the clip with each frame lifted from "
                            f"its past only; run again with --force to lift it both ways, or pass --causal.") from None
@@ -208,23 +210,24 @@ def lifted(source: VideoFileSource, pipeline: Pipeline):
         yield frame, pipeline.process(frame)
 
 
-def lift_clip(path: str | Path, pipeline: Pipeline, model_info: dict, max_width: int | None = None) -> Clip:
-    """Every frame of ``path`` through ``pipeline``, as :func:`process_video` runs them: the followed
-    person's clip, in memory (nothing is written)."""
+def lift_clip(path: str | Path, pipeline: Pipeline, model_info: dict, max_width: int | None = None,
+              two_way: bool = True) -> Clip:
+    """Every frame of ``path`` through ``pipeline``, as :func:`process_video` runs them (``two_way`` as
+    there): the followed person's clip, in memory (nothing is written)."""
     path = Path(path)
     source = VideoFileSource(path, max_width=max_width).start()
-    two_way = TwoWayLift(pipeline) if pipeline.two_way else None
+    lift_again = TwoWayLift(pipeline) if two_way else None
     try:
         try:
-            meta = clip_meta(path, source, pipeline, model_info)
+            meta = clip_meta(path, source, pipeline, {**model_info, "two_way": two_way})
             results = [result for _, result in lifted(source, pipeline)]
         finally:
             source.stop()
-        if results and two_way:
-            results = two_way.second_pass(VideoFileSource(path, max_width=max_width).start())
+        if results and lift_again:
+            results = lift_again.second_pass(path, max_width)
     finally:
-        if two_way:
-            two_way.restore()
+        if lift_again:
+            lift_again.restore()
     if not results:
         raise SourceError(f"video {path} holds no frames.")
     results = without_misplaced(results)
