@@ -192,16 +192,14 @@ class BatchLifter:
         """``lifted`` (each track's streams as live lifted them) with each stream's first frames, lifted
         live from copies of the first as their past, blended with their lift from the future (the
         stream's first ``ramp + past`` frames lifted backwards in time). The future's weight falls from 1
-        at the first frame to 0 at the ``ramp``-th; in a stream too short for that, also to 0 at its last
-        frame, whose future is as short."""
+        at the first frame to 0 at the ``ramp``-th."""
         reach = self.ramp + self.past
         ahead = self._lifted([torch.as_tensor(s[:reach]).flip(0) for t in tracks for s in t.streams])
         live = [(p, u) for one in lifted for p, u in zip(one.poses, one.uncertainties)]
         blended = []
         for (pose, sigma), (future, log_future) in zip(live, ahead):
-            n = len(pose)
-            t = np.arange(min(n, self.ramp))
-            w = (1.0 - t / self.ramp) * np.clip((n - 1 - t) / self.ramp, 0.0, 1.0)
+            t = np.arange(min(len(pose), self.ramp))
+            w = 1.0 - t / self.ramp
             future, future_sigma = future.flip(0).numpy()[t], expected_error(log_future.flip(0)).numpy()[t]
             pose, sigma = pose.copy(), sigma.copy()
             pose[t] += w[:, None, None] * (future - pose[t])
