@@ -146,6 +146,11 @@ class RecordingLifter(_StandInLifter):
         return nan, nan[:, 0]
 
 
+def recorded_track(found: RecordingKeypoints, given: RecordingLifter) -> Track2D:
+    """What a first pass's recorders kept: MediaPipe's output per frame and the lifter's input per stream."""
+    return Track2D(found.frames, [np.stack(s) for s in given.streams], found.num_poses, found.smooths_landmarks)
+
+
 class ReplayedLifter(_StandInLifter):
     """The second pass's: hands out the batched results, checking that the pipeline asks for the
     very frames the first pass recorded."""
@@ -268,8 +273,8 @@ class TwoWayLift:
     what it gave, the pipeline's own front end and lifter still running (so the first pass is the live
     result); :meth:`second_pass` then blends each stream's first frames with their lift from the future
     (``BatchLifter.with_the_future``) and runs the video again through the pipeline with these,
-    MediaPipe's recorded output in its place. The pipeline's own front end and lifter are back
-    afterwards, or after :meth:`restore` when the second pass does not run."""
+    MediaPipe's recorded output in its place. :meth:`restore` puts the pipeline's own front end and
+    lifter back: call it when done, whatever happened."""
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
@@ -282,28 +287,23 @@ class TwoWayLift:
         """The results of the video at ``path`` (as the first pass read it), ``each(frame, result)``
         called on each as it comes. A fault of the source part-way ends it: the first pass met the same
         one; frames beyond the first pass's are not read."""
-        found, given, backend, pipeline = self._found, self._given, self.lifter, self.pipeline
+        track, backend, pipeline = recorded_track(self._found, self._given), self.lifter, self.pipeline
+        live = Lifted([np.stack([p for p, _ in s]) for s in self._given.outputs],
+                      [np.stack([u for _, u in s]) for s in self._given.outputs])
+        [lifted] = BatchLifter(backend.model, str(backend.device), backend.flip).with_the_future([track], [live])
+        pipeline.keypoints, pipeline.lifter = ReplayedKeypoints(track), ReplayedLifter(backend.spec, track, lifted)
+        pipeline.reset()
+        results = []
+        source = VideoFileSource(path, max_width=max_width).start()
         try:
-            track = Track2D(found.frames, [np.stack(s) for s in given.streams], found.num_poses,
-                            found.smooths_landmarks)
-            live = Lifted([np.stack([p for p, _ in s]) for s in given.outputs],
-                          [np.stack([u for _, u in s]) for s in given.outputs])
-            [lifted] = BatchLifter(backend.model, str(backend.device), backend.flip).with_the_future([track], [live])
-            pipeline.keypoints, pipeline.lifter = ReplayedKeypoints(track), ReplayedLifter(backend.spec, track, lifted)
-            pipeline.reset()
-            results = []
-            source = VideoFileSource(path, max_width=max_width).start()
-            try:
-                for frame in itertools.islice(source, len(found.frames)):
-                    results.append(pipeline.process(frame))
-                    if each is not None:
-                        each(frame, results[-1])
-            except SourceError:
-                pass
-            finally:
-                source.stop()
+            for frame in itertools.islice(source, len(track.keypoints)):
+                results.append(pipeline.process(frame))
+                if each is not None:
+                    each(frame, results[-1])
+        except SourceError:
+            pass
         finally:
-            self.restore()
+            source.stop()
         return results
 
     def restore(self) -> None:

@@ -19,14 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from ...errors import UserError
 from ...models.checkpoint import load_weights
 from ..live.factory import PipelineOptions, build_pipeline
 from ..live.sources import SourceError, VideoFileSource
 from .batch_lift import (BatchLifter, Lifted, RecordingKeypoints, RecordingLifter, ReplayedKeypoints, ReplayedLifter,
-                         Track2D)
+                         Track2D, recorded_track)
 from .jobs import Job, VideoRow, failure_reason, process_one, timed_row
 from .process import ProcessReport, process_video
 
@@ -126,7 +125,7 @@ def track_2d(video: str | Path, opts: PipelineOptions, max_width: int | None = N
         pass
     finally:
         source.stop()
-    return Track2D(recorder.frames, [np.stack(s) for s in lifter.streams], recorder.num_poses, recorder.smooths_landmarks)
+    return recorded_track(recorder, lifter)
 
 
 def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, track: Track2D, lifted: Lifted,
