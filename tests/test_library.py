@@ -142,18 +142,25 @@ def test_a_folder_with_a_broken_video_is_processed_summarised_and_resumed(tmp_pa
     assert other.returncode == 2 and "processed with other settings" in other.stderr and "--force" in other.stderr
 
 
-def test_a_killed_run_redoes_only_the_unfinished_videos(tmp_path, folder):
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_a_stopped_run_redoes_only_the_unfinished_videos(tmp_path, folder, stop):
     out = tmp_path / "out"
     cmd = CLI + ["process", str(folder), "-o", str(out), "--quiet", "--no-video"]
-    run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
         while not any((out / "done").glob("*.json")) and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        os.kill(run.pid, signal.SIGKILL)  # mid-way through the next video
+        os.kill(run.pid, stop)  # mid-way through the next video
+        _, err = run.communicate(timeout=120)
     finally:
+        run.kill()
         run.wait()
     done = {p.stem for p in (out / "done").glob("*.json")}
+    if stop == signal.SIGINT:  # the whole run stops, in one sentence, with the summary of what is done
+        assert run.returncode == 2 and err.splitlines()[-1].startswith("poselift process: interrupted with"), err[-2000:]
+        assert "Traceback" not in err
+        assert {Path(n).stem for n, r in summary(out).items() if r["status"] == "processed"} == done
     assert done and len(done) < 4, "the kill came after every video was done: the test proves nothing"
     kept = {name: (out / f"{name}_3d.npz").stat().st_mtime_ns for name in done}
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -9,7 +9,7 @@ from typing import Callable
 
 from ...errors import UserError
 from ..live.factory import PipelineOptions, build_pipeline
-from .process import ProcessReport, process_video
+from .process import Interrupted, ProcessReport, process_video
 
 
 @dataclass
@@ -63,10 +63,12 @@ def process_one(video: Path, job: Job, progress: bool = False) -> VideoRow:
 
 def timed_row(video: Path, work: Callable[[], ProcessReport], seconds_before: float = 0.0) -> VideoRow:
     """The row of ``work`` on ``video``, timed. Any failure becomes the row's reason: one video never
-    stops the others."""
+    stops the others; the user's Ctrl-C stops them all."""
     t0 = time.perf_counter()
     try:
         report = work()
+    except Interrupted:
+        raise
     except Exception as e:  # noqa: BLE001 - any fault of one video is that video's failure
         return VideoRow.failed(video, failure_reason(e))
     return VideoRow.from_report(video, report, seconds_before + time.perf_counter() - t0)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from ...errors import UserError
 from ..live.factory import build_pipeline
 from .jobs import Job, VideoRow, process_one
+from .process import Interrupted
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv"}
 
@@ -178,6 +179,10 @@ def process_library(spec: str | Path, job: Job, workers: int = 1, address: str |
         else:
             for video in todo:
                 finished(video, process_one(video, job, progress))
+    except (KeyboardInterrupt, Interrupted):
+        done = sum(row.status != "failed" for row in rows.values())
+        raise LibraryError(f"interrupted with {done} of the {len(videos)} videos done, and kept: run the same command "
+                           f"again to go on (it skips what is done).") from None
     finally:
         bar.close()
         frames.close()

@@ -32,6 +32,10 @@ class ProcessError(UserError, ValueError):
     """An earlier output is in the way, or the video gave nothing to lift; one sentence for the user."""
 
 
+class Interrupted(ProcessError):
+    """The user stopped the run (Ctrl-C); the sentence says what of the video is kept."""
+
+
 def check_outputs(paths: list[Path], force: bool) -> None:
     """Refuse, in one sentence, to overwrite earlier outputs unless ``force``."""
     there = [str(p) for p in paths if p.exists()]
@@ -143,7 +147,7 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
             error = str(e)
         except KeyboardInterrupt:
             saver.save_partial(results, source.frame_count)
-            raise ProcessError(f"interrupted after {len(results)} frames: the clip so far is kept in {clip_path}, "
+            raise Interrupted(f"interrupted after {len(results)} frames: the clip so far is kept in {clip_path}, "
                                f"flagged partial; run again with --force to process the whole video.") from None
         finally:
             bar.close()
@@ -187,7 +191,7 @@ def second_pass(lift_again: TwoWayLift, path: Path, max_width: int | None, first
     try:
         return lift_again.second_pass(path, max_width, step)
     except KeyboardInterrupt:
-        raise ProcessError(f"interrupted in the second pass: {clip_path} holds the clip with each frame lifted from "
+        raise Interrupted(f"interrupted in the second pass: {clip_path} holds the clip with each frame lifted from "
                            f"its past only; run again with --force to lift it both ways, or pass --causal.") from None
     finally:
         bar.close()
