@@ -23,6 +23,9 @@ EPIPOLAR_GATE = 0.06  # two views' detections are one person: median epipolar di
 # person's detection is 0.3 or more off; a well calibrated view of the right one, 0.01-0.06.
 VIEW_GATE = 0.12
 REIDENTIFY_MM = 600.0  # a person lost and found again within this distance (median joint) keeps their id
+# Two matches on disjoint views whose joints lie this close (median) are one person whose views the
+# epipolar grouping left apart (one view's 2D a little off); distinct people stand 0.3 m or more apart.
+SAME_PERSON_MM = 200.0
 
 
 @dataclass
@@ -206,10 +209,37 @@ def match_people(points: Sequence[np.ndarray], visibility: Sequence[np.ndarray],
         candidates.append((chosen, _orientation(chosen, dets, cameras, flip), None))
     matches = []
     for chosen, flipped, t in candidates:
-        tri = _triangulate_match(chosen, flipped, dets, cameras, flip) if (chosen >= 0).sum() >= 2 else None
-        if tri is not None:
-            kept = tri.views.any(1)
-            matches.append(Match(np.where(kept, chosen, -1), tri.points, tri.error, tri.views, flipped & kept, t))
+        match = _triangulated(chosen, flipped, t, dets, cameras, flip) if (chosen >= 0).sum() >= 2 else None
+        if match is not None:
+            matches.append(match)
+    return _joined(matches, dets, cameras, flip)
+
+
+def _triangulated(chosen: np.ndarray, flipped: np.ndarray, previous: int | None, dets, cameras: Sequence[Camera],
+                  flip: np.ndarray | None) -> Match | None:
+    tri = _triangulate_match(chosen, flipped, dets, cameras, flip)
+    if tri is None:
+        return None
+    kept = tri.views.any(1)
+    return Match(np.where(kept, chosen, -1), tri.points, tri.error, tri.views, flipped & kept, previous)
+
+
+def _joined(matches: list[Match], dets, cameras: Sequence[Camera], flip: np.ndarray | None) -> list[Match]:
+    """``matches`` with any two that are one person made one: on disjoint views, their joints within
+    ``SAME_PERSON_MM`` (median, either way round left/right), and triangulated together each keeping a
+    view. The one made continues the earlier known person of the two."""
+    for a, b in combinations(range(len(matches)), 2):
+        one, other = matches[a], matches[b]
+        if ((one.detections >= 0) & (other.detections >= 0)).any():
+            continue
+        turned = flip is not None and _median_distance(one.points, other.points[flip]) < _median_distance(one.points, other.points)
+        if not _median_distance(one.points, other.points[flip] if turned else other.points) < SAME_PERSON_MM:
+            continue
+        previous = min((t for t in (one.previous, other.previous) if t is not None), default=None)
+        both = _triangulated(np.maximum(one.detections, other.detections),
+                             np.where(one.detections >= 0, one.flipped, other.flipped ^ turned), previous, dets, cameras, flip)
+        if both is not None and all(((m.detections >= 0) & (both.detections >= 0)).any() for m in (one, other)):
+            return _joined([both] + [m for k, m in enumerate(matches) if k not in (a, b)], dets, cameras, flip)
     return matches
 
 
