@@ -3,7 +3,7 @@
 MediaPipe now and then labels a left wrist, ankle or whole leg as the right one for a few frames. In
 2D the joints then jump to each other's places from one frame to the next, which no limb does, while
 a real crossing (legs passing in a side view, hands crossing) moves continuously. So each limb is
-checked against where its joints were heading: when a crossed assignment fits that prediction far
+checked against where its joints were in the frame before: when a crossed assignment fits that far
 better than MediaPipe's own, the labels are swapped back. A swap held for longer than MediaPipe's
 swaps last is given up, so one wrong call cannot mislabel a stream for good.
 
@@ -11,7 +11,7 @@ A limb is swapped from one joint down to its end (the wrist, elbow and wrist, or
 ankle, knee and ankle, or the whole leg), as MediaPipe swaps them (``models.windows.SWAP_SETS``): an
 elbow swapped without its wrist would cross both arm bones. Where the crossed labels also give the
 bones into the swapped joints back their recent lengths, that counts for them, and against them where
-they stretch the bones: when feet pass in profile, both assignments fit the prediction about as well,
+they stretch the bones: when feet pass in profile, both assignments fit the last frame about as well,
 and only the shin tells which ankle is whose.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ class SwapRepair:
 
     def reset(self) -> None:
         """A new stream (the person was lost, or the source changed)."""
-        self._history: list[np.ndarray] = []
+        self._last = np.zeros((0, 2))  # the last frame's repaired keypoints
         self._bones: list[np.ndarray] = []  # per frame: each joint's bone to its parent, / the pose's size
         self._since = np.full(len(PAIRS), np.nan)  # when each pair's swap being repaired began (s)
 
@@ -60,7 +60,7 @@ class SwapRepair:
                 repaired[[left, right]] = True
             elif not swap[p]:
                 self._since[p] = np.nan
-        self._history = (self._history + [kp])[-2:]
+        self._last = kp
         if size > 0:
             self._bones = (self._bones + [np.linalg.norm(kp - kp[_PARENT], axis=-1) / size])[-self.memory:]
         return kp, conf, repaired
@@ -68,11 +68,11 @@ class SwapRepair:
     def _crossed(self, kp: np.ndarray, size: float) -> np.ndarray:
         """(pairs,) whether each pair's labels fit crossed: per limb, the swap from one joint down that
         fits best, if it fits well enough."""
-        prev = self._history[-1]
-        # Half the last frame's velocity: MediaPipe's jitter makes a full constant-velocity guess overshoot.
-        pred = prev + 0.5 * (prev - self._history[-2]) if len(self._history) > 1 else prev
-        keep = np.linalg.norm(kp[LEFT] - pred[LEFT], axis=-1) + np.linalg.norm(kp[RIGHT] - pred[RIGHT], axis=-1)
-        cross = np.linalg.norm(kp[LEFT] - pred[RIGHT], axis=-1) + np.linalg.norm(kp[RIGHT] - pred[LEFT], axis=-1)
+        # Against where the joints were last, with no velocity: a velocity taken from a frame MediaPipe
+        # garbled in part carries the garbling on and crosses the next, good frame's labels.
+        last = self._last
+        keep = np.linalg.norm(kp[LEFT] - last[LEFT], axis=-1) + np.linalg.norm(kp[RIGHT] - last[RIGHT], axis=-1)
+        cross = np.linalg.norm(kp[LEFT] - last[RIGHT], axis=-1) + np.linalg.norm(kp[RIGHT] - last[LEFT], axis=-1)
 
         def from_each_joint_down(per_pair: np.ndarray) -> np.ndarray:  # (limbs, joints): the sum from there to the end
             return np.cumsum(per_pair[LIMB_PAIRS][:, ::-1], axis=1)[:, ::-1]
