@@ -52,7 +52,8 @@ class UpEstimate:
 
     ``cov`` (3, 3), rad^2, is the covariance of the direction in the plane tangent to ``up`` (rank 2);
     ``sigma_deg`` its RMS over the two tangent axes. ``inliers``/``inlier_length_px`` say how many
-    segments and how many pixels of them back a scene estimate, ``index`` which of the segments fitted."""
+    segments and how many pixels of them back a scene estimate in the frame that holds the most of
+    them, ``index`` which of the segments fitted."""
     up: np.ndarray
     cov: np.ndarray
     source: str = ""
@@ -116,14 +117,15 @@ def combine_up(estimates: Iterable[UpEstimate | None], iterations: int = 8) -> U
 class Segments:
     """Line segments seen through a camera: endpoints ``pixels`` (N, 4) as detected, interpretation-plane
     normals ``normals`` (N, 3) and midpoint rays ``mids`` (N, 3) (unit, lens distortion removed), their
-    pixel ``length`` (N,) and ``share`` (N,): 1 / the number of frames pooled (a static camera sees the
-    same lines in every frame, so pooled frames weigh as one)."""
+    pixel ``length`` (N,), ``share`` (N,): 1 / the number of frames pooled (a static camera sees the
+    same lines in every frame, so pooled frames weigh as one), and the ``frame`` (N,) each came from."""
     pixels: np.ndarray
     normals: np.ndarray
     mids: np.ndarray
     length: np.ndarray
     share: np.ndarray
     image_side: float
+    frame: np.ndarray
 
     def __len__(self) -> int:
         return len(self.length)
@@ -135,7 +137,8 @@ class Segments:
         return cls(*(np.concatenate([getattr(p, a) for p in parts]) if parts else np.zeros((0,) + s)
                      for a, s in (("pixels", (4,)), ("normals", (3,)), ("mids", (3,)), ("length", ()))),
                    np.concatenate([p.share / k for p in parts]) if parts else np.zeros(0),
-                   max((p.image_side for p in parts), default=1.0))
+                   max((p.image_side for p in parts), default=1.0),
+                   np.concatenate([np.full(len(p), n) for n, p in enumerate(parts)]) if parts else np.zeros(0, int))
 
 
 def _exclusion(shape: tuple[int, int], exclude: np.ndarray | Sequence | None) -> np.ndarray | None:
@@ -182,7 +185,7 @@ def detect_segments(image_bgr: np.ndarray, camera: Camera, exclude: np.ndarray |
         np.concatenate([cam.rays(seg[:, 2:]), np.ones((len(seg), 1))], 1)
     normals = _unit(np.cross(*ends))
     mids = _unit(_unit(ends[0]) + _unit(ends[1]))
-    return Segments(seg, normals, mids, length, np.ones(len(seg)), float(max(h, w)))
+    return Segments(seg, normals, mids, length, np.ones(len(seg)), float(max(h, w)), np.zeros(len(seg), int))
 
 
 def _residuals(seg: Segments, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -272,8 +275,10 @@ def fit_scene_up(seg: Segments, prior_up: np.ndarray = IMAGE_UP, max_tilt_deg: f
     close = score >= RIVAL_SHARE * score.max()
     off = _log_map(d, hyp[close])
     spread = (off.T * score[close]) @ off / score[close].sum()
-    n_eff = float(seg.share[inl].sum())
-    length = float((seg.length * seg.share)[inl].sum())
+    # Enough evidence when one frame holds it: people hide some lines in some frames, and a line hidden in
+    # half the pooled frames weighs half in the pool.
+    n_eff = float(np.bincount(seg.frame[inl]).max(initial=0))
+    length = float(np.bincount(seg.frame[inl], weights=seg.length[inl]).max(initial=0.0))
     if n_eff < MIN_INLIERS or length < MIN_INLIER_LENGTH * seg.image_side or d @ d0 < np.cos(np.radians(max_tilt_deg)):
         return None
     b = _tangent_basis(d)

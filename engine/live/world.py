@@ -189,9 +189,12 @@ class Floor:
         else:
             body = body_up(np.concatenate([p for p, _ in tracks]))
             scene = self.scene_up(body)
-            prior = combine_up([scene, UpEstimate.isotropic(body, BODY_SIGMA_DEG, "bodies"),
-                                holding_prior(0.0, HOLDING_PITCH_SIGMA_DEG, HOLDING_ROLL_SIGMA_DEG)]).up
             fixed = scene is not None and scene.sigma_deg <= SCENE_TRUSTED_DEG
+            # Sure verticals set gravity on their own: the bodies' plumb line leans as the people do (6-17°
+            # off on Pose2Sim's phones), and weighed in it moved their 0.1-0.4° by up to 0.8°.
+            prior = scene.up if fixed else combine_up([scene, UpEstimate.isotropic(body, BODY_SIGMA_DEG, "bodies"),
+                                                       holding_prior(0.0, HOLDING_PITCH_SIGMA_DEG,
+                                                                     HOLDING_ROLL_SIGMA_DEG)]).up
         stature = 1000.0 * st.height_m
         fitted = fit_ground([(p[:, ANKLES], s) for p, s in tracks], prior, stature, fixed_up=fixed)
         if fitted is None:
