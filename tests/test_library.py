@@ -146,7 +146,9 @@ def test_a_folder_with_a_broken_video_is_processed_summarised_and_resumed(tmp_pa
 def test_a_stopped_run_redoes_only_the_unfinished_videos(tmp_path, folder, stop):
     out = tmp_path / "out"
     cmd = CLI + ["process", str(folder), "-o", str(out), "--quiet", "--no-video"]
-    run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal sends it: a test run started in the background inherits SIGINT ignored
+    run = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while not any((out / "done").glob("*.json")) and run.poll() is None and time.monotonic() < deadline:
