@@ -120,6 +120,25 @@ def test_floor_gravity_contacts_and_skating_of_a_walk_filmed_by_a_tilted_camera(
     assert raw > 25 and held < 0.5 * raw  # the pin follows the wander over LOCK_FOLLOW_S, no faster
 
 
+def test_sure_scene_verticals_set_gravity_on_their_own():
+    """The walkers' plumb line 8° off the scene's (people lean): the floor takes the lines' up as it is,
+    not weighed with the bodies'."""
+    from test_verticals import CAM, angle, render_scene
+
+    from poselift.calibration.verticals import scene_up
+    from poselift.engine.live.world import Floor
+    t, _, camera, cam_up = walk_filmed_by_a_tilted_camera()
+    image = render_scene(CAM, up_from_tilt(28.0, -4.0))  # the camera pitched 20°, the lines say 28°
+    lines = scene_up(image, CAM)
+    assert lines is not None and lines.sigma_deg < 5 and angle(lines.up, cam_up) > 7
+    floor = Floor()
+    floor.see(image, CAM, [], 0.0)
+    key = floor.track()
+    for pose, time in zip(camera, t):
+        floor.observe(key, pose, time)
+    assert angle(floor.ground.up, lines.up) < 0.01
+
+
 def test_the_floor_is_the_lowest_level_when_someone_stands_on_a_roof():
     # The walker's feet, and a second person standing longer on a roof 2.2 m up, behind her: one
     # plane through all their resting feet would tilt and rise towards the roof.

@@ -97,6 +97,20 @@ def test_frames_pooled_count_as_one_frame_not_as_many():
     assert len(Segments.concat([])) == 0
 
 
+def test_lines_people_hide_in_some_pooled_frames_still_count():
+    """A pool weighs as one frame, so lines hidden in three of four frames (someone in front of the
+    camera) weigh a quarter in it: the pool counts when one of its frames holds enough line."""
+    up = up_from_tilt(15.0, 5.0)
+    img = render_scene(CAM, up, seed=3, verticals=4)  # about two image widths of plumb line in all
+    hidden = detect_segments(img, CAM, exclude=np.array([[0, 0, CAM.width, CAM.height]]))
+    assert len(hidden) == 0
+    one = fit_scene_up(detect_segments(img, CAM))
+    pooled = fit_scene_up(Segments.concat([detect_segments(img, CAM), hidden, hidden, hidden]))
+    assert one is not None and one.inlier_length_px < 4 * CAM.width  # a quarter of it would be refused
+    assert pooled is not None and angle(pooled.up, up) < 1.0
+    assert pooled.inlier_length_px == pytest.approx(one.inlier_length_px)
+
+
 def test_combine_up_weighs_by_inverse_variance_on_the_sphere():
     a = UpEstimate.isotropic(up_from_tilt(10, 0), 1.0, "scene")
     b = UpEstimate.isotropic(up_from_tilt(20, 0), 1.0, "body")
