@@ -265,6 +265,43 @@ def test_a_shorter_person_is_scaled_onto_the_floor_the_taller_one_walks_on():
         assert abs(np.median(feet.min(axis=1)) - 66 * scale * fit.ground.camera_height_mm / 2000) < 15
 
 
+def test_a_person_who_left_and_came_back_rests_on_the_last_floor_in_both_stretches():
+    # A walks in view, leaves for a second and comes back (two stretches, two tracks); B, shorter, walks
+    # throughout, so the shared floor's refits move the camera height, and with it the scale that puts
+    # A's first stretch on the floor, after that stretch has ended.
+    from types import SimpleNamespace
+
+    from conftest import grounded_clip
+    from poselift.engine.live.world import Floor, WorldSettings, WorldStream
+    from poselift.engine.outputs.clip import Clip
+    clip, world = grounded_clip(frames=150, gaps=(), pitch_deg=15.0, camera_height_mm=1800.0)
+    ground, cam = Ground.from_dict(clip.meta["world"]["ground"]), Camera.from_dict(clip.meta["camera"])
+    under = world[:, :1] * [1, 0, 1]
+    shorter = 0.85 * (world - under) + under + [0, 0, -1500]  # her feet on the same floor, further away
+    floor = Floor(WorldSettings(height_m=float(stature_mm(world[0]) / 1000), foot_lock=False))
+    streams = {"A": WorldStream(floor=floor), "B": WorldStream(floor=floor)}
+    results = {"A": [], "B": []}
+    for f in range(len(clip)):
+        for name, body in (("A", world[f]), ("B", shorter[f])):
+            if name == "A" and 60 <= f < 90:
+                if f == 60:
+                    streams["A"].reset()  # she left: her next stretch in view is a new track
+                continue
+            c = (body - [0, ground.camera_height_mm, 0]) @ ground.rotation
+            kp = c[:, :2] / c[:, 2:] * cam.f + cam.c
+            w = streams[name].step(c - c[0], kp, np.full(17, 0.9), cam, clip.timestamps[f])
+            results[name].append(SimpleNamespace(pose3d=c - c[0], keypoints=kp, confidence=np.full(17, 0.9),
+                                                 uncertainty=np.full(17, 25.0), timestamp=clip.timestamps[f],
+                                                 refined=np.zeros(17, bool), world=w, lifted=None, person=True,
+                                                 mediapipe=SimpleNamespace(world=np.zeros((33, 3)))))
+    a = Clip.from_results(results["A"], clip.fps)
+    placed = Ground.from_dict(a.meta["world"]["ground"]).to_world(a.scale[:, None, None] * a.pose3d
+                                                                  + a.trajectory[:, None])
+    lower = placed[:, list(ANKLES), 1].min(axis=1)
+    first, second = lower[:60], lower[60:]
+    assert abs(np.median(first) - np.median(second)) < 5  # mm: one floor under both stretches (23 apart before)
+
+
 def test_a_short_run_cut_off_by_a_move_faster_than_anyone_is_a_misplacement():
     from poselift.models.world import SPIKE_S, placement_spikes
     t = np.arange(150) / 30.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,10 +66,12 @@ class WorldFrame:
     scale: float  # the factor applied to the lifter's pose for the subject's height
     ground: Ground | None  # the floor as estimated so far (None until a foot has rested)
     contacts: np.ndarray  # (2,) bool: left, right foot planted
-    # The floor's share of ``scale`` (its scale onto the floor: 1 until their feet rest on it), and the
-    # floor's key for this stretch of the person in view (both for re-placing a clip on the last floor)
+    # The floor's share of ``scale`` (its scale onto the floor: 1 until their feet rest on it), the
+    # floor's key for this stretch of the person in view, and every stretch's scale onto the floor as
+    # last refitted (all three for re-placing a clip on the last floor)
     onto: float = 1.0
     track: int = -1
+    floor_scales: Mapping[int, float] | None = None
 
     def placed(self, pose: np.ndarray) -> np.ndarray | None:
         """The root-relative ``pose`` (17, 3) mm in the world (Y up, floor 0, the camera's foot point at
@@ -218,6 +221,11 @@ class Floor:
         """The factor that puts track ``key``'s feet on the floor (1 until they have rested on it)."""
         return self._scales.get(key, 1.0)
 
+    @property
+    def scales(self) -> Mapping[int, float]:
+        """Every track's factor onto the floor as last refitted (replaced, never changed, by a refit)."""
+        return self._scales
+
     def _level_changed(self, fit: Ground, stature: float, t: float) -> bool:
         """Whether the refits have put the floor on another level for ``LEVEL_CHANGE_S``."""
         if abs(fit.camera_height_mm - self.ground.camera_height_mm) <= LEVEL_BAND_PER_STATURE * stature:
@@ -287,7 +295,7 @@ class WorldStream:
         contacts = foot_contacts(recent, np.array([s for _, s in self._recent]), onto * self.stature_mm)[-1]
         if self.lock is not None:
             root = root + self.lock(absolute[list(ANKLES)], contacts, t, np.array(ground.up))
-        return WorldFrame(root, scale, ground, contacts, onto, self._key)
+        return WorldFrame(root, scale, ground, contacts, onto, self._key, self.floor.scales)
 
 
 def has_world(clip) -> bool:

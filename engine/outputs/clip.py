@@ -152,10 +152,13 @@ def in_format(clip: Clip, skeleton: Skeleton, world: bool = False
 
 def on_last_floor(frames: list) -> np.ndarray:
     """Per frame, the factor (N,) that re-places a person's body and distance from the floor's scale
-    of that moment onto the last one of the same stretch in view: a clip is placed on the last floor
-    estimated, and so are everyone's feet. ``frames`` are WorldFrames or None."""
+    of that moment onto the floor's last refit: a clip is placed on the last floor estimated, and so
+    are everyone's feet, those of a stretch in view that ended before it too. ``frames`` are
+    WorldFrames or None."""
     last: dict[int, float] = {}
     for w in frames:
         if w is not None and w.onto > 0:
             last[w.track] = w.onto
+    final = next((w.floor_scales for w in reversed(frames) if w is not None and w.floor_scales), {})
+    last.update({k: v for k, v in final.items() if k in last})
     return np.array([last[w.track] / w.onto if w is not None and w.onto > 0 else 1.0 for w in frames])
