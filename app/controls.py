@@ -21,8 +21,9 @@ BACKEND_TIPS = {"eager": "eager: PyTorch as written (CPU, or CUDA when chosen at
 
 
 class Controls:
-    """Overlay, smoothing and its strength, skeleton format, MediaPipe's 3D beside, People, backend,
-    refinement and its threshold, trail, and resetting the 3D view (V); O toggles the overlay."""
+    """Overlay, smoothing and its strength, skeleton format, fusion with MediaPipe's 3D, MediaPipe's 3D
+    beside, People, backend, refinement and its threshold, trail, and resetting the 3D view (V); O toggles
+    the overlay. Fusion starts as the command line says (on unless ``--no-fusion``)."""
 
     def __init__(self, options: PipelineOptions, settings: QtCore.QSettings):
         self.options = options
@@ -33,6 +34,9 @@ class Controls:
                                                maximumWidth=90, toolTip="Smoothing strength")
         self.format_box = QtWidgets.QComboBox(toolTip="Skeleton format")
         self.format_box.addItems(list(FORMATS))
+        self.fusion_box = QtWidgets.QCheckBox("Fuse", checked=options.fusion)
+        self.fusion_box.setToolTip("Fuse MediaPipe's own 3D into the lift (closer to the truth on real video); "
+                                   "off: the lift alone")
         self.compare_box = QtWidgets.QCheckBox("MediaPipe 3D")
         self.compare_box.setToolTip("Show MediaPipe's own 3D (green) beside the lifted skeleton")
         self.people_box = QtWidgets.QComboBox(toolTip="How many people to follow: one is fastest; with more, "
@@ -61,7 +65,8 @@ class Controls:
         self._load()
 
     def add_to(self, bar: QtWidgets.QToolBar) -> None:
-        for widget in (self.overlay_box, self.smooth_box, self.smooth_slider, self.format_box, self.compare_box,
+        for widget in (self.overlay_box, self.smooth_box, self.smooth_slider, self.format_box, self.fusion_box,
+                       self.compare_box,
                        self.people_box, self.backend_box, self.refine_box, self.threshold_box, self.trail_box):
             bar.addWidget(widget)
         bar.addAction(self.reset_action)
@@ -85,7 +90,7 @@ class Controls:
     def pipeline_options(self) -> PipelineOptions:
         """The options the pipeline starts with: those given, with the backend and people chosen here."""
         return dataclasses.replace(self.options, backend=self.backend_box.currentText(),
-                                   people=self.people_box.currentData())
+                                   people=self.people_box.currentData(), fusion=self.fusion_box.isChecked())
 
     def _load(self) -> None:
         s = self.settings

@@ -1,5 +1,5 @@
-"""The controls' choices applied to the running pipeline: smoothing, refinement, the people followed
-and the lifter's backend, each changed between two frames on the worker's thread."""
+"""The controls' choices applied to the running pipeline: smoothing, fusion, refinement, the people
+followed and the lifter's backend, each changed between two frames on the worker's thread."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,6 +9,7 @@ from PySide6 import QtCore
 from ..engine.live.backends import BackendUnavailable, make_backend
 from ..engine.live.factory import PipelineOptions, load_refiner
 from ..engine.live.filters import OneEuroFilter
+from ..engine.live.fusion import Fusion
 from ..engine.live.keypoints import front_end
 from ..engine.live.refine import StreamingRefiner
 from ..models.errors import WeightsError
@@ -30,6 +31,7 @@ class PipelineTuner(QtCore.QObject):
         self._refiner: StreamingRefiner | None = None  # loaded the first time Refine is switched on
         controls.smooth_box.toggled.connect(self.apply_smoothing)
         controls.smooth_slider.valueChanged.connect(self.apply_smoothing)
+        controls.fusion_box.toggled.connect(self.apply_fusion)
         controls.refine_box.toggled.connect(self.apply_refinement)
         controls.threshold_box.valueChanged.connect(self.apply_refinement)
         controls.people_box.currentIndexChanged.connect(self._people_chosen)
@@ -39,6 +41,11 @@ class PipelineTuner(QtCore.QObject):
         cutoff = self.controls.smoothing_cutoff()
         pipeline = self.worker.pipeline
         self.worker.call(lambda: setattr(pipeline, "smoothing", OneEuroFilter(cutoff) if cutoff else None))
+
+    def apply_fusion(self) -> None:
+        fusion = Fusion(self.options.fusion_weighting) if self.controls.fusion_box.isChecked() else None
+        pipeline = self.worker.pipeline
+        self.worker.call(lambda: setattr(pipeline, "fusion", fusion))
 
     def apply_refinement(self) -> None:
         on, threshold = self.controls.refine_box.isChecked(), float(self.controls.threshold_box.value())

@@ -69,6 +69,12 @@ def test_plays_the_demo_toggles_records_and_exports(qapp, make_window, tmp_path)
     assert w.skeleton.bones.pos.shape == (32, 3)
     w.controls.format_box.setCurrentText("H36M-17")
     assert not w.skeleton.legend.isVisible()
+    # fused with MediaPipe's 3D by default (the lift before it kept beside), the lift alone when switched off
+    assert w.controls.fusion_box.isChecked() and wait_until(qapp, lambda: w._shown[1].lifted is not None)
+    w.controls.fusion_box.setChecked(False)
+    assert wait_until(qapp, lambda: w.worker.pipeline.fusion is None and w._shown[1].lifted is None)
+    w.controls.fusion_box.setChecked(True)
+    assert wait_until(qapp, lambda: w._shown[1].lifted is not None and w._shown[1].fused.max() > 0)
     w.controls.compare_box.setChecked(True)
     assert w.skeleton.comparison.pos.shape == (32, 3)  # MediaPipe's own 3D drawn beside
     assert w.skeleton.legend.isVisible() and "MediaPipe's own 3D" in w.skeleton.legend.text()

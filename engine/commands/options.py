@@ -175,9 +175,9 @@ def add_swap_repair_arg(p: argparse.ArgumentParser) -> None:
 
 def add_fusion_args(p: argparse.ArgumentParser) -> None:
     """Whether, and how, MediaPipe's own 3D is fused into the lift."""
-    p.add_argument("--fusion", action="store_true",
-                   help="fuse MediaPipe's own 3D into the lift (docs/fusion.md: closer to the truth on real video; "
-                        "OpenSim's inverse kinematics follows it a little less closely than the lift alone)")
+    p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=True,
+                   help="fuse MediaPipe's own 3D into the lift (docs/fusion.md: closer to the truth on real video); "
+                        "--no-fusion: the lift alone")
     p.add_argument("--fusion-weighting", choices=WEIGHTINGS, default="robust",
                    help="how the lift and MediaPipe's 3D are weighted per joint (docs/fusion.md; default: robust)")
 

@@ -45,7 +45,7 @@ class PipelineOptions:
     refiner: Path = DEFAULT_REFINER
     refine_settings: RefineSettings = field(default_factory=RefineSettings)
     swap_repair: bool = True  # swap MediaPipe's left/right label swaps back before lifting
-    fusion: bool = False  # fuse MediaPipe's own 3D into the lift (see engine/live/fusion.py)
+    fusion: bool = True  # fuse MediaPipe's own 3D into the lift where it has one (see engine/live/fusion.py)
     fusion_weighting: str = "robust"  # one of fusion.WEIGHTINGS
     people: int = 1  # people followed (with more than one, a result and a clip each)
     follow: int | None = None  # the id of the person to follow; None: the most prominent at the start
