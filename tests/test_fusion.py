@@ -113,3 +113,26 @@ def test_a_lift_without_a_pose_is_passed_on_as_it_is(scene):
     mp, lift, rays = scene
     fused, weight = Fusion()(np.full_like(lift, np.nan), SIGMA, mp, rays, NONE, 0.0)
     assert np.isnan(fused).all() and not weight.any()
+
+
+def test_the_hips_move_together_so_the_pelvis_keeps_the_lifts_width(scene):
+    mp, lift, rays = scene
+    narrow = mp.copy()
+    for side, sign in (("left", 1.0), ("right", -1.0)):  # MediaPipe's hips 3 cm closer together, each side
+        narrow[MEDIAPIPE.index(f"{side}_hip")] += sign * 30.0 * np.array([1.0, 0.0, 0.0]) @ _turn(-25.0).T
+    left, right = H36M.index("left_hip"), H36M.index("right_hip")
+    width = np.linalg.norm(lift[left] - lift[right])
+    fused, _ = Fusion("fixed")(lift, SIGMA, narrow, rays, NONE, 0.0)
+    assert abs(np.linalg.norm(fused[left] - fused[right]) - width) < 2.0  # mm (moved apart: 20 mm narrower)
+    assert np.abs(convert(narrow, MEDIAPIPE.name, H36M.name) - convert(mp, MEDIAPIPE.name, H36M.name))[[left, right]].max() > 10
+
+
+def test_bench_times_the_fusion_right_after_the_lifter_step(random_weights):
+    from poselift.engine.live.bench import bench_fusion
+    from poselift.models.checkpoint import load_weights
+    rows = bench_fusion(load_weights(random_weights), steps=90)
+    names = [r["stage"] for r in rows]
+    assert names[0].startswith("lifter step") and len(rows) == 1 + 2 * len(WEIGHTINGS)
+    for w in WEIGHTINGS:
+        fused = rows[names.index(f"lifter + fusion step ({w})")]
+        assert 20 <= fused["runs"] <= 30 and fused["x_lifter_step"] > 1.0  # a third of the steps each, after the warm-up

@@ -71,9 +71,10 @@ class Fusion:
         pose = np.asarray(pose, np.float64)
         used = np.zeros(len(pose), bool)
         mp = None if mediapipe_world is None else _MP_TO_H36M @ np.asarray(mediapipe_world, np.float64)
-        if mp is not None and np.isfinite(mp).all() and np.abs(mp).max() > 0 and np.isfinite(pose).all():
+        if mp is not None and np.isfinite(mp).all() and mp.any() and np.isfinite(pose).all():
             swapped = repaired[LEFT] & repaired[RIGHT]
-            mp[LEFT[swapped]], mp[RIGHT[swapped]] = mp[RIGHT[swapped]], mp[LEFT[swapped]]
+            if swapped.any():
+                mp[LEFT[swapped]], mp[RIGHT[swapped]] = mp[RIGHT[swapped]], mp[LEFT[swapped]]
             fit = self._correction(pose, np.asarray(sigma, np.float64), mp, rays)
             if fit is not None:
                 correction, used, weight = fit
@@ -106,9 +107,12 @@ class Fusion:
             for _ in range(2):
                 delta = aligned - pose
                 along = (delta * r).sum(1)
-                keep = along ** 2 / v_ray + ((delta * delta).sum(1) - along ** 2) / (2 * v_across) <= GATE ** 2
-                if keep.sum() < 4:
+                gated = along ** 2 / v_ray + ((delta * delta).sum(1) - along ** 2) / (2 * v_across) <= GATE ** 2
+                if gated.sum() < 4:
                     return None
+                if (gated == keep).all():  # the same joints would give the same alignment
+                    break
+                keep = gated
                 aligned, _ = similarity_align(mp, pose, np.where(keep, w, 0.0))
         delta = aligned - pose
         # The hips move together: the pelvis keeps the lift's width. MediaPipe's hips, mapped, are still
