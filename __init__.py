@@ -15,8 +15,9 @@ def lift_video(path, **options):
     settings, and returns the followed person's :class:`~poselift.engine.outputs.clip.Clip` without
     writing any file. ``options`` are the fields of
     :class:`~poselift.engine.live.factory.PipelineOptions` (``weights``, ``hfov_deg``, ``camera``,
-    ``refine``, ``people``, ``world``, ``causal``, ...); none given: the command's defaults (the video
-    run twice, each person's first frames also lifted from their future; ``causal=True``: once, as live)."""
+    ``refine``, ``people``, ``world``, ``causal``, ``fusion``, ...); none given: the command's defaults
+    (MediaPipe's own 3D fused into the lift, ``fusion=False``: the lift alone; the video run twice, each
+    person's first frames also lifted from their future, ``causal=True``: once, as live)."""
     from .engine.live.factory import PipelineOptions, build_pipeline  # torch and MediaPipe load here
     from .engine.offline.process import lift_clip
 
