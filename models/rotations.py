@@ -35,12 +35,10 @@ def best_rotation(src: np.ndarray, dst: np.ndarray, w: np.ndarray | None = None
     """The proper rotations R (..., 3, 3) with R @ src_k closest to dst_k over the K vectors (..., K, 3),
     weighted by ``w`` (..., K); also the trace of R against the weighted cross-covariance (which sets
     a similarity's scale), and whether a mirror image of ``src`` would have fitted better."""
-    weights = np.ones(src.shape[:-1]) if w is None else w
-    h = np.einsum("...k,...ki,...kj->...ij", weights, dst, src)
-    u, s, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(u @ vt))
-    d = np.where(d == 0, 1.0, d)
-    u = u.copy()
+    weighted = dst if w is None else dst * w[..., None]
+    # matmul, not einsum: the live fusion runs this per person and frame, where einsum's set-up weighed
+    u, s, vt = np.linalg.svd(np.swapaxes(weighted, -1, -2) @ src)
+    d = np.where(np.linalg.det(u @ vt) < 0, -1.0, 1.0)
     u[..., :, -1] *= d[..., None]
     return u @ vt, s[..., :-1].sum(-1) + d * s[..., -1], d < 0
 
@@ -56,10 +54,9 @@ def similarity_align(src: np.ndarray, dst: np.ndarray, w: np.ndarray | None = No
     fit it best, weighted by ``w`` (..., K) if given; also whether a mirror image of ``src`` would fit
     better still."""
     weights = np.ones(src.shape[:-1]) if w is None else np.asarray(w, np.float64)
-    weights = weights / weights.sum(-1, keepdims=True)
-    mu_s = np.einsum("...k,...ki->...i", weights, src)[..., None, :]
-    mu_d = np.einsum("...k,...ki->...i", weights, dst)[..., None, :]
+    weights = (weights / weights.sum(-1, keepdims=True))[..., None, :]  # (..., 1, K)
+    mu_s, mu_d = weights @ src, weights @ dst
     a, b = src - mu_s, dst - mu_d
-    rot, trace, mirrored = best_rotation(a, b, weights)
-    factor = trace / np.maximum(np.einsum("...k,...ki,...ki->...", weights, a, a), 1e-9) if scale else np.ones_like(trace)
+    rot, trace, mirrored = best_rotation(a, b, weights[..., 0, :])
+    factor = trace / np.maximum((weights @ (a * a).sum(-1, keepdims=True))[..., 0, 0], 1e-9) if scale else np.ones_like(trace)
     return factor[..., None, None] * a @ np.swapaxes(rot, -1, -2) + mu_d, mirrored

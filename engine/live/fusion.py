@@ -16,11 +16,12 @@ the lift better mirrored (a front/back flip). Where MediaPipe's 3D is missing or
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ...models.rotations import similarity_align
 from ...models.skeletons import H36M, MEDIAPIPE, mapping_weights
-from .filters import OneEuroFilter
 
 WEIGHTINGS = ("fixed", "lifter", "robust")
 LEFT, RIGHT = H36M.limb_pairs.T
@@ -59,7 +60,7 @@ class Fusion:
         self._held = np.zeros((j, 3))  # each joint's last correction (mm)
         self._weight = np.zeros(j)  # MediaPipe's weight along the ray when it was last used, per joint
         self._t: float | None = None
-        self._steady = OneEuroFilter(CORRECTION_CUTOFF_HZ, beta=0.0)
+        self._held_t: float | None = None  # when the correction was last updated
 
     def __call__(self, pose: np.ndarray, sigma: np.ndarray, mediapipe_world: np.ndarray | None,
                  rays: np.ndarray, repaired: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -72,13 +73,13 @@ class Fusion:
         used = np.zeros(len(pose), bool)
         mp = None if mediapipe_world is None else _MP_TO_H36M @ np.asarray(mediapipe_world, np.float64)
         if mp is not None and np.isfinite(mp).all() and mp.any() and np.isfinite(pose).all():
-            swapped = repaired[LEFT] & repaired[RIGHT]
-            if swapped.any():
+            if repaired.any():
+                swapped = repaired[LEFT] & repaired[RIGHT]
                 mp[LEFT[swapped]], mp[RIGHT[swapped]] = mp[RIGHT[swapped]], mp[LEFT[swapped]]
             fit = self._correction(pose, np.asarray(sigma, np.float64), mp, rays)
             if fit is not None:
                 correction, used, weight = fit
-                self._held = self._steady(np.where(used[:, None], correction, self._held), t)
+                self._held = self._low_pass(np.where(used[:, None], correction, self._held), t)
                 self._weight[used] = weight[used]
         step = 1.0 if self._t is None else min(max(t - self._t, 0.0) / FADE_S, 1.0)
         self._t = t
@@ -87,12 +88,22 @@ class Fusion:
         fused -= fused[0] - pose[0]  # the lift's root stays where it was
         return fused, self._gain * self._weight
 
+    def _low_pass(self, correction: np.ndarray, t: float) -> np.ndarray:
+        """The held correction moved towards ``correction``, first-order low-passed at
+        ``CORRECTION_CUTOFF_HZ`` (the One-Euro filter without its speed term, and without its cost)."""
+        dt = None if self._held_t is None else t - self._held_t
+        self._held_t = t
+        if dt is None or dt <= 0:
+            return correction
+        return self._held + (correction - self._held) / (1.0 + 1.0 / (2 * math.pi * CORRECTION_CUTOFF_HZ * dt))
+
     def _correction(self, pose: np.ndarray, sigma: np.ndarray, mp: np.ndarray, rays: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Each joint's move towards MediaPipe's aligned pose, the joints used, and MediaPipe's weight
         along the ray; None when MediaPipe's pose is left out altogether."""
-        r = np.concatenate([rays, np.ones((len(rays), 1))], axis=1)
-        r /= np.linalg.norm(r, axis=1, keepdims=True)
+        r = np.ones((len(rays), 3))
+        r[:, :2] = rays
+        r /= np.sqrt((r * r).sum(1))[:, None]
         if self.weighting == "lifter":
             l_ray, l_across = (LIFT_RAY_PER_SIGMA * sigma) ** 2, (LIFT_ACROSS_PER_SIGMA * sigma) ** 2
         else:
