@@ -173,8 +173,9 @@ def bench_fusion(lifter: torch.nn.Module, steps: int = 2000, flip: bool = True) 
     """The fusion with MediaPipe's 3D beside the eager lifter step it follows, in the same loop, one person:
     the lifter step, each weighting's fusion step, and the two together against the lifter step alone.
     The weightings take turns, each right after a lifter step, as the pipeline runs it (a second fusion
-    in the same step ran 25 % faster, on what the first left in the cache). MediaPipe's 3D is the lift spread onto its 33 landmarks with 60 mm of noise per axis (its errors on
-    real video are 69-89 mm RMS, docs/fusion.md), so the robust weighting leaves out what it would."""
+    in the same step ran 25 % faster, on what the first left in the cache). MediaPipe's 3D is the lift
+    spread onto its 33 landmarks with 60 mm of noise per axis (its errors on real video are 69-89 mm RMS,
+    docs/fusion.md), so the robust weighting leaves out what it would."""
     torch.set_num_threads(1)
     kp, conf = _random_keypoints(lifter, steps)
     spread = np.linalg.pinv(mapping_weights(MEDIAPIPE.name, H36M.name, 3))  # (33, 17)
