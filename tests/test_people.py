@@ -155,6 +155,21 @@ def test_a_person_lost_for_longer_than_a_track_lives_gets_their_id_back(demo_fra
     assert tracker.update([bigger])[0][0] == 1  # three times the size: someone else
 
 
+def test_a_person_seen_squeezed_in_the_air_then_whole_again_keeps_their_id(demo_frames):
+    # The demo clip at half size: MediaPipe loses the man in his jump, finds him for a few frames squeezed
+    # into a third of his size in mid-air, loses him again, then finds him whole on landing, below.
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    base = man.landmarks - man.landmarks.mean(0) + [300, 180]
+    height = np.ptp(base[:, 1])
+    squeezed = (base - base.mean(0)) * 0.3 + base.mean(0) - [0, 0.5 * height]
+    tracker = PersonTracker()
+    frames = [base] * 20 + [None] * 2 + [squeezed] * 4 + [None] * 3 + [base + [0.3 * height, 0.2 * height]]
+    ids = [[pid for pid, _ in tracker.update([] if pose is None else [_person(0.0, pose, man.visibility)])]
+           for pose in frames]
+    assert {pid for frame in ids for pid in frame} == {0}  # before, the landing man was someone new
+    assert ids[-1] == [0]
+
+
 @pytest.mark.parametrize("fps", [30.0, 120.0])
 def test_the_trackers_times_are_seconds_at_the_videos_frame_rate(demo_frames, fps):
     """One second of a person seen (then a squeezed skeleton is a glitch), and a second and a half of

@@ -130,9 +130,13 @@ class PersonTracker:
         shift = track.shift(self.coast_frames)
         box = person.box()
         reach = 1.0 + self.reach_per_s * track.misses / self.frame_rate
+        # Right after a short miss, in units of the larger of the two heights: sightings MediaPipe squeezed
+        # into part of the body (in a jump) make the person look small, and everything far from them, until
+        # they are found whole again. After a longer gap ``reach`` grows instead.
+        whole = box[3] - box[1] if track.misses < self.frames(self.lost_after_s) else 0.0
         costs = []
         for seen in track.seen:
-            height = max(seen.box[3] - seen.box[1], 1.0)
+            height = max(seen.box[3] - seen.box[1], whole, 1.0)
             overlap = float(box_iou(seen.box + shift, box))
             both = np.minimum(seen.visibility, person.visibility) >= 0.3
             if track.misses == 0 and both.sum() >= 4:  # a person just seen: their pose has barely changed
