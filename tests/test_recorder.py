@@ -74,7 +74,7 @@ def test_a_recording_from_before_the_refined_joints_still_finalises(tmp_path):
     import json
 
     from poselift.engine.outputs.recorder import FIELDS
-    old = sum(int(np.prod(shape)) for _, shape in FIELDS[:-5])  # no refined joints, no world
+    old = sum(int(np.prod(shape)) for _, shape in FIELDS[:-7])  # no refined joints, no world
     spool = tmp_path / "rec-old"
     spool.mkdir()
     (spool / "header.json").write_text(json.dumps({"fps": 25.0, "started": 1.0, "record_floats": old, "meta": {}}))
@@ -82,7 +82,7 @@ def test_a_recording_from_before_the_refined_joints_still_finalises(tmp_path):
     rows[:, 0] = [0.0, 0.04, 0.08]
     rows[:, 2:2 + 51] = 7.0  # pose3d follows the timestamp and the person flag
     rows.tofile(spool / "frames.f32")
-    assert FIELDS[-5][0] == "refined" and find_unfinished(tmp_path)[0].frames == 3
+    assert FIELDS[-7][0] == "refined" and find_unfinished(tmp_path)[0].frames == 3
     clip = read_spool(spool)
     assert len(clip) == 3 and (clip.pose3d == 7.0).all() and clip.refined is None and clip.trajectory is None
 
@@ -119,3 +119,27 @@ def test_a_recording_keeps_the_world_and_exports_root_motion(tmp_path):
     assert abs(clip.meta["world"]["ground"]["pitch_deg"] - 10.0) < 1e-3  # the floor as last estimated
     travel = world_pose(clip)[-1, 0] - world_pose(clip)[0, 0]
     assert abs(travel[0] - 500.0) < 1.0 and abs(travel[2]) < 1.0  # 5 x 100 mm along the camera's x
+
+
+def test_a_recording_places_every_stretch_of_a_person_on_the_last_floor(tmp_path):
+    # Two stretches in view (tracks 0 and 1); the floor's refit during the second changes the first's
+    # scale onto it (1.0 -> 1.2), as a clip from ``process`` takes it.
+    from poselift.calibration.floor import Ground, up_from_tilt
+    from poselift.engine.live.keypoints import Keypoints
+    from poselift.engine.live.pipeline import Result
+    from poselift.engine.live.world import WorldFrame
+    rec = Recorder(tmp_path, flush_seconds=0.0)
+    spool = rec.start(30.0)
+    ground = Ground(tuple(up_from_tilt(10.0)), 1600.0)
+    for f in range(6):
+        track, scales = (0, {0: 1.0}) if f < 3 else (1, {0: 1.2, 1: 0.9})
+        onto = scales[track]
+        world = WorldFrame(np.array([0.0, 0.0, 4000.0 * onto]), 1.05 * onto, ground, np.zeros(2, bool), onto, track,
+                           scales)
+        rec.append(Result(f, f / 30, 0.0, 0.0, (640, 480), True, np.zeros((17, 2)), np.ones(17),
+                          np.zeros((17, 3)), np.full(17, 20.0), Keypoints.empty(), world=world))
+    crashed = read_spool(spool)  # no final floor written yet: each stretch as it last stood
+    assert np.allclose(crashed.scale, 1.05 * np.array([1.0] * 3 + [0.9] * 3))
+    clip = read_spool(rec.stop())
+    assert np.allclose(clip.scale, 1.05 * np.array([1.2] * 3 + [0.9] * 3))
+    assert np.allclose(clip.trajectory[:, 2], 4000.0 * np.array([1.2] * 3 + [0.9] * 3))

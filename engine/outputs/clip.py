@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,10 +156,19 @@ def on_last_floor(frames: list) -> np.ndarray:
     of that moment onto the floor's last refit: a clip is placed on the last floor estimated, and so
     are everyone's feet, those of a stretch in view that ended before it too. ``frames`` are
     WorldFrames or None."""
-    last: dict[int, float] = {}
-    for w in frames:
-        if w is not None and w.onto > 0:
-            last[w.track] = w.onto
+    onto = np.array([w.onto if w is not None else np.nan for w in frames], np.float64)
+    track = np.array([w.track if w is not None else -1 for w in frames])
     final = next((w.floor_scales for w in reversed(frames) if w is not None and w.floor_scales), {})
+    return last_floor_factors(onto, track, final)
+
+
+def last_floor_factors(onto: np.ndarray, track: np.ndarray, final: Mapping[int, float]) -> np.ndarray:
+    """:func:`on_last_floor` from each frame's scale onto the floor (``onto``, NaN without a person) and
+    stretch in view (``track``): the stretch's scale in ``final`` (the floor's last refit), else its last
+    frame's, over the frame's own."""
+    last: dict[int, float] = {}
+    for o, t in zip(onto, track):
+        if o > 0:
+            last[int(t)] = float(o)
     last.update({k: v for k, v in final.items() if k in last})
-    return np.array([last[w.track] / w.onto if w is not None and w.onto > 0 else 1.0 for w in frames])
+    return np.array([last[int(t)] / o if o > 0 else 1.0 for o, t in zip(onto, track)])

@@ -12,6 +12,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +20,19 @@ import numpy as np
 
 from ...calibration.floor import Ground
 from ...models.skeletons import H36M, MEDIAPIPE
-from .clip import Clip
+from .clip import Clip, last_floor_factors
 
 J, M = H36M.num_joints, MEDIAPIPE.num_joints
 # Record layout: timestamp, person flag, pose3d, keypoints, confidence, uncertainty, MediaPipe 3D,
 # the refiner's resampled joints (1 or 0), then the world grounding: the root in the camera frame (mm),
-# the scale, the planted feet (1 or 0) and the floor as then estimated (up, camera height mm), NaN
-# where unknown. Recordings from before the world and the refined joints were added lack them.
+# the scale, the planted feet (1 or 0), the floor as then estimated (up, camera height mm), and the
+# floor's share of the scale and its key for the person's stretch in view (to re-place the take on the
+# last floor, as a clip is), NaN where unknown. Recordings from before the world, the refined joints or
+# the floor's share were added lack them.
 FIELDS = (("timestamp", (1,)), ("person", (1,)), ("pose3d", (J, 3)), ("keypoints", (J, 2)),
           ("confidence", (J,)), ("uncertainty", (J,)), ("mediapipe_world", (M, 3)), ("refined", (J,)),
-          ("trajectory", (3,)), ("scale", (1,)), ("contacts", (2,)), ("ground", (4,)))
+          ("trajectory", (3,)), ("scale", (1,)), ("contacts", (2,)), ("ground", (4,)), ("onto", (1,)),
+          ("track", (1,)))
 
 
 def _size(fields) -> int:
@@ -36,8 +40,8 @@ def _size(fields) -> int:
 
 
 RECORD = _size(FIELDS)
-_LAYOUTS = {_size(f): f for f in (FIELDS, FIELDS[:-4], FIELDS[:-5])}
-_NO_WORLD = np.full(_size(FIELDS[-4:]), np.nan)  # the world fields, unknown
+_LAYOUTS = {_size(f): f for f in (FIELDS, FIELDS[:-2], FIELDS[:-6], FIELDS[:-7])}
+_NO_WORLD = np.full(_size(FIELDS[-6:]), np.nan)  # the world fields, unknown
 
 
 def default_spool_root() -> Path:
@@ -70,6 +74,7 @@ class Recorder:
         self._scale = np.ones(2)
         self.first_timestamp: float | None = None
         self.last_timestamp: float | None = None
+        self._floor_scales: Mapping[int, float] = {}  # the floor's last refit: each stretch's scale onto it
 
     @property
     def recording(self) -> bool:
@@ -103,6 +108,7 @@ class Recorder:
         (self.path / "header.json").write_text(json.dumps(header))
         self._file = open(self.path / "frames.f32", "ab")
         self.frames, self.first_timestamp, self.last_timestamp = 0, None, None
+        self._floor_scales = {}
         self._last_flush = time.monotonic()
         return self.path
 
@@ -118,6 +124,8 @@ class Recorder:
                               np.ravel(result.keypoints * self._scale), result.confidence, result.uncertainty,
                               np.ravel(world), result.refined, _world_record(result.world)])
         self._file.write(row.astype(np.float32).tobytes())
+        if result.world is not None and result.world.floor_scales:
+            self._floor_scales = result.world.floor_scales
         self.frames += 1
         if self.first_timestamp is None:
             self.first_timestamp = result.timestamp
@@ -138,6 +146,10 @@ class Recorder:
             self._flush()
             self._file.close()
             self._file = None
+            if self._floor_scales:  # a spool left by a crash lacks them: each stretch's last scale serves
+                header = json.loads((self.path / "header.json").read_text())
+                header["floor_scales"] = {str(k): v for k, v in self._floor_scales.items()}
+                (self.path / "header.json").write_text(json.dumps(header))
             return self.path
 
 
@@ -146,7 +158,7 @@ def _world_record(world) -> np.ndarray:
         return _NO_WORLD
     g = world.ground
     floor = [*g.up, g.camera_height_mm] if g is not None else [np.nan] * 4
-    return np.concatenate([world.root_mm, [world.scale], world.contacts, floor])
+    return np.concatenate([world.root_mm, [world.scale], world.contacts, floor, [world.onto, world.track]])
 
 
 def read_spool(path: str | Path) -> Clip:
@@ -171,6 +183,11 @@ def read_spool(path: str | Path) -> Clip:
         ground = Ground(tuple(floors[-1, :3]), float(floors[-1, 3])).to_dict() if len(floors) else None
         meta["world"] = {**meta.get("world", {}), "ground": ground}
         world = {"trajectory": parts["trajectory"], "scale": parts["scale"][:, 0], "contacts": parts["contacts"] > 0.5}
+        if "onto" in parts:
+            final = {int(k): v for k, v in header.get("floor_scales", {}).items()}
+            onto = last_floor_factors(parts["onto"][:, 0].astype(np.float64), parts["track"][:, 0], final)
+            world["trajectory"] = (world["trajectory"] * onto[:, None]).astype(np.float32)
+            world["scale"] = (world["scale"] * onto).astype(np.float32)
     return Clip(pose3d=parts["pose3d"], keypoints=parts["keypoints"], confidence=parts["confidence"],
                 uncertainty=parts["uncertainty"], timestamps=parts["timestamp"][:, 0].astype(np.float64),
                 fps=float(header["fps"]), mediapipe_world=parts["mediapipe_world"], meta=meta,
