@@ -34,9 +34,11 @@ class OneEuroFilter:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
             return x.copy()
         dt = t - self._t
-        dx = (x - self._x) / dt
-        self._dx = self._dx + self._alpha(self.d_cutoff, dt) * (dx - self._dx)
-        cutoff = self.min_cutoff + self.beta * np.abs(self._dx)
+        cutoff = self.min_cutoff
+        if self.beta:  # without the speed term it is a plain first-order low-pass: the speed is not needed
+            dx = (x - self._x) / dt
+            self._dx = self._dx + self._alpha(self.d_cutoff, dt) * (dx - self._dx)
+            cutoff = self.min_cutoff + self.beta * np.abs(self._dx)
         self._x = self._x + self._alpha(cutoff, dt) * (x - self._x)
         self._t = t
         return self._x.copy()

@@ -16,12 +16,11 @@ the lift better mirrored (a front/back flip). Where MediaPipe's 3D is missing or
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ...models.rotations import similarity_align
 from ...models.skeletons import H36M, MEDIAPIPE, mapping_weights
+from .filters import OneEuroFilter
 
 WEIGHTINGS = ("fixed", "lifter", "robust")
 LEFT, RIGHT = H36M.limb_pairs.T
@@ -60,7 +59,7 @@ class Fusion:
         self._held = np.zeros((j, 3))  # each joint's last correction (mm)
         self._weight = np.zeros(j)  # MediaPipe's weight along the ray when it was last used, per joint
         self._t: float | None = None
-        self._held_t: float | None = None  # when the correction was last updated
+        self._steady = OneEuroFilter(CORRECTION_CUTOFF_HZ, beta=0.0)
 
     def __call__(self, pose: np.ndarray, sigma: np.ndarray, mediapipe_world: np.ndarray | None,
                  rays: np.ndarray, repaired: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +78,7 @@ class Fusion:
             fit = self._correction(pose, np.asarray(sigma, np.float64), mp, rays)
             if fit is not None:
                 correction, used, weight = fit
-                self._held = self._low_pass(np.where(used[:, None], correction, self._held), t)
+                self._held = self._steady(np.where(used[:, None], correction, self._held), t)
                 self._weight[used] = weight[used]
         step = 1.0 if self._t is None else min(max(t - self._t, 0.0) / FADE_S, 1.0)
         self._t = t
@@ -87,15 +86,6 @@ class Fusion:
         fused = pose + self._gain[:, None] * self._held
         fused -= fused[0] - pose[0]  # the lift's root stays where it was
         return fused, self._gain * self._weight
-
-    def _low_pass(self, correction: np.ndarray, t: float) -> np.ndarray:
-        """The held correction moved towards ``correction``, first-order low-passed at
-        ``CORRECTION_CUTOFF_HZ`` (the One-Euro filter without its speed term, and without its cost)."""
-        dt = None if self._held_t is None else t - self._held_t
-        self._held_t = t
-        if dt is None or dt <= 0:
-            return correction
-        return self._held + (correction - self._held) / (1.0 + 1.0 / (2 * math.pi * CORRECTION_CUTOFF_HZ * dt))
 
     def _correction(self, pose: np.ndarray, sigma: np.ndarray, mp: np.ndarray, rays: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
