@@ -182,27 +182,26 @@ def bench_fusion(lifter: torch.nn.Module, steps: int = 2000, flip: bool = True) 
     noise = np.random.default_rng(1).normal(0, 60, (steps, MEDIAPIPE.num_joints, 3))
     backend = make_backend("eager", lifter, None, flip)
     fusions = [Fusion(w) for w in WEIGHTINGS]
-    lifter_times, fusion_times = [], [[] for _ in fusions]
+    lifter_times, fusion_times = [], []
     no_swap = np.zeros(lifter.spec.num_joints, bool)
-    paired_lifter_times = [[] for _ in fusions]
     for i in range(steps):
         t0 = time.perf_counter()
         pose, sigma = backend.step(normalize_2d(torch.from_numpy(kp[i]), torch.from_numpy(conf[i]),
                                                 lifter.spec.root_features).numpy())
         lifter_times.append(time.perf_counter() - t0)
-        turn = i % len(fusions)
         t0 = time.perf_counter()
-        fusions[turn](pose, sigma, spread @ pose + noise[i], kp[i], no_swap, i / 30)
-        fusion_times[turn].append(time.perf_counter() - t0)
-        paired_lifter_times[turn].append(lifter_times[-1])
+        fusions[i % len(fusions)](pose, sigma, spread @ pose + noise[i], kp[i], no_swap, i / 30)
+        fusion_times.append(time.perf_counter() - t0)
     warm = _warm(steps)
     mirror = "+ mirror image" if flip else "no mirror image"
     base = stats(f"lifter step (eager, cpu, {mirror}), beside the fusion", lifter_times[warm:])
     rows = [base]
-    warm //= len(fusions)
-    for w, times, paired in zip(WEIGHTINGS, fusion_times, paired_lifter_times):
-        for name, t in ((f"fusion step ({w})", times), (f"lifter + fusion step ({w})", np.add(paired, times).tolist())):
-            row = stats(name, t[warm:])
+    lifter_s, fusion_s = np.array(lifter_times), np.array(fusion_times)
+    for k, w in enumerate(WEIGHTINGS):
+        turns = np.arange(warm + (k - warm) % len(fusions), steps, len(fusions))  # this weighting's steps
+        for name, t in ((f"fusion step ({w})", fusion_s[turns]),
+                        (f"lifter + fusion step ({w})", lifter_s[turns] + fusion_s[turns])):
+            row = stats(name, t.tolist())
             row["x_lifter_step"] = row["median_ms"] / base["median_ms"]
             rows.append(row)
     return rows
