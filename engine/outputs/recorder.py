@@ -1,9 +1,10 @@
 """Crash-safe recording: every Result is appended to an on-disk spool as it arrives.
 
-A spool is a folder holding ``header.json`` (fps, camera, model, start time) and ``frames.f32``, a
-flat file of fixed-size float32 records, flushed to disk at least once a second. Memory stays
-bounded however long the recording, a crash or a kill loses at most the last second, and an
-unfinished spool found on the next start can be finalised into a :class:`Clip` like any other.
+A spool is a folder holding ``header.json`` (fps, camera, model, start time; when the take stops, the
+floor's last refit) and ``frames.f32``, a flat file of fixed-size float32 records, flushed to disk at
+least once a second. Memory stays bounded however long the recording, a crash or a kill loses at
+most the last second, and an unfinished spool found on the next start can be finalised into a
+:class:`Clip` like any other.
 """
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ class Recorder:
         self.root = Path(root) if root else default_spool_root()
         self.flush_seconds = flush_seconds
         self.path: Path | None = None
+        self._header: dict = {}
         self._file = None
         self._last_flush = 0.0
         self.frames = 0
@@ -104,8 +106,8 @@ class Recorder:
             suffix += 1
             self.path = self.path.with_name(f"{self.path.name.split('.')[0]}.{suffix}")
         self.path.mkdir()
-        header = {"fps": fps, "started": started, "record_floats": RECORD, "meta": meta or {}}
-        (self.path / "header.json").write_text(json.dumps(header))
+        self._header = {"fps": fps, "started": started, "record_floats": RECORD, "meta": meta or {}}
+        (self.path / "header.json").write_text(json.dumps(self._header))
         self._file = open(self.path / "frames.f32", "ab")
         self.frames, self.first_timestamp, self.last_timestamp = 0, None, None
         self._floor_scales = {}
@@ -147,9 +149,8 @@ class Recorder:
             self._file.close()
             self._file = None
             if self._floor_scales:  # a spool left by a crash lacks them: each stretch's last scale serves
-                header = json.loads((self.path / "header.json").read_text())
-                header["floor_scales"] = {str(k): v for k, v in self._floor_scales.items()}
-                (self.path / "header.json").write_text(json.dumps(header))
+                self._header["floor_scales"] = {str(k): v for k, v in self._floor_scales.items()}
+                (self.path / "header.json").write_text(json.dumps(self._header))
             return self.path
 
 
