@@ -206,9 +206,15 @@ def test_the_world_protocol_scores_a_learned_trajectory_head_beside_the_closed_f
     assert "root, learned head (mm)" in world_table([tgraphnet, tcn]).splitlines()[0]
 
 
-def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trips(tmp_path):
+def _lifted(pose: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray, t: float, world):
+    """What ``Clip.from_results`` reads of a pipeline Result, for a world stream fed by hand."""
     from types import SimpleNamespace
+    return SimpleNamespace(pose3d=pose, keypoints=keypoints, person=True, confidence=confidence,
+                           uncertainty=np.full(17, 25.0), timestamp=t, refined=np.zeros(17, bool), world=world,
+                           lifted=None, mediapipe=SimpleNamespace(world=np.zeros((33, 3))))
 
+
+def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trips(tmp_path):
     from conftest import grounded_clip
     from poselift.engine.outputs.clip import Clip
     from poselift.engine.live.world import WorldSettings, WorldStream, world_pose
@@ -220,10 +226,7 @@ def test_live_world_stream_settles_in_seconds_then_holds_and_its_clip_round_trip
     for f in range(len(clip)):
         w = stream.step(clip.pose3d[f], clip.keypoints[f], clip.confidence[f], cam, clip.timestamps[f])
         angle.append(np.degrees(np.arccos(np.clip(np.dot(w.ground.up, true_up), -1, 1))) if w.ground else np.nan)
-        results.append(SimpleNamespace(pose3d=clip.pose3d[f], keypoints=clip.keypoints[f], person=True,
-                                       confidence=clip.confidence[f], uncertainty=clip.uncertainty[f],
-                                       timestamp=clip.timestamps[f], refined=np.zeros(17, bool), world=w, lifted=None,
-                                       mediapipe=SimpleNamespace(world=np.zeros((33, 3)))))
+        results.append(_lifted(clip.pose3d[f], clip.keypoints[f], clip.confidence[f], clip.timestamps[f], w))
     angle = np.array(angle)
     settled = int(3 * clip.fps)
     assert stream.floor.settled and np.nanmax(angle[settled:]) < 3.0
@@ -269,8 +272,6 @@ def test_a_person_who_left_and_came_back_rests_on_the_last_floor_in_both_stretch
     # A walks in view, leaves for a second and comes back (two stretches, two tracks); B, shorter, walks
     # throughout, so the shared floor's refits move the camera height, and with it the scale that puts
     # A's first stretch on the floor, after that stretch has ended.
-    from types import SimpleNamespace
-
     from conftest import grounded_clip
     from poselift.engine.live.world import Floor, WorldSettings, WorldStream
     from poselift.engine.outputs.clip import Clip
@@ -290,10 +291,7 @@ def test_a_person_who_left_and_came_back_rests_on_the_last_floor_in_both_stretch
             c = (body - [0, ground.camera_height_mm, 0]) @ ground.rotation
             kp = c[:, :2] / c[:, 2:] * cam.f + cam.c
             w = streams[name].step(c - c[0], kp, np.full(17, 0.9), cam, clip.timestamps[f])
-            results[name].append(SimpleNamespace(pose3d=c - c[0], keypoints=kp, confidence=np.full(17, 0.9),
-                                                 uncertainty=np.full(17, 25.0), timestamp=clip.timestamps[f],
-                                                 refined=np.zeros(17, bool), world=w, lifted=None, person=True,
-                                                 mediapipe=SimpleNamespace(world=np.zeros((33, 3)))))
+            results[name].append(_lifted(c - c[0], kp, np.full(17, 0.9), clip.timestamps[f], w))
     a = Clip.from_results(results["A"], clip.fps)
     placed = Ground.from_dict(a.meta["world"]["ground"]).to_world(a.scale[:, None, None] * a.pose3d
                                                                   + a.trajectory[:, None])
