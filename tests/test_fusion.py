@@ -33,6 +33,25 @@ def test_similarity_finds_the_motion_and_tells_a_mirror_image(scene):
     assert similarity_align(pose * [1.0, 1.0, -1.0], lift, np.ones(len(lift)))[1]
 
 
+def test_one_pose_is_aligned_as_a_batch_of_them_is():
+    """One pose takes the rotation in plain floats, a batch NumPy's SVD: the same fit, mirror images,
+    nearly flat and flat poses included."""
+    rng = np.random.default_rng(3)
+    src = rng.normal(0.0, 300.0, (40, 17, 3))
+    src[30:35, :, 2] *= 1e-4  # nearly flat
+    src[35:38, :, 1:] = 0.0  # on one line
+    turns = np.linalg.qr(rng.normal(size=(40, 3, 3)))[0]
+    turns[:, :, 0] *= np.sign(np.linalg.det(turns))[:, None]  # proper rotations
+    dst = 1.3 * src @ turns + rng.normal(0.0, 40.0, (40, 17, 3))
+    dst[::4] *= [1.0, 1.0, -1.0]  # mirror images
+    w = rng.uniform(0.1, 1.0, (40, 17))
+    batch, batch_mirrored = similarity_align(src, dst, w)
+    for i in range(len(src)):
+        one, mirrored = similarity_align(src[i], dst[i], w[i])
+        assert np.allclose(one, batch[i], atol=1e-6) and mirrored == batch_mirrored[i]
+    assert batch_mirrored[:30:4].all() and not batch_mirrored[1:30:4].any()  # a flat pose has no telling mirror
+
+
 @pytest.mark.parametrize("weighting", WEIGHTINGS)
 def test_mediapipe_equal_to_the_lift_returns_the_lift(scene, weighting):
     mp, lift, rays = scene

@@ -16,6 +16,8 @@ the lift better mirrored (a front/back flip). Where MediaPipe's 3D is missing or
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ...models.rotations import similarity_align
@@ -24,7 +26,7 @@ from .filters import OneEuroFilter
 
 WEIGHTINGS = ("fixed", "lifter", "robust")
 LEFT, RIGHT = H36M.limb_pairs.T
-HIPS = [H36M.index("left_hip"), H36M.index("right_hip")]
+LEFT_HIP, RIGHT_HIP = H36M.index("left_hip"), H36M.index("right_hip")
 
 # The error model, measured on the Pose2Sim demo (4 phones, 2 people, 100 frames at 60 fps; docs/fusion.md):
 # each camera's pose, mapped to H36M-17 where it is MediaPipe's, Procrustes-aligned per frame (rotation,
@@ -42,6 +44,32 @@ GATE = 3.0  # a MediaPipe joint further than this many combined standard deviati
 FADE_S = 0.25  # seconds for a joint's correction to fade in or out
 CORRECTION_CUTOFF_HZ = 1.0  # the correction is low-passed: MediaPipe's 3D jitters from frame to frame, its bias does not
 _MP_TO_H36M = mapping_weights(MEDIAPIPE.name, H36M.name, 3)
+
+
+class _Weights(NamedTuple):
+    """Per joint (17,), from the lift's variances along the ray and across it."""
+    align: np.ndarray  # its weight in aligning MediaPipe's pose to the lift
+    gate_ray: np.ndarray  # this times the squared distance along the ray, plus gate_all times the squared
+    gate_all: np.ndarray  # distance in all: the squared Mahalanobis distance of MediaPipe's joint from the lift's
+    across: np.ndarray  # (17, 1) the share of the difference it moves across the ray
+    extra_ray: np.ndarray  # and the further share along it
+    ray: np.ndarray  # the share along the ray: MediaPipe's weight
+
+
+def _weights(lift_ray: np.ndarray, lift_across: np.ndarray) -> _Weights:
+    """The fusion's weights from the lift's variances (17,) along the ray and across it (mm²)."""
+    v_ray, v_across = lift_ray + MP_RAY_MM ** 2, lift_across + MP_ACROSS_MM ** 2  # of the difference
+    k_ray, k_across = lift_ray / v_ray, lift_across / v_across
+    return _Weights(1.0 / (v_ray + 2 * v_across), 1.0 / v_ray - 0.5 / v_across, 0.5 / v_across,
+                    k_across[:, None], k_ray - k_across, k_ray)
+
+
+_FIXED = _weights(np.full(H36M.num_joints, LIFT_RAY_MM ** 2), np.full(H36M.num_joints, LIFT_ACROSS_MM ** 2))
+_ONES3 = np.ones(3)
+_ALL = np.ones(H36M.num_joints, bool)  # every joint used: the one array that says so, checked by identity
+_NONE = ~_ALL
+for _constant in (*_FIXED, _ONES3, _ALL, _NONE):
+    _constant.flags.writeable = False
 
 
 class Fusion:
@@ -69,57 +97,60 @@ class Fusion:
         swapped back; ``t`` seconds. Returns the fused pose and MediaPipe's weight along the ray on each
         joint (17,) (0: the lift alone)."""
         pose = np.asarray(pose, np.float64)
-        used = np.zeros(len(pose), bool)
+        used = _NONE
         mp = None if mediapipe_world is None else _MP_TO_H36M @ np.asarray(mediapipe_world, np.float64)
-        if mp is not None and np.isfinite(mp).all() and mp.any() and np.isfinite(pose).all():
+        # a sum is finite only where every term is: one check for both poses
+        if mp is not None and mp.any() and np.isfinite(mp.sum() + pose.sum()):
             if repaired.any():
                 swapped = repaired[LEFT] & repaired[RIGHT]
                 mp[LEFT[swapped]], mp[RIGHT[swapped]] = mp[RIGHT[swapped]], mp[LEFT[swapped]]
-            fit = self._correction(pose, np.asarray(sigma, np.float64), mp, rays)
+            fit = self._correction(pose, sigma, mp, rays)
             if fit is not None:
                 correction, used, weight = fit
-                self._held = self._steady(np.where(used[:, None], correction, self._held), t)
-                self._weight[used] = weight[used]
+                if used is not _ALL:  # the joints left out keep their last correction and weight
+                    correction = np.where(used[:, None], correction, self._held)
+                    weight = np.where(used, weight, self._weight)
+                self._held, self._weight = self._steady(correction, t), weight
         step = 1.0 if self._t is None else min(max(t - self._t, 0.0) / FADE_S, 1.0)
         self._t = t
-        self._gain = np.clip(np.where(used, self._gain + step, self._gain - step), 0.0, 1.0)
-        fused = pose + self._gain[:, None] * self._held
-        fused -= fused[0] - pose[0]  # the lift's root stays where it was
-        return fused, self._gain * self._weight
+        self._gain = (self._gain + np.where(used, step, -step)).clip(0.0, 1.0)
+        move = self._gain[:, None] * self._held
+        return pose + (move - move[0]), self._gain * self._weight  # the lift's root stays where it was
 
     def _correction(self, pose: np.ndarray, sigma: np.ndarray, mp: np.ndarray, rays: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Each joint's move towards MediaPipe's aligned pose, the joints used, and MediaPipe's weight
         along the ray; None when MediaPipe's pose is left out altogether."""
-        r = np.ones((len(rays), 3))
-        r[:, :2] = rays
-        r /= np.sqrt((r * r).sum(1))[:, None]
+        r = np.empty((len(rays), 3))
+        r[:, :2], r[:, 2] = rays, 1.0
+        r /= np.sqrt(_dots(r, r))[:, None]
         if self.weighting == "lifter":
-            l_ray, l_across = (LIFT_RAY_PER_SIGMA * sigma) ** 2, (LIFT_ACROSS_PER_SIGMA * sigma) ** 2
+            sigma = np.asarray(sigma, np.float64)
+            k = _weights((LIFT_RAY_PER_SIGMA * sigma) ** 2, (LIFT_ACROSS_PER_SIGMA * sigma) ** 2)
         else:
-            l_ray, l_across = np.full(len(pose), LIFT_RAY_MM ** 2), np.full(len(pose), LIFT_ACROSS_MM ** 2)
-        v_ray, v_across = l_ray + MP_RAY_MM ** 2, l_across + MP_ACROSS_MM ** 2  # of the difference
-        w = 1.0 / (v_ray + 2 * v_across)
-        aligned, mirrored = similarity_align(mp, pose, w)
-        keep = np.ones(len(pose), bool)
+            k = _FIXED
+        aligned, mirrored = similarity_align(mp, pose, k.align)
+        delta, keep = aligned - pose, _ALL
         if self.weighting == "robust":
             if mirrored:
                 return None
             for _ in range(2):
-                delta = aligned - pose
-                along = (delta * r).sum(1)
-                gated = along ** 2 / v_ray + ((delta * delta).sum(1) - along ** 2) / (2 * v_across) <= GATE ** 2
-                if gated.sum() < 4:
-                    return None
+                along = _dots(delta, r)
+                gated = k.gate_ray * along * along + k.gate_all * _dots(delta, delta) <= GATE ** 2
                 if (gated == keep).all():  # the same joints would give the same alignment
                     break
+                if gated.sum() < 4:
+                    return None
                 keep = gated
-                aligned, _ = similarity_align(mp, pose, np.where(keep, w, 0.0))
-        delta = aligned - pose
+                aligned, _ = similarity_align(mp, pose, np.where(keep, k.align, 0.0))
+                delta = aligned - pose
         # The hips move together: the pelvis keeps the lift's width. MediaPipe's hips, mapped, are still
         # narrower (the fused pelvis was 11 % narrower than the lift's on the demo walker), which put
         # OpenSim's IK knee 0.5° further from the .mot and cost 0.4 mm of P2 on Pose2Sim.
-        delta[HIPS] = delta[HIPS].mean(0)
-        along = (delta * r).sum(1)
-        k_ray, k_across = l_ray / v_ray, l_across / v_across
-        return k_across[:, None] * delta + ((k_ray - k_across) * along)[:, None] * r, keep, k_ray
+        delta[LEFT_HIP] = delta[RIGHT_HIP] = 0.5 * (delta[LEFT_HIP] + delta[RIGHT_HIP])
+        return k.across * delta + (k.extra_ray * _dots(delta, r))[:, None] * r, keep, k.ray
+
+
+def _dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row by row dot products of (17, 3) arrays: a matrix product, cheaper per call than ``sum(1)``."""
+    return (a * b) @ _ONES3
