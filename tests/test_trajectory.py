@@ -158,6 +158,34 @@ def test_the_floor_is_the_lowest_level_when_someone_stands_on_a_roof():
     assert abs(on_roof.camera_height_mm - (2000 - 2200)) < 20
 
 
+def test_someone_on_a_roof_seen_from_below_does_not_tilt_the_street():
+    """Without the scene's lines, gravity leans on the bodies' plumb line. A person on a roof is seen from
+    below, and their lift leans back (the demo clip's man by 11-22°): the street's floor takes its plumb
+    line from the people standing on it (4-8° off with everyone's, for a lean of 15-25°)."""
+    from poselift.engine.live.world import Floor
+    t, _, camera, cam_up = walk_filmed_by_a_tilted_camera()
+    rng = np.random.default_rng(4)
+    drift = rng.normal(0.0, 20.0, (len(t), 2, 3))  # monocular feet wander, slowly
+    for f in range(1, len(t)):
+        drift[f] = 0.85 * drift[f - 1] + 0.45 * drift[f]
+    camera = camera.copy()
+    camera[:, ANKLES] += drift
+    for lean in (15.0, 25.0):
+        a = np.radians(lean)
+        back = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+        roof = np.repeat(POSE[None] * [1, -1, -1] + [1500, 950 + 2200, -9000], len(t), 0)
+        roof[:, ANKLES[0]], roof[:, ANKLES[1]] = [1420, 2266, -9000], [1580, 2266, -9000]
+        roof = (roof - [0, 2000, 0]) @ world_rotation(cam_up)
+        roof = (roof - roof[:, :1]) @ back.T + roof[:, :1]
+        floor = Floor()
+        street, up_there = floor.track(), floor.track()
+        for f in range(len(t)):
+            floor.observe(street, camera[f], t[f])
+            floor.observe(up_there, roof[f], t[f])
+        assert np.degrees(np.arccos(np.clip(np.dot(floor.ground.up, cam_up), -1, 1))) < 3.0
+        assert abs(floor.ground.camera_height_mm - 2000) < 200
+
+
 def test_feet_on_a_box_count_as_planted_and_the_level_drops_with_the_person():
     # A drop jump: standing on a 50 cm box for a second, 12 frames in the air, then on the floor.
     from poselift.models.world import StandingLevel

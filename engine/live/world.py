@@ -5,10 +5,11 @@ camera (gravity and the camera's height, refitted on the resting feet of everyon
 
 Gravity is all the evidence at hand, each weighted by how sure it is: the scene's own verticals
 (walls, doors, poles: line segments meeting at a vertical vanishing point, from a few frames of the
-first seconds, people masked out), the bodies' plumb line while they stand, and how people hold
-cameras (little roll). When the scene's verticals are sure, they alone set gravity and the feet set
-only the floor's height; without them the planted feet's plane refines the prior as before. A
-person on a roof cannot tilt the street's floor through the scene's lines."""
+first seconds, people masked out), the bodies' plumb line while they stand (of the people on the
+floor, once it is found), and how people hold cameras (little roll). When the scene's verticals are
+sure, they alone set gravity and the feet set only the floor's height; without them the planted feet's
+plane refines the prior. A person on a roof tilts the street's floor neither through the scene's
+lines nor through their own plumb line."""
 from __future__ import annotations
 
 import itertools
@@ -186,22 +187,18 @@ class Floor:
         if not tracks:
             return
         self._refit_t = t
-        fixed = st.camera_pitch_deg is not None
-        if fixed:
-            prior = up_from_tilt(st.camera_pitch_deg, st.camera_roll_deg)
-        else:
-            body = body_up(np.concatenate([p for p, _ in tracks]))
-            scene = self.scene_up(body)
-            fixed = scene is not None and scene.sigma_deg <= SCENE_TRUSTED_DEG
-            # Sure verticals set gravity on their own: the bodies' plumb line leans as the people do (6-17°
-            # off on Pose2Sim's phones), and weighed in it moved their 0.1-0.4° by up to 0.8°.
-            prior = scene.up if fixed else combine_up([scene, UpEstimate.isotropic(body, BODY_SIGMA_DEG, "bodies"),
-                                                       holding_prior(0.0, HOLDING_PITCH_SIGMA_DEG,
-                                                                     HOLDING_ROLL_SIGMA_DEG)]).up
         stature = 1000.0 * st.height_m
-        fitted = fit_ground([(p[:, ANKLES], s) for p, s in tracks], prior, stature, fixed_up=fixed)
+        feet = [(p[:, ANKLES], s) for p, s in tracks]
+        prior, fixed = self._gravity_prior([p for p, _ in tracks])
+        fitted = fit_ground(feet, prior, stature, fixed_up=fixed)
         if fitted is None:
             return
+        if not fixed and not fitted.on_floor.all():
+            # The plumb line again from the people on this floor alone: one on a roof or a stage is seen
+            # from below, which leans their lift back (the demo clip's man at 40 % of its size tilted
+            # the street 10°, the scene's lines too small to be sure of).
+            prior, fixed = self._gravity_prior([p for (p, _), on in zip(tracks, fitted.on_floor) if on])
+            fitted = fit_ground(feet, prior, stature, fixed_up=fixed) or fitted
         fit = fitted.ground
         if st.camera_height_m is not None:
             fit = Ground(fit.up, 1000.0 * st.camera_height_m)
@@ -216,6 +213,22 @@ class Floor:
         self._scales = {k: float(onto * s) if on else 1.0 for k, s, on in zip(keys, fitted.scales, fitted.on_floor)}
         self.ground = fit
         self.settled = self.settled or t - self._first_t >= SETTLE_S
+
+    def _gravity_prior(self, poses: list[np.ndarray]) -> tuple[np.ndarray, bool]:
+        """Gravity before the feet (camera axes), from the user's tilt, else the scene's verticals, the
+        plumb line of the bodies in ``poses`` (each (N, 17, 3) mm) and how cameras are held; and
+        whether it is sure enough to be kept as it is (the feet then set only the floor's height)."""
+        st = self.settings
+        if st.camera_pitch_deg is not None:
+            return up_from_tilt(st.camera_pitch_deg, st.camera_roll_deg), True
+        body = body_up(np.concatenate(poses))
+        scene = self.scene_up(body)
+        if scene is not None and scene.sigma_deg <= SCENE_TRUSTED_DEG:
+            # Sure verticals set gravity on their own: the bodies' plumb line leans as the people do (6-17°
+            # off on Pose2Sim's phones), and weighed in it moved their 0.1-0.4° by up to 0.8°.
+            return scene.up, True
+        return combine_up([scene, UpEstimate.isotropic(body, BODY_SIGMA_DEG, "bodies"),
+                           holding_prior(0.0, HOLDING_PITCH_SIGMA_DEG, HOLDING_ROLL_SIGMA_DEG)]).up, False
 
     def scale(self, key: int) -> float:
         """The factor that puts track ``key``'s feet on the floor (1 until they have rested on it)."""
