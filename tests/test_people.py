@@ -170,6 +170,26 @@ def test_a_person_seen_squeezed_in_the_air_then_whole_again_keeps_their_id(demo_
     assert ids[-1] == [0]
 
 
+def test_a_garbled_body_beside_a_person_is_left_out_and_they_keep_their_id(demo_frames):
+    # The demo clip at 40 %: MediaPipe garbles the small man on the roof for a few frames into a body
+    # lying beside him, then finds him whole again, for a few frames beside the garbled one.
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    base = man.landmarks - man.landmarks.mean(0) + [300, 180]
+    height = np.ptp(base[:, 1])
+    lying = (base - base.mean(0))[:, ::-1] + base.mean(0) + [-0.6 * height, 0.2 * height]
+    tracker = PersonTracker()
+    walk = lambda t: _person(2.0 * t, base, man.visibility)  # noqa: E731  2 px a frame
+    for t in range(15):
+        assert [pid for pid, _ in tracker.update([walk(t)])] == [0]
+    garbled = [tracker.update([_person(2.0 * t, lying + [3.0 * (t - 15), 0], man.visibility)]) for t in range(15, 20)]
+    assert garbled == [[]] * 5  # left out as glitches, each nearer the last of them than the man
+    both = [tracker.update([walk(t), _person(2.0 * t, lying, man.visibility)]) for t in range(20, 23)]
+    assert all(dict(frame)[0] is not None and [pid for pid, p in frame if p.landmarks is not None][0] == 0
+               for frame in both)
+    assert all(np.allclose(dict(frame)[0].landmarks, walk(t).landmarks) for t, frame in zip(range(20, 23), both))
+    assert [pid for pid, _ in tracker.update([walk(23)])] == [0]
+
+
 @pytest.mark.parametrize("fps", [30.0, 120.0])
 def test_the_trackers_times_are_seconds_at_the_videos_frame_rate(demo_frames, fps):
     """One second of a person seen (then a squeezed skeleton is a glitch), and a second and a half of
@@ -355,8 +375,13 @@ def test_process_writes_one_clip_per_person(tmp_path, demo_frames, random_weight
     man, woman = Clip.load(tmp_path / "out" / "walk_p0_3d.npz"), Clip.load(tmp_path / "out" / "walk_p1_3d.npz")
     assert "walk_p0_3d.npz" in out and not (tmp_path / "out" / "walk_p2_3d.npz").exists()
     assert len(man) == len(woman) == 40 and man.meta["person"] == 0 and woman.meta["person"] == 1
-    assert np.isfinite(man.pose3d).all(axis=(1, 2)).sum() >= 36 and np.isfinite(woman.pose3d).all(axis=(1, 2)).sum() >= 36
-    head = man.keypoints[:, 10, 1][np.isfinite(man.pose3d).all(axis=(1, 2))]
+    seen = np.isfinite(man.pose3d).all(axis=(1, 2))
+    assert seen.sum() >= 26 and np.isfinite(woman.pose3d).all(axis=(1, 2)).sum() >= 36
+    # MediaPipe garbles the small man for a dozen frames into a body lying beside him (wider than tall):
+    # left out, but for the few after a third of a second of them (a cut in an edited video looks alike)
+    span = np.ptp(man.keypoints[seen], axis=1)
+    assert (span[:, 0] > span[:, 1]).sum() <= 4
+    head = man.keypoints[:, 10, 1][seen]
     assert (head < 0.3 * 360).all()  # p0 is the man on the roof throughout, p1 the woman below
     assert (woman.keypoints[np.isfinite(woman.pose3d).all(axis=(1, 2)), 10, 1] > 0.45 * 360).all()
     with av.open(str(tmp_path / "out" / "walk_3d.mp4")) as rendered:

@@ -23,6 +23,14 @@ person keeps their id and is missed in that frame; after ``max_glitches_s`` of s
 new size is taken as real (a cut in an edited video, a zoom). A person just found, or found again after
 MediaPipe lost them (in a backflip, whose landing changes the body's size from frame to frame), is
 taken as they come.
+
+A small person MediaPipe loses is sometimes reported as a garbled skeleton beside them, of about their
+size, for a few frames (the demo clip's man at 40 % of its size). A sighting whose box centre leaped
+further from where the person was heading than anyone moves in a frame (``leap_per_s`` body heights
+per second, a sprint being about 6; in a thirtieth of a second at higher frame rates, as MediaPipe's
+scatter does not shrink with the time between frames), once they have been seen in every frame of
+the last ``leap_steady_s``, is a glitch too; in a run of glitches, a sighting nearer the last such
+leap than the person's last place continues the run.
 """
 from __future__ import annotations
 
@@ -52,6 +60,7 @@ class Track:
     sightings: int = 1  # frames seen in all
     glitches: int = 0  # sightings in a row left out as implausible (see the module docstring)
     steady: int = 1  # sightings taken in a row since MediaPipe last missed the person
+    glitch_box: np.ndarray | None = None  # (4,) the last sighting left out for a leap, in this run of glitches
 
     def shift(self, max_frames: int) -> np.ndarray:
         """How far the box has moved since last seen, extrapolated for at most ``max_frames`` frames."""
@@ -60,6 +69,11 @@ class Track:
 
 _SHOULDERS = [MEDIAPIPE.index("left_shoulder"), MEDIAPIPE.index("right_shoulder")]
 _HIPS = [MEDIAPIPE.index("left_hip"), MEDIAPIPE.index("right_hip")]
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    """The centre (2,) of a box (x0, y0, x1, y1); of a box's move (4,), its centre's move."""
+    return 0.5 * (box[:2] + box[2:])
 
 
 def body_sizes(landmarks: np.ndarray) -> np.ndarray:
@@ -87,16 +101,20 @@ class PersonTracker:
     have been seen to be given back (a false detection is not), ``size_ratio`` how much larger or
     smaller one may look on return. Glitches (see the module docstring): ``glitch_ratio`` the change
     in size from the last sightings that marks one, ``max_glitches_s`` how long a run of them is left
-    out, ``steady_s`` how long a person must have been seen without a miss for their size to be trusted."""
+    out, ``steady_s`` how long a person must have been seen without a miss for their size to be trusted;
+    ``leap_per_s`` the move that marks one, ``leap_steady_s`` how long they must have been seen for
+    their place to be."""
 
     def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory_s: float = 2 / 15, coast_frames: int = 5,
                  lost_after_s: float = 1 / 6, remember_s: float = 10.0, min_sightings_s: float = 1 / 3,
                  reach_per_s: float = 2.0, size_ratio: float = 2.0, glitch_ratio: float = 1.5,
-                 max_glitches_s: float = 1 / 3, steady_s: float = 1.0, frame_rate: float = ASSUMED_FRAME_RATE):
+                 max_glitches_s: float = 1 / 3, steady_s: float = 1.0, leap_per_s: float = 12.0,
+                 leap_steady_s: float = 1 / 3, frame_rate: float = ASSUMED_FRAME_RATE):
         self.max_misses_s, self.max_cost, self.memory_s, self.coast_frames = max_misses_s, max_cost, memory_s, coast_frames
         self.lost_after_s, self.remember_s, self.min_sightings_s = lost_after_s, remember_s, min_sightings_s
         self.reach_per_s, self.size_ratio = reach_per_s, size_ratio
         self.glitch_ratio, self.max_glitches_s, self.steady_s = glitch_ratio, max_glitches_s, steady_s
+        self.leap_per_s, self.leap_steady_s = leap_per_s, leap_steady_s
         self.frame_rate = frame_rate
         self.reset()
 
@@ -160,8 +178,10 @@ class PersonTracker:
             sighting = Sighting(person.box(), person.landmarks, person.visibility, body_sizes(person.landmarks))
             if pi in matched:
                 track = self.tracks[matched[pi]]
-                if self._glitch(track, sighting):
+                glitch = self._glitch(track, sighting)
+                if glitch:
                     track.glitches += 1
+                    track.glitch_box = sighting.box if glitch == "leap" else track.glitch_box
                     glitched.add(matched.pop(pi))  # missed in this frame, below
                     continue
                 step = (sighting.box - track.seen[-1].box) / (track.misses + 1)
@@ -169,12 +189,13 @@ class PersonTracker:
                 restart = track.glitches >= self.frames(self.max_glitches_s)  # the new size is real: start from it
                 track.seen = [sighting] if restart else (track.seen + [sighting])[-self.frames(self.memory_s):]
                 track.steady = 1 if restart else track.steady + 1
-                track.glitches = 0
+                track.glitches, track.glitch_box = 0, None
                 track.misses = 0
                 track.sightings += 1
             elif pi in returned:
                 track = returned[pi]
                 track.seen, track.velocity, track.misses, track.steady, track.glitches = [sighting], np.zeros(4), 0, 1, 0
+                track.glitch_box = None
                 track.sightings += 1
                 if all(t is not track for t in self.tracks):
                     self.tracks.append(track)
@@ -199,12 +220,30 @@ class PersonTracker:
                          and t.sightings >= self.frames(self.min_sightings_s)]
         return sorted(out, key=lambda pair: pair[0])
 
-    def _glitch(self, track: Track, sighting: Sighting) -> bool:
-        if track.steady < self.frames(self.steady_s) or track.glitches >= self.frames(self.max_glitches_s):
-            return False
+    def _glitch(self, track: Track, sighting: Sighting) -> str | None:
+        """Why ``sighting`` is one of MediaPipe's glitches (see the module docstring): "leap" or "size";
+        None when it is not one."""
+        if track.glitches >= self.frames(self.max_glitches_s):
+            return None
+        if track.steady >= self.frames(self.leap_steady_s) and self._leaped(track, sighting):
+            return "leap"
+        if track.steady < self.frames(self.steady_s):
+            return None
         before = np.median([s.sizes for s in track.seen], axis=0)
         change = np.abs(np.log(np.maximum(sighting.sizes, 1.0) / np.maximum(before, 1.0)))
-        return bool(change.max() > np.log(self.glitch_ratio))
+        return "size" if change.max() > np.log(self.glitch_ratio) else None
+
+    def _leaped(self, track: Track, sighting: Sighting) -> bool:
+        """Whether ``sighting`` is a garbled body beside the person (see the module docstring)."""
+        here, last = _centre(sighting.box), _centre(track.seen[-1].box)
+        if track.glitch_box is not None:
+            return bool(np.linalg.norm(here - _centre(track.glitch_box)) < np.linalg.norm(here - last))
+        # in units of the larger height: a person seen squeezed, then whole again, grows about the feet
+        height = max(float(np.median([s.box[3] - s.box[1] for s in track.seen])), sighting.box[3] - sighting.box[1], 1.0)
+        # per frame, or per thirtieth of a second at higher rates: MediaPipe's scatter from frame to frame
+        # does not shrink with the time between frames
+        frame_s = 1.0 / min(self.frame_rate, ASSUMED_FRAME_RATE)
+        return bool(np.linalg.norm(here - last - _centre(track.velocity)) > self.leap_per_s * height * frame_s)
 
     def _returned(self, people: list[Keypoints], matched: dict[int, int]) -> dict[int, Track]:
         """The people not matched to a track who are someone lost a while ago come back: person index ->
