@@ -261,6 +261,18 @@ def test_grounded_clip_exports_the_walk_through_the_world(tmp_path):
     assert "root-relative" in out.read_text().splitlines()[3]
 
 
+def test_a_person_never_on_a_floor_is_told_so_not_to_process_again(tmp_path):
+    # grounded, but the person's feet never rested in view (a false detection, someone seen in the air)
+    clip = synthetic_clip()
+    clip.meta["world"] = {"height_m": 1.7}
+    with pytest.raises(ExportError, match="feet never rest on a floor in the clip, .* export it with --frame camera"):
+        export_clip(clip, "trc", tmp_path / "w.trc", options=ExportOptions(frame="world"))
+    with pytest.raises(ExportError, match="need the person on a floor, and this person's feet never rest on one"):
+        export_clip(clip, "mot", tmp_path / "w.mot")
+    _, note = export_clip(clip, "angles", tmp_path / "a.csv")
+    assert "never rest on a floor" in note and "process the video again" not in note
+
+
 def test_old_clips_export_as_before_and_refuse_world_options_in_one_sentence(tmp_path):
     from poselift.engine.outputs.export import ExportOptions
     clip = synthetic_clip()

@@ -134,10 +134,19 @@ def uses_world(clip: Clip, options: ExportOptions) -> bool:
         return False
     if has_world(clip):
         return True
+    if options.frame == "world" and never_on_a_floor(clip):
+        raise ExportError("this person's feet never rest on a floor in the clip, so it has no world to place "
+                          "them in: export it with --frame camera.")
     if options.frame == "world":
         raise ExportError("this clip has no world trajectory (it was made before grounding, or with it off): "
                           "export it with --frame camera, or process the video again to ground it.")
     return False
+
+
+def never_on_a_floor(clip: Clip) -> bool:
+    """Whether ``clip`` was grounded but has no world: its person's feet never rested on a floor in view
+    (a false detection, or a person seen only in the air), which processing again does not change."""
+    return bool(clip.meta.get("world")) and not has_world(clip)
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
@@ -397,14 +406,22 @@ def clip_angles(clip: Clip, world: bool) -> dict[str, np.ndarray]:
     return pose_angles(in_format(clip, H36M, world)[0], world)
 
 
-def _angles_note(world: bool) -> str | None:
-    return None if world else ("the clip has no floor estimate: trunk and pelvis angles take the camera as level "
-                               "(process the video again to ground it).")
+def _angles_note(clip: Clip, world: bool) -> str | None:
+    if world:
+        return None
+    if never_on_a_floor(clip):
+        return "this person's feet never rest on a floor in the clip: trunk and pelvis angles take the camera as level."
+    return ("the clip has no floor estimate: trunk and pelvis angles take the camera as level "
+            "(process the video again to ground it).")
 
 
 def write_mot(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
     """The coordinates of Pose2Sim's OpenSim model (``models.opensim``) as an OpenSim motion file: the
     video's time, only the frames with the whole person (short gaps filled)."""
+    if not world and never_on_a_floor(clip) and options.frame != "camera":
+        raise ExportError("a .mot holds the OpenSim model's coordinates, which need the person on a floor, and "
+                          "this person's feet never rest on one in the clip: export --to angles for angles in "
+                          "camera axes.")
     if not world:
         raise ExportError("a .mot holds the OpenSim model's coordinates, which need the clip in the world: "
                           "process the video again with grounding (and export without --frame camera), or "
@@ -426,7 +443,7 @@ def write_angles_csv(path: Path, clip: Clip, sk: Skeleton, world: bool, options:
         for f in range(len(clip)):
             w.writerow([f, f"{clip.timestamps[f]:.4f}"] + [f"{angles[a][f]:.2f}" if np.isfinite(angles[a][f]) else ""
                                                             for a in ANGLE_NAMES])
-    return _notes(gaps_note(seen, clip.timestamps, "empty cells"), _angles_note(world))
+    return _notes(gaps_note(seen, clip.timestamps, "empty cells"), _angles_note(clip, world))
 
 
 # Each writer returns a note for the user, or None.
