@@ -88,6 +88,11 @@ def _shrunk_rgb(image_bgr: np.ndarray, max_width: int) -> np.ndarray:
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
+def box_centre(box: np.ndarray) -> np.ndarray:
+    """The centre (..., 2) of boxes (..., 4) as (x0, y0, x1, y1); of a box's move, its centre's move."""
+    return 0.5 * (box[..., :2] + box[..., 2:])
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of boxes (..., 4) as (x0, y0, x1, y1), broadcast."""
     lo, hi = np.maximum(a[..., :2], b[..., :2]), np.minimum(a[..., 2:], b[..., 2:])
@@ -265,7 +270,7 @@ class RecentPeople:
     def missing(self, frame_size: np.ndarray) -> list[np.ndarray]:
         out = []
         for box, missed, seen in self.people:
-            centre = (box[:2] + box[2:]) / 2 / frame_size
+            centre = box_centre(box) / frame_size
             leaving = ((centre < 0.03) | (centre > 0.97)).any()  # gone out of the picture, most likely
             if (seen >= self.SURE_SEEN_S or missed < self.SURE_MISSED_S) and not leaving:
                 out.append(box)

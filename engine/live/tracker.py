@@ -40,7 +40,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ...models.skeletons import MEDIAPIPE
-from .keypoints import ASSUMED_FRAME_RATE, Keypoints, box_iou
+from .keypoints import ASSUMED_FRAME_RATE, Keypoints, box_centre, box_iou
 
 
 @dataclass
@@ -60,7 +60,7 @@ class Track:
     sightings: int = 1  # frames seen in all
     glitches: int = 0  # sightings in a row left out as implausible (see the module docstring)
     steady: int = 1  # sightings taken in a row since MediaPipe last missed the person
-    glitch_box: np.ndarray | None = None  # (4,) the last sighting left out for a leap, in this run of glitches
+    leap_box: np.ndarray | None = None  # (4,) the last sighting left out for a leap, in this run of glitches
 
     def shift(self, max_frames: int) -> np.ndarray:
         """How far the box has moved since last seen, extrapolated for at most ``max_frames`` frames."""
@@ -69,11 +69,6 @@ class Track:
 
 _SHOULDERS = [MEDIAPIPE.index("left_shoulder"), MEDIAPIPE.index("right_shoulder")]
 _HIPS = [MEDIAPIPE.index("left_hip"), MEDIAPIPE.index("right_hip")]
-
-
-def _centre(box: np.ndarray) -> np.ndarray:
-    """The centre (2,) of a box (x0, y0, x1, y1); of a box's move (4,), its centre's move."""
-    return 0.5 * (box[:2] + box[2:])
 
 
 def body_sizes(landmarks: np.ndarray) -> np.ndarray:
@@ -135,7 +130,7 @@ class PersonTracker:
         h_last, h_now = max(last[3] - last[1], 1.0), max(box[3] - box[1], 1.0)
         size = abs(np.log(h_now / h_last)) / np.log(self.size_ratio)
         reach = 1.0 + self.reach_per_s * track.misses / self.frame_rate
-        dist = np.linalg.norm((box - last).reshape(2, 2).mean(0)) / max(h_last, h_now) / reach
+        dist = np.linalg.norm(box_centre(box - last)) / max(h_last, h_now) / reach
         if size >= 1.0 or dist >= 1.0:
             return np.inf
         return 0.5 * size + 0.5 * dist
@@ -160,7 +155,7 @@ class PersonTracker:
             if track.misses == 0 and both.sum() >= 4:  # a person just seen: their pose has barely changed
                 dist = np.linalg.norm(person.landmarks[both] - seen.landmarks[both] - shift[:2], axis=1).mean()
             else:
-                dist = np.linalg.norm((box - seen.box - shift).reshape(2, 2).mean(0))
+                dist = np.linalg.norm(box_centre(box - seen.box - shift))
             costs.append(0.5 * (1.0 - overlap) + 0.5 * min(dist / (height * reach), 2.0))
         return min(costs)
 
@@ -181,7 +176,7 @@ class PersonTracker:
                 glitch = self._glitch(track, sighting)
                 if glitch:
                     track.glitches += 1
-                    track.glitch_box = sighting.box if glitch == "leap" else track.glitch_box
+                    track.leap_box = sighting.box if glitch == "leap" else track.leap_box
                     glitched.add(matched.pop(pi))  # missed in this frame, below
                     continue
                 step = (sighting.box - track.seen[-1].box) / (track.misses + 1)
@@ -189,13 +184,13 @@ class PersonTracker:
                 restart = track.glitches >= self.frames(self.max_glitches_s)  # the new size is real: start from it
                 track.seen = [sighting] if restart else (track.seen + [sighting])[-self.frames(self.memory_s):]
                 track.steady = 1 if restart else track.steady + 1
-                track.glitches, track.glitch_box = 0, None
+                track.glitches, track.leap_box = 0, None
                 track.misses = 0
                 track.sightings += 1
             elif pi in returned:
                 track = returned[pi]
                 track.seen, track.velocity, track.misses, track.steady, track.glitches = [sighting], np.zeros(4), 0, 1, 0
-                track.glitch_box = None
+                track.leap_box = None
                 track.sightings += 1
                 if all(t is not track for t in self.tracks):
                     self.tracks.append(track)
@@ -235,15 +230,15 @@ class PersonTracker:
 
     def _leaped(self, track: Track, sighting: Sighting) -> bool:
         """Whether ``sighting`` is a garbled body beside the person (see the module docstring)."""
-        here, last = _centre(sighting.box), _centre(track.seen[-1].box)
-        if track.glitch_box is not None:
-            return bool(np.linalg.norm(here - _centre(track.glitch_box)) < np.linalg.norm(here - last))
+        here, last = box_centre(sighting.box), box_centre(track.seen[-1].box)
+        if track.leap_box is not None:
+            return bool(np.linalg.norm(here - box_centre(track.leap_box)) < np.linalg.norm(here - last))
         # in units of the larger height: a person seen squeezed, then whole again, grows about the feet
         height = max(float(np.median([s.box[3] - s.box[1] for s in track.seen])), sighting.box[3] - sighting.box[1], 1.0)
         # per frame, or per thirtieth of a second at higher rates: MediaPipe's scatter from frame to frame
         # does not shrink with the time between frames
         frame_s = 1.0 / min(self.frame_rate, ASSUMED_FRAME_RATE)
-        return bool(np.linalg.norm(here - last - _centre(track.velocity)) > self.leap_per_s * height * frame_s)
+        return bool(np.linalg.norm(here - last - box_centre(track.velocity)) > self.leap_per_s * height * frame_s)
 
     def _returned(self, people: list[Keypoints], matched: dict[int, int]) -> dict[int, Track]:
         """The people not matched to a track who are someone lost a while ago come back: person index ->

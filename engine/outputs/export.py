@@ -134,10 +134,10 @@ def uses_world(clip: Clip, options: ExportOptions) -> bool:
         return False
     if has_world(clip):
         return True
-    if options.frame == "world" and never_on_a_floor(clip):
-        raise ExportError("this person's feet never rest on a floor in the clip, so it has no world to place "
-                          "them in: export it with --frame camera.")
     if options.frame == "world":
+        if never_on_a_floor(clip):
+            raise ExportError("this person's feet never rest on a floor in the clip, so it has no world to place "
+                              "them in: export it with --frame camera.")
         raise ExportError("this clip has no world trajectory (it was made before grounding, or with it off): "
                           "export it with --frame camera, or process the video again to ground it.")
     return False
@@ -418,7 +418,7 @@ def _angles_note(clip: Clip, world: bool) -> str | None:
 def write_mot(path: Path, clip: Clip, sk: Skeleton, world: bool, options: ExportOptions) -> str | None:
     """The coordinates of Pose2Sim's OpenSim model (``models.opensim``) as an OpenSim motion file: the
     video's time, only the frames with the whole person (short gaps filled)."""
-    if not world and never_on_a_floor(clip) and options.frame != "camera":
+    if not world and options.frame != "camera" and never_on_a_floor(clip):
         raise ExportError("a .mot holds the OpenSim model's coordinates, which need the person on a floor, and "
                           "this person's feet never rest on one in the clip: export --to angles for angles in "
                           "camera axes.")
