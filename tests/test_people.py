@@ -297,7 +297,7 @@ def test_pipeline_lifts_each_person_as_if_alone(demo_frames, random_weights, ran
     from poselift.engine.live.refine import RefineSettings
 
     (man,) = MediaPipePose()(demo_frames[100].image)
-    walk = [[_person(3.0 * t, man.landmarks, man.visibility), _person(300 - 4.0 * t, man.landmarks, man.visibility)]
+    walk = [[_person(3.0 * t, man.landmarks, man.visibility), _person(4.0 * t - 300, man.landmarks, man.visibility)]
             for t in range(24)]
     for t in range(14, 18):
         walk[t] = walk[t][:1]  # the second person leaves for four frames
@@ -324,6 +324,38 @@ def test_pipeline_lifts_each_person_as_if_alone(demo_frames, random_weights, ran
     assert np.abs(second[18].pose3d - later[0].pose3d).max() < 1e-3
     followed = run(walk, follow=1)
     assert [r.person for r in followed] == [len(w) == 2 for w in walk]  # follows 1, absent while 1 is away
+
+
+def test_a_person_back_from_a_miss_keeps_their_bones_and_one_leaving_the_picture_is_let_go(demo_frames, random_weights):
+    from poselift.engine.live.bones import SteadyBones
+    from poselift.models.skeletons import H36M
+
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    width = demo_frames[0].image.shape[1]
+
+    def run(people):
+        feed = iter(people)
+        pipe = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=FedKeypoints(lambda _: next(feed)),
+                        bones=SteadyBones(H36M))
+        return [pipe.process(replace(demo_frames[0], index=i, timestamp=i / 30)) for i in range(len(people))]
+
+    def bones(result):
+        return np.linalg.norm(result.pose3d[1:] - result.pose3d[np.array(H36M.parents[1:])], axis=1)
+
+    jitter = np.random.default_rng(0).normal(0, 6.0, (30, 33, 2))  # a pose that changes, and its bones with it
+    walk = [[_person(6.0 * t - 200, man.landmarks + jitter[t], man.visibility)] for t in range(30)]
+    missed = [w if not 12 <= t < 16 else [] for t, w in enumerate(walk)]  # unseen for four frames, then back
+    results = run(missed)
+    assert [r.person for r in results] == [bool(w) for w in missed] and {r.person_id for r in results} == {0}
+    kept = np.abs(bones(results[16]) / bones(results[11]) - 1).max()
+    afresh = np.abs(bones(run(walk[16:])[0]) / bones(results[11]) - 1).max()  # what a new stream would measure
+    assert kept < 0.05 < afresh, (kept, afresh)  # the mean of 13 frames moves a little; one frame alone, more
+
+    leaving = [[_person(14.0 * t, man.landmarks, man.visibility)] for t in range(24)]  # walks out on the right
+    outside = [(p.landmarks[:, 0] >= width).mean() for (p,) in leaving]
+    results = run(leaving)
+    assert all(r.person for r, out in zip(results, outside) if out == 0)
+    assert not any(r.person for r, out in zip(results, outside) if out > 0.75)  # MediaPipe's guess of the rest
 
 
 def _write_video(path, frames):

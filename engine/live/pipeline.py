@@ -30,6 +30,7 @@ from .world import Floor, WorldFrame, WorldSettings, WorldStream
 
 RATE_FRAMES = 6  # frames whose timestamps tell the frame rate (Pipeline.stride)
 MAX_FRAME_RATE = 1000.0  # timestamps closer than this allows are not a frame rate (kept at 30 fps)
+MIN_BODY_IN_PICTURE = 0.5  # the share of a body's joints inside the picture below which the person has left it
 
 
 @dataclass
@@ -84,15 +85,24 @@ class Refiner(Protocol):
 
 
 class PersonStream:
-    """What the pipeline keeps for one tracked person while they stay in view: their lifter streams
-    (keyed by ``(id, phase)`` in the backend: one phase, or several interleaved for a fast video) and
-    their own copy of each stateful stage (swap repair, fusion, refiner, filter, steady bones), made from
-    the pipeline's stage and remade when that is replaced (the app's switches). The streams end when the
-    person is missed; they start afresh when they are seen again."""
+    """What the pipeline keeps for one tracked person: their lifter streams (keyed by ``(id, phase)`` in
+    the backend: one phase, or several interleaved for a fast video) and their own copy of each stateful
+    stage (swap repair, fusion, refiner, filter, steady bones), made from the pipeline's stage and remade
+    when that is replaced (the app's switches). The streams end when the person is missed and start
+    afresh when they are seen again; their bones, which are the person's own, last while the tracker
+    knows them, so that a person back from a miss keeps their skeleton and their scale in the world."""
+
+    LASTING = frozenset({"bones"})  # the stages that describe the person, not a stretch of them in view
 
     def __init__(self, person_id: int):
         self.id = person_id
+        self.in_view = True
         self._stages: dict[str, tuple[object, object]] = {}  # name -> (the pipeline's stage, this person's copy)
+
+    def missed(self) -> None:
+        """The person is not seen: every stage but the lasting ones starts afresh when they are again."""
+        self.in_view = False
+        self._stages = {name: held for name, held in self._stages.items() if name in self.LASTING}
 
     def stage(self, name: str, template):
         if template is None:
@@ -177,10 +187,14 @@ class Pipeline:
         self._processed += 1
         clock = StageClock()
         with clock("keypoints"):
-            tracked = self.tracker.update(self.keypoints(frame.image, frame.timestamp))
+            tracked = self.tracker.update([p for p in self.keypoints(frame.image, frame.timestamp) if in_picture(p, (w, h))])
         with clock("prepare"):
-            for gone in set(self.streams) - {pid for pid, _ in tracked}:
-                del self.streams[gone]
+            seen = {pid for pid, _ in tracked}
+            known = seen | {t.id for t in self.tracker.tracks + self.tracker.departed}
+            for pid in [pid for pid in self.streams if pid not in known]:
+                del self.streams[pid]
+            for gone in [pid for pid, stream in self.streams.items() if stream.in_view and pid not in seen]:
+                self.streams[gone].missed()
                 for phase in range(self.stride):
                     self.lifter.release((gone, phase))
                 if gone in self._worlds:
@@ -188,8 +202,7 @@ class Pipeline:
             camera = self.camera_for(w, h, frame.lens_hfov_deg)
             if self.floor is not None:
                 self.floor.see(frame.image, camera, [mp.box() for _, mp in tracked], frame.timestamp)
-            prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera, frame.timestamp)
-                        for pid, mp in tracked}
+            prepared = {pid: self._prepare(self._stream_for(pid), mp, camera, frame.timestamp) for pid, mp in tracked}
         with clock("lifter"):
             phase = self._processed % self.stride
             lifted = self.lifter.step_streams({(pid, phase): p[3] for pid, p in prepared.items()}) if prepared else {}
@@ -242,6 +255,11 @@ class Pipeline:
                 for pid in self.streams:
                     self.lifter.release((pid, 0))
 
+    def _stream_for(self, person_id: int) -> PersonStream:
+        stream = self.streams.setdefault(person_id, PersonStream(person_id))
+        stream.in_view = True
+        return stream
+
     def _world_for(self, person_id: int) -> WorldStream:
         """This person's grounding, made on first sight and kept while the tracker knows them."""
         known = {t.id for t in self.tracker.tracks}
@@ -283,6 +301,15 @@ def absent(index: int, timestamp: float, t_capture: float, t_result: float, size
     nan = np.full((j, 3), np.nan)
     return Result(index, timestamp, t_capture, t_result, size, False, np.zeros((j, 2)), np.zeros(j), nan,
                   nan[:, 0].copy(), Keypoints.empty(), timings=timings or {}, person_id=person_id, people=people or [])
+
+
+def in_picture(person: Keypoints, size: tuple[int, int]) -> bool:
+    """Whether at least ``MIN_BODY_IN_PICTURE`` of the person's body joints lie inside the picture: of
+    someone walking out of it, MediaPipe still reports a whole body, the part outside guessed, and the
+    lift of that guess turns and bends the body at random."""
+    joints = convert(person.landmarks, MEDIAPIPE.name, H36M.name)
+    inside = ((joints >= 0) & (joints < size)).all(axis=1)
+    return bool(inside.mean() >= MIN_BODY_IN_PICTURE)
 
 
 def prominence(person: Keypoints, size: tuple[int, int]) -> float:
