@@ -2,11 +2,11 @@
 and TRC; and, where a Python with opensim 4.6 is at hand (this one, or POSELIFT_OPENSIM_PYTHON),
 OpenSim's own scaling and inverse kinematics on the demo walker's TRC agreeing with the .mot.
 
-The OpenSim check processes the demo video (about 20 s on two cores), keeps the person who walks
-furthest (the woman crossing the street), exports 2.4-6.0 s of her walk with ``poselift export``
+The OpenSim check processes the demo video (about 20 s on two cores), keeps the woman crossing the
+street (lower in the picture than the man on the roof), exports 2.4-6.0 s of her walk with ``poselift export``
 (``--to trc`` and ``--to mot``, as users do) and runs the scaling and IK (about 6 s) on the TRC:
 before 2.4 s she is entering the frame (the default pipeline, MediaPipe's 3D fused in: the largest RMS
-is 4.3 degrees from 2.4 s, her left knee, and 5.4 over her whole walk, 1.5-6.8 s). Then the same for 5.6-6.4 s: at 6.0 s MediaPipe
+is 4.2 degrees from 2.4 s, her left knee, and 4.9 over her whole walk, 1.5-6.8 s). Then the same for 5.6-6.4 s: at 6.0 s MediaPipe
 squeezes her skeleton into her legs for a few frames, which the tracker leaves out (a gap the export
 fills); taken, they turned her hips 55-70 degrees backwards."""
 import importlib.util
