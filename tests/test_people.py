@@ -420,6 +420,31 @@ def test_process_writes_one_clip_per_person(tmp_path, demo_frames, random_weight
         assert sum(1 for _ in rendered.decode(video=0)) == 40
 
 
+def test_process_follows_the_main_person_not_a_garbled_body_found_first(tmp_path, random_weights):
+    # The demo's first 3 s at 30 % of their size (530 x 298): MediaPipe finds the man on the roof late, and
+    # first, for about half a second, a garbled body beside him (wider than tall), which live is whom the
+    # stream follows (17 frames); process has the whole video.
+    size = (530, 298)
+    source = VideoFileSource(DEMO).start()
+    frames = [f for _, f in zip(range(90), source)]
+    source.stop()
+    video = tmp_path / "small.mp4"
+    with av.open(str(video), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = *size, "yuv420p"
+        for f in frames:
+            small = cv2.resize(f.image, size, interpolation=cv2.INTER_AREA)
+            for packet in s.encode(av.VideoFrame.from_ndarray(small, format="bgr24")):
+                out.mux(packet)
+        for packet in s.encode():
+            out.mux(packet)
+    _process(video, "-o", tmp_path / "out", "--weights", random_weights, "--no-video")
+    clip = Clip.load(tmp_path / "out" / "small_3d.npz")
+    seen = np.isfinite(clip.pose3d).all(axis=(1, 2))
+    span = np.ptp(clip.keypoints[seen], axis=1)
+    assert seen.sum() >= 45 and (span[:, 1] > span[:, 0]).mean() > 0.9  # the man (64 frames here), standing
+
+
 def test_bench_reports_the_people_followed(tmp_path, demo_frames, random_weights):
     from poselift.engine.live.bench import bench_file, bench_lifter, format_table
 

@@ -35,6 +35,7 @@ class Track2D:
     streams: list[np.ndarray]  # (frames, J or J + 1, 3) network input each
     num_poses: int = 1  # how many people the front end looked for (the pipeline follows by it)
     smooths_landmarks: bool = False  # whether the front end smoothed its landmarks (then the pipeline did not)
+    followed: int | None = None  # whom the second pass follows, chosen with hindsight (None: as the first pass)
 
 
 @dataclass
@@ -283,16 +284,19 @@ class TwoWayLift:
         pipeline.lifter = self._given = RecordingLifter(self.lifter.spec, self.lifter)
 
     def second_pass(self, path: str | Path, max_width: int | None = None,
-                    each: Callable[[Frame, Result], None] | None = None) -> list[Result]:
+                    each: Callable[[Frame, Result], None] | None = None, follow: int | None = None) -> list[Result]:
         """The results of the video at ``path`` (as the first pass read it), ``each(frame, result)``
-        called on each as it comes. A fault of the source part-way ends it: the first pass met the same
-        one; frames beyond the first pass's are not read."""
+        called on each as it comes, following ``follow`` from the start (None: as the first pass chose).
+        A fault of the source part-way ends it: the first pass met the same one; frames beyond the first
+        pass's are not read."""
         track, backend, pipeline = recorded_track(self._found, self._given), self.lifter, self.pipeline
         live = Lifted([np.stack([p for p, _ in s]) for s in self._given.outputs],
                       [np.stack([u for _, u in s]) for s in self._given.outputs])
         [lifted] = BatchLifter(backend.model, str(backend.device), backend.flip).with_the_future([track], [live])
         pipeline.keypoints, pipeline.lifter = ReplayedKeypoints(track), ReplayedLifter(backend.spec, track, lifted)
         pipeline.reset()
+        if follow is not None:
+            pipeline.follow(follow)
         results = []
         source = VideoFileSource(path, max_width=max_width).start()
         try:

@@ -27,7 +27,7 @@ from ..live.sources import SourceError, VideoFileSource
 from .batch_lift import (BatchLifter, Lifted, RecordingKeypoints, RecordingLifter, ReplayedKeypoints, ReplayedLifter,
                          Track2D, recorded_track)
 from .jobs import Job, VideoRow, failure_reason, process_one, timed_row
-from .process import ProcessReport, process_video
+from .process import ProcessReport, hindsight_follow, process_video
 
 
 class ClusterUnavailable(UserError, RuntimeError):
@@ -118,14 +118,16 @@ def track_2d(video: str | Path, opts: PipelineOptions, max_width: int | None = N
     pipeline.lifter = lifter = RecordingLifter(pipeline.lifter.spec)
     source = VideoFileSource(video, max_width=max_width)
     source.start()  # a missing or unreadable video raises here
+    results = []
     try:
         for frame in source:
-            pipeline.process(frame)
+            results.append(pipeline.process(frame))
     except SourceError:
         pass
     finally:
         source.stop()
-    return recorded_track(recorder, lifter)
+    # with --causal, one pass as live: followed as live
+    return replace(recorded_track(recorder, lifter), followed=None if opts.causal else hindsight_follow(pipeline, results))
 
 
 def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, track: Track2D, lifted: Lifted,
@@ -134,6 +136,8 @@ def finish_video(video: str | Path, out_dir: str | Path, opts: PipelineOptions, 
     ways already, unless ``opts.causal``)."""
     pipeline, info = build_pipeline(opts, keypoints=ReplayedKeypoints(track))
     pipeline.lifter = ReplayedLifter(pipeline.lifter.spec, track, lifted)
+    if track.followed is not None:
+        pipeline.follow(track.followed)
     return process_video(video, out_dir, pipeline, {**info, "backend": "batched", "two_way": not opts.causal},
                          render=render, progress=False, max_width=max_width, force=True,  # not done before: redone whole
                          two_way=False)

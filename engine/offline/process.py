@@ -18,7 +18,7 @@ from ...calibration import CalibrationError
 from ...errors import UserError
 from ...models.skeletons import H36M
 from ...models.world import placement_spikes
-from ..live.pipeline import Pipeline, Result, absent
+from ..live.pipeline import Pipeline, Result, absent, prominence
 from ..live.sources import Frame, SourceError, VideoFileSource
 from ..outputs.clip import Clip, on_last_floor
 from ..outputs.render import compose, draw_overlay, draw_person_id
@@ -26,6 +26,7 @@ from ..outputs.video_writer import VideoWriter
 from .batch_lift import TwoWayLift
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MAIN_PERSON_MIN_S = 1.0  # seen for less in a whole video, a "person" is a false alarm or a garbled body
 
 
 class ProcessError(UserError, ValueError):
@@ -157,7 +158,8 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
         results = without_misplaced(results)
         if lift_again:
             saver.save(results)  # kept, should the second pass be cut short
-            results = without_misplaced(second_pass(lift_again, path, max_width, results, write, progress, clip_path))
+            results = without_misplaced(second_pass(lift_again, path, max_width, results, write, progress, clip_path,
+                                                    hindsight_follow(pipeline, results)))
             saver.meta["model"] = {**saver.meta["model"], "two_way": True}
     finally:
         if lift_again:
@@ -179,9 +181,11 @@ def process_video(path: str | Path, out_dir: str | Path, pipeline: Pipeline, mod
 
 
 def second_pass(lift_again: TwoWayLift, path: Path, max_width: int | None, first: list[Result],
-                each: Callable[[Frame, Result], None], progress: bool, clip_path: Path) -> list[Result]:
-    """``lift_again``'s second pass over the video at ``path`` after the ``first`` pass's results, with
-    its own progress bar; an interrupt leaves the first pass's clip in ``clip_path``, and says so."""
+                each: Callable[[Frame, Result], None], progress: bool, clip_path: Path,
+                follow: int | None) -> list[Result]:
+    """``lift_again``'s second pass over the video at ``path`` after the ``first`` pass's results,
+    following ``follow`` (None: as the first pass chose), with its own progress bar; an interrupt leaves
+    the first pass's clip in ``clip_path``, and says so."""
     bar = tqdm(total=len(first), disable=not progress, unit="frame", desc=f"{path.name}, both ways")
 
     def step(frame: Frame, result: Result) -> None:
@@ -189,12 +193,39 @@ def second_pass(lift_again: TwoWayLift, path: Path, max_width: int | None, first
         bar.update(1)
 
     try:
-        return lift_again.second_pass(path, max_width, step)
+        return lift_again.second_pass(path, max_width, step, follow)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted in the second pass: {clip_path} holds the clip with each frame lifted from "
                            f"its past only; run again with --force to lift it both ways, or pass --causal.") from None
     finally:
         bar.close()
+
+
+def main_person(results: list[Result], min_seen_s: float = MAIN_PERSON_MIN_S) -> int | None:
+    """With the whole video at hand, the person to follow: as live, the most prominent in the first
+    frame with anyone, but only of the people seen for ``min_seen_s`` in all, or half the video if it
+    is shorter (of everyone when nobody is). MediaPipe, finding a small person late, may report a
+    garbled body first, for a few frames: live, that is whom the stream follows; with hindsight it is
+    no one."""
+    seen = Counter(p.person_id for r in results for p in r.people)
+    times = np.array([r.timestamp for r in results])
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    least = min(min_seen_s, 0.5 * step * len(times))
+    real = {pid for pid, n in seen.items() if n * step >= least} or set(seen)
+    for r in results:
+        here = [p for p in r.people if p.person_id in real]
+        if here:
+            return max(here, key=lambda p: prominence(p.mediapipe, p.image_size)).person_id
+    return None
+
+
+def hindsight_follow(pipeline: Pipeline, results: list[Result]) -> int | None:
+    """Whom a second pass follows: the :func:`main_person` of the first pass's ``results``, unless the
+    user named someone (``--follow``) or the front end finds one person at a time (it follows whoever it
+    sees)."""
+    if pipeline.first_followed is not None or pipeline.keypoints.num_poses == 1:
+        return None
+    return main_person(results)
 
 
 def without_misplaced(results: list[Result]) -> list[Result]:
@@ -228,7 +259,7 @@ def lift_clip(path: str | Path, pipeline: Pipeline, model_info: dict, max_width:
         finally:
             source.stop()
         if results and lift_again:
-            results = lift_again.second_pass(path, max_width)
+            results = lift_again.second_pass(path, max_width, follow=hindsight_follow(pipeline, results))
     finally:
         if lift_again:
             lift_again.restore()
