@@ -320,6 +320,8 @@ def test_a_person_who_left_and_came_back_rests_on_the_last_floor_in_both_stretch
             kp = c[:, :2] / c[:, 2:] * cam.f + cam.c
             w = streams[name].step(c - c[0], kp, np.full(17, 0.9), cam, clip.timestamps[f])
             results[name].append(_lifted(c - c[0], kp, np.full(17, 0.9), clip.timestamps[f], w))
+    onto = [r.world.onto for r in results["A"]]  # her scale onto the floor; index 60 is her return
+    assert abs(onto[59] - 1) > 0.01 and onto[60] == onto[59]  # back, she keeps her size until refitted
     a = Clip.from_results(results["A"], clip.fps)
     placed = Ground.from_dict(a.meta["world"]["ground"]).to_world(a.scale[:, None, None] * a.pose3d
                                                                   + a.trajectory[:, None])

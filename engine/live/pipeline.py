@@ -142,7 +142,7 @@ class Pipeline:
         self.followed = follow  # the person whose result process() returns
         self.world = world  # None: root-relative only
         self.floor = Floor(world) if world is not None else None  # the camera's, shared by everyone in view
-        self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept through brief misses
+        self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept while the tracker knows them
         self._first_times: list[float] = []  # the first frames' timestamps, until the frame rate is known
         self.frame_rate: float | None = None  # frames per second, once the first frames' timestamps tell it
         self._processed = 0  # frames processed since the start or the last reset (a live source drops some)
@@ -191,8 +191,9 @@ class Pipeline:
         with clock("prepare"):
             seen = {pid for pid, _ in tracked}
             known = seen | {t.id for t in self.tracker.tracks + self.tracker.departed}
-            for pid in [pid for pid in self.streams if pid not in known]:
-                del self.streams[pid]
+            for held in (self.streams, self._worlds):
+                for pid in [pid for pid in held if pid not in known]:
+                    del held[pid]
             for gone in [pid for pid, stream in self.streams.items() if stream.in_view and pid not in seen]:
                 self.streams[gone].missed()
                 for phase in range(self.stride):
@@ -262,9 +263,6 @@ class Pipeline:
 
     def _world_for(self, person_id: int) -> WorldStream:
         """This person's grounding, made on first sight and kept while the tracker knows them."""
-        known = {t.id for t in self.tracker.tracks}
-        for pid in [pid for pid in self._worlds if pid not in known and pid != person_id]:
-            del self._worlds[pid]
         if person_id not in self._worlds:
             self._worlds[person_id] = WorldStream(self.world, self.floor)
         return self._worlds[person_id]

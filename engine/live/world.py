@@ -67,9 +67,9 @@ class WorldFrame:
     scale: float  # the factor applied to the lifter's pose for the subject's height
     ground: Ground | None  # the floor as estimated so far (None until a foot has rested)
     contacts: np.ndarray  # (2,) bool: left, right foot planted
-    # The floor's share of ``scale`` (its scale onto the floor: 1 until their feet rest on it), the
-    # floor's key for this stretch of the person in view, and every stretch's scale onto the floor as
-    # last refitted (all three for re-placing a clip on the last floor)
+    # The floor's share of ``scale`` (its scale onto the floor: the person's last, or 1, until the feet
+    # of this stretch rest on it), the floor's key for this stretch of the person in view, and every
+    # stretch's scale onto the floor as last refitted (all three for re-placing a clip on the last floor)
     onto: float = 1.0
     track: int = -1
     floor_scales: Mapping[int, float] | None = None
@@ -210,7 +210,7 @@ class Floor:
         # each person's scale onto the floor as it now stands (the fitted floor's height may have been
         # nudged or set by the user)
         onto = fit.camera_height_mm / fitted.ground.camera_height_mm
-        self._scales = {k: float(onto * s) if on else 1.0 for k, s, on in zip(keys, fitted.scales, fitted.on_floor)}
+        self._scales = {k: float(onto * s) for k, s, on in zip(keys, fitted.scales, fitted.on_floor) if on}
         self.ground = fit
         self.settled = self.settled or t - self._first_t >= SETTLE_S
 
@@ -230,13 +230,10 @@ class Floor:
         return combine_up([scene, UpEstimate.isotropic(body, BODY_SIGMA_DEG, "bodies"),
                            holding_prior(0.0, HOLDING_PITCH_SIGMA_DEG, HOLDING_ROLL_SIGMA_DEG)]).up, False
 
-    def scale(self, key: int) -> float:
-        """The factor that puts track ``key``'s feet on the floor (1 until they have rested on it)."""
-        return self._scales.get(key, 1.0)
-
     @property
     def scales(self) -> Mapping[int, float]:
-        """Every track's factor onto the floor as last refitted (replaced, never changed, by a refit)."""
+        """The factor that puts each track's feet on the floor, as last refitted (replaced, never changed,
+        by a refit), for the tracks whose feet rest on it."""
         return self._scales
 
     def _level_changed(self, fit: Ground, stature: float, t: float) -> bool:
@@ -261,10 +258,12 @@ class WorldStream:
         self.trajectory = TrajectoryFilter()
         self.lock = FootLock() if self.settings.foot_lock else None
         self.standing = StandingLevel(self.stature_mm)
+        self._onto = 1.0  # the person's last scale onto the floor: a new stretch's until the floor has its own
         self.reset()
 
     def reset(self) -> None:
-        """The person left: the trajectory and the scale restart; the floor (the camera's) stays."""
+        """The person left: a new stretch in view, their trajectory restarts; the floor (the camera's)
+        stays, and so does the person's scale onto it until it is refitted with the new stretch's feet."""
         self.trajectory.reset()
         self._stature_sum, self._stature_n = 0.0, 0
         self._recent: deque[tuple[np.ndarray, float]] = deque(maxlen=CONTACT_SPAN + 1)  # world ankles, time
@@ -296,7 +295,8 @@ class WorldStream:
         ground = self.floor.ground
         if ground is None:  # on this stretch still, so that a clip re-places it on the floor found later
             return WorldFrame(root, scale, None, none, 1.0, self._key)
-        onto = self.floor.scale(self._key)  # the body and its distance grow or shrink together, feet onto the floor
+        # the body and its distance grow or shrink together, feet onto the floor
+        onto = self._onto = self.floor.scales.get(self._key, self._onto)
         scale, root = onto * scale, onto * root
         absolute = onto * body + root
         ankles = ground.to_world(absolute[list(ANKLES)])
