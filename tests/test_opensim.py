@@ -6,7 +6,7 @@ The OpenSim check processes the demo video (about 20 s on two cores), keeps the 
 street (lower in the picture than the man on the roof), exports 2.4-6.0 s of her walk with ``poselift export``
 (``--to trc`` and ``--to mot``, as users do) and runs the scaling and IK (about 6 s) on the TRC:
 before 2.4 s she is entering the frame (the default pipeline, MediaPipe's 3D fused in: the largest RMS
-is 4.2 degrees from 2.4 s, her left knee, and 4.9 over her whole walk, 1.5-6.8 s). Then the same for 5.6-6.4 s: at 6.0 s MediaPipe
+is 4.2 degrees from 2.4 s, her left knee, and 4.8 over her whole walk, 1.5-6.8 s). Then the same for 5.6-6.4 s: at 6.0 s MediaPipe
 squeezes her skeleton into her legs for a few frames, which the tracker leaves out (a gap the export
 fills); taken, they turned her hips 55-70 degrees backwards."""
 import importlib.util
