@@ -155,6 +155,27 @@ def test_a_person_lost_for_longer_than_a_track_lives_gets_their_id_back(demo_fra
     assert tracker.update([bigger])[0][0] == 1  # three times the size: someone else
 
 
+def test_someone_who_walked_out_of_the_picture_comes_back_through_its_edge(demo_frames):
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    size = (640, 360)
+    x0, y0, x1, y1 = man.box()
+    height = y1 - y0
+
+    def person(left: float) -> Keypoints:  # the man with his box's left side at ``left``
+        return _person(left - x0, man.landmarks - [0, y0 - 150], man.visibility)
+
+    def back_at(left: float) -> int:
+        tracker = PersonTracker()
+        for t in range(15):  # walks out at the left, his box last reaching past the edge
+            tracker.update([person(0.5 * height - 0.05 * height * t)], size)
+        for _ in range(20):
+            tracker.update([], size)
+        return tracker.update([person(left)], size)[0][0]
+
+    assert back_at(0.2 * height) == 0  # back in at the edge he left by
+    assert back_at(1.5 * height) == 1  # found well inside: within reach, but someone else
+
+
 def test_a_person_seen_squeezed_in_the_air_then_whole_again_keeps_their_id(demo_frames):
     # The demo clip at half size: MediaPipe loses the man in his jump, finds him for a few frames squeezed
     # into a third of his size in mid-air, loses him again, then finds him whole on landing, below.

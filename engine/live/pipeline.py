@@ -187,7 +187,8 @@ class Pipeline:
         self._processed += 1
         clock = StageClock()
         with clock("keypoints"):
-            tracked = self.tracker.update([p for p in self.keypoints(frame.image, frame.timestamp) if in_picture(p, (w, h))])
+            tracked = self.tracker.update([p for p in self.keypoints(frame.image, frame.timestamp) if in_picture(p, (w, h))],
+                                          (w, h))
         with clock("prepare"):
             seen = {pid for pid, _ in tracked}
             known = seen | {t.id for t in self.tracker.tracks + self.tracker.departed}

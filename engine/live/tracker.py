@@ -71,6 +71,19 @@ _SHOULDERS = [MEDIAPIPE.index("left_shoulder"), MEDIAPIPE.index("right_shoulder"
 _HIPS = [MEDIAPIPE.index("left_hip"), MEDIAPIPE.index("right_hip")]
 
 
+def came_back_in(last: np.ndarray, box: np.ndarray, frame_size: tuple[int, int] | None) -> bool:
+    """Whether a person last seen in box ``last`` (x0, y0, x1, y1 px) may be back in ``box``: anywhere,
+    unless ``last`` reached out of the picture of ``frame_size`` (w, h), whence they come back through
+    the edge they left by, within one of their body heights of it (found mid-picture, it is someone
+    else: a false detection a second after the demo clip's walker left was given her id)."""
+    if frame_size is None:
+        return True
+    w, h = frame_size
+    beyond = np.array([-last[0], -last[1], last[2] - w, last[3] - h])  # past the left, top, right, bottom edge
+    inside = np.array([box[0], box[1], w - box[2], h - box[3]])
+    return bool(beyond.max() < 0 or inside[beyond.argmax()] <= box[3] - box[1])
+
+
 def body_sizes(landmarks: np.ndarray) -> np.ndarray:
     """A MediaPipe sighting's size in the picture (pixels): the diagonal of the box around all its
     landmarks, and its trunk's length."""
@@ -122,12 +135,16 @@ class PersonTracker:
         self.departed: list[Track] = []  # dropped tracks remembered for re-identification
         self._next_id = 0
 
-    def return_cost(self, track: Track, person: Keypoints) -> float:
+    def return_cost(self, track: Track, person: Keypoints, frame_size: tuple[int, int] | None = None) -> float:
         """Below 1 when ``person`` may be ``track``'s person come back after ``track.misses`` frames: their
         size in the picture and how far they are from where the track was last seen, against how far
-        one could have gone meanwhile (in body heights); infinite when implausible."""
+        one could have gone meanwhile (in body heights); infinite when implausible. Someone last seen
+        reaching out of the picture (``frame_size``, when given) comes back through the edge they left
+        by (:func:`came_back_in`)."""
         last, box = track.seen[-1].box, person.box()
         h_last, h_now = max(last[3] - last[1], 1.0), max(box[3] - box[1], 1.0)
+        if not came_back_in(last, box, frame_size):
+            return np.inf
         size = abs(np.log(h_now / h_last)) / np.log(self.size_ratio)
         reach = 1.0 + self.reach_per_s * track.misses / self.frame_rate
         dist = np.linalg.norm(box_centre(box - last)) / max(h_last, h_now) / reach
@@ -135,13 +152,16 @@ class PersonTracker:
             return np.inf
         return 0.5 * size + 0.5 * dist
 
-    def cost(self, track: Track, person: Keypoints) -> float:
+    def cost(self, track: Track, person: Keypoints, frame_size: tuple[int, int] | None = None) -> float:
         """0 for a perfect match, 1 and more for someone else; the best fit to any of the track's last
         sightings, so that one bad MediaPipe frame does not make the person a stranger. Landmarks are
         compared for a person seen in the last frame; after a gap their pose will have changed (a
-        jump), so only where their box is."""
+        jump), so only where their box is, and someone lost a while who had reached out of the picture
+        (``frame_size``, when given) comes back through its edge, as in :meth:`return_cost`."""
         shift = track.shift(self.coast_frames)
         box = person.box()
+        if track.misses >= self.frames(self.lost_after_s) and not came_back_in(track.seen[-1].box, box, frame_size):
+            return np.inf
         reach = 1.0 + self.reach_per_s * track.misses / self.frame_rate
         # Right after a short miss, in units of the larger of the two heights: sightings MediaPipe squeezed
         # into part of the body (in a jump) make the person look small, and everything far from them, until
@@ -159,15 +179,16 @@ class PersonTracker:
             costs.append(0.5 * (1.0 - overlap) + 0.5 * min(dist / (height * reach), 2.0))
         return min(costs)
 
-    def update(self, people: list[Keypoints]) -> list[tuple[int, Keypoints]]:
+    def update(self, people: list[Keypoints], frame_size: tuple[int, int] | None = None) -> list[tuple[int, Keypoints]]:
+        """Each of ``people`` (seen in a picture of ``frame_size`` pixels, when given) with their id."""
         matched: dict[int, int] = {}  # person index -> track index
         glitched: set[int] = set()  # track indices whose sighting was left out as a glitch
         if self.tracks and people:
-            costs = np.array([[self.cost(t, p) for p in people] for t in self.tracks])
-            for ti, pi in zip(*linear_sum_assignment(costs)):
+            costs = np.array([[self.cost(t, p, frame_size) for p in people] for t in self.tracks])
+            for ti, pi in zip(*linear_sum_assignment(np.where(np.isfinite(costs), costs, 1e9))):
                 if costs[ti, pi] <= self.max_cost:
                     matched[pi] = ti
-        returned = self._returned(people, matched)
+        returned = self._returned(people, matched, frame_size)
         out, known = [], len(self.tracks)
         for pi, person in enumerate(people):
             sighting = Sighting(person.box(), person.landmarks, person.visibility, body_sizes(person.landmarks))
@@ -240,7 +261,8 @@ class PersonTracker:
         frame_s = 1.0 / min(self.frame_rate, ASSUMED_FRAME_RATE)
         return bool(np.linalg.norm(here - last - box_centre(track.velocity)) > self.leap_per_s * height * frame_s)
 
-    def _returned(self, people: list[Keypoints], matched: dict[int, int]) -> dict[int, Track]:
+    def _returned(self, people: list[Keypoints], matched: dict[int, int],
+                  frame_size: tuple[int, int] | None) -> dict[int, Track]:
         """The people not matched to a track who are someone lost a while ago come back: person index ->
         that person's track (taken out of the remembered ones)."""
         new = [pi for pi in range(len(people)) if pi not in matched]
@@ -249,7 +271,7 @@ class PersonTracker:
                 and t.sightings >= self.frames(self.min_sightings_s)] + self.departed
         if not new or not lost:
             return {}
-        costs = np.array([[self.return_cost(t, people[pi]) for pi in new] for t in lost])
+        costs = np.array([[self.return_cost(t, people[pi], frame_size) for pi in new] for t in lost])
         found = {}
         for li, ni in zip(*linear_sum_assignment(np.where(np.isfinite(costs), costs, 1e9))):
             if np.isfinite(costs[li, ni]):
