@@ -379,12 +379,14 @@ def test_a_person_back_from_a_miss_keeps_their_bones_and_one_leaving_the_picture
     assert not any(r.person for r, out in zip(results, outside) if out > 0.75)  # MediaPipe's guess of the rest
 
 
-def _write_video(path, frames):
+def _write_video(path, frames, size=(640, 360)):
+    """``frames`` as an H.264 MP4 of ``size`` (frames of another size scaled to it)."""
     with av.open(str(path), "w") as out:
         s = out.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 640, 360, "yuv420p"
+        s.width, s.height, s.pix_fmt = *size, "yuv420p"
         for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f.image, format="bgr24")):
+            image = f.image if f.image.shape[1::-1] == size else cv2.resize(f.image, size, interpolation=cv2.INTER_AREA)
+            for p in s.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
@@ -445,20 +447,10 @@ def test_process_follows_the_main_person_not_a_garbled_body_found_first(tmp_path
     # The demo's first 3 s at 30 % of their size (530 x 298): MediaPipe finds the man on the roof late, and
     # first, for about half a second, a garbled body beside him (wider than tall), which live is whom the
     # stream follows (17 frames); process has the whole video.
-    size = (530, 298)
     source = VideoFileSource(DEMO).start()
     frames = [f for _, f in zip(range(90), source)]
     source.stop()
-    video = tmp_path / "small.mp4"
-    with av.open(str(video), "w") as out:
-        s = out.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = *size, "yuv420p"
-        for f in frames:
-            small = cv2.resize(f.image, size, interpolation=cv2.INTER_AREA)
-            for packet in s.encode(av.VideoFrame.from_ndarray(small, format="bgr24")):
-                out.mux(packet)
-        for packet in s.encode():
-            out.mux(packet)
+    video = _write_video(tmp_path / "small.mp4", frames, (530, 298))
     _process(video, "-o", tmp_path / "out", "--weights", random_weights, "--no-video")
     clip = Clip.load(tmp_path / "out" / "small_3d.npz")
     seen = np.isfinite(clip.pose3d).all(axis=(1, 2))

@@ -96,12 +96,10 @@ class PersonStream:
 
     def __init__(self, person_id: int):
         self.id = person_id
-        self.in_view = True
         self._stages: dict[str, tuple[object, object]] = {}  # name -> (the pipeline's stage, this person's copy)
 
     def missed(self) -> None:
         """The person is not seen: every stage but the lasting ones starts afresh when they are again."""
-        self.in_view = False
         self._stages = {name: held for name, held in self._stages.items() if name in self.LASTING}
 
     def stage(self, name: str, template):
@@ -137,6 +135,7 @@ class Pipeline:
         self.bones = bones  # None: the bones as long as each frame's estimate makes them
         self.tracker = tracker if tracker is not None else PersonTracker()
         self.streams: dict[int, PersonStream] = {}
+        self._in_view: set[int] = set()  # the people seen in the last frame
         self.people = people  # how many people are followed (each one's results are in every Result's people)
         self.first_followed = follow  # who to follow from the start (None: the most prominent then)
         self.followed = follow  # the person whose result process() returns
@@ -152,6 +151,7 @@ class Pipeline:
         """Everyone afresh: after a seek or a source change."""
         self.lifter.reset()
         self.streams.clear()
+        self._in_view.clear()
         self.tracker.reset()
         self.followed = self.first_followed
         self._worlds.clear()
@@ -195,16 +195,18 @@ class Pipeline:
             for held in (self.streams, self._worlds):
                 for pid in [pid for pid in held if pid not in known]:
                     del held[pid]
-            for gone in [pid for pid, stream in self.streams.items() if stream.in_view and pid not in seen]:
+            for gone in self._in_view - seen:
                 self.streams[gone].missed()
                 for phase in range(self.stride):
                     self.lifter.release((gone, phase))
                 if gone in self._worlds:
                     self._worlds[gone].reset()
+            self._in_view = seen
             camera = self.camera_for(w, h, frame.lens_hfov_deg)
             if self.floor is not None:
                 self.floor.see(frame.image, camera, [mp.box() for _, mp in tracked], frame.timestamp)
-            prepared = {pid: self._prepare(self._stream_for(pid), mp, camera, frame.timestamp) for pid, mp in tracked}
+            prepared = {pid: self._prepare(self.streams.setdefault(pid, PersonStream(pid)), mp, camera, frame.timestamp)
+                        for pid, mp in tracked}
         with clock("lifter"):
             phase = self._processed % self.stride
             lifted = self.lifter.step_streams({(pid, phase): p[3] for pid, p in prepared.items()}) if prepared else {}
@@ -256,11 +258,6 @@ class Pipeline:
             if self.stride > 1:
                 for pid in self.streams:
                     self.lifter.release((pid, 0))
-
-    def _stream_for(self, person_id: int) -> PersonStream:
-        stream = self.streams.setdefault(person_id, PersonStream(person_id))
-        stream.in_view = True
-        return stream
 
     def _world_for(self, person_id: int) -> WorldStream:
         """This person's grounding, made on first sight and kept while the tracker knows them."""

@@ -84,6 +84,12 @@ def came_back_in(last: np.ndarray, box: np.ndarray, frame_size: tuple[int, int] 
     return bool(beyond.max() < 0 or inside[beyond.argmax()] <= box[3] - box[1])
 
 
+def assignment(costs: np.ndarray) -> list[tuple[int, int]]:
+    """(row, column) pairs of one assignment of least total cost (``linear_sum_assignment``); an
+    infinite cost, an implausible pair, is never preferred to a finite one."""
+    return list(zip(*linear_sum_assignment(np.where(np.isfinite(costs), costs, 1e9))))
+
+
 def body_sizes(landmarks: np.ndarray) -> np.ndarray:
     """A MediaPipe sighting's size in the picture (pixels): the diagonal of the box around all its
     landmarks, and its trunk's length."""
@@ -185,7 +191,7 @@ class PersonTracker:
         glitched: set[int] = set()  # track indices whose sighting was left out as a glitch
         if self.tracks and people:
             costs = np.array([[self.cost(t, p, frame_size) for p in people] for t in self.tracks])
-            for ti, pi in zip(*linear_sum_assignment(np.where(np.isfinite(costs), costs, 1e9))):
+            for ti, pi in assignment(costs):
                 if costs[ti, pi] <= self.max_cost:
                     matched[pi] = ti
         returned = self._returned(people, matched, frame_size)
@@ -273,7 +279,7 @@ class PersonTracker:
             return {}
         costs = np.array([[self.return_cost(t, people[pi], frame_size) for pi in new] for t in lost])
         found = {}
-        for li, ni in zip(*linear_sum_assignment(np.where(np.isfinite(costs), costs, 1e9))):
+        for li, ni in assignment(costs):
             if np.isfinite(costs[li, ni]):
                 found[new[ni]] = lost[li]
         self.departed = [t for t in self.departed if all(t is not f for f in found.values())]
