@@ -7,9 +7,9 @@ the track's last ones, in units of the person's height: boxes tell people apart 
 from each other, landmarks when they overlap in a crossing. A track that finds nobody keeps its id
 for ``max_misses_s`` seconds, so a missed frame or a short occlusion does not hand the person's id to
 someone else; after that it is dropped, but remembered for ``remember_s``. Someone found who
-matches no track is first compared with the people lost a while ago (a track unseen for
-``lost_after_s`` or more, or remembered): when they are plausibly the same (about the same size
-in the picture, and no farther from where that person was last seen than one could have gone in the
+matches no track is first compared with the people missed (a track unseen in the last frame or
+longer, or remembered): when they are plausibly the same (about the size they typically had in the
+picture lately, and no farther from where that person was last seen than one could have gone in the
 time), they get that person's id back; a person MediaPipe loses in a jump, or who walks out of the
 picture and back, stays one person. Everyone else starts a new track.
 
@@ -34,7 +34,7 @@ leap than the person's last place continues the run.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -61,6 +61,12 @@ class Track:
     glitches: int = 0  # sightings in a row left out as implausible (see the module docstring)
     steady: int = 1  # sightings taken in a row since MediaPipe last missed the person
     leap_box: np.ndarray | None = None  # (4,) the last sighting left out for a leap, in this run of glitches
+    heights: list[float] = field(default_factory=list)  # box heights (px) of the sightings of the last second
+
+    def height(self) -> float:
+        """How tall the person typically looks lately (px): the median of the last second's boxes, so that
+        a few garbled last sightings (MediaPipe losing someone in a jump) do not make them another size."""
+        return max(float(np.median(self.heights)) if self.heights else self.seen[-1].box[3] - self.seen[-1].box[1], 1.0)
 
     def shift(self, max_frames: int) -> np.ndarray:
         """How far the box has moved since last seen, extrapolated for at most ``max_frames`` frames."""
@@ -120,7 +126,7 @@ class PersonTracker:
     their place to be."""
 
     def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory_s: float = 2 / 15, coast_frames: int = 5,
-                 lost_after_s: float = 1 / 6, remember_s: float = 10.0, min_sightings_s: float = 1 / 3,
+                 lost_after_s: float = 1 / 6, remember_s: float = 10.0, min_sightings_s: float = 1.0,
                  reach_per_s: float = 2.0, size_ratio: float = 2.0, glitch_ratio: float = 1.5,
                  max_glitches_s: float = 1 / 3, steady_s: float = 1.0, leap_per_s: float = 12.0,
                  leap_steady_s: float = 1 / 3, frame_rate: float = ASSUMED_FRAME_RATE):
@@ -144,11 +150,11 @@ class PersonTracker:
     def return_cost(self, track: Track, person: Keypoints, frame_size: tuple[int, int] | None = None) -> float:
         """Below 1 when ``person`` may be ``track``'s person come back after ``track.misses`` frames: their
         size in the picture and how far they are from where the track was last seen, against how far
-        one could have gone meanwhile (in body heights); infinite when implausible. Someone last seen
-        reaching out of the picture (``frame_size``, when given) comes back through the edge they left
-        by (:func:`came_back_in`)."""
+        one could have gone meanwhile (in body heights); infinite when implausible. Their size is their
+        typical one lately (:meth:`Track.height`). Someone last seen reaching out of the picture
+        (``frame_size``, when given) comes back through the edge they left by (:func:`came_back_in`)."""
         last, box = track.seen[-1].box, person.box()
-        h_last, h_now = max(last[3] - last[1], 1.0), max(box[3] - box[1], 1.0)
+        h_last, h_now = track.height(), max(box[3] - box[1], 1.0)
         if not came_back_in(last, box, frame_size):
             return np.inf
         size = abs(np.log(h_now / h_last)) / np.log(self.size_ratio)
@@ -210,6 +216,7 @@ class PersonTracker:
                 track.velocity = 0.5 * track.velocity + 0.5 * step
                 restart = track.glitches >= self.frames(self.max_glitches_s)  # the new size is real: start from it
                 track.seen = [sighting] if restart else (track.seen + [sighting])[-self.frames(self.memory_s):]
+                track.heights = self._heights([] if restart else track.heights, sighting)
                 track.steady = 1 if restart else track.steady + 1
                 track.glitches, track.leap_box = 0, None
                 track.misses = 0
@@ -217,12 +224,13 @@ class PersonTracker:
             elif pi in returned:
                 track = returned[pi]
                 track.seen, track.velocity, track.misses, track.steady, track.glitches = [sighting], np.zeros(4), 0, 1, 0
+                track.heights = self._heights(track.heights, sighting)
                 track.leap_box = None
                 track.sightings += 1
                 if all(t is not track for t in self.tracks):
                     self.tracks.append(track)
             else:
-                track = Track(self._next_id, [sighting], np.zeros(4))
+                track = Track(self._next_id, [sighting], np.zeros(4), heights=self._heights([], sighting))
                 self._next_id += 1
                 self.tracks.append(track)
             out.append((track.id, person))
@@ -241,6 +249,10 @@ class PersonTracker:
         self.departed = [t for t in self.departed + gone if t.misses <= self.frames(self.remember_s)
                          and t.sightings >= self.frames(self.min_sightings_s)]
         return sorted(out, key=lambda pair: pair[0])
+
+    def _heights(self, heights: list[float], sighting: Sighting) -> list[float]:
+        """``heights`` with the box height of ``sighting``, the last second's (``steady_s``) kept."""
+        return (heights + [float(sighting.box[3] - sighting.box[1])])[-self.frames(self.steady_s):]
 
     def _glitch(self, track: Track, sighting: Sighting) -> str | None:
         """Why ``sighting`` is one of MediaPipe's glitches (see the module docstring): "leap" or "size";
@@ -273,7 +285,7 @@ class PersonTracker:
         that person's track (taken out of the remembered ones)."""
         new = [pi for pi in range(len(people)) if pi not in matched]
         taken = set(matched.values())
-        lost = [t for ti, t in enumerate(self.tracks) if ti not in taken and t.misses >= self.frames(self.lost_after_s)
+        lost = [t for ti, t in enumerate(self.tracks) if ti not in taken and t.misses >= 1
                 and t.sightings >= self.frames(self.min_sightings_s)] + self.departed
         if not new or not lost:
             return {}

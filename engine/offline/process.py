@@ -201,17 +201,23 @@ def second_pass(lift_again: TwoWayLift, path: Path, max_width: int | None, first
         bar.close()
 
 
-def main_person(results: list[Result], min_seen_s: float = MAIN_PERSON_MIN_S) -> int | None:
-    """With the whole video at hand, the person to follow: as live, the most prominent in the first
-    frame with anyone, but only of the people seen for ``min_seen_s`` in all, or half the video if it
-    is shorter (of everyone when nobody is). MediaPipe, finding a small person late, may report a
-    garbled body first, for a few frames: live, that is whom the stream follows; with hindsight it is
-    no one."""
+def real_people(results: list[Result], min_seen_s: float = MAIN_PERSON_MIN_S) -> list[int]:
+    """The ids of the people seen for ``min_seen_s`` in all, or a quarter of a shorter video (of
+    everyone when nobody is), in order of first appearance: with the whole video at hand, a "person"
+    seen for less is one of MediaPipe's false alarms or garbled bodies (a small person found late is
+    first reported, for a few frames, as a body lying beside them)."""
     seen = Counter(p.person_id for r in results for p in r.people)
     times = np.array([r.timestamp for r in results])
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-    least = min(min_seen_s, 0.5 * step * len(times))
-    real = {pid for pid, n in seen.items() if n * step >= least} or set(seen)
+    least = min(min_seen_s, 0.25 * step * len(times))
+    return [pid for pid in seen if seen[pid] * step >= least] or list(seen)
+
+
+def main_person(results: list[Result]) -> int | None:
+    """With the whole video at hand, the person to follow: as live, the most prominent in the first
+    frame with anyone, but only of the :func:`real_people` (live, a garbled body found first is whom
+    the stream follows; with hindsight it is no one)."""
+    real = set(real_people(results))
     for r in results:
         here = [p for p in r.people if p.person_id in real]
         if here:
@@ -282,12 +288,9 @@ def pixel_scale(source: VideoFileSource) -> tuple[float, float]:
     return source.source_size[0] / source.width, source.source_size[1] / source.height
 
 
-def people_in(results: list[Result], min_share: float = 0.05) -> list[list[Result]]:
-    """Each person tracked in at least ``min_share`` of the frames (fewer are the detector's false
-    alarms), in order of first appearance: their result in every frame, absent where not seen."""
-    seen = Counter(p.person_id for r in results for p in r.people)
-    order = [pid for pid in dict.fromkeys(p.person_id for r in results for p in r.people)
-             if seen[pid] >= max(1.0, min_share * len(results))]
+def people_in(results: list[Result]) -> list[list[Result]]:
+    """Each of the :func:`real_people`, in order of first appearance: their result in every frame,
+    absent where not seen."""
     return [[next((p for p in r.people if p.person_id == pid), None)
              or absent(r.index, r.timestamp, r.t_capture, r.t_result, r.image_size, person_id=pid) for r in results]
-            for pid in order]
+            for pid in real_people(results)]
