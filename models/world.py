@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from ..calibration.floor import CAMERA_UP, LEVEL_MIN_SHARE, Ground, fit_up, lowest_level
 from ..calibration.trajectory import TrajectoryFilter, filter_trajectory, root_translation
@@ -37,7 +38,10 @@ LEVEL_BAND_PER_STATURE = 0.2
 # People standing on one floor imply camera heights within this ratio of each other (statures from
 # about 1.3 to 1.8 m): a person whose feet imply more stands on another level, a stage or a roof.
 FLOOR_SHARED_RATIO = 1.4
-STATURE_LOG_SPREAD = 0.05  # adults' statures spread about 5 % around their mean
+# How far a person's stature may be from the prior, as a log ratio: taller, as adults spread about their
+# mean (5 %); shorter, much further (children, and adults of the shorter sex: 15 %)
+STATURE_LOG_SPREAD_TALLER = 0.05
+STATURE_LOG_SPREAD_SHORTER = 0.15
 CONTACT_LOG_SPREAD = 0.25  # one resting foot's depth, as a share of its distance, spreads this much
 STRAIGHT_DEG = 20.0  # a body standing straight: trunk, thigh and shank within this of one line
 STRAIGHT_MIN_SHARE = 0.1  # the frames standing straight that make the gravity prior, at least this share
@@ -125,8 +129,8 @@ def fit_ground(tracks: Sequence[tuple[np.ndarray, np.ndarray]], prior_up: np.nda
     """The floor under the feet of everyone seen: each track is one person's ankles (N, 2, 3) mm and
     times (N,), at the prior stature's scale. Each track's resting lower ankles on its lowest level
     (``lowest_level``) give the camera height that person alone implies; the tracks on the lowest
-    shared floor (:func:`_on_one_floor`) share one floor at the geometric mean of theirs (each
-    person's height equally likely above and below the prior), and each is scaled onto it. The
+    shared floor (:func:`_on_one_floor`) share one floor at the height most likely given theirs
+    (:func:`shared_log_height`), and each is scaled onto it. The
     floor's normal is fitted to all of their feet so scaled (regularised towards ``prior_up``; kept
     as given with ``fixed_up``), and the levels are found again along it. None when no foot has
     rested yet."""
@@ -155,12 +159,27 @@ def _floor_levels(tracks: Sequence[tuple[np.ndarray, np.ndarray]], up: np.ndarra
     if not floor.any():
         return None
     shared, n = heights[floor], np.array([len(p) for p in pts])[floor]
-    # each track's log height weighted by how sure it is: the spread of people's statures, and its
-    # resting feet's own scatter (correlated from frame to frame, so counted as if fewer)
-    weights = 1.0 / (STATURE_LOG_SPREAD**2 + CONTACT_LOG_SPREAD**2 / n)
-    h = float(np.exp(np.average(np.log(shared), weights=weights))) if len(shared) > 1 else float(shared[0])
+    h = float(np.exp(shared_log_height(np.log(shared), n))) if len(shared) > 1 else float(shared[0])
     scales = np.where(floor, h / np.where(floor, heights, 1.0), 1.0)
     return pts, scales, h, floor
+
+
+def shared_log_height(log_heights: np.ndarray, contacts: np.ndarray) -> float:
+    """The log camera height most likely given each person's (``log_heights``, each at the prior
+    stature; ``contacts``: how many resting feet it rests on). A person scaled onto a floor at log
+    height ``x`` has the prior stature times ``exp(x - log_height)``: each is weighed by the spread of
+    people's statures on that side of the prior (a person far shorter is common, far taller rare) and
+    their resting feet's own scatter (correlated from frame to frame, so counted as if fewer). With
+    an adult and a child on one floor the adult has about the prior stature; with two adults, each is
+    a little off it."""
+    feet = CONTACT_LOG_SPREAD**2 / contacts
+
+    def cost(x: float) -> float:
+        spread = np.where(x > log_heights, STATURE_LOG_SPREAD_TALLER, STATURE_LOG_SPREAD_SHORTER)
+        return float(np.sum((x - log_heights) ** 2 / (spread**2 + feet)))
+
+    return float(minimize_scalar(cost, bounds=(log_heights.min(), log_heights.max()), method="bounded",
+                                 options={"xatol": 1e-6}).x)
 
 
 def _on_one_floor(heights: np.ndarray, support: np.ndarray) -> np.ndarray:
