@@ -371,6 +371,29 @@ def test_pipeline_lifts_each_person_as_if_alone(demo_frames, random_weights, ran
     assert [r.person for r in followed] == [len(w) == 2 for w in walk]  # follows 1, absent while 1 is away
 
 
+def test_whom_the_tracker_forgot_is_no_longer_followed_unless_named(demo_frames, random_weights):
+    # Live, the most prominent person at the start is followed; if the tracker forgets them (a garbled
+    # body MediaPipe reported for a third of a second, or someone gone longer than it remembers), the
+    # next frame with anyone chooses again. Someone named (--follow, a click, process's main person)
+    # stays followed.
+    (man,) = MediaPipePose()(demo_frames[100].image)
+    frames = [[_person(0.0, man.landmarks, man.visibility)]] * 10 + [[]] * 50 + \
+             [[_person(-200.0, man.landmarks * [1, 0.8] + [0, 60], man.visibility)]] * 5
+
+    def run(follow=None):
+        feed = iter(frames)
+        pipe = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=FedKeypoints(lambda _: next(feed)),
+                        follow=follow)
+        return [pipe.process(replace(demo_frames[0], index=i, timestamp=i / 30)) for i in range(len(frames))]
+
+    chosen = run()
+    assert [r.person_id for r in chosen[:10]] == [0] * 10 and {r.person_id for r in chosen[10:60]} <= {0, None}
+    assert [r.person_id for r in chosen[60:]] == [1] * 5  # forgotten after 1.5 s: the newcomer is chosen
+    assert all(r.person for r in chosen[60:])
+    named = run(follow=0)
+    assert {r.person_id for r in named} == {0} and not any(r.person for r in named[10:])
+
+
 def test_a_person_back_from_a_miss_keeps_their_bones_and_one_leaving_the_picture_is_let_go(demo_frames, random_weights):
     from poselift.engine.live.bones import SteadyBones
     from poselift.models.skeletons import H36M

@@ -139,6 +139,7 @@ class Pipeline:
         self.people = people  # how many people are followed (each one's results are in every Result's people)
         self.first_followed = follow  # who to follow from the start (None: the most prominent then)
         self.followed = follow  # the person whose result process() returns
+        self._named = follow is not None  # followed because someone named them, not chosen as the most prominent
         self.world = world  # None: root-relative only
         self.floor = Floor(world) if world is not None else None  # the camera's, shared by everyone in view
         self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept while the tracker knows them
@@ -153,7 +154,7 @@ class Pipeline:
         self.streams.clear()
         self._in_view.clear()
         self.tracker.reset()
-        self.followed = self.first_followed
+        self.followed, self._named = self.first_followed, self.first_followed is not None
         self._worlds.clear()
         self._first_times.clear()
         self.frame_rate, self._processed = None, 0
@@ -163,8 +164,9 @@ class Pipeline:
         self.keypoints.reset()
 
     def follow(self, person_id: int | None) -> None:
-        """Follow this person from now on (None: the most prominent one in the next frame with anyone)."""
-        self.followed = person_id
+        """Follow this person from now on (None: the most prominent one in the next frame with anyone,
+        and so again whenever the tracker has forgotten whom it chose)."""
+        self.followed, self._named = person_id, person_id is not None
 
     def camera_for(self, width: int, height: int, lens_hfov_deg: float | None = None) -> Camera:
         """The calibrated camera, or intrinsics for this frame size from a field of view: the one asked
@@ -195,6 +197,10 @@ class Pipeline:
             for held in (self.streams, self._worlds):
                 for pid in [pid for pid in held if pid not in known]:
                     del held[pid]
+            if not self._named and self.followed not in known:
+                # the person chosen can no longer come back under their id (gone longer than the tracker
+                # remembers, or a false detection it never kept): choose again, as at the start
+                self.followed = None
             for gone in self._in_view - seen:
                 self.streams[gone].missed()
                 for phase in range(self.stride):
@@ -278,9 +284,9 @@ class Pipeline:
         return kp, conf, repaired, input_from_rows(rows, self.lifter.spec).numpy(), rows
 
     def _followed_result(self, frame: Frame, people: list[Result], size: tuple[int, int], timings: dict) -> Result:
-        # The followed person stays followed, seen or not: a frame without them is a gap in their
-        # stream, never someone else's frames. A front end that finds one person at a time (--solo)
-        # can only give whoever it sees.
+        # The followed person stays followed, seen or not, while the tracker knows them: a frame without
+        # them is a gap in their stream, never someone else's frames. A front end that finds one person
+        # at a time (--solo) can only give whoever it sees.
         if people and (self.followed is None or self.keypoints.num_poses == 1):
             self.followed = max(people, key=lambda r: prominence(r.mediapipe, size)).person_id
         for r in people:
