@@ -61,12 +61,12 @@ class Track:
     glitches: int = 0  # sightings in a row left out as implausible (see the module docstring)
     steady: int = 1  # sightings taken in a row since MediaPipe last missed the person
     leap_box: np.ndarray | None = None  # (4,) the last sighting left out for a leap, in this run of glitches
-    heights: list[float] = field(default_factory=list)  # box heights (px) of the sightings of the last second
+    heights: list[float] = field(default_factory=list)  # box heights (px) of the last second's sightings
 
     def height(self) -> float:
         """How tall the person typically looks lately (px): the median of the last second's boxes, so that
         a few garbled last sightings (MediaPipe losing someone in a jump) do not make them another size."""
-        return max(float(np.median(self.heights)) if self.heights else self.seen[-1].box[3] - self.seen[-1].box[1], 1.0)
+        return max(float(np.median(self.heights)), 1.0)
 
     def shift(self, max_frames: int) -> np.ndarray:
         """How far the box has moved since last seen, extrapolated for at most ``max_frames`` frames."""

@@ -26,7 +26,7 @@ from ..outputs.video_writer import VideoWriter
 from .batch_lift import TwoWayLift
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-MAIN_PERSON_MIN_S = 1.0  # seen for less in a whole video, a "person" is a false alarm or a garbled body
+REAL_PERSON_MIN_S = 1.0  # seen for less in a whole video, a "person" is a false alarm or a garbled body
 
 
 class ProcessError(UserError, ValueError):
@@ -201,7 +201,7 @@ def second_pass(lift_again: TwoWayLift, path: Path, max_width: int | None, first
         bar.close()
 
 
-def real_people(results: list[Result], min_seen_s: float = MAIN_PERSON_MIN_S) -> list[int]:
+def real_people(results: list[Result], min_seen_s: float = REAL_PERSON_MIN_S) -> list[int]:
     """The ids of the people seen for ``min_seen_s`` in all, or a quarter of a shorter video (of
     everyone when nobody is), in order of first appearance: with the whole video at hand, a "person"
     seen for less is one of MediaPipe's false alarms or garbled bodies (a small person found late is
