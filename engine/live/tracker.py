@@ -115,7 +115,7 @@ class PersonTracker:
     ``coast_frames``: how many frames of a gap the box is carried on at its last speed (frames, not
     time: that speed is a frame-to-frame estimate, the noisier the higher the frame rate; carried on
     for twice as many frames at 60 fps, it cost one more identity switch on Pose2Sim's cam03).
-    ``reach_per_s``: body heights one may move per second gone (a run), beyond one, for a track
+    ``reach_per_s``: body heights one may move per second gone (a run, a jump down), beyond one, for a track
     missed a while as for a person come back. Re-identification (see the module docstring):
     ``remember_s`` how long a dropped track is kept for it, ``min_sightings_s`` how long a track must
     have been seen to be given back (a false detection is not), ``size_ratio`` how much larger or
@@ -127,7 +127,7 @@ class PersonTracker:
 
     def __init__(self, max_misses_s: float = 1.5, max_cost: float = 0.9, memory_s: float = 2 / 15, coast_frames: int = 5,
                  lost_after_s: float = 1 / 6, remember_s: float = 10.0, min_sightings_s: float = 1.0,
-                 reach_per_s: float = 2.0, size_ratio: float = 2.0, glitch_ratio: float = 1.5,
+                 reach_per_s: float = 3.0, size_ratio: float = 2.0, glitch_ratio: float = 1.5,
                  max_glitches_s: float = 1 / 3, steady_s: float = 1.0, leap_per_s: float = 12.0,
                  leap_steady_s: float = 1 / 3, frame_rate: float = ASSUMED_FRAME_RATE):
         self.max_misses_s, self.max_cost, self.memory_s, self.coast_frames = max_misses_s, max_cost, memory_s, coast_frames
