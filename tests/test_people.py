@@ -21,6 +21,7 @@ from poselift.engine.live.pose_bundle import pose_landmarker_bundle
 from poselift.engine.live.sources import VideoFileSource
 from poselift.engine.live.swaps import SwapRepair
 from poselift.engine.live.tracker import PersonTracker
+from poselift.engine.offline.process import lifted
 from poselift.models.checkpoint import load_weights
 
 
@@ -375,7 +376,7 @@ def test_whom_the_tracker_forgot_is_no_longer_followed_unless_named(demo_frames,
     # Live, the most prominent person at the start is followed; if the tracker forgets them (a garbled
     # body MediaPipe reported for a third of a second, or someone gone longer than it remembers), the
     # next frame with anyone chooses again. Someone named (--follow, a click, process's main person)
-    # stays followed.
+    # stays followed, and so does whom process chose: a file's clip is one person.
     (man,) = MediaPipePose()(demo_frames[100].image)
     frames = [[_person(0.0, man.landmarks, man.visibility)]] * 10 + [[]] * 50 + \
              [[_person(-200.0, man.landmarks * [1, 0.8] + [0, 60], man.visibility)]] * 5
@@ -392,6 +393,10 @@ def test_whom_the_tracker_forgot_is_no_longer_followed_unless_named(demo_frames,
     assert all(r.person for r in chosen[60:])
     named = run(follow=0)
     assert {r.person_id for r in named} == {0} and not any(r.person for r in named[10:])
+    feed = iter(frames)  # a file through process: its clip is one person, whom the pipeline chose
+    pipe = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=FedKeypoints(lambda _: next(feed)))
+    clip = [r for _, r in lifted([replace(demo_frames[0], index=i, timestamp=i / 30) for i in range(len(frames))], pipe)]
+    assert {r.person_id for r in clip} == {0} and not any(r.person for r in clip[10:])
 
 
 def test_a_person_back_from_a_miss_keeps_their_bones_and_one_leaving_the_picture_is_let_go(demo_frames, random_weights):

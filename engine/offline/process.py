@@ -246,9 +246,14 @@ def without_misplaced(results: list[Result]) -> list[Result]:
 
 
 def lifted(source: VideoFileSource, pipeline: Pipeline):
-    """Each frame of a started ``source`` with the pipeline's result for it, nothing dropped."""
+    """Each frame of a started ``source`` with the pipeline's result for it, nothing dropped. A file's
+    clip is one person: whom the pipeline chose to follow stays followed, as if named (live, one the
+    tracker has forgotten is no longer followed)."""
     for frame in source:
-        yield frame, pipeline.process(frame)
+        result = pipeline.process(frame)
+        if result.person_id is not None:
+            pipeline.follow(result.person_id)
+        yield frame, result
 
 
 def lift_clip(path: str | Path, pipeline: Pipeline, model_info: dict, max_width: int | None = None,
