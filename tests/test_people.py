@@ -200,8 +200,9 @@ def test_a_person_seen_squeezed_in_the_air_then_whole_again_keeps_their_id(demo_
 
 def test_a_person_garbled_as_they_jump_and_found_again_below_keeps_their_id(demo_frames):
     # The demo clip at half size: MediaPipe finds the man on the roof only now and then before his jump,
-    # reports him garbled, twice as tall and a third of his size, in the last frames before losing him, and finds him again, crouched,
-    # below and beside where he was, a few frames later: he was someone new (a third clip with --people 2).
+    # reports him garbled, twice as tall and a third of his size, in the last frames before losing him,
+    # and finds him again, crouched, below and beside where he was, a few frames later: he was someone
+    # new (a third clip with --people 2).
     (man,) = MediaPipePose()(demo_frames[100].image)
     base = man.landmarks - man.landmarks.mean(0) + [300, 180]
     height = np.ptp(base[:, 1])
@@ -381,11 +382,16 @@ def test_whom_the_tracker_forgot_is_no_longer_followed_unless_named(demo_frames,
     frames = [[_person(0.0, man.landmarks, man.visibility)]] * 10 + [[]] * 50 + \
              [[_person(-200.0, man.landmarks * [1, 0.8] + [0, 60], man.visibility)]] * 5
 
-    def run(follow=None):
+    shown = [replace(demo_frames[0], index=i, timestamp=i / 30) for i in range(len(frames))]
+
+    def pipeline(follow=None) -> Pipeline:
         feed = iter(frames)
-        pipe = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=FedKeypoints(lambda _: next(feed)),
+        return Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=FedKeypoints(lambda _: next(feed)),
                         follow=follow)
-        return [pipe.process(replace(demo_frames[0], index=i, timestamp=i / 30)) for i in range(len(frames))]
+
+    def run(follow=None):
+        pipe = pipeline(follow)
+        return [pipe.process(frame) for frame in shown]
 
     chosen = run()
     assert [r.person_id for r in chosen[:10]] == [0] * 10 and {r.person_id for r in chosen[10:60]} <= {0, None}
@@ -393,9 +399,7 @@ def test_whom_the_tracker_forgot_is_no_longer_followed_unless_named(demo_frames,
     assert all(r.person for r in chosen[60:])
     named = run(follow=0)
     assert {r.person_id for r in named} == {0} and not any(r.person for r in named[10:])
-    feed = iter(frames)  # a file through process: its clip is one person, whom the pipeline chose
-    pipe = Pipeline(make_backend("eager", load_weights(random_weights)), keypoints=FedKeypoints(lambda _: next(feed)))
-    clip = [r for _, r in lifted([replace(demo_frames[0], index=i, timestamp=i / 30) for i in range(len(frames))], pipe)]
+    clip = [r for _, r in lifted(shown, pipeline())]  # a file through process: one person, whom it chose
     assert {r.person_id for r in clip} == {0} and not any(r.person for r in clip[10:])
 
 

@@ -27,7 +27,7 @@ from ..live.sources import SourceError, VideoFileSource
 from .batch_lift import (BatchLifter, Lifted, RecordingKeypoints, RecordingLifter, ReplayedKeypoints, ReplayedLifter,
                          Track2D, recorded_track)
 from .jobs import Job, VideoRow, failure_reason, process_one, timed_row
-from .process import ProcessReport, hindsight_follow, process_video
+from .process import ProcessReport, hindsight_follow, lifted, process_video
 
 
 class ClusterUnavailable(UserError, RuntimeError):
@@ -120,13 +120,13 @@ def track_2d(video: str | Path, opts: PipelineOptions, max_width: int | None = N
     source.start()  # a missing or unreadable video raises here
     results = []
     try:
-        for frame in source:
-            results.append(pipeline.process(frame))
+        for _, result in lifted(source, pipeline):
+            results.append(result)
     except SourceError:
         pass
     finally:
         source.stop()
-    # with --causal, one pass as live: followed as live
+    # with --causal, one pass: followed as that pass chose
     return replace(recorded_track(recorder, lifter), followed=None if opts.causal else hindsight_follow(pipeline, results))
 
 
