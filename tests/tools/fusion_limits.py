@@ -9,10 +9,14 @@ tried and not taken:
 - one constant offset per joint in the body's own axes (hips across, trunk up), the mean of the other
   three cameras' residuals (or the other person's, or the other person's in the other cameras), left and
   right mirrored alike.
+What any weighting of the two could reach: the lift alone blended with MediaPipe's 3D (aligned to it
+per frame) by one weight, the best over all views and the best for each camera and person with hindsight.
 And what the 2D costs: the lifter run offline over the whole view (causally, as the stream runs it) on
 MediaPipe's 2D of that view, on it without the joints that are far off the reference's (with hindsight),
-and on the reference's own 2D (its projection into the view through the calibration), gaps filled in time
-for the input only.
+on the reference's own 2D (its projection into the view through the calibration), and on the
+reference's 2D plus one part of MediaPipe's 2D error: its mean over the take, the rest of it, its
+half-second running mean (what is slower than 2 Hz) and the rest of that; gaps filled in time for the
+input only.
 """
 import dataclasses
 import sys
@@ -33,6 +37,8 @@ from poselift.models.skeletons import H36M
 
 PULLS = (0.25, 0.5, 1.0)
 MISSES = (0.04, 0.08, 0.15)  # MediaPipe's 2D joints this far from the reference's, per body size, left out
+BLENDS = np.linspace(0.0, 1.0, 11)  # MediaPipe's weight in a plain blend with the lift
+SLOW_S = 0.5  # MediaPipe's 2D error averaged over this long is its slow part
 SCORED = np.isin(np.arange(H36M.num_joints), SHARED).astype(float)  # the alignment's weights: the shared joints
 
 
@@ -75,6 +81,28 @@ def lifted_from(model, px: np.ndarray, camera: Camera, trusted: np.ndarray | Non
     return predict_sequence(model, window_2d(kp, np.ones(kp.shape[:2]) if trusted is None else trusted))[0]
 
 
+def running_mean(x: np.ndarray, frames: int) -> np.ndarray:
+    """``x`` (F, ...) averaged over ``frames`` centred frames, the ends held."""
+    padded = np.concatenate([np.repeat(x[:1], frames // 2, 0), x, np.repeat(x[-1:], frames - 1 - frames // 2, 0)])
+    sums = np.concatenate([np.zeros_like(x[:1]), np.cumsum(padded, 0)])
+    return (sums[frames:] - sums[:-frames]) / frames
+
+
+def error_parts(mp_2d: np.ndarray, ref_2d: np.ndarray, on: np.ndarray, frames: int) -> dict[str, np.ndarray]:
+    """The reference's 2D plus each part of MediaPipe's 2D error (its mean over the frames ``on``, the
+    rest, its running mean over ``frames``, the rest of that)."""
+    error = mp_2d - ref_2d
+    steady, slow = error[on].mean(0), running_mean(error, frames)
+    return {"its mean over the take": ref_2d + steady, "the rest": ref_2d + error - steady,
+            "its slow part": ref_2d + slow, "its fast part": ref_2d + error - slow}
+
+
+def blend_scores(lift: np.ndarray, mediapipe: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """P2 of the lift blended with MediaPipe's 3D (aligned to it per frame) at each of ``BLENDS``."""
+    aligned = similarity_align(mediapipe, lift, SCORED)[0]
+    return np.array([np.nanmean(p2_mm(lift + w * (aligned - lift), truth)) for w in BLENDS])
+
+
 def main(root: str) -> None:
     model = load_weights(DEFAULT_WEIGHTS)
     rig = load_rig(root)
@@ -82,6 +110,7 @@ def main(root: str) -> None:
     ref = reference_of(rig, views)
     ref_h36m = mediapipe_to_h36m(low_passed(ref.points, views[0].clip.fps, REFERENCE_CUTOFF_HZ))
     rows = []  # (camera, person, pose name, poses (N, 17, 3), reference (N, 17, 3))
+    blends = []  # per camera and person: P2 at each of BLENDS
     for v, view in enumerate(views):
         ref_cam, _, under, assigned = on_reference(view, ref_h36m)
         used = Camera.from_dict(view.clip.meta["camera"])  # the pipeline's guess, not the calibration
@@ -104,9 +133,19 @@ def main(root: str) -> None:
             miss = np.linalg.norm(filled(seen(clip)) - ref_2d, axis=-1) / size
             poses.update({f"the lifter offline, MediaPipe's 2D without its joints {m:g} of the body's size off":
                           lifted_from(model, seen(clip), used, miss < m)[on] for m in MISSES})
+            poses.update({f"the lifter offline, the reference's 2D plus MediaPipe's 2D error, {part}":
+                          lifted_from(model, px, view.camera)[on]
+                          for part, px in error_parts(filled(seen(clip)), ref_2d, on,
+                                                      round(SLOW_S * view.clip.fps)).items()})
             rows += [(v, p, name, pose, ref_cam[on, p]) for name, pose in poses.items()]
+            blends.append(blend_scores(poses["lift alone"], poses["MediaPipe"], ref_cam[on, p]))
     for name in dict.fromkeys(r[2] for r in rows):
         print(f"{name}: P2 {np.mean([np.nanmean(p2_mm(pose, truth)) for *_, n, pose, truth in rows if n == name]):.1f} mm")
+    blends = np.array(blends)
+    print("the lift blended with MediaPipe's 3D, one weight for all: "
+          + ", ".join(f"{w:.1f}: {b:.1f}" for w, b in zip(BLENDS, blends.mean(0))) + " mm")
+    print(f"the best weight for each camera and person, with hindsight ({', '.join(f'{w:.1f}' for w in BLENDS[blends.argmin(1)])}): "
+          f"P2 {blends.min(1).mean():.1f} mm")
     left_out = {"the other cameras'": lambda r, v, p: r[0] != v, "the other person's": lambda r, v, p: r[1] != p,
                 "the other person's in the other cameras": lambda r, v, p: r[0] != v and r[1] != p}
     for name in ("lift alone", "fused"):
