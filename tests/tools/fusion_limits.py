@@ -103,6 +103,15 @@ def blend_scores(lift: np.ndarray, mediapipe: np.ndarray, truth: np.ndarray) -> 
     return np.array([np.nanmean(p2_mm(lift + w * (aligned - lift), truth)) for w in BLENDS])
 
 
+def nearer_of_two(lift: np.ndarray, mediapipe: np.ndarray, truth: np.ndarray) -> float:
+    """P2 of the pose made of, for each joint and frame, the lift's joint or MediaPipe's (aligned to the
+    lift per frame), whichever is nearer the reference (aligned to the lift too)."""
+    aligned = similarity_align(mediapipe, lift, SCORED)[0]
+    ref = similarity_align(np.nan_to_num(truth), lift, SCORED)[0]
+    nearer = np.linalg.norm(aligned - ref, axis=-1) < np.linalg.norm(lift - ref, axis=-1)
+    return float(np.nanmean(p2_mm(np.where(nearer[..., None], aligned, lift), truth)))
+
+
 def main(root: str) -> None:
     model = load_weights(DEFAULT_WEIGHTS)
     rig = load_rig(root)
@@ -111,6 +120,7 @@ def main(root: str) -> None:
     ref_h36m = mediapipe_to_h36m(low_passed(ref.points, views[0].clip.fps, REFERENCE_CUTOFF_HZ))
     rows = []  # (camera, person, pose name, poses (N, 17, 3), reference (N, 17, 3))
     blends = []  # per camera and person: P2 at each of BLENDS
+    nearer = []  # per camera and person: P2 of the nearer of the two per joint and frame
     for v, view in enumerate(views):
         ref_cam, _, under, assigned = on_reference(view, ref_h36m)
         used = Camera.from_dict(view.clip.meta["camera"])  # the pipeline's guess, not the calibration
@@ -139,6 +149,7 @@ def main(root: str) -> None:
                                                       round(SLOW_S * view.clip.fps)).items()})
             rows += [(v, p, name, pose, ref_cam[on, p]) for name, pose in poses.items()]
             blends.append(blend_scores(poses["lift alone"], poses["MediaPipe"], ref_cam[on, p]))
+            nearer.append(nearer_of_two(poses["lift alone"], poses["MediaPipe"], ref_cam[on, p]))
     for name in dict.fromkeys(r[2] for r in rows):
         print(f"{name}: P2 {np.mean([np.nanmean(p2_mm(pose, truth)) for *_, n, pose, truth in rows if n == name]):.1f} mm")
     blends = np.array(blends)
@@ -146,6 +157,7 @@ def main(root: str) -> None:
           + ", ".join(f"{w:.1f}: {b:.1f}" for w, b in zip(BLENDS, blends.mean(0))) + " mm")
     print(f"the best weight for each camera and person, with hindsight ({', '.join(f'{w:.1f}' for w in BLENDS[blends.argmin(1)])}): "
           f"P2 {blends.min(1).mean():.1f} mm")
+    print(f"for each joint and frame, the nearer of the lift and MediaPipe (with hindsight): P2 {np.mean(nearer):.1f} mm")
     left_out = {"the other cameras'": lambda r, v, p: r[0] != v, "the other person's": lambda r, v, p: r[1] != p,
                 "the other person's in the other cameras": lambda r, v, p: r[0] != v and r[1] != p}
     for name in ("lift alone", "fused"):
