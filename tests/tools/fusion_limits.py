@@ -10,7 +10,8 @@ tried and not taken:
   three cameras' residuals (or the other person's, or the other person's in the other cameras), left and
   right mirrored alike.
 What any weighting of the two could reach: the lift alone blended with MediaPipe's 3D (aligned to it
-per frame) by one weight, the best over all views and the best for each camera and person with hindsight.
+per frame) by one weight, the best over all views and the best for each camera and person with hindsight;
+and, for every joint in every frame, whichever of the two lies nearer the reference (with hindsight).
 And what the 2D costs: the lifter run offline over the whole view (causally, as the stream runs it) on
 MediaPipe's 2D of that view, on it without the joints that are far off the reference's (with hindsight),
 on the reference's own 2D (its projection into the view through the calibration), and on the
@@ -97,16 +98,14 @@ def error_parts(mp_2d: np.ndarray, ref_2d: np.ndarray, on: np.ndarray, frames: i
             "its slow part": ref_2d + slow, "its fast part": ref_2d + error - slow}
 
 
-def blend_scores(lift: np.ndarray, mediapipe: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """P2 of the lift blended with MediaPipe's 3D (aligned to it per frame) at each of ``BLENDS``."""
-    aligned = similarity_align(mediapipe, lift, SCORED)[0]
+def blend_scores(lift: np.ndarray, aligned: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """P2 of the lift blended with MediaPipe's 3D (``aligned`` to it per frame) at each of ``BLENDS``."""
     return np.array([np.nanmean(p2_mm(lift + w * (aligned - lift), truth)) for w in BLENDS])
 
 
-def nearer_of_two(lift: np.ndarray, mediapipe: np.ndarray, truth: np.ndarray) -> float:
-    """P2 of the pose made of, for each joint and frame, the lift's joint or MediaPipe's (aligned to the
-    lift per frame), whichever is nearer the reference (aligned to the lift too)."""
-    aligned = similarity_align(mediapipe, lift, SCORED)[0]
+def nearer_of_two(lift: np.ndarray, aligned: np.ndarray, truth: np.ndarray) -> float:
+    """P2 of the pose made of, for each joint and frame, the lift's joint or MediaPipe's (``aligned`` to
+    the lift per frame), whichever is nearer the reference (aligned to the lift too)."""
     ref = similarity_align(np.nan_to_num(truth), lift, SCORED)[0]
     nearer = np.linalg.norm(aligned - ref, axis=-1) < np.linalg.norm(lift - ref, axis=-1)
     return float(np.nanmean(p2_mm(np.where(nearer[..., None], aligned, lift), truth)))
@@ -148,8 +147,9 @@ def main(root: str) -> None:
                           for part, px in error_parts(filled(seen(clip)), ref_2d, on,
                                                       round(SLOW_S * view.clip.fps)).items()})
             rows += [(v, p, name, pose, ref_cam[on, p]) for name, pose in poses.items()]
-            blends.append(blend_scores(poses["lift alone"], poses["MediaPipe"], ref_cam[on, p]))
-            nearer.append(nearer_of_two(poses["lift alone"], poses["MediaPipe"], ref_cam[on, p]))
+            aligned = similarity_align(poses["MediaPipe"], poses["lift alone"], SCORED)[0]
+            blends.append(blend_scores(poses["lift alone"], aligned, ref_cam[on, p]))
+            nearer.append(nearer_of_two(poses["lift alone"], aligned, ref_cam[on, p]))
     for name in dict.fromkeys(r[2] for r in rows):
         print(f"{name}: P2 {np.mean([np.nanmean(p2_mm(pose, truth)) for *_, n, pose, truth in rows if n == name]):.1f} mm")
     blends = np.array(blends)
