@@ -140,6 +140,9 @@ class Pipeline:
         self.first_followed = follow  # who to follow from the start (None: the most prominent then)
         self.followed = follow  # the person whose result process() returns
         self._named = follow is not None  # followed because someone named them, not chosen as the most prominent
+        # Live, one chosen (not named) whom the tracker has forgotten is handed on to the most prominent;
+        # a file's clip is one person, so it keeps whom it chose (offline/process.lifted).
+        self.hand_on_forgotten = True
         self.world = world  # None: root-relative only
         self.floor = Floor(world) if world is not None else None  # the camera's, shared by everyone in view
         self._worlds: dict[int, WorldStream] = {}  # each person's grounding, kept while the tracker knows them
@@ -197,7 +200,7 @@ class Pipeline:
             for held in (self.streams, self._worlds):
                 for pid in [pid for pid in held if pid not in known]:
                     del held[pid]
-            if not self._named and self.followed not in known:
+            if self.hand_on_forgotten and not self._named and self.followed not in known:
                 # the person chosen can no longer come back under their id (gone longer than the tracker
                 # remembers, or a false detection it never kept): choose again, as at the start
                 self.followed = None

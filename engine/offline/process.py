@@ -247,13 +247,11 @@ def without_misplaced(results: list[Result]) -> list[Result]:
 
 def lifted(source: VideoFileSource, pipeline: Pipeline):
     """Each frame of a started ``source`` with the pipeline's result for it, nothing dropped. A file's
-    clip is one person: whom the pipeline chose to follow stays followed, as if named (live, one the
-    tracker has forgotten is no longer followed)."""
+    clip is one person: whom the pipeline chose to follow stays followed (live, one the tracker has
+    forgotten is handed on)."""
+    pipeline.hand_on_forgotten = False
     for frame in source:
-        result = pipeline.process(frame)
-        if result.person_id is not None:
-            pipeline.follow(result.person_id)
-        yield frame, result
+        yield frame, pipeline.process(frame)
 
 
 def lift_clip(path: str | Path, pipeline: Pipeline, model_info: dict, max_width: int | None = None,

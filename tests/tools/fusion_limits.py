@@ -23,6 +23,7 @@ import dataclasses
 import sys
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 from poselift.calibration import Camera
 from poselift.calibration.rig import load_rig
@@ -82,18 +83,11 @@ def lifted_from(model, px: np.ndarray, camera: Camera, trusted: np.ndarray | Non
     return predict_sequence(model, window_2d(kp, np.ones(kp.shape[:2]) if trusted is None else trusted))[0]
 
 
-def running_mean(x: np.ndarray, frames: int) -> np.ndarray:
-    """``x`` (F, ...) averaged over ``frames`` centred frames, the ends held."""
-    padded = np.concatenate([np.repeat(x[:1], frames // 2, 0), x, np.repeat(x[-1:], frames - 1 - frames // 2, 0)])
-    sums = np.concatenate([np.zeros_like(x[:1]), np.cumsum(padded, 0)])
-    return (sums[frames:] - sums[:-frames]) / frames
-
-
 def error_parts(mp_2d: np.ndarray, ref_2d: np.ndarray, on: np.ndarray, frames: int) -> dict[str, np.ndarray]:
     """The reference's 2D plus each part of MediaPipe's 2D error (its mean over the frames ``on``, the
     rest, its running mean over ``frames``, the rest of that)."""
     error = mp_2d - ref_2d
-    steady, slow = error[on].mean(0), running_mean(error, frames)
+    steady, slow = error[on].mean(0), uniform_filter1d(error, frames, axis=0, mode="nearest")
     return {"its mean over the take": ref_2d + steady, "the rest": ref_2d + error - steady,
             "its slow part": ref_2d + slow, "its fast part": ref_2d + error - slow}
 
